@@ -1,0 +1,300 @@
+"""Delivery benchmark: the whole engine against Postfix's smtp-sink.
+
+For each store (SQLite, PostgreSQL) it creates N subscribers, builds the
+demo week's edition, materialises the deliveries and runs `digest worker`
+processes until the edition is sent (store, claim, compose, send, record),
+then prints messages per second end to end and each worker's peak RSS. In
+the same run, against the same sink with the same number of connections,
+it times `smtp-source -d` with the same message size, and a naive sender
+(one EmailMessage and one smtplib.send_message per recipient).
+
+    .venv/bin/python bench/delivery.py --subscribers 100000
+    .venv/bin/python bench/delivery.py --subscribers 1000000 --stop-after 100000  # RSS at 1M
+
+smtp-sink and smtp-source come from Debian's postfix package (bench/setup.sh
+installs it without starting the Postfix daemon).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
+from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.editions import build_edition, edition_counts, start_edition
+from worker.importer import import_file
+from worker.render import Renderer
+from worker.store import make_engine, session_factory, upgrade
+from worker.store.models import Delivery, DeliveryStatus, EditionSegment, Subscriber
+from worker.weeks import Week
+
+WEEK = Week(2026, 48)
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def smtp_sink() -> Iterator[int]:
+    binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+    if not Path(binary).exists():
+        sys.exit("smtp-sink is missing: run bench/setup.sh (Debian's postfix package)")
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    process = subprocess.Popen([binary, *user, f"127.0.0.1:{port}", "1024"])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+
+
+@contextmanager
+def store(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix="bench-")
+        try:
+            yield f"sqlite:///{folder}/bench.sqlite3"
+        finally:
+            shutil.rmtree(folder)
+        return
+    schema = f"bench_{os.getpid()}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def prepare(url: str, subscribers: int) -> tuple[sessionmaker[Session], Settings, float]:
+    """A store with the sample content, ``subscribers`` confirmed readers in a
+    few segments, and the week's edition started. Returns the materialise time."""
+    settings = load_settings(database_url=url, mail_url="memory://")
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    segments = ["", "", "", "Developer Tools", "Design|Productivity"]
+    chunk = 50_000
+    for start in range(0, subscribers, chunk):
+        with sessions.begin() as session:
+            session.execute(
+                insert(Subscriber),
+                [
+                    {
+                        "email": f"reader{n:07d}@example.com",
+                        "name": f"Reader {n}",
+                        "status": "confirmed",
+                        "categories": segments[n % len(segments)],
+                    }
+                    for n in range(start, min(start + chunk, subscribers))
+                ],
+            )
+    build_edition(sessions, WEEK, settings, Renderer(settings.templates_dir))
+    began = time.perf_counter()
+    start_edition(sessions, WEEK, settings)
+    return sessions, settings, time.perf_counter() - began
+
+
+def message_size(sessions: sessionmaker[Session], settings: Settings) -> int:
+    with sessions() as session:
+        segment = session.scalars(select(EditionSegment).where(EditionSegment.segment == "")).one()
+        parts = SegmentParts(segment.subject, segment.html, segment.text)
+        ref = EditionRef(segment.edition_id, str(WEEK))
+    template = MessageTemplate(parts, ref, settings)
+    import datetime as dt
+
+    sample = template.compose(
+        Recipient(1, "reader0000001@example.com", "Reader 1"), dt.datetime.now(dt.UTC)
+    )
+    return len(sample.data)
+
+
+def run_workers(
+    url: str, port: int, workers: int, connections: int, stop_after: int | None
+) -> tuple[float, list[int]]:
+    """Run worker processes until the edition is sent; wall time and each
+    worker's peak RSS in KB."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MAIL_URL": f"smtp://127.0.0.1:{port}?starttls=off&connections={connections}",
+        "DELIVERY_BATCH_SIZE": os.environ.get("DELIVERY_BATCH_SIZE", "200"),
+    }
+    began = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker", "worker", "--once", "--id", f"bench{n}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(workers)
+    ]
+    peaks = [0] * len(processes)
+    engine = make_engine(url)
+    stopping = False
+    while any(p.poll() is None for p in processes):
+        for n, p in enumerate(processes):
+            peaks[n] = max(peaks[n], high_water_kb(p.pid))
+        if stop_after and not stopping and sent_count(engine) >= stop_after:
+            stopping = True
+            for p in processes:
+                p.send_signal(signal.SIGTERM)  # each finishes its batch and exits
+        time.sleep(0.2)
+    engine.dispose()
+    return time.perf_counter() - began, peaks
+
+
+def sent_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.SENT)
+        ).scalar_one()
+
+
+def high_water_kb(pid: int) -> int:
+    """The process's peak resident set (VmHWM), which starts afresh at exec;
+    wait4's ru_maxrss would count pages inherited from this process."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def smtp_source(port: int, size: int, count: int, connections: int) -> float:
+    binary = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            binary,
+            "-d",
+            "-s",
+            str(connections),
+            "-l",
+            str(size),
+            "-m",
+            str(count),
+            "-f",
+            "digest@verdicts.example",
+            "-t",
+            "reader@example.com",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+    )
+    return count / (time.perf_counter() - began)
+
+
+def naive(port: int, sessions: sessionmaker[Session], count: int) -> float:
+    """One EmailMessage and one smtplib.send_message per recipient."""
+    with sessions() as session:
+        segment = session.scalars(select(EditionSegment).where(EditionSegment.segment == "")).one()
+        html, plain, subject = segment.html, segment.text, segment.subject
+    connection = smtplib.SMTP("127.0.0.1", port)
+    began = time.perf_counter()
+    for n in range(count):
+        message = EmailMessage()
+        message["From"] = "digest@verdicts.example"
+        message["To"] = f"Reader {n} <reader{n:07d}@example.com>"
+        message["Subject"] = subject
+        message.set_content(plain)
+        message.add_alternative(html, subtype="html")
+        connection.send_message(message)
+    rate = count / (time.perf_counter() - began)
+    connection.quit()
+    return rate
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop the workers after this many sends (for RSS at 1M)",
+    )
+    parser.add_argument("--naive", type=int, default=2000, help="messages for the naive baseline")
+    args = parser.parse_args()
+
+    rows = []
+    with smtp_sink() as port:
+        for kind in args.stores.split(","):
+            with store(kind) as url:
+                sessions, settings, materialise = prepare(url, args.subscribers)
+                size = message_size(sessions, settings)
+                wall, peaks = run_workers(
+                    url, port, args.workers, args.connections, args.stop_after
+                )
+                counts = edition_counts(sessions, 1)
+                sent = counts.sent
+                engine_rate = sent / wall
+                source = smtp_source(port, size, min(sent, 50_000), args.connections * args.workers)
+                baseline = naive(port, sessions, args.naive)
+                rows.append((kind, sent, size, materialise, engine_rate, peaks, source, baseline))
+                sessions.kw["bind"].dispose()
+    print()
+    print(f"{args.subscribers:,} subscribers, ", end="")
+    print(f"{args.workers} worker(s) x {args.connections} connection(s)")
+    for kind, sent, size, materialise, rate, peaks, source, baseline in rows:
+        print(f"\n[{kind}] {sent:,} messages of {size:,} bytes")
+        print(f"  materialise (INSERT ... SELECT):   {materialise:8.2f} s")
+        print(f"  engine end to end:                 {rate:8.0f} msg/s")
+        print(f"  smtp-source -d, same size/conns:   {source:8.0f} msg/s")
+        print(f"  naive EmailMessage + send_message: {baseline:8.0f} msg/s")
+        print(f"  engine / smtp-source:              {rate / source:8.2f}x")
+        print(f"  engine / naive:                    {rate / baseline:8.1f}x")
+        print(
+            f"  peak RSS per worker:               {', '.join(f'{p / 1024:.0f} MB' for p in peaks)}"
+        )
+    print(f"\n  peak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

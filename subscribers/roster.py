@@ -1,0 +1,89 @@
+"""The subscriber list: validated addresses, names and category choices.
+
+Consent matters more than convenience here: nothing in this module turns an
+unsubscribed or bounced address back into a confirmed one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from worker.store.models import CATEGORY_SEPARATOR, segment_categories, segment_key
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+NAME_LIMIT = 200
+CATEGORY_LIMIT = 100
+MAX_CATEGORIES = 20
+
+
+class InvalidField(ValueError):
+    """One field of a subscriber is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A validated would-be subscriber, not yet stored."""
+
+    email: str
+    name: str | None
+    categories: str  # segment key
+
+
+def normalise_email(raw: str) -> str:
+    """The address as stored: syntax-checked (no DNS), domain in IDNA-normal
+    form, lowercased so one person is one row."""
+    raw = raw.strip()
+    if len(raw) > 320:
+        raise InvalidField("email", f"is {len(raw)} characters long; the limit is 320")
+    if CONTROL.search(raw):
+        raise InvalidField("email", "contains control characters")
+    try:
+        checked = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidField("email", f"{raw!r} is not a valid address: {error}") from None
+    return checked.normalized.lower()
+
+
+def clean_name(raw: str | None) -> str | None:
+    """A display name on one line, or None; CR/LF and controls are refused."""
+    if raw is None or not raw.strip():
+        return None
+    name = raw.strip()
+    if CONTROL.search(name):
+        raise InvalidField("name", "must be one line (no line breaks or control characters)")
+    if len(name) > NAME_LIMIT:
+        raise InvalidField("name", f"is {len(name)} characters long; the limit is {NAME_LIMIT}")
+    return name
+
+
+def clean_categories(raw: Iterable[str]) -> str:
+    """The segment key for a list of category names, each checked."""
+    chosen = [c.strip() for c in raw if c and c.strip()]
+    for category in chosen:
+        if CONTROL.search(category) or CATEGORY_SEPARATOR in category or "<" in category:
+            raise InvalidField("categories", f"{category[:40]!r} is not a category name")
+        if len(category) > CATEGORY_LIMIT:
+            raise InvalidField("categories", f"a category is longer than {CATEGORY_LIMIT}")
+    if len(set(chosen)) > MAX_CATEGORIES:
+        raise InvalidField("categories", f"more than {MAX_CATEGORIES} categories")
+    return segment_key(chosen)
+
+
+def candidate(email: str, name: str | None = None, categories: Iterable[str] = ()) -> Candidate:
+    """Validate one would-be subscriber; raises :class:`InvalidField`."""
+    return Candidate(normalise_email(email), clean_name(name), clean_categories(categories))
+
+
+def merge_categories(first: str, second: str) -> str:
+    """The union of two category choices; "every category" absorbs the rest."""
+    if not first or not second:
+        return ""
+    return segment_key([*segment_categories(first), *segment_categories(second)])

@@ -1,0 +1,118 @@
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, settings.
+
+Every test that asks for ``engine`` (or ``sessions``) runs twice, once per
+store. PostgreSQL tests use a schema of their own in the database named by
+``TEST_DATABASE_URL``; they skip when it is unreachable, unless
+``VERDICT_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), which turns the skip into
+a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings, load_settings
+from worker.store import make_engine, session_factory, upgrade
+from worker.store.models import Base
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("VERDICT_REQUIRE_POSTGRES") == "1"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("store") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """An engine on a fresh, migrated PostgreSQL schema for this test run."""
+    schema = f"verdict_test_{os.getpid()}"
+    admin = make_engine(PG_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        admin.dispose()
+        message = f"PostgreSQL unreachable at {PG_URL}: {error.orig}"
+        if REQUIRE_PG:
+            pytest.fail(message)
+        pytest.skip(message)
+    separator = "&" if "?" in PG_URL else "?"
+    engine = make_engine(f"{PG_URL}{separator}options=-csearch_path%3D{schema}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _empty_postgres(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Engine]:
+    """An empty, migrated store: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        sqlite = make_engine(f"sqlite:///{path}")
+        yield sqlite
+        sqlite.dispose()
+    else:
+        pg = request.getfixturevalue("pg_engine")
+        _empty_postgres(pg)
+        yield pg
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def database_url(engine: Engine) -> str:
+    """The URL of ``engine``, password included, for code that makes its own engine."""
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for tests: memory mail backend, fixed site and secret."""
+    return load_settings(
+        {},
+        database_url=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        mail_url="memory://",
+        site_url="https://verdicts.example",
+        secret_key="test-secret-key",
+        digest_timezone="Europe/Berlin",
+    )
+
+
+@pytest.fixture
+def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
+    """Sessions on an empty PostgreSQL store only (for tests of what only
+    PostgreSQL can do, such as several workers at once)."""
+    _empty_postgres(pg_engine)
+    return session_factory(pg_engine)

@@ -1,0 +1,124 @@
+"""A real HTTP server on loopback that serves feeds the way the web does:
+ETag and Last-Modified with 304s, redirects, errors, stalls and huge bodies.
+
+Routes (path → behaviour) are set per test; files come from ``root``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from hashlib import sha256
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+@dataclass
+class Route:
+    status: int = 200
+    file: str | None = None  # a file under the server's root
+    body: bytes | None = None
+    location: str | None = None  # for redirects
+    stall: float = 0.0  # seconds to wait before answering
+    stream_bytes: int = 0  # a generated body of this size, sent in chunks
+    content_type: str = "application/rss+xml; charset=utf-8"
+
+
+@dataclass
+class FeedServer:
+    root: Path
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    base_url: str = ""
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        return [headers for seen, headers in self.requests if seen == path]
+
+
+def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: tests read ``server.requests`` instead."""
+
+        def do_GET(self) -> None:
+            server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            route = server.routes.get(self.path)
+            if route is None:
+                route = Route(file=self.path.lstrip("/"))
+            if route.stall:
+                time.sleep(route.stall)
+            if route.location:
+                self.send_response(route.status)
+                self.send_header("Location", route.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if route.stream_bytes:
+                self._stream(route)
+                return
+            body = route.body
+            if route.file is not None:
+                path = server.root / route.file
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                body = path.read_bytes()
+            body = body or b""
+            etag = f'"{sha256(body).hexdigest()[:16]}"'
+            modified = formatdate(1_795_000_000, usegmt=True)
+            # If-None-Match wins over If-Modified-Since (RFC 9110, 13.2.2).
+            match = self.headers.get("If-None-Match")
+            fresh = match == etag if match else self.headers.get("If-Modified-Since") == modified
+            if route.status == 200 and fresh:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.send_response(route.status)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if route.status == 200:
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _stream(self, route: Route) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            self.end_headers()  # no Content-Length: the client must count
+            chunk = b"<!-- " + b"x" * 65_000 + b" -->\n"
+            sent = 0
+            try:
+                self.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel>')
+                while sent < route.stream_bytes:
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+
+    return Handler
+
+
+@contextmanager
+def serve_feeds(root: Path) -> Iterator[FeedServer]:
+    """Serve ``root`` on an ephemeral 127.0.0.1 port until the block ends."""
+    state = FeedServer(root=root)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -1,0 +1,334 @@
+"""Editions and deliveries: built once per week, claimed under leases, sent
+once per subscriber, retried, suppressed, paused and cancelled."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+from collections.abc import Iterator, Sequence
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.csvio import import_csv
+from worker.config import PROJECT_ROOT, Settings
+from worker.deliver import SendReport, Worker, claim_batch, retry_delay, send_edition
+from worker.editions import (
+    EditionStateError,
+    build_edition,
+    cancel_edition,
+    edition_counts,
+    set_paused,
+    start_edition,
+)
+from worker.errors import MailError
+from worker.importer import import_file
+from worker.mail import backend_from_url
+from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.mail.memory import MemoryBackend
+from worker.render import Renderer
+from worker.store.models import (
+    Delivery,
+    Edition,
+    EditionSegment,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from worker.weeks import Week
+
+W48 = Week(2026, 48)
+SAMPLE = PROJECT_ROOT / "sample"
+
+
+@pytest.fixture
+def renderer(settings: Settings) -> Renderer:
+    return Renderer(settings.templates_dir)
+
+
+@pytest.fixture
+def outbox() -> Iterator[list[OutgoingMessage]]:
+    MemoryBackend.reset()
+    yield MemoryBackend.outbox
+    MemoryBackend.reset()
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, batch_size=3)
+
+
+def load_sample(sessions: sessionmaker[Session]) -> None:
+    import_file(sessions, SAMPLE / "content.yaml")
+    import_csv(sessions, SAMPLE / "subscribers.csv")
+
+
+def built(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
+    load_sample(sessions)
+    build_edition(sessions, W48, settings, renderer)
+
+
+def recipients(outbox: Sequence[OutgoingMessage]) -> list[str]:
+    return sorted(m.recipient for m in outbox)
+
+
+class Scripted(MailBackend):
+    """Answers chosen recipients with chosen results; accepts the rest."""
+
+    def __init__(self, answers: dict[str, SendResult]) -> None:
+        super().__init__(backend_from_url("memory://").url)
+        self.answers = answers
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        return [self.answers.get(m.recipient, SendResult.accepted()) for m in messages]
+
+
+def test_build_renders_once_per_segment(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    load_sample(sessions)
+    result = build_edition(sessions, W48, settings, renderer)
+    assert result.status == "ready" and result.built
+    with sessions() as session:
+        keys = set(session.scalars(select(Subscriber.categories).distinct()))
+        rendered = set(session.scalars(select(EditionSegment.segment)))
+    assert rendered == keys | {""}  # every segment, plus the full digest
+    assert result.subject and "Claude Files API" in result.subject
+
+
+def test_send_delivers_once_to_every_confirmed_subscriber(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    load_sample(sessions)
+    with sessions.begin() as session:
+        session.add(Subscriber(email="pending@example.com", status=SubscriberStatus.PENDING))
+        session.add(Subscriber(email="left@example.com", status=SubscriberStatus.UNSUBSCRIBED))
+    build_edition(sessions, W48, small, renderer)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, report.failed, report.batches, status) == (8, 0, 3, "sent")
+    with sessions() as session:
+        confirmed = sorted(
+            session.scalars(
+                select(Subscriber.email).where(Subscriber.status == SubscriberStatus.CONFIRMED)
+            )
+        )
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 8
+    assert recipients(outbox) == confirmed
+
+    again, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    rebuilt = build_edition(sessions, W48, small, renderer)
+    assert (again.sent, status) == (0, "sent")
+    assert not rebuilt.built
+    assert len(outbox) == 8
+
+
+def test_each_segment_gets_its_own_digest(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, settings, renderer)
+    send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    by_address = {
+        m.recipient: email.message_from_bytes(m.data, policy=email.policy.default) for m in outbox
+    }
+    design = by_address["jose@example.net"].get_body(("plain",)).get_content()
+    everything = by_address["ada@example.com"].get_body(("plain",)).get_content()
+    assert "Prismatic Canvas" in design and "Claude Files API" not in design
+    assert "Prismatic Canvas" in everything and "Claude Files API" in everything
+
+
+def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    def leave_after_first_batch(report: SendReport) -> None:
+        if report.batches > 1:
+            return
+        with sessions.begin() as session:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.email == "barbara@example.com")
+                .values(status=SubscriberStatus.UNSUBSCRIBED)
+            )
+            session.add(Suppression(email="linus@example.net", reason="manual"))
+
+    report, status = send_edition(
+        sessions, W48, small, backend_from_url("memory://"), on_batch=leave_after_first_batch
+    )
+    assert "barbara@example.com" not in recipients(outbox)
+    assert "linus@example.net" not in recipients(outbox)
+    assert (report.sent, report.suppressed, status) == (6, 2, "sent")
+    counts = edition_counts(sessions, 1)
+    assert (counts.sent, counts.suppressed, counts.pending) == (6, 2, 0)
+
+
+def test_suppressed_addresses_get_no_delivery(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, settings, renderer)
+    with sessions.begin() as session:
+        session.add(Suppression(email="ada@example.com", reason="complaint"))
+    counts = start_edition(sessions, W48, settings)
+    assert counts.queued == 7
+
+
+def test_an_interrupted_send_resumes_without_a_second_copy(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    class Crash(Exception):
+        pass
+
+    def crash(_report: SendReport) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        send_edition(sessions, W48, small, backend_from_url("memory://"), on_batch=crash)
+    assert len(outbox) == 3
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (5, "sent")
+    assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
+
+
+def test_a_crashed_workers_lease_expires_and_its_batch_is_claimed_again(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    now = dt.datetime.now(dt.UTC)
+    first, _ = claim_batch(sessions, "dead-worker", small, now=now)
+    second, _ = claim_batch(sessions, "live-worker", small, now=now)
+    assert {c.delivery_id for c in first}.isdisjoint(c.delivery_id for c in second)
+    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
+    reclaimed, _ = claim_batch(sessions, "live-worker", small, now=later)
+    assert [c.delivery_id for c in reclaimed] == [c.delivery_id for c in first]
+
+
+def test_transient_failures_are_retried_with_backoff_then_fail(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    quick = dataclasses.replace(settings, max_attempts=3, retry_base_seconds=0, retry_cap_seconds=0)
+    built(sessions, quick, renderer)
+    busy = SendResult(Outcome.TRANSIENT, 451, "4.3.0 try again later")
+    backend = Scripted({"ada@example.com": busy})
+    report, status = send_edition(sessions, W48, quick, backend)
+    # Due again at once (zero backoff), so one run retries it to the limit.
+    assert (report.sent, report.deferred, report.failed, status) == (7, 2, 1, "sent")
+    with sessions() as session:
+        ada = session.scalars(
+            select(Delivery).join(Subscriber).where(Subscriber.email == "ada@example.com")
+        ).one()
+    assert (ada.status, ada.attempts, ada.last_code) == ("failed", 3, 451)
+    assert ada.last_error == "4.3.0 try again later"
+
+
+def test_deferred_deliveries_wait_for_their_next_attempt(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    backend = Scripted({"ada@example.com": SendResult(Outcome.TRANSIENT, None, "timed out")})
+    report, status = send_edition(sessions, W48, settings, backend)
+    assert (report.deferred, status) == (1, "sending")
+    with sessions() as session:
+        ada = session.scalars(select(Delivery).where(Delivery.status == "deferred")).one()
+    wait = ada.next_attempt_at - dt.datetime.now(dt.UTC)  # type: ignore[operator]
+    assert dt.timedelta(seconds=25) < wait <= dt.timedelta(seconds=61)
+    backend.answers.clear()
+    again, status = send_edition(sessions, W48, settings, backend)
+    assert (again.sent, status) == (0, "sending")  # not due yet
+
+
+def test_retry_delay_grows_exponentially_with_jitter(settings: Settings) -> None:
+    delays = [retry_delay(n, settings).total_seconds() for n in range(1, 9)]
+    assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120 and 120 <= delays[2] <= 240
+    assert all(1800 <= d <= 3600 for d in delays[6:])  # capped at an hour
+
+
+def test_unknown_users_fail_and_are_suppressed(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    backend = Scripted(
+        {
+            "ada@example.com": SendResult(
+                Outcome.PERMANENT, 550, "5.1.1 <ada@example.com>: User unknown"
+            ),
+            "zoe@example.org": SendResult(Outcome.PERMANENT, 554, "5.7.1 Message rejected as spam"),
+        }
+    )
+    report, status = send_edition(sessions, W48, settings, backend)
+    assert (report.sent, report.failed, status) == (6, 2, "sent")
+    with sessions() as session:
+        suppressed = list(session.scalars(select(Suppression.email)))
+    assert suppressed == ["ada@example.com"]  # a spam rejection is not an unknown user
+
+
+def test_pause_resume_and_cancel(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    def pause_after_first_batch(_report: SendReport) -> None:
+        set_paused(sessions, W48, small, paused=True)
+
+    report, status = send_edition(
+        sessions, W48, small, backend_from_url("memory://"), on_batch=pause_after_first_batch
+    )
+    assert (report.sent, status) == (3, "paused")
+    with pytest.raises(EditionStateError, match="only a sending edition can be paused"):
+        set_paused(sessions, W48, small, paused=True)
+    assert set_paused(sessions, W48, small, paused=False) == "sending"
+    cancelled = cancel_edition(sessions, W48, small)
+    assert (cancelled.status, cancelled.sent, cancelled.queued) == ("cancelled", 3, 5)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (0, "cancelled")
+    assert len(outbox) == 3
+
+
+def test_a_backend_that_is_down_hands_the_batch_back(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    start_edition(sessions, W48, settings)
+    worker = Worker(sessions, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"), "w")
+    worker.stop.set()  # the backoff wait returns at once
+    assert worker.run_once()
+    with sessions() as session:
+        rows = session.execute(select(Delivery.attempts, Delivery.lease_owner)).all()
+    assert rows and all(row == (0, None) for row in rows)
+
+
+def test_send_reports_a_backend_that_is_down_and_keeps_every_delivery(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    with pytest.raises(MailError, match=r"cannot send through smtp://127\.0\.0\.1:9"):
+        send_edition(sessions, W48, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"))
+    counts = start_edition(sessions, W48, settings)
+    assert (counts.status, counts.queued, counts.sent) == ("sending", 8, 0)
+    report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
+
+
+def test_an_empty_week_is_skipped_and_sends_nothing(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    load_sample(sessions)
+    result = build_edition(sessions, Week(2026, 47), settings, renderer)
+    assert result.status == "skipped"
+    report, status = send_edition(sessions, Week(2026, 47), settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (0, "skipped") and outbox == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert session.scalars(select(Edition.status)).one() == "skipped"
+
+
+def test_sending_an_unbuilt_week_asks_for_a_build(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with pytest.raises(LookupError, match="build it first"):
+        send_edition(sessions, W48, settings, backend_from_url("memory://"))

@@ -1,0 +1,124 @@
+"""Gather: a week's comparisons and launches, with figures, as plain data."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import PROJECT_ROOT, Settings
+from worker.gather import gather_week
+from worker.importer import import_file
+from worker.segments import digest_for_segment
+from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
+from worker.weeks import Week, parse_week
+
+W48 = Week(2026, 48)
+
+
+def load_sample(sessions: sessionmaker[Session]) -> None:
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+
+
+def test_the_seed_comparison_has_its_figures(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_sample(sessions)
+    with sessions() as session:
+        digest = gather_week(session, W48, settings)
+    assert digest.week == "2026-W48"
+    assert (digest.starts_on, digest.ends_on) == (dt.date(2026, 11, 23), dt.date(2026, 11, 29))
+    seed = digest.comparisons[0]
+    assert seed.title == "Claude Files API vs Claude Haiku Open Weights"
+    assert seed.url == "https://verdicts.example/compare/" + seed.slug
+    files_api, haiku = seed.tools
+    assert (files_api.figures.panel_ship, files_api.figures.entry) == (100, "Paid")
+    assert (haiku.figures.panel_ship, haiku.figures.entry) == (50, "Free")
+    assert files_api.figures.community is None and haiku.figures.community is None
+    assert [(s.seat, s.verdict) for s in haiku.figures.split] == [
+        ("builder", "ship"),
+        ("skeptic", "skip"),
+        ("buyer", "skip"),
+        ("futurist", "ship"),
+    ]
+    assert haiku.quote is not None and haiku.quote.seat == "builder"
+    assert haiku.quote.text.startswith("The primitive here is simple")
+    assert [c.title for c in digest.comparisons][1:] == [
+        "Loomwright Agents vs Parcelbot Orchestrator",
+        "Inkwell Notes AI vs Margin Copilot vs Tallyhand",
+        "Prismatic Canvas vs Sketchloom",
+    ]
+
+
+def test_launches_leave_out_tools_a_comparison_covers(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_sample(sessions)
+    with sessions() as session:
+        digest = gather_week(session, W48, settings)
+    compared = {t.slug for c in digest.comparisons for t in c.tools}
+    launched = {launch.slug for launch in digest.launches}
+    assert launched == {"queryfox", "vellum-voice"}
+    assert not compared & launched
+
+
+def test_community_figures_come_from_votes(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_sample(sessions)
+    with sessions.begin() as session:
+        people = [Subscriber(email=f"v{i}@example.com") for i in range(3)]
+        session.add_all(people)
+        session.flush()
+        tool = session.query(Tool).filter_by(slug="claude-haiku-open-weights").one()
+        for person, verdict in zip(people, ["ship", "ship", "skip"], strict=True):
+            session.add(Vote(tool_id=tool.id, subscriber_id=person.id, verdict=verdict))
+    with sessions() as session:
+        haiku = gather_week(session, W48, settings).comparisons[0].tools[1]
+    assert (haiku.figures.community, haiku.figures.community_votes) == (67, 3)
+
+
+def test_an_empty_week_gathers_nothing(sessions: sessionmaker[Session], settings: Settings) -> None:
+    load_sample(sessions)
+    with sessions() as session:
+        assert gather_week(session, parse_week("2026-W47"), settings).is_empty
+        assert gather_week(session, parse_week("2026-W49"), settings).is_empty
+
+
+def test_the_week_is_local_to_the_digest_time_zone(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    # Sunday 23:30 UTC is already Monday 00:30 in Berlin: next week there.
+    late = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
+    with sessions.begin() as session:
+        a, b = Tool(slug="a", name="A"), Tool(slug="b", name="B")
+        comparison = Comparison(slug="late", title="A vs B", published_at=late)
+        comparison.entries = [
+            ComparisonTool(tool=a, position=0),
+            ComparisonTool(tool=b, position=1),
+        ]
+        session.add(comparison)
+    berlin = settings
+    utc = dataclasses.replace(settings, digest_timezone="UTC")
+    with sessions() as session:
+        assert [c.slug for c in gather_week(session, W48, utc).comparisons] == ["late"]
+        assert gather_week(session, W48, berlin).comparisons == ()
+        assert [c.slug for c in gather_week(session, Week(2026, 49), berlin).comparisons] == [
+            "late"
+        ]
+
+
+def test_a_segment_keeps_only_its_categories(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_sample(sessions)
+    with sessions() as session:
+        digest = gather_week(session, W48, settings)
+    design = digest_for_segment(digest, "Design")
+    assert [c.slug for c in design.comparisons] == ["prismatic-canvas-vs-sketchloom"]
+    assert design.launches == ()
+    assert design.categories == ("Design",)
+    data = digest_for_segment(digest, "Data & Analytics")
+    assert data.comparisons == () and [x.slug for x in data.launches] == ["queryfox"]
+    assert digest_for_segment(digest, "") is digest

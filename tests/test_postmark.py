@@ -1,0 +1,164 @@
+"""The Postmark backend against a local HTTP server that speaks Postmark's
+documented batch API (POST /email/batch, X-Postmark-Server-Token, one answer
+per message with its ErrorCode)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
+from worker.config import Settings
+from worker.errors import MailError
+from worker.mail import backend_from_url
+from worker.mail.base import Outcome
+from worker.mail.postmark import BATCH_LIMIT, PostmarkBackend
+
+TOKEN = "server-token-5e3f"
+
+
+@dataclass
+class FakePostmark:
+    port: int = 0
+    status: int = 200
+    inactive: set[str] = field(default_factory=set)
+    batches: list[list[dict[str, object]]] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+
+INACTIVE = "You tried to send to a recipient that has been marked as inactive."
+
+
+@pytest.fixture
+def postmark() -> Iterator[FakePostmark]:
+    state = FakePostmark()
+
+    def answer(n: int, message: dict[str, str]) -> dict[str, object]:
+        address = message["To"].split("<")[-1].rstrip(">")
+        refused = address in state.inactive
+        return {
+            "ErrorCode": 406 if refused else 0,
+            "Message": INACTIVE if refused else "OK",
+            "MessageID": f"pm-{n}",
+            "To": message["To"],
+        }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+        def do_POST(self) -> None:
+            state.tokens.append(self.headers.get("X-Postmark-Server-Token", ""))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path != "/email/batch" or self.headers["Content-Type"] != "application/json":
+                self._answer(404, {"ErrorCode": 404, "Message": "Not found"})
+            elif state.tokens[-1] != TOKEN:
+                self._answer(401, {"ErrorCode": 10, "Message": "Bad or missing Server API token."})
+            elif state.status != 200:
+                self._answer(state.status, {"ErrorCode": 100, "Message": "Maintenance"})
+            else:
+                state.batches.append(body)
+                self._answer(200, [answer(n, m) for n, m in enumerate(body)])
+
+        def _answer(self, status: int, payload: object) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def messages(settings: Settings, count: int) -> list:  # type: ignore[type-arg]
+    parts = SegmentParts(
+        "Verdicts ✓", '<p>100% · 50%</p><a href="%%unsubscribe_url%%">u</a>', "100%\n"
+    )
+    return [
+        compose_message(
+            parts,
+            Recipient(n, f"reader{n}@example.com", f"Reader {n}"),
+            EditionRef(1, "2026-W48"),
+            settings,
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_batch_goes_out_as_one_request_with_the_list_headers(
+    postmark: FakePostmark, settings: Settings
+) -> None:
+    postmark.inactive = {"reader2@example.com"}
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
+    assert isinstance(backend, PostmarkBackend)
+    with backend:
+        results = backend.send_batch(messages(settings, 4))
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.ACCEPTED,
+        Outcome.PERMANENT,
+        Outcome.ACCEPTED,
+    ]
+    assert results[2].code == 406 and "inactive" in results[2].text
+    assert postmark.tokens == [TOKEN]
+    (batch,) = postmark.batches
+    first = batch[0]
+    assert first["To"] == "Reader 0 <reader0@example.com>"
+    assert first["Subject"] == "Verdicts ✓"
+    assert first["MessageStream"] == "broadcast"
+    assert "100% · 50%" in first["HtmlBody"] and first["TextBody"] == "100%\n"
+    headers = {h["Name"]: h["Value"] for h in first["Headers"]}
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Unsubscribe"].startswith("<https://verdicts.example/u/")
+    assert "/u/" in first["HtmlBody"]
+
+
+def test_batches_are_cut_at_the_api_limit(postmark: FakePostmark, settings: Settings) -> None:
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
+    results = backend.send_batch(messages(settings, BATCH_LIMIT + 3))
+    assert len(results) == BATCH_LIMIT + 3
+    assert [len(b) for b in postmark.batches] == [BATCH_LIMIT, 3]
+
+
+def test_a_server_error_defers_and_a_bad_token_stops(
+    postmark: FakePostmark, settings: Settings
+) -> None:
+    postmark.status = 503
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
+    results = backend.send_batch(messages(settings, 2))
+    assert {(r.outcome, r.code) for r in results} == {(Outcome.TRANSIENT, 503)}
+    wrong = backend_from_url(f"postmark://nope-token@127.0.0.1:{postmark.port}?scheme=http")
+    with pytest.raises(MailError, match="refused the server token") as caught:
+        wrong.send_batch(messages(settings, 1))
+    assert "nope-token" not in str(caught.value)
+
+
+def test_an_unreachable_api_defers() -> None:
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:9?scheme=http&timeout=1")
+    results = backend.send_batch(messages(Settings(site_url="https://verdicts.example"), 1))
+    assert results[0].outcome == Outcome.TRANSIENT and "unreachable" in results[0].text
+
+
+def test_the_token_is_required() -> None:
+    with pytest.raises(MailError, match="needs a server token"):
+        backend_from_url("postmark://api.postmarkapp.com")
+
+
+def test_parsed_payload_round_trips(settings: Settings) -> None:
+    data = messages(settings, 1)[0].data
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["To"] == "Reader 0 <reader0@example.com>"

@@ -1,0 +1,69 @@
+"""The schema: migrations match the models, constraints hold on both stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.store import current_revision, make_engine
+from worker.store.models import Base, Edition, Review, Subscriber, Tool
+
+
+def test_migrations_match_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert current_revision(engine) is not None
+
+
+def test_engine_url_round_trips(database_url: str) -> None:
+    other = make_engine(database_url)
+    assert current_revision(other) is not None
+    other.dispose()
+
+
+def test_one_edition_per_list_and_week(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        session.add(Edition(list_id="weekly", week="2026-W48", status="ready"))
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.add(Edition(list_id="weekly", week="2026-W48", status="ready"))
+
+
+def test_review_seat_and_verdict_are_checked(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        session.add(Tool(slug="t", name="T"))
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        tool = session.scalars(select(Tool)).one()
+        session.add(Review(tool=tool, seat="intern", position=0, verdict="ship", quote="q"))
+
+
+def test_timestamps_read_back_aware_in_utc(sessions: sessionmaker[Session]) -> None:
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    with sessions.begin() as session:
+        session.add(
+            Subscriber(
+                email="a@example.com",
+                confirmed_at=dt.datetime(2026, 11, 24, 10, 0, tzinfo=berlin),
+            )
+        )
+    with sessions() as session:
+        subscriber = session.scalars(select(Subscriber)).one()
+    assert subscriber.confirmed_at == dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+    assert subscriber.confirmed_at.tzinfo is not None
+
+
+def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
+    from alembic import command
+
+    from worker.store import alembic_config, upgrade
+
+    command.downgrade(alembic_config(engine), "base")
+    assert current_revision(engine) is None
+    upgrade(engine)
+    test_migrations_match_models(engine)

@@ -1,0 +1,107 @@
+"""Subscriber CSV import: validation by line, merging, consent kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.csvio import import_csv
+from subscribers.roster import merge_categories
+from worker.config import PROJECT_ROOT
+from worker.store.models import Subscriber, SubscriberStatus
+
+
+def stored(sessions: sessionmaker[Session]) -> dict[str, Subscriber]:
+    with sessions() as session:
+        return {s.email: s for s in session.scalars(select(Subscriber))}
+
+
+def write(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sample_subscribers_import(sessions: sessionmaker[Session]) -> None:
+    report = import_csv(sessions, PROJECT_ROOT / "sample" / "subscribers.csv")
+    assert report.rejected == []
+    people = stored(sessions)
+    assert report.added == len(people) == 8
+    assert people["zoe@example.org"].name == "Zoë Ångström"
+    assert people["zoe@example.org"].categories == "Design|Productivity"
+    assert people["ada@example.com"].categories == ""
+    assert all(p.status == SubscriberStatus.CONFIRMED and p.confirmed_at for p in people.values())
+
+
+def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    long_name = "x" * 10_001
+    path = write(
+        tmp_path,
+        "Email,Name,Categories\n"
+        "good@example.com,Good,\n"  # line 2
+        "not-an-address,Bad,\n"  # line 3
+        '"evil@example.com","Eve\r\nBcc: victim@example.com",\n'  # lines 4-5
+        f"long@example.com,{long_name},\n"  # line 6
+        "cat@example.com,Cat,<script>alert(1)</script>\n"  # line 7
+        "extra@example.com,Extra,Design,surplus\n"  # line 8
+        "also-good@EXAMPLE.com,Also Good,Design\n",  # line 9
+    )
+    report = import_csv(sessions, path)
+    rejected = "\n".join(report.rejected)
+    assert f"{path}:3: email: 'not-an-address' is not a valid address" in rejected
+    assert f"{path}:4: name: must be one line" in rejected
+    assert f"{path}:6: name: longer than 10000 characters" in rejected
+    assert f"{path}:7: categories:" in rejected
+    assert f"{path}:8: more fields than the header names" in rejected
+    assert len(report.rejected) == 5
+    assert set(stored(sessions)) == {"good@example.com", "also-good@example.com"}
+
+
+def test_duplicates_merge_within_the_file_and_with_the_store(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    first = write(tmp_path, "email,name,categories\nsam@example.com,,Design\n", "a.csv")
+    import_csv(sessions, first)
+    second = write(
+        tmp_path,
+        "email,categories,name\n"
+        "SAM@example.com,Productivity,Sam\n"
+        "sam@example.com,Data & Analytics,Samuel\n",
+        "b.csv",
+    )
+    report = import_csv(sessions, second)
+    assert (report.added, report.merged) == (0, 2)
+    sam = stored(sessions)["sam@example.com"]
+    assert sam.name == "Sam"
+    assert sam.categories == "Data & Analytics|Design|Productivity"
+
+
+def test_import_never_resubscribes_someone_who_left(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add(Subscriber(email="gone@example.com", status=SubscriberStatus.UNSUBSCRIBED))
+    import_csv(sessions, write(tmp_path, "email\ngone@example.com\n"))
+    assert stored(sessions)["gone@example.com"].status == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_file_without_an_email_column_or_not_utf8_is_named(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    report = import_csv(sessions, write(tmp_path, "name\nNobody\n"))
+    assert report.rejected == [f"{tmp_path / 'people.csv'}:1: no 'email' column in the header"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("email,name\na@example.com,Zo\xeb\n".encode("latin-1"))
+    report = import_csv(sessions, latin)
+    assert report.rejected and "not UTF-8" in report.rejected[0]
+    missing = import_csv(sessions, tmp_path / "missing.csv")
+    assert "cannot read" in missing.rejected[0]
+
+
+def test_everything_absorbs_narrower_choices() -> None:
+    assert merge_categories("", "Design") == ""
+    assert merge_categories("Design", "Productivity") == "Design|Productivity"

@@ -1,0 +1,167 @@
+"""Settings read from the environment (12-factor), with working defaults for
+the embedded setup: a SQLite file and a file outbox in the current directory.
+
+Secrets (``SECRET_KEY``, passwords inside ``DATABASE_URL`` and ``MAIL_URL``)
+are kept out of ``repr`` so that a logged or printed ``Settings`` never shows
+them; use :func:`redact_url` to show a URL to a person.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from worker.errors import ConfigError
+
+# The repository root: templates and sample data live beside the packages.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker reads from its environment."""
+
+    database_url: str = field(default="sqlite:///verdict-digest.sqlite3", repr=False)
+    mail_url: str = field(default="file://outbox", repr=False)
+    site_url: str = "http://localhost:5000"
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
+    # Older keys, still accepted when verifying tokens (key rotation).
+    old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    mail_from: str = "Weekly AI Tool Verdicts <digest@verdicts.example>"
+    # Envelope sender (Return-Path) for bounces; empty: MAIL_FROM's address.
+    # Each edition gets its own (bounces+2026-W48@…); with VERP each
+    # recipient too (bounces+2026-W48.1234@…, 1234 the subscriber id).
+    bounce_address: str = ""
+    verp: bool = False
+    # DKIM signing, on when a private key file is given.
+    dkim_key_file: Path | None = None
+    dkim_selector: str = "digest"
+    dkim_domain: str = ""  # default: MAIL_FROM's domain
+    postal_address: str = "Verdict Digest, 548 Market St #0000, San Francisco, CA 94104, USA"
+    digest_timezone: str = "UTC"
+    digest_send_at: str = "tue 09:00"
+    feeds_file: Path = Path("feeds.toml")
+    list_id: str = "weekly"
+    list_name: str = "Weekly AI Tool Verdicts"
+    # Constant per mail stream (never per recipient), as Gmail asks.
+    feedback_id: str = "weekly:digest:verdict-digest"
+    feed_timeout: float = 10.0
+    feed_max_bytes: int = 5 * 1024 * 1024
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    # Delivery engine: batch size, how long a claimed batch is a worker's, and
+    # how transient failures are retried (exponential backoff with jitter).
+    batch_size: int = 100
+    lease_seconds: float = 300.0
+    max_attempts: int = 5
+    max_age_hours: float = 48.0
+    retry_base_seconds: float = 60.0
+    retry_cap_seconds: float = 3600.0
+
+    @property
+    def timezone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.digest_timezone)
+
+    @property
+    def list_domain(self) -> str:
+        """The domain used for List-Id, Message-ID and mailto links."""
+        sender = self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        return sender.rsplit("@", 1)[-1] if "@" in sender else "localhost"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings({shown}, database_url={redact_url(self.database_url)!r}, ...)"
+
+
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL",
+    "mail_url": "MAIL_URL",
+    "site_url": "SITE_URL",
+    "secret_key": "SECRET_KEY",
+    "mail_from": "MAIL_FROM",
+    "postal_address": "POSTAL_ADDRESS",
+    "digest_timezone": "DIGEST_TIMEZONE",
+    "digest_send_at": "DIGEST_SEND_AT",
+    "bounce_address": "BOUNCE_ADDRESS",
+    "dkim_selector": "DKIM_SELECTOR",
+    "dkim_domain": "DKIM_DOMAIN",
+    "list_id": "LIST_ID",
+    "list_name": "LIST_NAME",
+    "feedback_id": "FEEDBACK_ID",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``).
+
+    Keyword ``overrides`` win over the environment; the CLI uses them for its
+    options.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, var in _ENV_NAMES.items():
+        if env.get(var):
+            values[name] = env[var]
+    if env.get("OLD_SECRET_KEYS"):
+        values["old_secret_keys"] = tuple(
+            k.strip() for k in env["OLD_SECRET_KEYS"].split(",") if k.strip()
+        )
+    if env.get("VERP"):
+        values["verp"] = env["VERP"].strip().lower() in ("1", "true", "yes", "on")
+    if env.get("DKIM_PRIVATE_KEY_FILE"):
+        values["dkim_key_file"] = Path(env["DKIM_PRIVATE_KEY_FILE"])
+    if env.get("FEEDS_FILE"):
+        values["feeds_file"] = Path(env["FEEDS_FILE"])
+    if env.get("TEMPLATES_DIR"):
+        values["templates_dir"] = Path(env["TEMPLATES_DIR"])
+    for name, var, kind in (
+        ("feed_timeout", "FEED_TIMEOUT", float),
+        ("feed_max_bytes", "FEED_MAX_BYTES", int),
+        ("batch_size", "DELIVERY_BATCH_SIZE", int),
+        ("lease_seconds", "DELIVERY_LEASE_SECONDS", float),
+        ("max_attempts", "DELIVERY_MAX_ATTEMPTS", int),
+        ("max_age_hours", "DELIVERY_MAX_AGE_HOURS", float),
+        ("retry_base_seconds", "RETRY_BASE_SECONDS", float),
+        ("retry_cap_seconds", "RETRY_CAP_SECONDS", float),
+    ):
+        if env.get(var):
+            try:
+                values[name] = kind(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}: not a number: {env[var]!r}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "database_url" in values:
+        values["database_url"] = normalise_database_url(str(values["database_url"]))
+    settings = Settings(**values)  # type: ignore[arg-type]
+    try:
+        settings.timezone  # noqa: B018 - validate early, with the variable's name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DIGEST_TIMEZONE: unknown time zone {settings.digest_timezone!r}"
+        ) from None
+    return settings
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku-style ``postgres://`` URLs and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,444 @@
+"""Deliveries: claimed in batches under a lease, sent, recorded, retried.
+
+A worker claims the lowest pending deliveries of a sending edition
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share
+one edition; one atomic ``UPDATE`` on SQLite), leases them for
+``lease_seconds``, sends them over one backend connection, and records the
+batch's results. A worker killed mid-batch leaves a lease that expires; the
+batch is then claimed again (the only way a recipient can get a second copy).
+
+Transient failures are deferred with exponential backoff and jitter until
+``max_attempts`` or ``max_age_hours``; permanent ones fail, and an unknown
+user (5.1.x) is suppressed. Subscribers who left or were suppressed while the
+edition was sending are skipped from the next claimed batch on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
+from worker.config import Settings
+from worker.editions import edition_counts, start_edition
+from worker.errors import MailError
+from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.store.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionSegment,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+)
+from worker.weeks import Week
+
+log = logging.getLogger("worker.deliver")
+
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+# "550 5.1.1 <x>: Recipient address rejected: User unknown" and its kin.
+UNKNOWN_USER = re.compile(r"\b5\.1\.\d{1,3}\b")
+
+
+@dataclass
+class SendReport:
+    """What one worker run did."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    batches: int = 0
+    editions: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    edition_id: int
+    week: str
+    segment_id: int
+    attempts: int
+    recipient: Recipient
+
+
+def claim_batch(
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    settings: Settings,
+    *,
+    edition_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[Claimed], int]:
+    """Lease the next pending deliveries of a sending edition to ``worker_id``.
+
+    Returns the deliveries to send, and how many claimed deliveries were
+    suppressed instead (their subscriber left or was suppressed meanwhile).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        sending = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
+        if edition_id is not None:
+            sending = sending.where(Edition.id == edition_id)
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.edition_id.in_(sending),
+                or_(
+                    Delivery.status == DeliveryStatus.QUEUED,
+                    and_(
+                        Delivery.status == DeliveryStatus.DEFERRED,
+                        Delivery.next_attempt_at <= now,
+                    ),
+                ),
+                or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+            )
+            .order_by(Delivery.id)
+            .limit(settings.batch_size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Other workers' batches are locked: take the next free rows.
+            due = due.with_for_update(skip_locked=True)
+        claimed_ids = list(
+            session.scalars(
+                update(Delivery)
+                .where(Delivery.id.in_(due.scalar_subquery()))
+                .values(
+                    lease_owner=worker_id,
+                    lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
+                )
+                .returning(Delivery.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not claimed_ids:
+            return [], 0
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.edition_id,
+                Edition.week,
+                Delivery.segment_id,
+                Delivery.attempts,
+                Subscriber.id,
+                Subscriber.email,
+                Subscriber.name,
+                and_(
+                    Subscriber.status == SubscriberStatus.CONFIRMED,
+                    ~exists().where(Suppression.email == Subscriber.email),
+                ),
+            )
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .join(Edition, Edition.id == Delivery.edition_id)
+            .where(Delivery.id.in_(claimed_ids))
+            .order_by(Delivery.id)
+        ).all()
+        claimed = [
+            Claimed(row[0], row[1], row[2], row[3], row[4], Recipient(row[5], row[6], row[7]))
+            for row in rows
+            if row[8]
+        ]
+        gone = [row[0] for row in rows if not row[8]]
+        if gone:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(gone))
+                .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+    return claimed, len(gone)
+
+
+def release_batch(sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
+    """Hand claimed deliveries back unsent (no attempt counted)."""
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+            .values(lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def record_results(
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    batch: Sequence[Claimed],
+    results: Sequence[SendResult],
+    settings: Settings,
+    report: SendReport,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Write a batch's outcomes: the accepted ones in one statement, the
+    failures (rare) in one executemany; suppress unknown users."""
+    now = now or dt.datetime.now(dt.UTC)
+    accepted = [
+        c.delivery_id for c, r in zip(batch, results, strict=True) if r.outcome == Outcome.ACCEPTED
+    ]
+    failures: list[dict[str, object]] = []
+    unknown_users: list[dict[str, object]] = []
+    started = (
+        _started_at(sessions, {c.edition_id for c in batch}) if len(accepted) < len(batch) else {}
+    )
+    for claimed, result in zip(batch, results, strict=True):
+        if result.outcome == Outcome.ACCEPTED:
+            continue
+        attempts = claimed.attempts + 1
+        too_old = now - started.get(claimed.edition_id, now) > dt.timedelta(
+            hours=settings.max_age_hours
+        )
+        retry = (
+            result.outcome == Outcome.TRANSIENT and attempts < settings.max_attempts and not too_old
+        )
+        failures.append(
+            {
+                "b_id": claimed.delivery_id,
+                "b_status": DeliveryStatus.DEFERRED if retry else DeliveryStatus.FAILED,
+                "b_attempts": attempts,
+                "b_next": now + retry_delay(attempts, settings) if retry else None,
+                "b_code": result.code,
+                "b_error": result.text[:1000],
+            }
+        )
+        if retry:
+            report.deferred += 1
+        else:
+            report.failed += 1
+        if result.outcome == Outcome.PERMANENT and UNKNOWN_USER.search(result.text):
+            unknown_users.append(
+                {
+                    "email": claimed.recipient.email,
+                    "reason": SuppressionReason.UNKNOWN_USER.value,
+                    "detail": f"{result.code} {result.text}"[:1000],
+                    "created_at": now,
+                }
+            )
+    report.sent += len(accepted)
+    with sessions.begin() as session:
+        if accepted:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(accepted), Delivery.lease_owner == worker_id)
+                .values(
+                    status=DeliveryStatus.SENT,
+                    attempts=Delivery.attempts + 1,
+                    sent_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_code=None,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        if failures:
+            session.connection().execute(
+                update(Delivery.__table__)
+                .where(Delivery.id == bindparam("b_id"), Delivery.lease_owner == worker_id)
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=bindparam("b_attempts"),
+                    next_attempt_at=bindparam("b_next"),
+                    last_code=bindparam("b_code"),
+                    last_error=bindparam("b_error"),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
+                failures,
+            )
+        if unknown_users:
+            _suppress(session, unknown_users)
+
+
+def retry_delay(attempts: int, settings: Settings) -> dt.timedelta:
+    """Exponential backoff with full jitter: up to base × 2^(attempts−1), capped."""
+    ceiling = min(settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
+    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
+    """Mark a sending edition sent once no delivery is pending; True if sent."""
+    with sessions.begin() as session:
+        pending = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.edition_id == edition_id, Delivery.status.in_(PENDING))
+        )
+        if pending:
+            return False
+        done = session.execute(
+            update(Edition)
+            .where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING)
+            .values(status=EditionStatus.SENT, sent_at=dt.datetime.now(dt.UTC))
+            .execution_options(synchronize_session=False)
+        )
+        return bool(done.rowcount)
+
+
+class Worker:
+    """Claims, sends and records batches until told to stop.
+
+    ``until_idle`` makes it return as soon as nothing is claimable (what
+    ``digest send`` wants); otherwise it polls (what ``digest worker`` does).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        backend: MailBackend,
+        worker_id: str,
+        *,
+        edition_id: int | None = None,
+        on_batch: Callable[[SendReport], None] | None = None,
+        stop: threading.Event | None = None,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.backend = backend
+        self.worker_id = worker_id
+        self.edition_id = edition_id
+        self.on_batch = on_batch
+        self.stop = stop or threading.Event()
+        self.poll_seconds = poll_seconds
+        self.report = SendReport()
+        self._templates: dict[int, MessageTemplate] = {}
+        self._backoff = 0.0
+        self._until_idle = False
+
+    def run(self, *, until_idle: bool = False) -> SendReport:
+        """Work until stopped; with ``until_idle``, until nothing is due now.
+
+        A run until idle (``digest send``) reports an unreachable backend as
+        a MailError instead of waiting for it; a long-running worker backs off.
+        """
+        self._until_idle = until_idle
+        try:
+            while not self.stop.is_set():
+                if self.run_once():
+                    continue
+                if until_idle:
+                    break
+                self.stop.wait(self.poll_seconds)
+        finally:
+            self.backend.close()
+        return self.report
+
+    def run_once(self) -> bool:
+        """Claim and send one batch; False when there was nothing to claim."""
+        batch, gone = claim_batch(
+            self.sessions, self.worker_id, self.settings, edition_id=self.edition_id
+        )
+        self.report.suppressed += gone
+        if not batch:
+            self._finish_editions()
+            return bool(gone)
+        try:
+            self.backend.open()
+        except MailError as error:
+            release_batch(self.sessions, self.worker_id, [c.delivery_id for c in batch])
+            if self._until_idle:
+                raise
+            self._back_off(error)
+            return True
+        if self._backoff:
+            log.warning("mail backend reachable again")
+            self._backoff = 0.0
+        now = dt.datetime.now(dt.UTC)
+        # Composed as the backend takes them: sending overlaps composing.
+        composed = (self._compose(claimed, now) for claimed in batch)
+        results = self.backend.send_batch(self.backend.paced(composed))
+        if len(results) != len(batch):
+            raise MailError(
+                f"{type(self.backend).__name__} answered {len(results)} of {len(batch)}"
+            )
+        record_results(self.sessions, self.worker_id, batch, results, self.settings, self.report)
+        self.report.batches += 1
+        self.report.editions.update(c.edition_id for c in batch)
+        if self.on_batch is not None:
+            self.on_batch(self.report)
+        return True
+
+    def _compose(self, claimed: Claimed, now: dt.datetime) -> OutgoingMessage:
+        # One template per segment, built at its first recipient: the hot
+        # path is byte joins (see worker.compose).
+        template = self._templates.get(claimed.segment_id)
+        if template is None:
+            with self.sessions() as session:
+                segment = session.get_one(EditionSegment, claimed.segment_id)
+                parts = SegmentParts(segment.subject, segment.html, segment.text)
+            ref = EditionRef(edition_id=claimed.edition_id, week=claimed.week)
+            template = MessageTemplate(parts, ref, self.settings)
+            self._templates[claimed.segment_id] = template
+        return template.compose(claimed.recipient, now)
+
+    def _back_off(self, error: MailError) -> None:
+        if not self._backoff:
+            log.error("mail backend unreachable, backing off: %s", error)
+        self._backoff = min(60.0, max(1.0, self._backoff * 2))
+        self.stop.wait(self._backoff)
+
+    def _finish_editions(self) -> None:
+        with self.sessions() as session:
+            query = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
+            if self.edition_id is not None:
+                query = query.where(Edition.id == self.edition_id)
+            sending = list(session.scalars(query))
+        for edition_id in sending:
+            if finish_if_done(self.sessions, edition_id):
+                log.info("edition %d sent", edition_id)
+
+
+def send_edition(
+    sessions: sessionmaker[Session],
+    week: Week,
+    settings: Settings,
+    backend: MailBackend,
+    *,
+    worker_id: str = "send",
+    on_batch: Callable[[SendReport], None] | None = None,
+) -> tuple[SendReport, str]:
+    """Start the week's built edition if needed and send what is due now.
+
+    Returns this run's report and the edition's status afterwards. Raises
+    LookupError when the week has no edition (build it first).
+    """
+    counts = start_edition(sessions, week, settings)
+    report = SendReport()
+    if counts.status == EditionStatus.SENDING:
+        worker = Worker(
+            sessions, settings, backend, worker_id, edition_id=counts.edition_id, on_batch=on_batch
+        )
+        report = worker.run(until_idle=True)
+    return report, edition_counts(sessions, counts.edition_id).status
+
+
+def _started_at(sessions: sessionmaker[Session], edition_ids: set[int]) -> dict[int, dt.datetime]:
+    with sessions() as session:
+        rows = session.execute(
+            select(Edition.id, Edition.started_at).where(Edition.id.in_(edition_ids))
+        ).all()
+    return {edition_id: started for edition_id, started in rows if started is not None}
+
+
+def _suppress(session: Session, rows: list[dict[str, object]]) -> None:
+    """Add addresses to the suppression list; ones already there stay as they are."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Suppression).values(rows).on_conflict_do_nothing(index_elements=["email"])
+    )

@@ -1,0 +1,133 @@
+"""``digest demo``: the whole weekly job on the embedded default.
+
+A fresh SQLite store in the demo directory, the sample content imported, the
+sample feeds served on loopback and ingested over HTTP (the real path), the
+sample subscribers, the week's edition built and sent to a file outbox, and
+a preview of one delivered message as HTML and text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import functools
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from rich.console import Console
+
+from subscribers.csvio import import_csv
+from worker.config import PROJECT_ROOT, load_settings
+from worker.deliver import send_edition
+from worker.editions import build_edition
+from worker.errors import DigestError
+from worker.importer import import_file
+from worker.ingest import ingest_feeds, load_feeds_file
+from worker.mail import backend_from_url
+from worker.render import Renderer
+from worker.store import make_engine, session_factory, upgrade
+from worker.weeks import Week
+
+SAMPLE = PROJECT_ROOT / "sample"
+# The week the sample content and feeds are dated in.
+SAMPLE_WEEK = Week(2026, 48)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    outbox: Path
+    messages: int
+    preview_html: Path
+    preview_text: Path
+
+
+def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
+    """Run the demo in ``directory`` (emptied first) and say what happened."""
+    directory = directory.resolve()
+    if directory.exists():
+        shutil.rmtree(directory)
+    outbox = directory / "outbox"
+    outbox.mkdir(parents=True)
+    settings = load_settings(
+        database_url=f"sqlite:///{directory / 'digest.sqlite3'}",
+        mail_url=f"file://{outbox}",
+    )
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    console.print(f"store: fresh SQLite at {directory / 'digest.sqlite3'}")
+
+    summary = import_file(sessions, SAMPLE / "content.yaml", settings.timezone)
+    console.print(
+        f"import: {summary.tools_added} tools, {summary.reviews} reviews, "
+        f"{summary.comparisons_added} comparisons from sample/content.yaml"
+    )
+
+    with _serve(SAMPLE / "feeds") as base_url:
+        feeds = [
+            dataclasses.replace(spec, url=f"{base_url}/{spec.url.rsplit('/', 1)[-1]}")
+            for spec in load_feeds_file(SAMPLE / "feeds.toml")
+        ]
+        report = ingest_feeds(sessions, feeds, settings)
+    for feed in report.feeds:
+        console.print(f"ingest: {feed.url}: {feed.status}, {feed.new} new launches")
+
+    people = import_csv(sessions, SAMPLE / "subscribers.csv")
+    console.print(f"subscribers: {people.added} confirmed from sample/subscribers.csv")
+
+    built = build_edition(sessions, week, settings, Renderer(settings.templates_dir))
+    if built.status == "skipped":
+        raise DigestError(f"{week}: the sample data has nothing that week; try --week 2026-W48")
+    console.print(f"build: {week} \u201c{built.subject}\u201d, {len(built.segments)} segments")
+
+    sent, _ = send_edition(sessions, week, settings, backend_from_url(settings.mail_url))
+    console.print(f"send: {sent.sent} sent, {sent.failed} failed")
+
+    files = sorted(outbox.glob("*.eml"))
+    if not files:
+        raise DigestError("the demo sent no message")
+    html_path, text_path = _write_preview(files[0], directory)
+    engine.dispose()
+    return DemoResult(outbox, len(files), html_path, text_path)
+
+
+def _write_preview(eml: Path, directory: Path) -> tuple[Path, Path]:
+    """The HTML and text parts of a delivered message, as its reader gets them."""
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    html_part = message.get_body(("html",))
+    text_part = message.get_body(("plain",))
+    if html_part is None or text_part is None:
+        raise DigestError(f"{eml}: the message lacks an HTML or a text part")
+    html_path = directory / "preview.html"
+    text_path = directory / "preview.txt"
+    html_path.write_text(html_part.get_content(), encoding="utf-8")
+    text_path.write_text(text_part.get_content(), encoding="utf-8")
+    return html_path, text_path
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the demo's output to what it did, not each request."""
+
+
+@contextmanager
+def _serve(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` on an ephemeral loopback port; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

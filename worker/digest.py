@@ -1,0 +1,108 @@
+"""The digest as plain data: what gather produces and render consumes.
+
+Nothing here touches the store or the network. Per-recipient links are not
+part of a digest: render writes placeholders (see :mod:`worker.placeholders`)
+that the composer fills in for each recipient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SeatVerdict:
+    """One seat's verdict in a tool's reviewer split."""
+
+    seat: str  # builder, skeptic, buyer, futurist
+    verdict: str  # ship or skip
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A tool's verdict figures, as the verdict table shows them.
+
+    A percent is None when there is nothing to count; render shows "—".
+    """
+
+    panel_ship: int | None
+    panel_ships: int
+    panel_reviews: int
+    community: int | None
+    community_ships: int
+    community_votes: int
+    entry: str | None
+    split: tuple[SeatVerdict, ...]
+
+
+@dataclass(frozen=True)
+class PullQuote:
+    seat: str
+    verdict: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolColumn:
+    """A tool as one column of a comparison's verdict table."""
+
+    tool_id: int
+    slug: str
+    name: str
+    vendor: str | None
+    category: str | None
+    tagline: str | None
+    url: str | None
+    figures: Figures
+    quote: PullQuote | None
+
+
+@dataclass(frozen=True)
+class ComparisonBlock:
+    """A published comparison with its verdict table."""
+
+    slug: str
+    title: str
+    summary: str | None
+    url: str
+    category: str | None  # the category of its first tool
+    tools: tuple[ToolColumn, ...]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A tool launched this week that no comparison of the week covers."""
+
+    tool_id: int
+    slug: str
+    name: str
+    vendor: str | None
+    category: str | None
+    tagline: str | None
+    entry: str | None
+    url: str | None
+    launched_on: dt.date | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A week's digest for one segment (or for everyone, before segmenting)."""
+
+    list_name: str
+    week: str  # ISO week, "2026-W48"
+    starts_on: dt.date  # the Monday
+    ends_on: dt.date  # the Sunday
+    site_url: str
+    postal_address: str
+    comparisons: tuple[ComparisonBlock, ...] = ()
+    launches: tuple[Launch, ...] = ()
+    categories: tuple[str, ...] = field(default=())  # the segment's choice; () = all
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.comparisons and not self.launches
+
+    @property
+    def archive_url(self) -> str:
+        return f"{self.site_url.rstrip('/')}/archive/{self.week}"

@@ -1,0 +1,289 @@
+"""Editions: built once per week, started once, and controlled while sending.
+
+    (none) ──build──▶ ready ──start──▶ sending ⇄ paused
+           └─nothing new─▶ skipped        │ └──cancel──▶ cancelled
+                                          └─all done──▶ sent
+
+A ready edition holds one render per segment (``edition_segment``).
+Starting it materialises its deliveries with one ``INSERT … SELECT``;
+workers (:mod:`worker.deliver`) then claim them. The edition's state, not the
+caller, decides what happens, so every step can be run again safely.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+from worker.errors import DigestError
+from worker.gather import gather_week
+from worker.render import Renderer
+from worker.segments import digest_for_segment
+from worker.store.models import (
+    Delivery,
+    DeliveryStatus,
+    Edition,
+    EditionSegment,
+    EditionStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from worker.weeks import Week
+
+log = logging.getLogger("worker.editions")
+
+EVERYONE = ""  # the segment key of the full digest, always rendered (archive, preview)
+
+
+class EditionStateError(DigestError):
+    """The edition is not in a state that allows what was asked."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    edition_id: int
+    week: str
+    status: str
+    segments: tuple[str, ...]  # segment keys rendered
+    subject: str | None
+    built: bool  # False when an existing edition was kept as it was
+
+
+@dataclass(frozen=True)
+class Counts:
+    """An edition's deliveries by state."""
+
+    edition_id: int
+    week: str
+    status: str
+    queued: int
+    sent: int
+    deferred: int
+    failed: int
+    suppressed: int
+    started_at: dt.datetime | None
+    sent_at: dt.datetime | None
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.sent + self.deferred + self.failed + self.suppressed
+
+    @property
+    def pending(self) -> int:
+        return self.queued + self.deferred
+
+    def rate(self, now: dt.datetime | None = None) -> float | None:
+        """Messages sent per second since the edition started."""
+        if self.started_at is None or not self.sent:
+            return None
+        end = self.sent_at or now or dt.datetime.now(dt.UTC)
+        seconds = (end - self.started_at).total_seconds()
+        return self.sent / seconds if seconds > 0 else None
+
+
+def build_edition(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, renderer: Renderer
+) -> BuildResult:
+    """Create (or refresh) the week's edition: one render per segment.
+
+    A ready or skipped edition without deliveries is rebuilt from the store,
+    so editors see their latest data; once deliveries exist it is never
+    touched again. A week with nothing new is recorded as skipped.
+    """
+    try:
+        return _build(sessions, week, settings, renderer)
+    except IntegrityError:
+        # Another process created the edition meanwhile: look again.
+        return _build(sessions, week, settings, renderer)
+
+
+def _build(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, renderer: Renderer
+) -> BuildResult:
+    with sessions.begin() as session:
+        edition = find_edition(session, settings.list_id, str(week), lock=True)
+        if edition is not None and not _rebuildable(session, edition):
+            return _built(edition, built=False)
+        digest = gather_week(session, week, settings)
+        keys = {EVERYONE, *_segment_keys(session)}
+        if edition is None:
+            edition = Edition(list_id=settings.list_id, week=str(week), status=EditionStatus.READY)
+            session.add(edition)
+        edition.segments.clear()
+        session.flush()
+        if digest.is_empty:
+            edition.status = EditionStatus.SKIPPED
+            edition.subject = None
+            log.info("edition %s skipped: nothing new this week", week)
+            return _built(edition, built=True)
+        for key in sorted(keys):
+            segment = digest_for_segment(digest, key)
+            if segment.is_empty:
+                continue  # its subscribers have nothing to read this week
+            rendered = renderer.render(segment)
+            edition.segments.append(
+                EditionSegment(
+                    segment=key, subject=rendered.subject, html=rendered.html, text=rendered.text
+                )
+            )
+        edition.status = EditionStatus.READY
+        edition.subject = edition.segments[0].subject
+        session.flush()
+        log.info("edition %s built: %d segments", week, len(edition.segments))
+        return _built(edition, built=True)
+
+
+def start_edition(sessions: sessionmaker[Session], week: Week, settings: Settings) -> Counts:
+    """Materialise a ready edition's deliveries (once) and mark it sending.
+
+    Raises LookupError when the week has no edition (build it first).
+    """
+    with sessions.begin() as session:
+        # The row lock serialises the ready → sending step between processes.
+        edition = find_edition(session, settings.list_id, str(week), lock=True)
+        if edition is None:
+            raise LookupError(f"no edition for {week}: build it first")
+        if edition.status == EditionStatus.READY:
+            created = materialise_deliveries(session, edition.id)
+            edition.status = EditionStatus.SENDING
+            edition.started_at = dt.datetime.now(dt.UTC)
+            log.info("edition %s started: %d deliveries queued", week, created)
+        edition_id = edition.id
+    return edition_counts(sessions, edition_id)
+
+
+def materialise_deliveries(session: Session, edition_id: int) -> int:
+    """One queued delivery per confirmed, unsuppressed subscriber whose
+    segment was rendered, in one ``INSERT … SELECT``; returns how many."""
+    eligible = (
+        select(
+            literal(edition_id),
+            Subscriber.id,
+            EditionSegment.id,
+            literal(DeliveryStatus.QUEUED.value),
+            literal(0),
+        )
+        .join(
+            EditionSegment,
+            and_(
+                EditionSegment.edition_id == edition_id,
+                EditionSegment.segment == Subscriber.categories,
+            ),
+        )
+        .where(
+            Subscriber.status == SubscriberStatus.CONFIRMED,
+            ~exists().where(Suppression.email == Subscriber.email),
+            ~exists().where(
+                Delivery.edition_id == edition_id, Delivery.subscriber_id == Subscriber.id
+            ),
+        )
+    )
+    # Core execution on the session's connection, asking for the row count:
+    # SQLAlchemy keeps it for INSERT only when told to.
+    result = session.connection().execute(
+        insert(Delivery)
+        .from_select(["edition_id", "subscriber_id", "segment_id", "status", "attempts"], eligible)
+        .execution_options(preserve_rowcount=True)
+    )
+    return result.rowcount
+
+
+def set_paused(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, paused: bool
+) -> str:
+    """Pause a sending edition, or resume a paused one; workers honour it at
+    their next claim. Returns the new status."""
+    wanted_from = EditionStatus.SENDING if paused else EditionStatus.PAUSED
+    with sessions.begin() as session:
+        edition = _existing(session, week, settings)
+        if edition.status != wanted_from:
+            raise EditionStateError(
+                f"{week}: the edition is {edition.status}; only a {wanted_from.value} "
+                f"edition can be {'paused' if paused else 'resumed'}"
+            )
+        edition.status = EditionStatus.PAUSED if paused else EditionStatus.SENDING
+        return edition.status
+
+
+def cancel_edition(sessions: sessionmaker[Session], week: Week, settings: Settings) -> Counts:
+    """Stop an edition for good; deliveries not yet sent stay unsent."""
+    with sessions.begin() as session:
+        edition = _existing(session, week, settings)
+        if edition.status in (EditionStatus.SENT, EditionStatus.SKIPPED, EditionStatus.CANCELLED):
+            raise EditionStateError(f"{week}: the edition is {edition.status}; nothing to cancel")
+        edition.status = EditionStatus.CANCELLED
+        edition_id = edition.id
+    return edition_counts(sessions, edition_id)
+
+
+def edition_counts(sessions: sessionmaker[Session], edition_id: int) -> Counts:
+    """The edition's deliveries counted by state, in one query."""
+    with sessions() as session:
+        edition = session.get_one(Edition, edition_id)
+        rows = session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.edition_id == edition_id)
+            .group_by(Delivery.status)
+        ).all()
+    by_status = {status: count for status, count in rows}
+    return Counts(
+        edition_id=edition.id,
+        week=edition.week,
+        status=edition.status,
+        queued=by_status.get(DeliveryStatus.QUEUED, 0),
+        sent=by_status.get(DeliveryStatus.SENT, 0),
+        deferred=by_status.get(DeliveryStatus.DEFERRED, 0),
+        failed=by_status.get(DeliveryStatus.FAILED, 0),
+        suppressed=by_status.get(DeliveryStatus.SUPPRESSED, 0),
+        started_at=edition.started_at,
+        sent_at=edition.sent_at,
+    )
+
+
+def find_edition(
+    session: Session, list_id: str, week: str, *, lock: bool = False
+) -> Edition | None:
+    query = select(Edition).where(Edition.list_id == list_id, Edition.week == week)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
+
+
+def _existing(session: Session, week: Week, settings: Settings) -> Edition:
+    edition = find_edition(session, settings.list_id, str(week), lock=True)
+    if edition is None:
+        raise EditionStateError(f"{week}: there is no edition for that week")
+    return edition
+
+
+def _rebuildable(session: Session, edition: Edition) -> bool:
+    if edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED):
+        return False
+    return not session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
+
+
+def _segment_keys(session: Session) -> list[str]:
+    """The category choices of confirmed subscribers: one render each."""
+    return list(
+        session.scalars(
+            select(Subscriber.categories)
+            .where(Subscriber.status == SubscriberStatus.CONFIRMED)
+            .distinct()
+        )
+    )
+
+
+def _built(edition: Edition, *, built: bool) -> BuildResult:
+    return BuildResult(
+        edition_id=edition.id,
+        week=edition.week,
+        status=edition.status,
+        segments=tuple(s.segment for s in edition.segments),
+        subject=edition.subject,
+        built=built,
+    )

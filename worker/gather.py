@@ -1,0 +1,111 @@
+"""Store → a week's :class:`~worker.digest.Digest`: the only reader of content.
+
+A pure query: it reads, never writes, and hands back plain dataclasses that
+render can use without a database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from worker.config import Settings
+from worker.digest import ComparisonBlock, Digest, Launch, SeatVerdict, ToolColumn
+from worker.store.models import Comparison, ComparisonTool, Tool, Vote
+from worker.verdicts import figures_for, pull_quote
+from worker.weeks import Week
+
+
+def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
+    """The week's published comparisons and new launches, for every category."""
+    start, end = week.bounds(settings.timezone)
+    comparisons = list(
+        session.scalars(
+            select(Comparison)
+            .where(Comparison.published_at >= start, Comparison.published_at < end)
+            .order_by(Comparison.published_at, Comparison.id)
+            .options(
+                selectinload(Comparison.entries)
+                .selectinload(ComparisonTool.tool)
+                .selectinload(Tool.reviews)
+            )
+        )
+    )
+    compared = {entry.tool_id for c in comparisons for entry in c.entries}
+    votes = _votes(session, compared)
+    site = settings.site_url.rstrip("/")
+    blocks = tuple(
+        ComparisonBlock(
+            slug=c.slug,
+            title=c.title,
+            summary=c.summary,
+            url=f"{site}/compare/{c.slug}",
+            category=c.entries[0].tool.category if c.entries else None,
+            tools=tuple(_column(entry.tool, votes.get(entry.tool_id, [])) for entry in c.entries),
+        )
+        for c in comparisons
+    )
+    launched = session.scalars(
+        select(Tool)
+        .where(Tool.launched_on >= week.monday, Tool.launched_on <= week.sunday)
+        .order_by(Tool.category, Tool.launched_on, Tool.name, Tool.id)
+    )
+    launches = tuple(
+        Launch(
+            tool_id=t.id,
+            slug=t.slug,
+            name=t.name,
+            vendor=t.vendor,
+            category=t.category,
+            tagline=t.tagline,
+            entry=t.entry_price,
+            url=t.url,
+            launched_on=t.launched_on,
+        )
+        for t in launched
+        if t.id not in compared
+    )
+    return Digest(
+        list_name=settings.list_name,
+        week=str(week),
+        starts_on=week.monday,
+        ends_on=week.sunday,
+        site_url=site,
+        postal_address=settings.postal_address,
+        comparisons=blocks,
+        launches=launches,
+    )
+
+
+def _votes(session: Session, tool_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Each tool's community votes, as a list of verdicts."""
+    ids = list(tool_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Vote.tool_id, Vote.verdict, func.count())
+        .where(Vote.tool_id.in_(ids))
+        .group_by(Vote.tool_id, Vote.verdict)
+    )
+    votes: dict[int, list[str]] = defaultdict(list)
+    for tool_id, verdict, count in rows:
+        votes[tool_id].extend([verdict] * count)
+    return votes
+
+
+def _column(tool: Tool, votes: list[str]) -> ToolColumn:
+    split = [SeatVerdict(r.seat, r.verdict) for r in tool.reviews]
+    return ToolColumn(
+        tool_id=tool.id,
+        slug=tool.slug,
+        name=tool.name,
+        vendor=tool.vendor,
+        category=tool.category,
+        tagline=tool.tagline,
+        url=tool.url,
+        figures=figures_for(split, votes, tool.entry_price),
+        quote=pull_quote([(r.seat, r.verdict, r.quote) for r in tool.reviews]),
+    )

@@ -1,0 +1,93 @@
+"""The mail backend interface: open, send a batch, close.
+
+A backend takes ready message bytes (see :mod:`worker.compose`) and answers
+one :class:`SendResult` per message, in order. It never raises for a single
+recipient's failure; it raises :class:`worker.errors.MailError` only when it
+cannot work at all (bad configuration, server unreachable on open).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+from urllib.parse import SplitResult, parse_qs
+
+from worker.errors import MailError
+from worker.mail.ratelimit import RateLimit
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message ready for the wire."""
+
+    envelope_from: str
+    recipient: str
+    data: bytes  # the whole message, CRLF line endings
+    message_id: str
+
+
+class Outcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    TRANSIENT = "transient"  # 4xx, dropped connection, timeout: try again later
+    PERMANENT = "permanent"  # 5xx: do not retry
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    code: int | None = None
+    text: str = ""
+
+    @classmethod
+    def accepted(cls, code: int | None = 250, text: str = "OK") -> SendResult:
+        return cls(Outcome.ACCEPTED, code, text)
+
+
+class MailBackend:
+    """Base class: subclasses implement :meth:`send_batch`, and open/close if
+    they hold a connection. Usable as a context manager."""
+
+    def __init__(self, url: SplitResult) -> None:
+        self.url = url
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.rate_limit: RateLimit | None = None
+        if "rate" in query:
+            try:
+                burst = int(query["burst"]) if "burst" in query else None
+                self.rate_limit = RateLimit(float(query["rate"]), burst)
+            except ValueError:
+                raise MailError("MAIL_URL: rate and burst must be positive numbers") from None
+
+    def paced(self, messages: Iterable[OutgoingMessage]) -> Iterable[OutgoingMessage]:
+        """``messages`` at the backend's rate limit, if it has one."""
+        return self.rate_limit.paced(messages) if self.rate_limit else messages
+
+    def open(self) -> None:
+        """Get ready to send (connect, log in). Idempotent."""
+
+    def close(self) -> None:
+        """Release what :meth:`open` took. Idempotent."""
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult]:
+        """Send ``messages``; one result per message, in order.
+
+        ``messages`` may be a generator that composes each message when it is
+        taken, so a backend that sends in the background overlaps composing
+        with the network.
+        """
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,138 @@
+"""``postmark://TOKEN@api.postmarkapp.com``: Postmark's batch email API.
+
+Messages go out 500 at a time (the API's limit) as one
+``POST /email/batch`` with the server token in ``X-Postmark-Server-Token``.
+``?stream=`` names the message stream (default ``broadcast``, Postmark's
+stream for newsletters); ``?scheme=http`` is for a local test server only;
+``?timeout=`` in seconds (default 30).
+
+Each message in the answer has its own ``ErrorCode``: 0 is accepted,
+anything else refused for good (406: Postmark has deactivated the address,
+300: invalid address, …). A 429 or 5xx answer, or no answer, defers the
+whole batch; 401 and 403 mean the token is wrong, which no retry mends.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from email.message import EmailMessage
+from urllib.parse import SplitResult, parse_qs, unquote
+
+from worker.errors import MailError
+from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+
+log = logging.getLogger("worker.mail")
+
+BATCH_LIMIT = 500
+# Headers Postmark passes through; it sets its own Message-ID and Feedback-ID.
+PASSED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "X-Digest-Test")
+
+
+class PostmarkBackend(MailBackend):
+    def __init__(self, url: SplitResult) -> None:
+        super().__init__(url)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self._token = unquote(url.username or "")
+        if not self._token:
+            raise MailError("MAIL_URL: postmark://TOKEN@api.postmarkapp.com needs a server token")
+        scheme = query.get("scheme", "https")
+        host = url.hostname or "api.postmarkapp.com"
+        port = f":{url.port}" if url.port else ""
+        self.endpoint = f"{scheme}://{host}{port}/email/batch"
+        self.stream = query.get("stream", "broadcast")
+        try:
+            self.timeout = float(query.get("timeout", "30"))
+        except ValueError:
+            raise MailError("MAIL_URL: timeout must be a number") from None
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult]:
+        results: list[SendResult] = []
+        chunk: list[dict[str, object]] = []
+        for message in messages:
+            chunk.append(self._payload(message))
+            if len(chunk) == BATCH_LIMIT:
+                results += self._post(chunk)
+                chunk = []
+        if chunk:
+            results += self._post(chunk)
+        return results
+
+    def _payload(self, message: OutgoingMessage) -> dict[str, object]:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+        return {
+            "From": str(parsed["From"]),
+            "To": str(parsed["To"]),
+            "Subject": str(parsed["Subject"]),
+            "TextBody": _body(text),
+            "HtmlBody": _body(html),
+            "MessageStream": self.stream,
+            "Headers": [
+                {"Name": name, "Value": str(parsed[name])}
+                for name in PASSED_HEADERS
+                if parsed[name] is not None
+            ],
+        }
+
+    def _post(self, payload: list[dict[str, object]]) -> list[SendResult]:
+        request = urllib.request.Request(
+            self.endpoint,
+            data=json.dumps(payload).encode(),
+            method="POST",
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "X-Postmark-Server-Token": self._token,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answers = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = _error_text(error)
+            if error.code in (401, 403):
+                raise MailError(f"{self.shown_url}: refused the server token ({detail})") from None
+            outcome = (
+                Outcome.TRANSIENT if error.code == 429 or error.code >= 500 else Outcome.PERMANENT
+            )
+            return [SendResult(outcome, error.code, detail)] * len(payload)
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            return [SendResult(Outcome.TRANSIENT, None, f"unreachable: {reason}")] * len(payload)
+        if not isinstance(answers, list) or len(answers) != len(payload):
+            return [SendResult(Outcome.TRANSIENT, None, "unexpected answer from Postmark")] * len(
+                payload
+            )
+        return [_result(answer) for answer in answers]
+
+    @property
+    def shown_url(self) -> str:
+        return self.url._replace(netloc=f"***@{self.url.hostname}").geturl()
+
+
+def _body(part: EmailMessage | None) -> str:
+    # The wire format's CRLFs are SMTP's; a JSON body takes plain newlines.
+    return part.get_content().replace("\r\n", "\n") if part is not None else ""
+
+
+def _result(answer: dict[str, object]) -> SendResult:
+    code = answer.get("ErrorCode")
+    text = str(answer.get("Message", ""))
+    if code == 0:
+        return SendResult.accepted(None, str(answer.get("MessageID", "")))
+    return SendResult(Outcome.PERMANENT, code if isinstance(code, int) else None, text)
+
+
+def _error_text(error: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(error.read() or b"{}")
+        return f"HTTP {error.code}: {body.get('Message', error.reason)}"
+    except (ValueError, AttributeError):
+        return f"HTTP {error.code}: {error.reason}"

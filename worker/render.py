@@ -1,0 +1,217 @@
+"""Digest → MJML (Jinja2) → HTML (mjml-python), and the plain-text part.
+
+One render per segment: nothing here knows a recipient. Per-recipient links
+are written as the placeholders of :mod:`worker.placeholders`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+import jinja2
+from mjml import mjml2html
+
+from worker import placeholders
+from worker.digest import Digest, Launch, SeatVerdict
+from worker.errors import RenderError
+from worker.sanitise import is_web_url
+
+HTML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+SUBJECT_LIMIT = 78
+TEXT_WIDTH = 72
+
+# One palette for light mode, one for dark; templates use them by name.
+COLOURS = {
+    "page": "#f3f4f6",
+    "card": "#ffffff",
+    "ink": "#1f2328",
+    "muted": "#59636e",
+    "link": "#0b57d0",
+    "rule": "#e5e7eb",
+    "ship": "#116329",
+    "ship_bg": "#dafbe1",
+    "skip": "#a40e26",
+    "skip_bg": "#ffebe9",
+    "dark_page": "#0d1117",
+    "dark_card": "#161b22",
+    "dark_ink": "#e6edf3",
+    "dark_link": "#79c0ff",
+    "dark_rule": "#30363d",
+    "dark_ship": "#56d364",
+    "dark_ship_bg": "#12261e",
+    "dark_skip": "#ff7b72",
+    "dark_skip_bg": "#2d1416",
+}
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+class Renderer:
+    """Renders digests with the templates in ``templates_dir/email``.
+
+    The Jinja2 environments are built once; each :meth:`render` is a pure
+    function of the digest.
+    """
+
+    def __init__(self, templates_dir: Path) -> None:
+        loader = jinja2.FileSystemLoader(templates_dir / "email")
+        self._html = _environment(loader, autoescape=True)
+        self._text = _environment(loader, autoescape=False)
+
+    def render(self, digest: Digest) -> RenderedDigest:
+        """The subject, preheader, HTML and text of ``digest``."""
+        if digest.is_empty:
+            raise RenderError(f"{digest.week}: nothing to render (no comparisons, no launches)")
+        subject = subject_for(digest)
+        preheader = preheader_for(digest)
+        context = {
+            "digest": digest,
+            "subject": subject,
+            "preheader": preheader,
+            "week_number": digest.week.split("-W")[1].lstrip("0"),
+            "date_range": _date_range(digest),
+            "vote_base": f"{digest.site_url}/vote/{placeholders.VOTE_TOKEN}",
+            "unsubscribe_url": placeholders.UNSUBSCRIBE_URL,
+            "preferences_url": placeholders.PREFERENCES_URL,
+            "c": COLOURS,
+        }
+        mjml = self._render(self._html, HTML_TEMPLATE, context)
+        try:
+            html = mjml2html(mjml, disable_comments=True)
+        except ValueError as error:
+            raise RenderError(f"{HTML_TEMPLATE}: MJML did not compile: {error}") from None
+        text = self._render(self._text, TEXT_TEMPLATE, context)
+        return RenderedDigest(
+            subject=subject, preheader=preheader, html=isolate_placeholders(html), text=_tidy(text)
+        )
+
+    @staticmethod
+    def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
+        try:
+            return env.get_template(name).render(context)
+        except jinja2.TemplateError as error:
+            where = f"{getattr(error, 'filename', None) or name}"
+            line = getattr(error, "lineno", None)
+            raise RenderError(f"{where}{f':{line}' if line else ''}: {error}") from None
+
+
+# An attribute whose value holds a per-recipient placeholder.
+_LINK_ATTRIBUTE = re.compile(r'\s(href="[^"\n]*%%[a-z_]+%%[^"\n]*")(?=[\s>])')
+
+
+def isolate_placeholders(html: str) -> str:
+    """Put each attribute that holds a placeholder on a line of its own.
+
+    Newlines between attributes are plain HTML whitespace. The composer
+    encodes bodies line by line, so only these short lines change from one
+    recipient to the next and the rest is encoded once per segment.
+    """
+    return _LINK_ATTRIBUTE.sub(lambda m: f"\n{m[1]}\n", html)
+
+
+def render_digest(digest: Digest, templates_dir: Path) -> RenderedDigest:
+    """Render ``digest`` once (builds the environments; use :class:`Renderer` to reuse them)."""
+    return Renderer(templates_dir).render(digest)
+
+
+def subject_for(digest: Digest) -> str:
+    """The first comparison's title and how many more verdicts; otherwise the
+    launch count. Kept within 78 characters where the title allows."""
+    launches = len(digest.launches)
+    if not digest.comparisons:
+        return f"{launches} new AI tool{'s' if launches != 1 else ''} this week"
+    title = digest.comparisons[0].title
+    more = len(digest.comparisons) - 1
+    if more:
+        longer = f"{title} + {more} more comparison{'s' if more != 1 else ''}"
+        if len(longer) <= SUBJECT_LIMIT:
+            return longer
+    return title
+
+
+def preheader_for(digest: Digest) -> str:
+    """One line that inboxes show after the subject."""
+    parts = []
+    if digest.comparisons:
+        n = len(digest.comparisons)
+        parts.append(f"panel verdicts on {n} comparison{'s' if n != 1 else ''}")
+    if digest.launches:
+        n = len(digest.launches)
+        parts.append(f"{n} new launch{'es' if n != 1 else ''}")
+    summary = " and ".join(parts)
+    return (
+        f"{summary[0].upper()}{summary[1:]}, week of {digest.starts_on:%b} {digest.starts_on.day}."
+    )
+
+
+def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=not autoescape,
+        lstrip_blocks=not autoescape,
+    )
+    env.filters["percent"] = _percent
+    env.filters["web_url"] = lambda url: bool(url) and is_web_url(url)
+    env.filters["groupby_category"] = _by_category
+    env.filters["wrap"] = _wrap
+    env.filters["split_marks"] = _split_marks
+    return env
+
+
+def _percent(value: int | None) -> str:
+    return "—" if value is None else f"{value}%"
+
+
+def _split_marks(split: Iterable[SeatVerdict]) -> str:
+    marks = [f"{'✓' if s.verdict == 'ship' else '✗'} {s.seat.capitalize()}" for s in split]
+    return ", ".join(marks) or "—"
+
+
+def _by_category(launches: Iterable[Launch]) -> Iterator[tuple[str, list[Launch]]]:
+    ordered = sorted(launches, key=lambda launch: (launch.category or "~", launch.name.casefold()))
+    for category, group in groupby(ordered, key=lambda launch: launch.category or "Other"):
+        yield category, list(group)
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    return textwrap.fill(
+        text,
+        width=TEXT_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _date_range(digest: Digest) -> str:
+    start, end = digest.starts_on, digest.ends_on
+    if start.month == end.month:
+        return f"{start:%b} {start.day} – {end.day}, {end.year}"
+    if start.year == end.year:
+        return f"{start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
+    return f"{start:%b} {start.day}, {start.year} – {end:%b} {end.day}, {end.year}"
+
+
+def _tidy(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy).strip("\n") + "\n"

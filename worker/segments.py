@@ -1,0 +1,31 @@
+"""Segments: subscribers with the same category choice share one render.
+
+A segment key is the sorted category names joined with ``|``; the empty key
+means every category.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from worker.digest import Digest
+from worker.store.models import segment_categories
+
+
+def digest_for_segment(digest: Digest, key: str) -> Digest:
+    """``digest`` narrowed to the segment's categories (all of it for "")."""
+    chosen = {c.casefold() for c in segment_categories(key)}
+    if not chosen:
+        return digest
+
+    def wanted(category: str | None) -> bool:
+        return (category or "").casefold() in chosen
+
+    return dataclasses.replace(
+        digest,
+        comparisons=tuple(
+            c for c in digest.comparisons if any(wanted(t.category) for t in c.tools)
+        ),
+        launches=tuple(launch for launch in digest.launches if wanted(launch.category)),
+        categories=segment_categories(key),
+    )

@@ -1,0 +1,362 @@
+"""Typed SQLAlchemy 2.0 models: the one schema every part of the flow shares.
+
+Timestamps are timezone-aware and stored in UTC. Enumerated values are kept as
+short strings with CHECK constraints, so SQLite and PostgreSQL hold the same
+thing and migrations stay plain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime, stored as UTC on every backend.
+
+    SQLite has no time zones; without this, values read back naive.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give it a time zone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime}
+
+
+def _choices(name: str, column: str, values: type[enum.StrEnum]) -> CheckConstraint:
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+class Seat(enum.StrEnum):
+    """A reviewer's seat on the panel, in the order the page shows them."""
+
+    BUILDER = "builder"
+    SKEPTIC = "skeptic"
+    BUYER = "buyer"
+    FUTURIST = "futurist"
+
+
+class Verdict(enum.StrEnum):
+    SHIP = "ship"
+    SKIP = "skip"
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class EditionStatus(enum.StrEnum):
+    READY = "ready"  # rendered, deliveries may be materialised
+    SENDING = "sending"  # deliveries exist; workers claim them
+    PAUSED = "paused"  # deliveries exist; workers leave them until resumed
+    SENT = "sent"
+    CANCELLED = "cancelled"  # stopped for good; unsent deliveries stay unsent
+    SKIPPED = "skipped"  # nothing new that week: nothing to send
+
+
+class SuppressionReason(enum.StrEnum):
+    UNKNOWN_USER = "unknown_user"  # a 5.1.x permanent failure
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"  # transient failure, to be retried
+    FAILED = "failed"  # permanent failure
+    SUPPRESSED = "suppressed"  # not sent: the subscriber left or was suppressed meanwhile
+
+
+class Feed(Base):
+    """A feed of tool launches and its conditional-GET state."""
+
+    __tablename__ = "feed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    category: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    etag: Mapped[str | None] = mapped_column(String(1024))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_fetched_at: Mapped[dt.datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_count: Mapped[int] = mapped_column(default=0)
+
+    tools: Mapped[list[Tool]] = relationship(back_populates="feed")
+
+
+class Tool(Base):
+    """An AI tool: launched on a date, reviewed by the panel, voted on."""
+
+    __tablename__ = "tool"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    vendor: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    tagline: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)  # sanitised HTML
+    entry_price: Mapped[str | None] = mapped_column(String(50))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    # Dedupe keys for ingested launches: the entry's guid, then its canonical URL.
+    guid: Mapped[str | None] = mapped_column(String(2048), unique=True)
+    canonical_url: Mapped[str | None] = mapped_column(String(2048), unique=True)
+    launched_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feed.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    feed: Mapped[Feed | None] = relationship(back_populates="tools")
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="tool", cascade="all, delete-orphan", order_by="Review.position"
+    )
+
+
+class Review(Base):
+    """One panel reviewer's card on one tool."""
+
+    __tablename__ = "review"
+    __table_args__ = (
+        UniqueConstraint("tool_id", "seat"),
+        _choices("seat", "seat", Seat),
+        _choices("verdict", "verdict", Verdict),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tool.id", ondelete="CASCADE"))
+    seat: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)  # the seat's order on the panel
+    verdict: Mapped[str] = mapped_column(String(10))
+    quote: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+
+    tool: Mapped[Tool] = relationship(back_populates="reviews")
+
+
+class Comparison(Base):
+    """Two or more tools side by side under a title."""
+
+    __tablename__ = "comparison"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+    entries: Mapped[list[ComparisonTool]] = relationship(
+        back_populates="comparison",
+        cascade="all, delete-orphan",
+        order_by="ComparisonTool.position",
+    )
+
+
+class ComparisonTool(Base):
+    """A tool's column in a comparison."""
+
+    __tablename__ = "comparison_tool"
+
+    comparison_id: Mapped[int] = mapped_column(
+        ForeignKey("comparison.id", ondelete="CASCADE"), primary_key=True
+    )
+    tool_id: Mapped[int] = mapped_column(
+        ForeignKey("tool.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+    comparison: Mapped[Comparison] = relationship(back_populates="entries")
+    tool: Mapped[Tool] = relationship()
+
+
+CATEGORY_SEPARATOR = "|"
+
+
+def segment_key(categories: Iterable[str]) -> str:
+    """The canonical form of a category choice, as ``Subscriber.categories``
+    holds it: names sorted, blanks and duplicates dropped, joined with ``|``.
+    The empty key means every category."""
+    return CATEGORY_SEPARATOR.join(sorted({c.strip() for c in categories if c and c.strip()}))
+
+
+def segment_categories(key: str) -> tuple[str, ...]:
+    """The category names of a segment key; () for every category."""
+    return tuple(c for c in key.split(CATEGORY_SEPARATOR) if c)
+
+
+class Subscriber(Base):
+    """A list member, with consent state and category choice.
+
+    ``categories`` is the canonical segment key: the chosen categories sorted
+    and joined with ``|``; empty means every category.
+    """
+
+    __tablename__ = "subscriber"
+    __table_args__ = (_choices("status", "status", SubscriberStatus),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.PENDING, index=True)
+    categories: Mapped[str] = mapped_column(String(1000), default="")
+    source: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+
+
+class Vote(Base):
+    """A community member's ship or skip on a tool; a later vote replaces it."""
+
+    __tablename__ = "vote"
+    __table_args__ = (
+        UniqueConstraint("tool_id", "subscriber_id"),
+        _choices("verdict", "verdict", Verdict),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tool_id: Mapped[int] = mapped_column(ForeignKey("tool.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    verdict: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Edition(Base):
+    """One digest of one list for one ISO week (``2026-W48``)."""
+
+    __tablename__ = "edition"
+    __table_args__ = (
+        UniqueConstraint("list_id", "week"),
+        _choices("status", "status", EditionStatus),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(100))
+    week: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]  # when deliveries were materialised
+    sent_at: Mapped[dt.datetime | None]
+
+    segments: Mapped[list[EditionSegment]] = relationship(
+        back_populates="edition", cascade="all, delete-orphan", order_by="EditionSegment.id"
+    )
+
+
+class EditionSegment(Base):
+    """An edition rendered once for one segment (one category choice).
+
+    The rendered parts hold per-recipient placeholders; the composer fills
+    them in for each delivery.
+    """
+
+    __tablename__ = "edition_segment"
+    __table_args__ = (UniqueConstraint("edition_id", "segment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id", ondelete="CASCADE"))
+    segment: Mapped[str] = mapped_column(String(1000))
+    subject: Mapped[str] = mapped_column(String(300))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+    edition: Mapped[Edition] = relationship(back_populates="segments")
+
+
+class Delivery(Base):
+    """One edition to one subscriber: created once, sent at most once."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id"),
+        _choices("status", "status", DeliveryStatus),
+        # Claiming walks an edition's pending deliveries by id.
+        Index("ix_delivery_claim", "edition_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("edition.id", ondelete="CASCADE"), index=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("edition_segment.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # A claimed delivery is leased to one worker until lease_expires_at; a
+    # crashed worker's lease runs out and the delivery is claimed again.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]  # for deferred deliveries
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    last_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class Suppression(Base):
+    """An address no send ever reaches again, whatever its subscriber row says."""
+
+    __tablename__ = "suppression"
+    __table_args__ = (_choices("reason", "reason", SuppressionReason),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
