@@ -10,10 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import hashlib
+import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from itsdangerous import BadData, Serializer, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
+from itsdangerous.signer import HMACAlgorithm
 
 from worker.config import Settings
 
@@ -43,16 +47,43 @@ class BadToken(Exception):
     """The token is forged, altered, expired or made for another purpose."""
 
 
+class _HMACSHA1(HMACAlgorithm):
+    """itsdangerous's default HMAC-SHA1, from a keyed C HMAC object made once
+    per key and copied per token: ``hmac.new`` with a digest constructor runs
+    in Python, and the one-shot ``hmac.digest`` gives up the GIL on every
+    call, which a worker's sending threads then keep."""
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        mac = _keyed(key).copy()
+        mac.update(value)
+        return mac.digest()
+
+
+@functools.lru_cache(maxsize=256)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod="sha1")
+
+
+_ALGORITHM = _HMACSHA1(hashlib.sha1)
+
+
 class _Signer(TimestampSigner):
-    """Signs with a given issue time, so that one message composed twice
-    (the hot path and a full compose) carries the same tokens."""
+    """itsdangerous's timed signer, its tokens unchanged, with the derived
+    key computed once per key and salt instead of once per token."""
 
-    def __init__(self, *args: Any, issued_at: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("algorithm", _ALGORITHM)
         super().__init__(*args, **kwargs)
-        self.issued_at = issued_at
 
-    def get_timestamp(self) -> int:
-        return super().get_timestamp() if self.issued_at is None else self.issued_at
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        return _django_concat(self.salt, key)
+
+
+@functools.lru_cache(maxsize=256)
+def _django_concat(salt: bytes, key: bytes) -> bytes:
+    # The derivation itsdangerous's Signer uses by default ("django-concat").
+    return hashlib.sha1(salt + b"signer" + key).digest()
 
 
 class _Serializer(URLSafeTimedSerializer):
@@ -65,12 +96,6 @@ class _Serializer(URLSafeTimedSerializer):
     def dump_payload(self, obj: Any) -> bytes:
         return base64_encode(Serializer.dump_payload(self, obj))
 
-    def dumps_at(self, obj: Any, issued_at: int) -> str:
-        signer = _Signer(
-            self.secret_keys, salt=self.salt, issued_at=issued_at, **self.signer_kwargs
-        )
-        return signer.sign(self.dump_payload(obj)).decode("ascii")
-
 
 @functools.cache
 def _serializer_for(keys: tuple[str, ...], purpose: Purpose) -> _Serializer:
@@ -78,8 +103,19 @@ def _serializer_for(keys: tuple[str, ...], purpose: Purpose) -> _Serializer:
     return _Serializer(list(keys), salt=f"verdict-digest.{purpose.value}")
 
 
+@functools.cache
+def _signer_for(keys: tuple[str, ...], purpose: Purpose) -> _Signer:
+    signer = _serializer_for(keys, purpose).make_signer()
+    assert isinstance(signer, _Signer)
+    return signer
+
+
+def _keys(settings: Settings) -> tuple[str, ...]:
+    return (*settings.old_secret_keys, settings.secret_key)
+
+
 def _serializer(settings: Settings, purpose: Purpose) -> _Serializer:
-    return _serializer_for((*settings.old_secret_keys, settings.secret_key), purpose)
+    return _serializer_for(_keys(settings), purpose)
 
 
 def make_token(
@@ -87,8 +123,31 @@ def make_token(
 ) -> str:
     """A URL-safe token carrying ``payload`` (JSON-serialisable), signed for
     ``purpose``; its age is counted from ``issued_at`` (default: now)."""
-    moment = issued_at or dt.datetime.now(dt.UTC)
-    return _serializer(settings, purpose).dumps_at(payload, int(moment.timestamp()))
+    return make_tokens(settings, (purpose,), payload, issued_at=issued_at)[0]
+
+
+def make_tokens(
+    settings: Settings,
+    purposes: Sequence[Purpose],
+    payload: Any,
+    *,
+    issued_at: dt.datetime | None = None,
+) -> list[str]:
+    """One token per purpose, all carrying ``payload`` and issued at
+    ``issued_at`` (default: now); what a message's links need.
+
+    The payload is serialised and stamped once and signed once per purpose,
+    in the format of ``TimestampSigner.sign`` (payload, issue time and
+    signature joined by dots), so that itsdangerous reads the tokens.
+    """
+    moment = int((issued_at or dt.datetime.now(dt.UTC)).timestamp())
+    keys = _keys(settings)
+    body = _serializer_for(keys, purposes[0]).dump_payload(payload)
+    stamped = body + b"." + base64_encode(int_to_bytes(moment))
+    return [
+        (stamped + b"." + _signer_for(keys, p).get_signature(stamped)).decode("ascii")
+        for p in purposes
+    ]
 
 
 def read_token(settings: Settings, purpose: Purpose, token: str) -> Any:

@@ -208,6 +208,49 @@ def test_a_crashed_workers_lease_expires_and_its_batch_is_claimed_again(
     assert [c.delivery_id for c in reclaimed] == [c.delivery_id for c in first]
 
 
+def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    """While a batch goes out the worker leases the next one; stopped after
+    that batch, it hands the lease back at once instead of letting it run out."""
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    worker = Worker(sessions, small, backend_from_url("memory://"), "w")
+    worker.on_batch = lambda _report: worker.stop.set()
+    report = worker.run()
+    assert report.sent == 3
+    with sessions() as session:
+        leased = session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
+        )
+    assert leased == 0
+    second, _ = claim_batch(sessions, "other", small)
+    assert len(second) == 3
+
+
+def test_a_pause_stops_the_batch_leased_ahead(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    def pause(_report: SendReport) -> None:
+        set_paused(sessions, W48, small, paused=True)
+
+    report, status = send_edition(
+        sessions, W48, small, backend_from_url("memory://"), on_batch=pause
+    )
+    assert (report.sent, status, len(outbox)) == (3, "paused", 3)
+    with sessions() as session:
+        leased = session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
+        )
+    assert leased == 0
+    set_paused(sessions, W48, small, paused=False)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (5, "sent")
+    assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
+
+
 def test_transient_failures_are_retried_with_backoff_then_fail(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:

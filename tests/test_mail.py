@@ -96,6 +96,31 @@ def test_a_dropped_connection_is_reopened_once(
     assert len(handler.envelopes) == 5
 
 
+def test_each_message_gets_its_own_answer_when_envelopes_ride_ahead(
+    handler: Handler, plain_server: int
+) -> None:
+    """With PIPELINING the next message's envelope goes out with the current
+    message's content: refusals, a drop and a stall midway still land on the
+    right message, and the ones after it go out."""
+    handler.replies = {
+        "reader1@example.com": "550 5.1.1 <reader1@example.com>: no such user",
+        "reader3@example.com": "452 4.2.2 mailbox full",
+    }
+    handler.script = {"reader5@example.com": ["drop"], "reader7@example.com": ["stall"]}
+    handler.stall_seconds = 2.0
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&timeout=1")
+    with backend:
+        results = backend.send_batch([message(n) for n in range(10)])
+    outcomes = [(r.outcome, r.code) for r in results]
+    assert outcomes[1] == (Outcome.PERMANENT, 550) and "no such user" in results[1].text
+    assert outcomes[3] == (Outcome.TRANSIENT, 452)
+    assert results[7].outcome == Outcome.TRANSIENT and "timed out" in results[7].text
+    accepted = {n for n, r in enumerate(results) if r.outcome == Outcome.ACCEPTED}
+    assert accepted == {0, 2, 4, 5, 6, 8, 9}  # 5 was dropped once, then sent again
+    delivered = [r for e in handler.envelopes for r in e.rcpt_tos]
+    assert sorted(delivered) == sorted(f"reader{n}@example.com" for n in accepted)
+
+
 def test_a_pool_spreads_a_batch_over_its_connections_in_order(
     handler: Handler, plain_server: int
 ) -> None:

@@ -4,8 +4,6 @@ per message with its ErrorCode)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import threading
 from collections.abc import Iterator
@@ -94,6 +92,7 @@ def messages(settings: Settings, count: int) -> list:  # type: ignore[type-arg]
             Recipient(n, f"reader{n}@example.com", f"Reader {n}"),
             EditionRef(1, "2026-W48"),
             settings,
+            with_fields=True,
         )
         for n in range(count)
     ]
@@ -158,7 +157,13 @@ def test_the_token_is_required() -> None:
         backend_from_url("postmark://api.postmarkapp.com")
 
 
-def test_parsed_payload_round_trips(settings: Settings) -> None:
-    data = messages(settings, 1)[0].data
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    assert parsed["To"] == "Reader 0 <reader0@example.com>"
+def test_messages_without_fields_are_refused(settings: Settings) -> None:
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:9?scheme=http")
+    plain = compose_message(
+        SegmentParts("s", "<p>h</p>", "t"),
+        Recipient(1, "reader@example.com", None),
+        EditionRef(1, "2026-W48"),
+        settings,
+    )
+    with pytest.raises(MailError, match="with_fields"):
+        backend.send_batch([plain])

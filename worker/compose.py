@@ -31,7 +31,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from worker import dkim_signing, placeholders
 from worker.config import Settings
 from worker.links import RecipientLinks, recipient_links
-from worker.mail.base import OutgoingMessage
+from worker.mail.base import MessageFields, OutgoingMessage
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 # A display name that needs neither quoting nor encoding.
@@ -91,10 +91,12 @@ def compose_message(
     *,
     now: dt.datetime | None = None,
     test: bool = False,
+    with_fields: bool = False,
 ) -> OutgoingMessage:
     """The message for ``recipient``, composed in full: multipart/alternative,
     text then HTML, with List-Unsubscribe (https and mailto), One-Click,
-    List-Id, Feedback-ID and a Message-ID that is the same on every retry."""
+    List-Id, Feedback-ID and a Message-ID that is the same on every retry.
+    ``with_fields`` adds its parts for an email API backend."""
     now = now or dt.datetime.now(dt.UTC)
     links = recipient_links(settings, recipient.subscriber_id, now)
     message_id = message_id_for(edition, recipient.subscriber_id, settings)
@@ -102,7 +104,7 @@ def compose_message(
         "To": to_value(recipient),
         "Date": format_datetime(now),
         "Message-ID": message_id,
-        "List-Unsubscribe": f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>",
+        "List-Unsubscribe": _list_unsubscribe(links),
     }
     data = _skeleton(
         parts.subject,
@@ -114,7 +116,9 @@ def compose_message(
         test,
     )
     sender = envelope_sender(settings, edition, recipient.subscriber_id)
-    return OutgoingMessage(sender, recipient.email, dkim_signing.sign(data, settings), message_id)
+    fields = _fields(parts, recipient, links, settings, test) if with_fields else None
+    signed = dkim_signing.sign(data, settings)
+    return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
 
 
 # Where per-recipient values stand in a segment's serialised message.
@@ -133,10 +137,19 @@ class MessageTemplate:
     recipient with byte joins and no parsing."""
 
     def __init__(
-        self, parts: SegmentParts, edition: EditionRef, settings: Settings, *, test: bool = False
+        self,
+        parts: SegmentParts,
+        edition: EditionRef,
+        settings: Settings,
+        *,
+        test: bool = False,
+        with_fields: bool = False,
     ) -> None:
+        self.parts = parts
         self.edition = edition
         self.settings = settings
+        self.test = test
+        self.with_fields = with_fields
         self.envelope_from = envelope_sender(settings, edition)
         skeleton = _skeleton(
             parts.subject,
@@ -166,7 +179,7 @@ class MessageTemplate:
             "Date": lambda: _short_line("Date", format_datetime(now)),
             "Message-ID": lambda: _short_line("Message-ID", message_id),
             "List-Unsubscribe": lambda: POLICY.fold_binary(
-                "List-Unsubscribe", f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>"
+                "List-Unsubscribe", _list_unsubscribe(links)
             ),
             "text": lambda: self._text.encode(links),
             "html": lambda: self._html.encode(links),
@@ -180,40 +193,62 @@ class MessageTemplate:
             else self.envelope_from
         )
         signed = dkim_signing.sign(data, self.settings)
-        return OutgoingMessage(sender, recipient.email, signed, message_id)
+        fields = (
+            _fields(self.parts, recipient, links, self.settings, self.test)
+            if self.with_fields
+            else None
+        )
+        return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
 
 
 class _LineChunks:
-    """A body as runs of static lines, encoded once, and the lines holding
-    placeholders, encoded per recipient."""
+    """A body as runs of static lines, encoded once, around the lines that
+    hold placeholders, encoded per recipient.
+
+    The placeholder lines are filled and encoded together, as one string
+    with a NUL line between each two (bodies hold no NUL: see
+    :func:`_normalise`), and cut apart again where the encoded NUL lines
+    stand: one fill and one encoding per body instead of one per link.
+    """
 
     def __init__(self, body: str) -> None:
-        self.chunks: list[bytes | str] = []
-        static: list[str] = []
+        static: list[bytes] = []
+        dynamic: list[str] = []
+        run: list[str] = []
         for line in _normalise(body).splitlines(keepends=True):
             if any(mark in line for mark in placeholders.ALL):
-                if static:
-                    self.chunks.append(quoted_printable("".join(static)))
-                    static = []
-                self.chunks.append(line)
+                static.append(quoted_printable("".join(run)))
+                dynamic.append(line)
+                run = []
             else:
-                static.append(line)
-        if static:
-            self.chunks.append(quoted_printable("".join(static)))
+                run.append(line)
+        static.append(quoted_printable("".join(run)))
+        self._static = static
+        self._dynamic = _CUT.join(dynamic)
 
     def encode(self, links: RecipientLinks) -> bytes:
-        return b"".join(
-            chunk if isinstance(chunk, bytes) else quoted_printable(fill_placeholders(chunk, links))
-            for chunk in self.chunks
-        )
+        if not self._dynamic:
+            return self._static[0]
+        filled = _qp(fill_placeholders(self._dynamic, links)).split(_ENCODED_CUT)
+        pieces = self._static + filled
+        pieces[0::2], pieces[1::2] = self._static, filled
+        return b"".join(pieces)
+
+
+_CUT = "\x00\n"
+_ENCODED_CUT = b"=00\r\n"
 
 
 def quoted_printable(text: str) -> bytes:
     """``text`` as UTF-8 quoted-printable with CRLF line ends. Each line is
     encoded on its own, so encoding a body in pieces cut at line ends gives
     the same bytes as encoding it whole."""
-    encoded = binascii.b2a_qp(_normalise(text).encode("utf-8"), istext=True)
-    return encoded.replace(b"\n", b"\r\n")
+    return _qp(_normalise(text))
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable of ``text`` whose newlines are already plain."""
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
 
 
 def fill_placeholders(rendered: str, links: RecipientLinks) -> str:
@@ -270,15 +305,11 @@ def _skeleton(
     message = EmailMessage(policy=POLICY)
     message["From"] = settings.mail_from
     message["To"] = values["To"]
-    message["Subject"] = f"[TEST] {subject}" if test else subject
+    message["Subject"] = _subject(subject, test)
     message["Date"] = values["Date"]
     message["Message-ID"] = values["Message-ID"]
-    message["List-Id"] = f"{settings.list_name} <{settings.list_id}.{settings.list_domain}>"
-    message["List-Unsubscribe"] = values["List-Unsubscribe"]
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Feedback-ID"] = settings.feedback_id
-    if test:
-        message["X-Digest-Test"] = "yes"
+    for name, value in _list_headers(settings, values["List-Unsubscribe"], test):
+        message[name] = value
     message["MIME-Version"] = "1.0"
     message.make_alternative()
     message.attach(_part("plain", text))
@@ -286,6 +317,45 @@ def _skeleton(
     # "=_" cannot occur in quoted-printable, so the boundary cannot either.
     message.set_boundary(f"=_vd.{edition.week}.{edition.edition_id}")
     return message.as_bytes()
+
+
+def _subject(subject: str, test: bool) -> str:
+    return f"[TEST] {subject}" if test else subject
+
+
+def _list_unsubscribe(links: RecipientLinks) -> str:
+    return f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>"
+
+
+def _list_headers(settings: Settings, list_unsubscribe: str, test: bool) -> list[tuple[str, str]]:
+    """The headers a bulk sender owes inbox providers, after Message-ID."""
+    headers = [
+        ("List-Id", f"{settings.list_name} <{settings.list_id}.{settings.list_domain}>"),
+        ("List-Unsubscribe", list_unsubscribe),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Feedback-ID", settings.feedback_id),
+    ]
+    if test:
+        headers.append(("X-Digest-Test", "yes"))
+    return headers
+
+
+def _fields(
+    parts: SegmentParts,
+    recipient: Recipient,
+    links: RecipientLinks,
+    settings: Settings,
+    test: bool,
+) -> MessageFields:
+    """The message's parts, for an email API backend."""
+    return MessageFields(
+        sender=settings.mail_from,
+        to=to_value(recipient),
+        subject=_subject(parts.subject, test),
+        text=fill_placeholders(_normalise(parts.text), links),
+        html=fill_placeholders(_normalise(parts.html), links),
+        headers=tuple(_list_headers(settings, _list_unsubscribe(links), test)),
+    )
 
 
 def _part(subtype: str, encoded: bytes) -> MIMEPart:
@@ -315,4 +385,5 @@ def _header(name: str, value: str) -> str:
 
 
 def _normalise(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """Newlines made plain, and NULs (never meant in a mail body) dropped."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")

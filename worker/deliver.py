@@ -21,11 +21,10 @@ import random
 import re
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
@@ -33,6 +32,7 @@ from worker.config import Settings
 from worker.editions import edition_counts, start_edition
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.store import upsert
 from worker.store.models import (
     Delivery,
     DeliveryStatus,
@@ -70,6 +70,7 @@ class Claimed:
     delivery_id: int
     edition_id: int
     week: str
+    started_at: dt.datetime | None
     segment_id: int
     attempts: int
     recipient: Recipient
@@ -88,89 +89,157 @@ def claim_batch(
     Returns the deliveries to send, and how many claimed deliveries were
     suppressed instead (their subscriber left or was suppressed meanwhile).
     """
-    now = now or dt.datetime.now(dt.UTC)
     with sessions.begin() as session:
-        sending = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
-        if edition_id is not None:
-            sending = sending.where(Edition.id == edition_id)
-        due = (
-            select(Delivery.id)
-            .where(
-                Delivery.edition_id.in_(sending),
-                or_(
-                    Delivery.status == DeliveryStatus.QUEUED,
-                    and_(
-                        Delivery.status == DeliveryStatus.DEFERRED,
-                        Delivery.next_attempt_at <= now,
-                    ),
-                ),
-                or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-            )
-            .order_by(Delivery.id)
-            .limit(settings.batch_size)
+        ids = _lease_next(session, worker_id, settings, edition_id, now)
+        return _recipients(session, worker_id, ids) if ids else ([], 0)
+
+
+def lease_batch(
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    settings: Settings,
+    *,
+    edition_id: int | None = None,
+) -> list[int]:
+    """Lease the next batch without reading its recipients yet (see
+    :func:`take_batch`): what a worker does while its current batch goes out."""
+    with sessions.begin() as session:
+        return _lease_next(session, worker_id, settings, edition_id, None)
+
+
+def take_batch(
+    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]
+) -> tuple[list[Claimed], int]:
+    """The leased deliveries ``ids`` with their recipients as they are now."""
+    with sessions.begin() as session:
+        return _recipients(session, worker_id, ids)
+
+
+def _lease_next(
+    session: Session,
+    worker_id: str,
+    settings: Settings,
+    edition_id: int | None,
+    now: dt.datetime | None,
+) -> list[int]:
+    now = now or dt.datetime.now(dt.UTC)
+    editions = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
+    if edition_id is not None:
+        editions = editions.where(Edition.id == edition_id)
+    for sending in session.scalars(editions.order_by(Edition.id)).all():
+        # Retries that are due first, then the queue in id order.
+        ids = _lease(session, sending, DeliveryStatus.DEFERRED, worker_id, settings, now)
+        if len(ids) < settings.batch_size:
+            left = settings.batch_size - len(ids)
+            ids += _lease(session, sending, DeliveryStatus.QUEUED, worker_id, settings, now, left)
+        if ids:
+            return ids
+    return []
+
+
+def _lease(
+    session: Session,
+    edition_id: int,
+    status: DeliveryStatus,
+    worker_id: str,
+    settings: Settings,
+    now: dt.datetime,
+    limit: int | None = None,
+) -> list[int]:
+    """Lease up to ``limit`` free deliveries of one edition in one state.
+
+    Equality on edition and state, then id order, is the claim index's own
+    order: the scan stops after the batch instead of reading (and sorting)
+    the whole rest of the queue, so a claim costs the same at the last
+    batch of a million as at the first.
+    """
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status == status,
+            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
         )
-        if session.get_bind().dialect.name == "postgresql":
-            # Other workers' batches are locked: take the next free rows.
-            due = due.with_for_update(skip_locked=True)
-        claimed_ids = list(
-            session.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(due.scalar_subquery()))
-                .values(
-                    lease_owner=worker_id,
-                    lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-                )
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
+        .order_by(Delivery.id)
+        .limit(limit or settings.batch_size)
+    )
+    if status == DeliveryStatus.DEFERRED:
+        due = due.where(Delivery.next_attempt_at <= now)
+    if session.get_bind().dialect.name == "postgresql":
+        # Other workers' batches are locked: take the next free rows.
+        due = due.with_for_update(skip_locked=True)
+    return list(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()))
+            .values(
+                lease_owner=worker_id,
+                lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
             )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
         )
-        if not claimed_ids:
-            return [], 0
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.edition_id,
-                Edition.week,
-                Delivery.segment_id,
-                Delivery.attempts,
-                Subscriber.id,
-                Subscriber.email,
-                Subscriber.name,
-                and_(
-                    Subscriber.status == SubscriberStatus.CONFIRMED,
-                    ~exists().where(Suppression.email == Subscriber.email),
-                ),
-            )
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .join(Edition, Edition.id == Delivery.edition_id)
-            .where(Delivery.id.in_(claimed_ids))
-            .order_by(Delivery.id)
-        ).all()
-        claimed = [
-            Claimed(row[0], row[1], row[2], row[3], row[4], Recipient(row[5], row[6], row[7]))
-            for row in rows
-            if row[8]
-        ]
-        gone = [row[0] for row in rows if not row[8]]
-        if gone:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(gone))
-                .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            )
+    )
+
+
+def _recipients(session: Session, worker_id: str, ids: Sequence[int]) -> tuple[list[Claimed], int]:
+    """The leased deliveries with their recipients, as they are now: those
+    whose subscriber left or was suppressed are marked suppressed; those of
+    an edition paused or cancelled since the lease are handed back."""
+    rows = session.execute(
+        select(
+            Delivery.id,
+            Delivery.edition_id,
+            Edition.week,
+            Edition.started_at,
+            Delivery.segment_id,
+            Delivery.attempts,
+            Subscriber.id,
+            Subscriber.email,
+            Subscriber.name,
+            and_(
+                Subscriber.status == SubscriberStatus.CONFIRMED,
+                ~exists().where(Suppression.email == Subscriber.email),
+            ),
+            Edition.status == EditionStatus.SENDING,
+        )
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Edition, Edition.id == Delivery.edition_id)
+        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+        .order_by(Delivery.id)
+    ).all()
+    claimed = [
+        Claimed(row[0], row[1], row[2], row[3], row[4], row[5], Recipient(row[6], row[7], row[8]))
+        for row in rows
+        if row[9] and row[10]
+    ]
+    gone = [row[0] for row in rows if row[10] and not row[9]]
+    held = [row[0] for row in rows if not row[10]]
+    if gone:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(gone))
+            .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    if held:
+        _unlease(session, worker_id, held)
     return claimed, len(gone)
 
 
 def release_batch(sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
     """Hand claimed deliveries back unsent (no attempt counted)."""
     with sessions.begin() as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-            .values(lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        _unlease(session, worker_id, ids)
+
+
+def _unlease(session: Session, worker_id: str, ids: Sequence[int]) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_results(
@@ -191,16 +260,11 @@ def record_results(
     ]
     failures: list[dict[str, object]] = []
     unknown_users: list[dict[str, object]] = []
-    started = (
-        _started_at(sessions, {c.edition_id for c in batch}) if len(accepted) < len(batch) else {}
-    )
     for claimed, result in zip(batch, results, strict=True):
         if result.outcome == Outcome.ACCEPTED:
             continue
         attempts = claimed.attempts + 1
-        too_old = now - started.get(claimed.edition_id, now) > dt.timedelta(
-            hours=settings.max_age_hours
-        )
+        too_old = now - (claimed.started_at or now) > dt.timedelta(hours=settings.max_age_hours)
         retry = (
             result.outcome == Outcome.TRANSIENT and attempts < settings.max_attempts and not too_old
         )
@@ -293,6 +357,13 @@ class Worker:
 
     ``until_idle`` makes it return as soon as nothing is claimable (what
     ``digest send`` wants); otherwise it polls (what ``digest worker`` does).
+
+    While a batch goes out, a helper thread leases the next one, so the
+    store's round trips overlap the network's. The next batch's recipients
+    are read only when it is taken, after the current batch is recorded: an
+    unsubscribe made meanwhile still counts. A leased batch that is never
+    sent (the worker stops or dies first) costs no copy: it is handed back,
+    or its lease runs out.
     """
 
     def __init__(
@@ -319,6 +390,8 @@ class Worker:
         self._templates: dict[int, MessageTemplate] = {}
         self._backoff = 0.0
         self._until_idle = False
+        self._leaser = ThreadPoolExecutor(1, thread_name_prefix="lease")
+        self._ahead: Future[list[int]] | None = None
 
     def run(self, *, until_idle: bool = False) -> SendReport:
         """Work until stopped; with ``until_idle``, until nothing is due now.
@@ -335,21 +408,35 @@ class Worker:
                     break
                 self.stop.wait(self.poll_seconds)
         finally:
+            self._hand_back_ahead()
+            self._leaser.shutdown()
             self.backend.close()
         return self.report
 
     def run_once(self) -> bool:
         """Claim and send one batch; False when there was nothing to claim."""
-        batch, gone = claim_batch(
-            self.sessions, self.worker_id, self.settings, edition_id=self.edition_id
-        )
+        batch, gone = self._next_batch()
         self.report.suppressed += gone
         if not batch:
             self._finish_editions()
             return bool(gone)
+        if not self.stop.is_set():
+            self._ahead = self._leaser.submit(
+                lease_batch,
+                self.sessions,
+                self.worker_id,
+                self.settings,
+                edition_id=self.edition_id,
+            )
+        now = dt.datetime.now(dt.UTC)
+        # Composed as the backend takes them: sending overlaps composing.
+        composed = (self._compose(claimed, now) for claimed in batch)
         try:
             self.backend.open()
+            results = self.backend.send_batch(self.backend.paced(composed))
         except MailError as error:
+            # The backend cannot work at all (unreachable, a refused API
+            # token): no message of the batch counts as tried.
             release_batch(self.sessions, self.worker_id, [c.delivery_id for c in batch])
             if self._until_idle:
                 raise
@@ -358,10 +445,6 @@ class Worker:
         if self._backoff:
             log.warning("mail backend reachable again")
             self._backoff = 0.0
-        now = dt.datetime.now(dt.UTC)
-        # Composed as the backend takes them: sending overlaps composing.
-        composed = (self._compose(claimed, now) for claimed in batch)
-        results = self.backend.send_batch(self.backend.paced(composed))
         if len(results) != len(batch):
             raise MailError(
                 f"{type(self.backend).__name__} answered {len(results)} of {len(batch)}"
@@ -373,6 +456,19 @@ class Worker:
             self.on_batch(self.report)
         return True
 
+    def _next_batch(self) -> tuple[list[Claimed], int]:
+        ahead, self._ahead = self._ahead, None
+        ids = ahead.result() if ahead is not None else []
+        if ids:
+            return take_batch(self.sessions, self.worker_id, ids)
+        # Nothing leased ahead: a retry may have come due since, so look now.
+        return claim_batch(self.sessions, self.worker_id, self.settings, edition_id=self.edition_id)
+
+    def _hand_back_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and (ids := ahead.result()):
+            release_batch(self.sessions, self.worker_id, ids)
+
     def _compose(self, claimed: Claimed, now: dt.datetime) -> OutgoingMessage:
         # One template per segment, built at its first recipient: the hot
         # path is byte joins (see worker.compose).
@@ -382,7 +478,9 @@ class Worker:
                 segment = session.get_one(EditionSegment, claimed.segment_id)
                 parts = SegmentParts(segment.subject, segment.html, segment.text)
             ref = EditionRef(edition_id=claimed.edition_id, week=claimed.week)
-            template = MessageTemplate(parts, ref, self.settings)
+            template = MessageTemplate(
+                parts, ref, self.settings, with_fields=self.backend.wants_fields
+            )
             self._templates[claimed.segment_id] = template
         return template.compose(claimed.recipient, now)
 
@@ -427,18 +525,8 @@ def send_edition(
     return report, edition_counts(sessions, counts.edition_id).status
 
 
-def _started_at(sessions: sessionmaker[Session], edition_ids: set[int]) -> dict[int, dt.datetime]:
-    with sessions() as session:
-        rows = session.execute(
-            select(Edition.id, Edition.started_at).where(Edition.id.in_(edition_ids))
-        ).all()
-    return {edition_id: started for edition_id, started in rows if started is not None}
-
-
 def _suppress(session: Session, rows: list[dict[str, object]]) -> None:
     """Add addresses to the suppression list; ones already there stay as they are."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(
-        insert(Suppression).values(rows).on_conflict_do_nothing(index_elements=["email"])
+        upsert(session, Suppression).values(rows).on_conflict_do_nothing(index_elements=["email"])
     )

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, insert, literal, select
+from sqlalchemy import and_, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +25,7 @@ from worker.errors import DigestError
 from worker.gather import gather_week
 from worker.render import Renderer
 from worker.segments import digest_for_segment
+from worker.store import upsert
 from worker.store.models import (
     Delivery,
     DeliveryStatus,
@@ -180,16 +181,17 @@ def materialise_deliveries(session: Session, edition_id: int) -> int:
         .where(
             Subscriber.status == SubscriberStatus.CONFIRMED,
             ~exists().where(Suppression.email == Subscriber.email),
-            ~exists().where(
-                Delivery.edition_id == edition_id, Delivery.subscriber_id == Subscriber.id
-            ),
         )
     )
-    # Core execution on the session's connection, asking for the row count:
-    # SQLAlchemy keeps it for INSERT only when told to.
+    # A subscriber who already has the delivery keeps it. ON CONFLICT rather
+    # than an anti-join on delivery: the planner's estimate of a table being
+    # filled by this very statement can be off badly enough to scan it once
+    # per row. Core execution on the session's connection, asking for the row
+    # count: SQLAlchemy keeps it for INSERT only when told to.
     result = session.connection().execute(
-        insert(Delivery)
+        upsert(session, Delivery)
         .from_select(["edition_id", "subscriber_id", "segment_id", "status", "attempts"], eligible)
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
         .execution_options(preserve_rowcount=True)
     )
     return result.rowcount

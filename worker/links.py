@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from subscribers.tokens import Purpose, make_token, subscriber_payload
+from subscribers.tokens import Purpose, make_tokens, subscriber_payload
 from worker.config import Settings
 
 
@@ -23,18 +23,18 @@ def recipient_links(
 ) -> RecipientLinks:
     """The signed links of ``subscriber_id`` on the configured list, issued
     at ``issued_at`` (the message's Date)."""
-    payload = subscriber_payload(subscriber_id, settings.list_id)
     site = settings.site_url.rstrip("/")
-
-    def token(purpose: Purpose) -> str:
-        return make_token(settings, purpose, payload, issued_at=issued_at)
-
-    unsubscribe = token(Purpose.UNSUBSCRIBE)
+    unsubscribe, preferences, vote = make_tokens(
+        settings,
+        (Purpose.UNSUBSCRIBE, Purpose.PREFERENCES, Purpose.VOTE),
+        subscriber_payload(subscriber_id, settings.list_id),
+        issued_at=issued_at,
+    )
     return RecipientLinks(
         unsubscribe_url=f"{site}/u/{unsubscribe}",
         unsubscribe_mailto=(
             f"mailto:unsubscribe@{settings.list_domain}?subject=unsubscribe%20{unsubscribe}"
         ),
-        preferences_url=f"{site}/preferences/{token(Purpose.PREFERENCES)}",
-        vote_token=token(Purpose.VOTE),
+        preferences_url=f"{site}/preferences/{preferences}",
+        vote_token=vote,
     )

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 from urllib.parse import SplitResult, parse_qs
 
 from worker.errors import MailError
@@ -20,13 +20,28 @@ from worker.mail.ratelimit import RateLimit
 
 
 @dataclass(frozen=True)
+class MessageFields:
+    """A message as an email service's API takes it: its parts, which the
+    service assembles into MIME itself."""
+
+    sender: str  # the From header
+    to: str  # the To header, display name and address
+    subject: str
+    text: str
+    html: str
+    headers: tuple[tuple[str, str], ...]  # List-Id, List-Unsubscribe, Feedback-ID, …
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
-    """A message ready for the wire."""
+    """A message ready for the wire; with :class:`MessageFields` too when
+    the backend asked for them (see :attr:`MailBackend.wants_fields`)."""
 
     envelope_from: str
     recipient: str
     data: bytes  # the whole message, CRLF line endings
     message_id: str
+    fields: MessageFields | None = None
 
 
 class Outcome(enum.StrEnum):
@@ -49,6 +64,11 @@ class SendResult:
 class MailBackend:
     """Base class: subclasses implement :meth:`send_batch`, and open/close if
     they hold a connection. Usable as a context manager."""
+
+    #: True for backends that send a message's parts rather than its bytes
+    #: (email service APIs): the composer then fills in
+    #: :attr:`OutgoingMessage.fields`, so that nothing parses MIME per message.
+    wants_fields: ClassVar[bool] = False
 
     def __init__(self, url: SplitResult) -> None:
         self.url = url

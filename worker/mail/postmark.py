@@ -14,14 +14,11 @@ whole batch; 401 and 403 mean the token is wrong, which no retry mends.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from email.message import EmailMessage
 from urllib.parse import SplitResult, parse_qs, unquote
 
 from worker.errors import MailError
@@ -35,6 +32,8 @@ PASSED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "X-Dig
 
 
 class PostmarkBackend(MailBackend):
+    wants_fields = True
+
     def __init__(self, url: SplitResult) -> None:
         super().__init__(url)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -64,20 +63,20 @@ class PostmarkBackend(MailBackend):
         return results
 
     def _payload(self, message: OutgoingMessage) -> dict[str, object]:
-        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+        fields = message.fields
+        if fields is None:
+            raise MailError("the Postmark backend sends message fields: compose with_fields")
         return {
-            "From": str(parsed["From"]),
-            "To": str(parsed["To"]),
-            "Subject": str(parsed["Subject"]),
-            "TextBody": _body(text),
-            "HtmlBody": _body(html),
+            "From": fields.sender,
+            "To": fields.to,
+            "Subject": fields.subject,
+            "TextBody": fields.text,
+            "HtmlBody": fields.html,
             "MessageStream": self.stream,
             "Headers": [
-                {"Name": name, "Value": str(parsed[name])}
-                for name in PASSED_HEADERS
-                if parsed[name] is not None
+                {"Name": name, "Value": value}
+                for name, value in fields.headers
+                if name in PASSED_HEADERS
             ],
         }
 
@@ -115,11 +114,6 @@ class PostmarkBackend(MailBackend):
     @property
     def shown_url(self) -> str:
         return self.url._replace(netloc=f"***@{self.url.hostname}").geturl()
-
-
-def _body(part: EmailMessage | None) -> str:
-    # The wire format's CRLFs are SMTP's; a JSON body takes plain newlines.
-    return part.get_content().replace("\r\n", "\n") if part is not None else ""
 
 
 def _result(answer: dict[str, object]) -> SendResult:

@@ -8,8 +8,9 @@ certificate checks (for local test servers only), ``?connections=N`` sends
 over a pool of N connections at once (default 1). The password never appears
 in an error or a log line.
 
-Where the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in
-one write, so a message costs two round trips instead of four.
+Where the server offers PIPELINING (RFC 2920), each message's content goes
+out in one write with the next message's MAIL, RCPT and DATA, so a message
+costs one round trip instead of four.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import logging
 import queue
 import smtplib
 import ssl
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import SplitResult, parse_qs, unquote
 
@@ -104,23 +106,19 @@ class SMTPBackend(MailBackend):
             self._pool = None
 
     def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult]:
-        if self.connections == 1:
-            return [self.channels[0].send(m) for m in messages]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.connections, thread_name_prefix="smtp")
-        # Each channel takes the next message as soon as it is free; this
-        # thread composes (the generator) while the channels wait on the
-        # network.
-        # Bounded: composing may run ahead of the network by a few messages,
-        # not by a whole batch of them held in memory.
+        # The channels send from their own threads, even when there is only
+        # one: this thread composes (``messages`` may be a generator) while
+        # they wait on the network. The queue is bounded so that composing
+        # runs ahead by a few messages, never by a whole batch held in memory.
         work: queue.Queue[tuple[int, OutgoingMessage] | None] = queue.Queue(2 * self.connections)
         answers: dict[int, SendResult] = {}
 
-        def drain(channel: _Channel) -> None:
-            while (item := work.get()) is not None:
-                answers[item[0]] = channel.send(item[1])
+        def answer(index: int, result: SendResult) -> None:
+            answers[index] = result
 
-        running = [self._pool.submit(drain, channel) for channel in self.channels]
+        running = [self._pool.submit(c.serve, work.get, answer) for c in self.channels]
         count = 0
         try:
             for count, message in enumerate(messages, start=1):
@@ -133,8 +131,18 @@ class SMTPBackend(MailBackend):
         return [answers[n] for n in range(count)]
 
 
+Item = tuple[int, OutgoingMessage]
+
+
 class _Channel:
-    """One SMTP connection of the pool."""
+    """One SMTP connection of the pool.
+
+    Where the server offers PIPELINING (RFC 2920), a message's content and
+    end-of-data go out in one write with the next message's MAIL, RCPT and
+    DATA, so a message costs one round trip. A connection dropped before a
+    message's final reply sends that message again once, on a new connection;
+    a timeout defers it instead, since the server may have accepted it.
+    """
 
     def __init__(self, backend: SMTPBackend) -> None:
         self.backend = backend
@@ -150,67 +158,124 @@ class _Channel:
             _quietly_close(self.connection)
             self.connection = None
 
-    def send(self, message: OutgoingMessage) -> SendResult:
-        for attempt in (1, 2):
+    def serve(
+        self, take: Callable[[], Item | None], answer: Callable[[int, SendResult], None]
+    ) -> None:
+        """Send what ``take`` gives until it gives None; ``answer`` each message."""
+        backlog: deque[Item] = deque()
+        ended = False
+
+        def following() -> Item | None:
+            # ``take`` gives None once per channel: after it, never ask again.
+            nonlocal ended
+            if backlog:
+                return backlog.popleft()
+            if ended:
+                return None
+            item = take()
+            ended = item is None
+            return item
+
+        current = following()
+        tries = 0
+        announced = False  # current's envelope went out with the previous message
+        while current is not None:
+            index, message = current
+            after: Item | None = None
             try:
                 connection = self.ensure_open()
-                if connection.has_extn("pipelining"):
-                    return _pipelined(connection, message)
-                connection.sendmail(message.envelope_from, [message.recipient], message.data)
-                return SendResult.accepted()
+                if not connection.has_extn("pipelining"):
+                    answer(index, _one_by_one(connection, message))
+                    current, tries = following(), 0
+                    continue
+                if not announced:
+                    connection.send(_envelope(message))
+                announced = False
+                mail, rcpt, data = (
+                    connection.getreply(),
+                    connection.getreply(),
+                    connection.getreply(),
+                )
+                if data[0] != 354:
+                    connection.rset()
+                    answer(index, _refusal(mail, rcpt, data))
+                    current, tries = following(), 0
+                    continue
+                after = following()
+                refused = mail[0] != 250 or rcpt[0] not in (250, 251)
+                # A server that took DATA despite a refusal gets no content.
+                payload = b".\r\n" if refused else _content(message.data)
+                if after is not None:
+                    payload += _envelope(after[1])
+                connection.send(payload)
+                announced = after is not None
+                final = connection.getreply()
+                answer(index, _refusal(mail, rcpt, final) if refused else _result(*final))
+                current, tries = after, 0
             except smtplib.SMTPServerDisconnected as error:
                 self.close()
-                if attempt == 2 or "timed out" in str(error):
-                    # A timeout may hide an accepted message: defer rather
-                    # than resend at once.
-                    return SendResult(Outcome.TRANSIENT, None, f"disconnected: {error}")
+                announced = False
+                if after is not None:
+                    backlog.appendleft(after)
+                tries += 1
+                if tries == 2 or "timed out" in str(error):
+                    answer(index, SendResult(Outcome.TRANSIENT, None, f"disconnected: {error}"))
+                    current, tries = following(), 0
             except smtplib.SMTPRecipientsRefused as error:
                 code, text = error.recipients.get(message.recipient, (None, b""))
-                return _result(code, text)
+                answer(index, _result(code, text))
+                current, tries = following(), 0
             except smtplib.SMTPResponseException as error:
                 # Sender refused, data refused, or a failed reconnect's reply.
                 if not isinstance(error, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
                     self.close()
-                return _result(error.smtp_code, error.smtp_error)
-            except MailError as error:
-                self.close()
-                return SendResult(Outcome.TRANSIENT, None, str(error))
-            except (OSError, smtplib.SMTPException) as error:
+                answer(index, _result(error.smtp_code, error.smtp_error))
+                current, tries = following(), 0
+            except (MailError, OSError, smtplib.SMTPException) as error:
                 # Timeouts and refused connections: the connection is unusable.
                 self.close()
-                return SendResult(Outcome.TRANSIENT, None, _describe(error))
-        raise AssertionError("unreachable")
+                announced = False
+                if after is not None:
+                    backlog.appendleft(after)
+                text = str(error) if isinstance(error, MailError) else _describe(error)
+                answer(index, SendResult(Outcome.TRANSIENT, None, text))
+                current, tries = following(), 0
 
 
-def _pipelined(connection: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
-    """MAIL, RCPT and DATA in one write, then the content: two round trips.
+def _one_by_one(connection: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
+    """A server without PIPELINING: smtplib's command by command."""
+    connection.sendmail(message.envelope_from, [message.recipient], message.data)
+    return SendResult.accepted()
+
+
+def _envelope(message: OutgoingMessage) -> bytes:
+    return (
+        f"MAIL FROM:<{message.envelope_from}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n"
+    ).encode("ascii")
+
+
+def _content(data: bytes) -> bytes:
+    """The message, dot-stuffed, and the end-of-data line.
 
     The content is already CRLF-terminated (worker.compose); only leading
     dots need doubling, which bytes.replace does far faster than smtplib's
     regular expressions.
     """
-    envelope = (
-        f"MAIL FROM:<{message.envelope_from}>\r\nRCPT TO:<{message.recipient}>\r\nDATA\r\n"
-    ).encode("ascii")
-    connection.send(envelope)
-    mail, rcpt, data = connection.getreply(), connection.getreply(), connection.getreply()
-    if data[0] == 354:
-        body = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
-        if body.startswith(b"."):
-            body = b"." + body
-        connection.send(body.replace(b"\r\n.", b"\r\n..") + b".\r\n")
-        final = connection.getreply()
-        if mail[0] != 250 or rcpt[0] not in (250, 251):
-            # The server took DATA despite a refusal: whatever it says, the
-            # refusal is the answer (and the transaction is over either way).
-            return _result(*(rcpt if rcpt[0] >= 400 else mail))
-        return _result(*final)
-    connection.rset()
+    body = data if data.endswith(b"\r\n") else data + b"\r\n"
+    if body.startswith(b"."):
+        body = b"." + body
+    return body.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+def _refusal(
+    mail: tuple[int, bytes], rcpt: tuple[int, bytes], last: tuple[int, bytes]
+) -> SendResult:
+    """The answer to a transaction: the first refusal in it, else its last reply."""
     if mail[0] != 250:
         return _result(*mail)
     if rcpt[0] not in (250, 251):
         return _result(*rcpt)
-    return _result(*data)
+    return _result(*last)
 
 
 def _result(code: int | None, text: bytes | str) -> SendResult:

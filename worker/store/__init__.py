@@ -10,10 +10,12 @@ Sessions are made at the edge (the CLI, a test) and passed in::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -37,6 +39,13 @@ def make_engine(database_url: str, **kwargs: object) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine`` that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def upsert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for ``model`` in the session's dialect, which has
+    ``on_conflict_do_nothing`` (both stores support it)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 def alembic_config(engine: Engine) -> Config:
