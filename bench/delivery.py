@@ -6,10 +6,12 @@ processes until the edition is sent (store, claim, compose, send, record),
 then prints messages per second end to end and each worker's peak RSS. In
 the same run, against the same sink with the same number of connections,
 it times `smtp-source -d` with the same message size, and a naive sender
-(one EmailMessage and one smtplib.send_message per recipient).
+(one EmailMessage and one smtplib.send_message per recipient, one thread per
+connection).
 
     .venv/bin/python bench/delivery.py --subscribers 100000
     .venv/bin/python bench/delivery.py --subscribers 1000000 --stop-after 100000  # RSS at 1M
+    .venv/bin/python bench/delivery.py --dkim key.pem  # the cost of signing each message
 
 smtp-sink and smtp-source come from Debian's postfix package (bench/setup.sh
 installs it without starting the Postfix daemon).
@@ -18,6 +20,7 @@ installs it without starting the Postfix daemon).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import signal
@@ -26,9 +29,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -133,25 +138,38 @@ def message_size(sessions: sessionmaker[Session], settings: Settings) -> int:
         parts = SegmentParts(segment.subject, segment.html, segment.text)
         ref = EditionRef(segment.edition_id, str(WEEK))
     template = MessageTemplate(parts, ref, settings)
-    import datetime as dt
-
     sample = template.compose(
         Recipient(1, "reader0000001@example.com", "Reader 1"), dt.datetime.now(dt.UTC)
     )
     return len(sample.data)
 
 
+@dataclass(frozen=True)
+class WorkerRun:
+    wall: float  # seconds until the last worker exited
+    peaks_kb: list[int]  # each worker's peak RSS
+    cpu: list[float]  # each worker's user + system seconds
+
+
 def run_workers(
-    url: str, port: int, workers: int, connections: int, stop_after: int | None
-) -> tuple[float, list[int]]:
-    """Run worker processes until the edition is sent; wall time and each
-    worker's peak RSS in KB."""
+    url: str,
+    port: int,
+    workers: int,
+    connections: int,
+    batch_size: int,
+    stop_after: int | None,
+    dkim_key: str | None,
+) -> WorkerRun:
+    """Run worker processes until the edition is sent (or ``stop_after``
+    messages went out: then SIGTERM, which finishes the batch in hand)."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "MAIL_URL": f"smtp://127.0.0.1:{port}?starttls=off&connections={connections}",
-        "DELIVERY_BATCH_SIZE": os.environ.get("DELIVERY_BATCH_SIZE", "200"),
+        "DELIVERY_BATCH_SIZE": str(batch_size),
     }
+    if dkim_key:
+        env["DKIM_PRIVATE_KEY_FILE"] = dkim_key
     began = time.perf_counter()
     processes = [
         subprocess.Popen(
@@ -163,18 +181,26 @@ def run_workers(
         for n in range(workers)
     ]
     peaks = [0] * len(processes)
+    cpu = [0.0] * len(processes)
+    done: set[int] = set()
     engine = make_engine(url)
     stopping = False
-    while any(p.poll() is None for p in processes):
+    while len(done) < len(processes):
         for n, p in enumerate(processes):
+            if n in done:
+                continue
             peaks[n] = max(peaks[n], high_water_kb(p.pid))
+            pid, _, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                done.add(n)
+                cpu[n] = usage.ru_utime + usage.ru_stime
         if stop_after and not stopping and sent_count(engine) >= stop_after:
             stopping = True
             for p in processes:
                 p.send_signal(signal.SIGTERM)  # each finishes its batch and exits
-        time.sleep(0.2)
+        time.sleep(0.05)
     engine.dispose()
-    return time.perf_counter() - began, peaks
+    return WorkerRun(time.perf_counter() - began, peaks, cpu)
 
 
 def sent_count(engine: Engine) -> int:
@@ -220,24 +246,35 @@ def smtp_source(port: int, size: int, count: int, connections: int) -> float:
     return count / (time.perf_counter() - began)
 
 
-def naive(port: int, sessions: sessionmaker[Session], count: int) -> float:
-    """One EmailMessage and one smtplib.send_message per recipient."""
+def naive(port: int, sessions: sessionmaker[Session], count: int, connections: int) -> float:
+    """One EmailMessage and one smtplib.send_message per recipient, over
+    ``connections`` connections, each from a thread of its own."""
     with sessions() as session:
         segment = session.scalars(select(EditionSegment).where(EditionSegment.segment == "")).one()
         html, plain, subject = segment.html, segment.text, segment.subject
-    connection = smtplib.SMTP("127.0.0.1", port)
+
+    def send(numbers: range) -> None:
+        connection = smtplib.SMTP("127.0.0.1", port)
+        for n in numbers:
+            message = EmailMessage()
+            message["From"] = "digest@verdicts.example"
+            message["To"] = f"Reader {n} <reader{n:07d}@example.com>"
+            message["Subject"] = subject
+            message.set_content(plain)
+            message.add_alternative(html, subtype="html")
+            connection.send_message(message)
+        connection.quit()
+
+    threads = [
+        threading.Thread(target=send, args=(range(k, count, connections),))
+        for k in range(connections)
+    ]
     began = time.perf_counter()
-    for n in range(count):
-        message = EmailMessage()
-        message["From"] = "digest@verdicts.example"
-        message["To"] = f"Reader {n} <reader{n:07d}@example.com>"
-        message["Subject"] = subject
-        message.set_content(plain)
-        message.add_alternative(html, subtype="html")
-        connection.send_message(message)
-    rate = count / (time.perf_counter() - began)
-    connection.quit()
-    return rate
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return count / (time.perf_counter() - began)
 
 
 def peak_rss_mb() -> float:
@@ -252,8 +289,9 @@ def main() -> None:
     )
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--stores", default="sqlite,postgresql")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
+    parser.add_argument("--connections", type=int, default=1, help="SMTP connections per worker")
+    parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument(
         "--stop-after",
         type=int,
@@ -261,38 +299,45 @@ def main() -> None:
         help="stop the workers after this many sends (for RSS at 1M)",
     )
     parser.add_argument("--naive", type=int, default=2000, help="messages for the naive baseline")
+    parser.add_argument("--dkim", metavar="KEY.pem", help="sign every message with this RSA key")
     args = parser.parse_args()
 
-    rows = []
+    print(
+        f"{args.subscribers:,} subscribers, batches of {args.batch_size}, "
+        f"{args.connections} connection(s) per worker" + (", DKIM on" if args.dkim else "")
+    )
     with smtp_sink() as port:
         for kind in args.stores.split(","):
+            # One worker on SQLite: it has one writer at a time.
+            workers = 1 if kind == "sqlite" else args.workers
+            connections = workers * args.connections
             with store(kind) as url:
                 sessions, settings, materialise = prepare(url, args.subscribers)
                 size = message_size(sessions, settings)
-                wall, peaks = run_workers(
-                    url, port, args.workers, args.connections, args.stop_after
+                run = run_workers(
+                    url,
+                    port,
+                    workers,
+                    args.connections,
+                    args.batch_size,
+                    args.stop_after,
+                    args.dkim,
                 )
-                counts = edition_counts(sessions, 1)
-                sent = counts.sent
-                engine_rate = sent / wall
-                source = smtp_source(port, size, min(sent, 50_000), args.connections * args.workers)
-                baseline = naive(port, sessions, args.naive)
-                rows.append((kind, sent, size, materialise, engine_rate, peaks, source, baseline))
+                sent = edition_counts(sessions, 1).sent
+                rate = sent / run.wall
+                source = smtp_source(port, size, min(sent, 50_000), connections)
+                baseline = naive(port, sessions, args.naive, connections)
                 sessions.kw["bind"].dispose()
-    print()
-    print(f"{args.subscribers:,} subscribers, ", end="")
-    print(f"{args.workers} worker(s) x {args.connections} connection(s)")
-    for kind, sent, size, materialise, rate, peaks, source, baseline in rows:
-        print(f"\n[{kind}] {sent:,} messages of {size:,} bytes")
-        print(f"  materialise (INSERT ... SELECT):   {materialise:8.2f} s")
-        print(f"  engine end to end:                 {rate:8.0f} msg/s")
-        print(f"  smtp-source -d, same size/conns:   {source:8.0f} msg/s")
-        print(f"  naive EmailMessage + send_message: {baseline:8.0f} msg/s")
-        print(f"  engine / smtp-source:              {rate / source:8.2f}x")
-        print(f"  engine / naive:                    {rate / baseline:8.1f}x")
-        print(
-            f"  peak RSS per worker:               {', '.join(f'{p / 1024:.0f} MB' for p in peaks)}"
-        )
+            print(f"\n[{kind}] {workers} worker(s), {sent:,} messages of {size:,} bytes")
+            print(f"  materialise (INSERT ... SELECT):    {materialise:8.2f} s")
+            print(f"  engine end to end:                  {rate:8.0f} msg/s")
+            print(f"  smtp-source -d, same size, {connections} conn: {source:8.0f} msg/s")
+            print(f"  naive EmailMessage + send_message:  {baseline:8.0f} msg/s")
+            print(f"  engine / smtp-source:               {rate / source:8.2f}x")
+            print(f"  engine / naive:                     {rate / baseline:8.1f}x")
+            print(f"  worker CPU per message:             {sum(run.cpu) / sent * 1e6:8.0f} us")
+            peaks = ", ".join(f"{p / 1024:.0f} MB" for p in run.peaks_kb)
+            print(f"  peak RSS per worker:                {peaks}")
     print(f"\n  peak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 
 import pytest
 
@@ -149,15 +148,3 @@ def test_a_heavy_week_stays_under_gmail_clipping(renderer: Renderer) -> None:
     size = len(out.html.encode())
     print(f"\nHTML of 5 comparisons and 30 launches: {size} bytes")
     assert size < HTML_BUDGET
-
-
-def test_render_time_per_segment(renderer: Renderer) -> None:
-    digest = big_digest(5, 30)
-    renderer.render(digest)
-    runs = 20
-    start = time.perf_counter()
-    for _ in range(runs):
-        renderer.render(digest)
-    per = (time.perf_counter() - start) / runs
-    # A figure to read, not a target to assert (benchmarks live in bench/).
-    print(f"\nrender of 5 comparisons and 30 launches: {per * 1000:.1f} ms")

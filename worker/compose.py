@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
-import hashlib
+import functools
 import hmac
 import re
 from collections.abc import Callable
@@ -50,7 +50,7 @@ class _Policy(EmailPolicy):
     def fold_binary(self, name: str, value: str) -> bytes:
         uris = _uris(str(value)) if name.lower() in _URI_LIST_HEADERS else []
         if uris:
-            return f"{name}: {_URI_FOLD.join(uris)}\r\n".encode("ascii")
+            return _uri_list_line(name, uris)
         return super().fold_binary(name, value)
 
 
@@ -59,6 +59,10 @@ POLICY = _Policy().clone(linesep="\r\n")
 
 def _uris(value: str) -> list[str]:
     return [f"<{uri}>" for uri in re.findall(r"<([^<>\s]+)>", value)]
+
+
+def _uri_list_line(name: str, uris: list[str]) -> bytes:
+    return f"{name}: {_URI_FOLD.join(uris)}\r\n".encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -169,17 +173,20 @@ class MessageTemplate:
         ]
         self._text = _LineChunks(parts.text)
         self._html = _LineChunks(parts.html)
+        self._date: tuple[dt.datetime | None, bytes] = (None, b"")
 
     def compose(self, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
         """The same bytes :func:`compose_message` gives for ``recipient``."""
         links = recipient_links(self.settings, recipient.subscriber_id, now)
         message_id = message_id_for(self.edition, recipient.subscriber_id, self.settings)
+        if self._date[0] != now:  # a worker composes a whole batch at one time
+            self._date = (now, _short_line("Date", format_datetime(now)))
         fields: dict[str, Callable[[], bytes]] = {
             "To": lambda: _to_line(recipient),
-            "Date": lambda: _short_line("Date", format_datetime(now)),
+            "Date": lambda: self._date[1],
             "Message-ID": lambda: _short_line("Message-ID", message_id),
-            "List-Unsubscribe": lambda: POLICY.fold_binary(
-                "List-Unsubscribe", _list_unsubscribe(links)
+            "List-Unsubscribe": lambda: _uri_list_line(
+                "List-Unsubscribe", [f"<{links.unsubscribe_url}>", f"<{links.unsubscribe_mailto}>"]
             ),
             "text": lambda: self._text.encode(links),
             "html": lambda: self._html.encode(links),
@@ -281,9 +288,15 @@ def envelope_sender(
 def message_id_for(edition: EditionRef, subscriber_id: int, settings: Settings) -> str:
     """Deterministic, so a retried delivery keeps its id (clients dedupe on
     it); the HMAC keeps other subscribers' ids unguessable."""
-    key = f"{edition.edition_id}.{subscriber_id}".encode()
-    tag = hmac.new(settings.secret_key.encode(), key, hashlib.sha256).hexdigest()[:12]
+    mac = _keyed_sha256(settings.secret_key).copy()
+    mac.update(f"{edition.edition_id}.{subscriber_id}".encode())
+    tag = mac.hexdigest()[:12]
     return f"<{edition.week}.{edition.edition_id}.{subscriber_id}.{tag}@{settings.list_domain}>"
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed_sha256(secret_key: str) -> hmac.HMAC:
+    return hmac.new(secret_key.encode(), digestmod="sha256")
 
 
 def to_value(recipient: Recipient) -> str:
