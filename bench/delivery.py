@@ -326,13 +326,14 @@ def main() -> None:
                 sent = edition_counts(sessions, 1).sent
                 rate = sent / run.wall
                 source = smtp_source(port, size, min(sent, 50_000), connections)
-                baseline = naive(port, sessions, args.naive, connections)
+                # The naive sender at its best: more threads only slow it (GIL).
+                baseline = naive(port, sessions, args.naive, 1)
                 sessions.kw["bind"].dispose()
             print(f"\n[{kind}] {workers} worker(s), {sent:,} messages of {size:,} bytes")
             print(f"  materialise (INSERT ... SELECT):    {materialise:8.2f} s")
             print(f"  engine end to end:                  {rate:8.0f} msg/s")
             print(f"  smtp-source -d, same size, {connections} conn: {source:8.0f} msg/s")
-            print(f"  naive EmailMessage + send_message:  {baseline:8.0f} msg/s")
+            print(f"  naive, EmailMessage + send_message, 1 conn: {baseline:8.0f} msg/s")
             print(f"  engine / smtp-source:               {rate / source:8.2f}x")
             print(f"  engine / naive:                     {rate / baseline:8.1f}x")
             print(f"  worker CPU per message:             {sum(run.cpu) / sent * 1e6:8.0f} us")

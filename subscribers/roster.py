@@ -38,18 +38,22 @@ class Candidate:
 
 
 def normalise_email(raw: str) -> str:
-    """The address as stored: syntax-checked (no DNS), domain in IDNA-normal
-    form, lowercased so one person is one row."""
+    """The address as stored: syntax-checked (no DNS), an international
+    domain in its ASCII (IDNA) form, lowercased so one person is one row.
+
+    A non-ASCII local part would need SMTPUTF8 from every relay on the way;
+    such an address is refused with that reason rather than failing at send.
+    """
     raw = raw.strip()
     if len(raw) > 320:
         raise InvalidField("email", f"is {len(raw)} characters long; the limit is 320")
     if CONTROL.search(raw):
         raise InvalidField("email", "contains control characters")
     try:
-        checked = validate_email(raw, check_deliverability=False)
+        checked = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise InvalidField("email", f"{raw!r} is not a valid address: {error}") from None
-    return checked.normalized.lower()
+    return (checked.ascii_email or checked.normalized).lower()
 
 
 def clean_name(raw: str | None) -> str | None:

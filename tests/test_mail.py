@@ -121,6 +121,25 @@ def test_each_message_gets_its_own_answer_when_envelopes_ride_ahead(
     assert sorted(delivered) == sorted(f"reader{n}@example.com" for n in accepted)
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_an_address_that_would_break_the_envelope_is_refused_alone(
+    handler: Handler, plain_server: int, pipelining: bool
+) -> None:
+    handler.pipelining = pipelining
+    hostile = ["x@example.com>\r\nRCPT TO:<victim@example.com", "josé@example.com"]
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    with backend:
+        results = backend.send_batch([message(1), *(message(2, h) for h in hostile), message(3)])
+    assert [(r.outcome, r.code) for r in results] == [
+        (Outcome.ACCEPTED, 250),
+        (Outcome.PERMANENT, 501),
+        (Outcome.PERMANENT, 501),
+        (Outcome.ACCEPTED, 250),
+    ]
+    delivered = [r for e in handler.envelopes for r in e.rcpt_tos]
+    assert delivered == ["reader1@example.com", "reader3@example.com"]
+
+
 def test_a_pool_spreads_a_batch_over_its_connections_in_order(
     handler: Handler, plain_server: int
 ) -> None:

@@ -61,6 +61,17 @@ def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
     assert set(stored(sessions)) == {"good@example.com", "also-good@example.com"}
 
 
+def test_international_domains_are_stored_in_ascii_and_utf8_local_parts_refused(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email\nAda@Bücher.example\njosé@example.com\n")
+    report = import_csv(sessions, path)
+    assert set(stored(sessions)) == {"ada@xn--bcher-kva.example"}
+    (refusal,) = report.rejected
+    assert refusal.startswith(f"{path}:3: email: 'josé@example.com' is not a valid address")
+    assert "Internationalized characters before the @-sign" in refusal
+
+
 def test_duplicates_merge_within_the_file_and_with_the_store(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:

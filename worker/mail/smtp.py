@@ -158,6 +158,15 @@ class _Channel:
             _quietly_close(self.connection)
             self.connection = None
 
+    def _reset(self) -> None:
+        """End a refused transaction; a server that fails RSET is dialled again."""
+        if self.connection is None:
+            return
+        try:
+            self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
     def serve(
         self, take: Callable[[], Item | None], answer: Callable[[int, SendResult], None]
     ) -> None:
@@ -168,13 +177,17 @@ class _Channel:
         def following() -> Item | None:
             # ``take`` gives None once per channel: after it, never ask again.
             nonlocal ended
-            if backlog:
-                return backlog.popleft()
-            if ended:
-                return None
-            item = take()
-            ended = item is None
-            return item
+            while True:
+                if backlog:
+                    item = backlog.popleft()
+                elif ended:
+                    return None
+                else:
+                    item = take()
+                    ended = item is None
+                if item is None or _fits_envelope(item[1]):
+                    return item
+                answer(item[0], _UNUSABLE)
 
         current = following()
         tries = 0
@@ -197,9 +210,9 @@ class _Channel:
                     connection.getreply(),
                 )
                 if data[0] != 354:
-                    connection.rset()
                     answer(index, _refusal(mail, rcpt, data))
                     current, tries = following(), 0
+                    self._reset()
                     continue
                 after = following()
                 refused = mail[0] != 250 or rcpt[0] not in (250, 251)
@@ -240,6 +253,16 @@ class _Channel:
                 text = str(error) if isinstance(error, MailError) else _describe(error)
                 answer(index, SendResult(Outcome.TRANSIENT, None, text))
                 current, tries = following(), 0
+
+
+# An address that would break the SMTP command it goes into.
+_UNUSABLE = SendResult(Outcome.PERMANENT, 501, "5.1.3 address not usable in an SMTP envelope")
+
+
+def _fits_envelope(message: OutgoingMessage) -> bool:
+    return not any(
+        ch in address for address in (message.envelope_from, message.recipient) for ch in "\r\n<>"
+    ) and (message.recipient.isascii() and message.envelope_from.isascii())
 
 
 def _one_by_one(connection: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
