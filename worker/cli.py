@@ -206,15 +206,35 @@ def send(week: str | None) -> None:
 def worker(worker_id: str | None, once: bool) -> None:
     """Claim and send deliveries of sending editions until stopped (SIGTERM
     or Ctrl-C finish the batch in hand first)."""
-    from worker.deliver import Worker
+    from worker.deliver import SendReport, Worker
     from worker.mail import backend_from_url
 
     settings = _settings()
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    running = Worker(_sessions(settings), settings, backend_from_url(settings.mail_url), name)
+    log = logging.getLogger("worker.deliver")
+    started = last = time.monotonic()
+
+    def progress(report: SendReport) -> None:
+        # A line every half minute: the record a platform's log keeps.
+        nonlocal last
+        if time.monotonic() - last >= 30:
+            last = time.monotonic()
+            log.info(
+                "worker %s: %d sent (%.0f/s), %d deferred, %d failed, %d suppressed",
+                name,
+                report.sent,
+                report.sent / (last - started),
+                report.deferred,
+                report.failed,
+                report.suppressed,
+            )
+
+    running = Worker(
+        _sessions(settings), settings, backend_from_url(settings.mail_url), name, on_batch=progress
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: running.stop.set())
-    logging.getLogger("worker.deliver").info("worker %s started", name)
+    log.info("worker %s started", name)
     report = running.run(until_idle=once)
     console.print(
         f"worker {name}: {report.sent} sent, {report.deferred} deferred, "
