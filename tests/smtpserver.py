@@ -73,6 +73,9 @@ class Handler:
     stall_seconds: float = 3.0
     delay: float = 0.0
     pipelining: bool = True  # advertise RFC 2920 PIPELINING (aiosmtpd handles it)
+    mail_reply: str | None = None  # an answer to every MAIL FROM, e.g. "553 5.7.1 not you"
+    max_connections: int | None = None  # more at once are refused at EHLO with 421
+    _open: list[SMTP] = field(default_factory=list)
 
     def _action(self, address: str) -> str:
         attempt = self.attempts.get(address, 0)
@@ -88,12 +91,27 @@ class Handler:
         responses: list[str],
     ) -> list[str]:
         if not getattr(session, "counted", False):
+            self._open = [s for s in self._open if s.transport and not s.transport.is_closing()]
+            if self.max_connections is not None and len(self._open) >= self.max_connections:
+                await server.push("421 4.7.0 too many connections from you")
+                server.transport.close()  # type: ignore[union-attr]
+                return []
             session.counted = True  # type: ignore[attr-defined]
             self.connections += 1
+            self._open.append(server)
         session.host_name = hostname
         if self.pipelining:
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.mail_reply is not None:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

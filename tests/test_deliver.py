@@ -37,6 +37,7 @@ from worker.store.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    SuppressionReason,
 )
 from worker.weeks import Week
 
@@ -298,7 +299,10 @@ def test_unknown_users_fail_and_are_suppressed(
     backend = Scripted(
         {
             "ada@example.com": SendResult(
-                Outcome.PERMANENT, 550, "5.1.1 <ada@example.com>: User unknown"
+                Outcome.PERMANENT,
+                550,
+                "5.1.1 <ada@example.com>: User unknown",
+                suppress=SuppressionReason.UNKNOWN_USER,
             ),
             "zoe@example.org": SendResult(Outcome.PERMANENT, 554, "5.7.1 Message rejected as spam"),
         }
@@ -307,7 +311,7 @@ def test_unknown_users_fail_and_are_suppressed(
     assert (report.sent, report.failed, status) == (6, 2, "sent")
     with sessions() as session:
         suppressed = list(session.scalars(select(Suppression.email)))
-    assert suppressed == ["ada@example.com"]  # a spam rejection is not an unknown user
+    assert suppressed == ["ada@example.com"]  # the backend said so for ada only
 
 
 def test_pause_resume_and_cancel(

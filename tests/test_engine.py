@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from smtpserver import Handler, smtp_server
@@ -184,4 +184,61 @@ def test_sigkill_mid_send_duplicates_at_most_the_in_flight_batch(
     assert duplicates <= kills * batch
     ids = message_ids(handler)
     assert sum(n - 1 for n in ids.values()) == duplicates  # a resend keeps its Message-ID
+    assert edition_counts(sessions, 1).status == "sent"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["worker", "send"])
+def test_sigterm_mid_send_finishes_the_batch_and_costs_no_copy(
+    sessions: sessionmaker[Session],
+    database_url: str,
+    settings: Settings,
+    handler: Handler,
+    smtp_port: int,
+    command: str,
+) -> None:
+    """A platform restart (SIGTERM) stops ``digest worker`` or ``digest
+    send`` after the batch in hand, recorded: exit 0, nothing sent twice,
+    and the rest goes out when the process is started again."""
+    batch = 20
+    emails = started(sessions, dataclasses.replace(settings, batch_size=batch), 200)
+    handler.delay = 0.004
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MAIL_URL": f"smtp://127.0.0.1:{smtp_port}?starttls=off",
+        "SECRET_KEY": "test-secret-key",
+        "DELIVERY_BATCH_SIZE": str(batch),
+    }
+    args = ["worker", "--once"] if command == "worker" else ["send", "--week", "2026-W48"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(handler.envelopes) < batch + batch // 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stopped_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=25)
+    assert process.returncode == 0, err[-2000:]
+    assert " sent" in out and "SIGTERM: finishing the batch in hand" in err
+    assert time.monotonic() - stopped_at < 25
+    assert len(handler.envelopes) < len(emails)  # it stopped early
+    with sessions() as session:
+        leased = session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
+        )
+    assert leased == 0  # the batch leased ahead was handed back at once
+
+    again = subprocess.run(
+        [sys.executable, "-m", "worker", *args], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    delivered = Counter(r for e in handler.envelopes for r in e.rcpt_tos)
+    assert set(delivered) == set(emails)
+    assert max(delivered.values()) == 1
     assert edition_counts(sessions, 1).status == "sent"

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedserver import FeedServer, Route, serve_feeds
+from worker import ingest
 from worker.config import PROJECT_ROOT, Settings
 from worker.errors import InputError
 from worker.ingest import FeedSpec, canonical_url, ingest_feeds, load_feeds_file
@@ -216,6 +217,109 @@ def test_hostile_entries_are_stored_sanitised(
     assert len(long.name) == 300 and long.name.endswith("…")
 
 
+def test_entries_that_do_not_fit_are_skipped_and_the_rest_is_stored(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    long_link = "https://long-link.example/" + "a" * 3000
+    bad = (
+        (server.root / "bad-entries.xml")
+        .read_text()
+        .replace("LONGLINK", long_link)
+        .replace("LONGTITLE", "Lönger title " * 77)  # 1,001 characters, not all ASCII
+    )
+    server.routes["/bad-entries.xml"] = Route(body=bad.encode())
+    # An ETag longer than its column (1,024 characters).
+    server.routes["/long-etag.xml"] = Route(file="launches.atom.xml", etag=f'"{"e" * 1998}"')
+    bad_url, etag_url = server.url("/bad-entries.xml"), server.url("/long-etag.xml")
+    specs = [FeedSpec(bad_url), FeedSpec(etag_url), FeedSpec(server.url("/launches.rss.xml"))]
+
+    report = ingest_feeds(sessions, specs, fast)
+
+    assert [(f.status, f.new, f.skipped) for f in report.feeds] == [
+        ("ok", 2, 2),
+        ("ok", 5, 0),
+        ("ok", 5, 0),
+    ]
+    warnings = report.feeds[0].warnings
+    assert report.warnings == warnings and len(warnings) == 2
+    assert all(w.startswith(f"{bad_url}: entry ") for w in warnings)
+    port, long = warnings
+    assert "'http://x:abc/'" in port and "not a valid URL" in port
+    assert "https://long-link.example/aaa" in long and "longer than 2048 characters" in long
+    assert len(long) < 300  # the entry is named, not quoted whole
+    stored = tools(sessions)
+    assert len(stored) == 12
+    assert {"Goodgrip", "Slidesmith", "Stacktrace Sage"} <= stored.keys()
+    assert not {"Bad Port", "Long Link"} & stored.keys()
+    titled = next(t for t in stored.values() if t.guid == "bad-entries:long-title")
+    assert len(titled.name) <= 300 and titled.name.endswith("…")
+    assert titled.name.startswith("Lönger title Lönger title")
+    # The over-long ETag is not kept, so the next fetch does not send it.
+    assert feed_row(sessions, etag_url).etag is None
+    ingest_feeds(sessions, [FeedSpec(etag_url)], fast)
+    assert "if-none-match" not in server.headers_of("/long-etag.xml")[-1]
+
+
+def test_an_unexpected_error_fails_only_its_feed(
+    sessions: sessionmaker[Session],
+    server: FeedServer,
+    fast: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_slug = ingest._unique_slug
+
+    def clashing_slug(session: Session, name: str) -> str:
+        # Two entries of the RSS feed get one slug: the second INSERT fails
+        # in the database, which on PostgreSQL aborts the transaction.
+        return "clash" if name in ("Schemafold", "Testwhisper") else real_slug(session, name)
+
+    monkeypatch.setattr(ingest, "_unique_slug", clashing_slug)
+    rss_url = server.url("/launches.rss.xml")
+    specs = [
+        FeedSpec(rss_url),
+        FeedSpec("https://feeds.example/" + "x" * 3000),
+        FeedSpec(server.url("/launches.atom.xml")),
+    ]
+    report = ingest_feeds(sessions, specs, fast)
+    rss, too_long, atom = report.feeds
+    assert rss.status == "error" and (rss.error or "").startswith(f"{rss_url}: unexpected error")
+    assert too_long.status == "error" and "longer than 2048 characters" in (too_long.error or "")
+    assert (atom.status, atom.new) == ("ok", 5)
+    assert report.errors == 2
+    row = feed_row(sessions, rss_url)
+    assert (row.error_count, row.etag) == (1, None)  # its fetch state went with its entries
+    assert (row.last_error or "").startswith("unexpected error: IntegrityError")
+    assert len(tools(sessions)) == 5
+
+
+def test_the_namespace_uri_decides_not_the_prefix(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    # The same feed, not well-formed, goes through feedparser's other parser,
+    # which keys the elements differently.
+    loose = (
+        (server.root / "prefixed.xml")
+        .read_text()
+        .replace("prefixed:", "loose:")
+        .replace("-tool.example/", "-tool.example/loose")
+        .replace("<title>Prefixed</title>", "<title>Prefixed &bogus;</title>")
+    )
+    server.routes["/loose.xml"] = Route(body=loose.encode())
+    specs = [FeedSpec(server.url("/prefixed.xml")), FeedSpec(server.url("/loose.xml"))]
+    report = ingest_feeds(sessions, specs, fast)
+    assert [(f.status, f.new) for f in report.feeds] == [("ok", 2), ("ok", 2)]
+    assert report.feeds[1].warnings  # the loose feed parsed with problems
+    expected = {
+        "Vee Tool": ("Vee Labs (fictional)", "Paid"),
+        "Upper Tool": ("Upper Works (fictional)", "Freemium"),
+    }
+    with sessions() as session:
+        stored = session.scalars(select(Tool)).all()
+        assert len(stored) == 4
+        for tool in stored:
+            assert (tool.vendor, tool.entry_price) == expected[tool.name], tool.guid
+
+
 def test_feeds_files_toml_and_yaml(tmp_path: Path) -> None:
     specs = load_feeds_file(PROJECT_ROOT / "sample" / "feeds.toml")
     assert [s.category for s in specs] == ["Developer Tools", None]
@@ -229,6 +333,11 @@ def test_feeds_files_toml_and_yaml(tmp_path: Path) -> None:
     [
         ("feeds.toml", "[[feed]]\ntitle = 'no url'\n", "feed[0]: needs a url"),
         ("feeds.toml", "[[feed]]\nurl = 'ftp://x.example/'\n", "feed[0].url: 'ftp://x.example/'"),
+        (
+            "feeds.toml",
+            "[[feed]]\nurl = 'http://x.example:abc/'\n",
+            "feed[0].url: 'http://x.example:abc/' is not a valid URL",
+        ),
         ("feeds.toml", "[[feed]\nurl = 1", "not valid toml"),
         ("feeds.yaml", "feeds: {url: x}\n", "expected a list of feeds"),
     ],
@@ -250,3 +359,6 @@ def test_canonical_url() -> None:
         "https://example.com/a/b?a=1&b=2"
     )
     assert canonical_url("http://example.com:8080") == "http://example.com:8080/"
+    assert canonical_url("http://[::1]:8080/a/") == "http://[::1]:8080/a"
+    with pytest.raises(ValueError, match="Port"):
+        canonical_url("http://x:abc/")

@@ -20,6 +20,7 @@ from worker.mail.console import ConsoleBackend
 from worker.mail.file import FileBackend
 from worker.mail.memory import MemoryBackend
 from worker.mail.smtp import SMTPBackend
+from worker.store.models import SuppressionReason
 
 PASSWORD = "s3cret-pa55word"
 
@@ -76,7 +77,8 @@ def test_refusals_are_permanent_or_transient_with_the_servers_words(
         )
     gone, busy, fine = results
     assert (gone.outcome, gone.code) == (Outcome.PERMANENT, 550)
-    assert "no such user" in gone.text
+    assert "no such user" in gone.text and gone.suppress == SuppressionReason.UNKNOWN_USER
+    assert busy.suppress is None
     assert (busy.outcome, busy.code) == (Outcome.TRANSIENT, 451)
     assert fine.outcome == Outcome.ACCEPTED
     assert handler.connections == 1  # a refusal does not cost the connection
@@ -138,6 +140,37 @@ def test_an_address_that_would_break_the_envelope_is_refused_alone(
     ]
     delivered = [r for e in handler.envelopes for r in e.rcpt_tos]
     assert delivered == ["reader1@example.com", "reader3@example.com"]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_refused_sender_charges_no_recipient(
+    handler: Handler, plain_server: int, pipelining: bool
+) -> None:
+    """553 to MAIL FROM says the relay will not take our mail at all (a wrong
+    bounce address, relaying denied): every message comes back unsent."""
+    handler.pipelining = pipelining
+    handler.mail_reply = "553 5.7.1 <digest@verdicts.example>: sender not allowed"
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=2")
+    with backend:
+        results = backend.send_batch([message(n) for n in range(6)])
+    assert {(r.outcome, r.code) for r in results} == {(Outcome.UNSENT, 553)}
+    assert "sender not allowed" in results[0].text
+    assert handler.envelopes == []
+
+
+def test_connections_the_server_turns_away_hand_their_messages_to_the_others(
+    handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler.max_connections = 1
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=3")
+    with backend:
+        first = backend.send_batch([message(n) for n in range(12)])
+        second = backend.send_batch([message(n) for n in range(12, 20)])
+    assert [r.outcome for r in first + second] == [Outcome.ACCEPTED] * 20
+    delivered = sorted(r for e in handler.envelopes for r in e.rcpt_tos)
+    assert delivered == sorted(f"reader{n}@example.com" for n in range(20))
+    warnings = [r for r in caplog.records if "cannot send" in r.getMessage()]
+    assert len(warnings) == 1 and "421" in warnings[0].getMessage()
 
 
 def test_a_pool_spreads_a_batch_over_its_connections_in_order(
@@ -223,14 +256,17 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
         backend_from_url("smtp://127.0.0.1:9/?timeout=2").open()
 
 
-def test_a_server_down_mid_send_defers_instead_of_failing(handler: Handler) -> None:
+def test_a_server_down_mid_send_hands_the_messages_back_unsent(handler: Handler) -> None:
+    """No recipient is charged for a server that cannot be reached: the
+    messages come back unsent, to be claimed again, with no attempt counted."""
     with smtp_server(handler) as controller:
         backend = backend_from_url(f"smtp://127.0.0.1:{controller.port}?starttls=off&timeout=2")
         backend.open()
         assert backend.send_batch([message(1)])[0].outcome == Outcome.ACCEPTED
     results = backend.send_batch([message(2), message(3)])
     backend.close()
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
+    assert [r.outcome for r in results] == [Outcome.UNSENT] * 2
+    assert "Connection refused" in results[0].text
 
 
 def test_file_backend_writes_one_eml_per_message(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from worker.errors import MailError
 from worker.mail import backend_from_url
 from worker.mail.base import Outcome
 from worker.mail.postmark import BATCH_LIMIT, PostmarkBackend
+from worker.store.models import SuppressionReason
 
 TOKEN = "server-token-5e3f"
 
@@ -27,6 +28,8 @@ class FakePostmark:
     port: int = 0
     status: int = 200
     inactive: set[str] = field(default_factory=set)
+    # An account-level ErrorCode answered for every message (405: out of credits).
+    account_error: int = 0
     batches: list[list[dict[str, object]]] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
 
@@ -40,6 +43,8 @@ def postmark() -> Iterator[FakePostmark]:
 
     def answer(n: int, message: dict[str, str]) -> dict[str, object]:
         address = message["To"].split("<")[-1].rstrip(">")
+        if state.account_error:
+            return {"ErrorCode": state.account_error, "Message": "Not allowed to send"}
         refused = address in state.inactive
         return {
             "ErrorCode": 406 if refused else 0,
@@ -113,6 +118,7 @@ def test_a_batch_goes_out_as_one_request_with_the_list_headers(
         Outcome.ACCEPTED,
     ]
     assert results[2].code == 406 and "inactive" in results[2].text
+    assert results[2].suppress == SuppressionReason.HARD_BOUNCE
     assert postmark.tokens == [TOKEN]
     (batch,) = postmark.batches
     first = batch[0]
@@ -133,23 +139,34 @@ def test_batches_are_cut_at_the_api_limit(postmark: FakePostmark, settings: Sett
     assert [len(b) for b in postmark.batches] == [BATCH_LIMIT, 3]
 
 
-def test_a_server_error_defers_and_a_bad_token_stops(
+def test_a_server_error_hands_the_batch_back_and_a_bad_token_stops(
     postmark: FakePostmark, settings: Settings
 ) -> None:
     postmark.status = 503
     backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
     results = backend.send_batch(messages(settings, 2))
-    assert {(r.outcome, r.code) for r in results} == {(Outcome.TRANSIENT, 503)}
+    assert {(r.outcome, r.code) for r in results} == {(Outcome.UNSENT, 503)}
     wrong = backend_from_url(f"postmark://nope-token@127.0.0.1:{postmark.port}?scheme=http")
     with pytest.raises(MailError, match="refused the server token") as caught:
         wrong.send_batch(messages(settings, 1))
     assert "nope-token" not in str(caught.value)
 
 
-def test_an_unreachable_api_defers() -> None:
+def test_an_account_that_may_not_send_charges_no_recipient(
+    postmark: FakePostmark, settings: Settings
+) -> None:
+    """Out of credits (405) is the account's problem: nothing is failed or
+    suppressed, the batch comes back unsent."""
+    postmark.account_error = 405
+    backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
+    results = backend.send_batch(messages(settings, 3))
+    assert [(r.outcome, r.code, r.suppress) for r in results] == [(Outcome.UNSENT, 405, None)] * 3
+
+
+def test_an_unreachable_api_hands_the_batch_back() -> None:
     backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:9?scheme=http&timeout=1")
     results = backend.send_batch(messages(Settings(site_url="https://verdicts.example"), 1))
-    assert results[0].outcome == Outcome.TRANSIENT and "unreachable" in results[0].text
+    assert results[0].outcome == Outcome.UNSENT and "unreachable" in results[0].text
 
 
 def test_the_token_is_required() -> None:

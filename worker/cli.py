@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,7 +32,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, redact_url
@@ -52,11 +54,21 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except DigestError as error:
             _fail(str(error))
-        except OperationalError as error:
+        except (OperationalError, ProgrammingError) as error:
             # The driver's own words, never the statement or the URL.
-            _fail(f"the database is unreachable or refused: {str(error.orig).strip()}")
+            words = _first_line(error.orig)
+            if isinstance(error, ProgrammingError) or words.startswith("no such table"):
+                _fail(
+                    f"the database schema is missing or out of date ({words}); "
+                    "run: digest db upgrade"
+                )
+            _fail(f"the database is unreachable or refused: {words}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
 
 
 def _fail(message: str) -> NoReturn:
@@ -119,10 +131,17 @@ def ingest(feeds_file: Path | None) -> None:
     settings = _settings()
     feeds = load_feeds_file(feeds_file or settings.feeds_file)
     report = ingest_feeds(_sessions(settings), feeds, settings)
-    table = Table("feed", "result", "new", "duplicates", "error")
+    # Feed text may hold rich [markup]: escaped. Skipped entries were
+    # logged one by one as warnings.
+    table = Table("feed", "result", "new", "duplicates", "skipped", "error")
     for result in report.feeds:
         table.add_row(
-            result.url, result.status, str(result.new), str(result.duplicates), result.error or ""
+            escape(result.url),
+            result.status,
+            str(result.new),
+            str(result.duplicates),
+            str(result.skipped),
+            escape(result.error or ""),
         )
     console.print(table)
     if any(r.status == "error" for r in report.feeds):
@@ -189,9 +208,15 @@ def send(week: str | None) -> None:
     if built.status == "skipped":
         console.print(f"{built.week}: nothing new this week; nothing to send")
         return
-    with _progress(sessions, built.edition_id) as on_batch:
+    stop = threading.Event()
+    with _progress(sessions, built.edition_id) as on_batch, _stopping_on_signals(stop):
         report, status = send_edition(
-            sessions, the_week, settings, backend_from_url(settings.mail_url), on_batch=on_batch
+            sessions,
+            the_week,
+            settings,
+            backend_from_url(settings.mail_url),
+            on_batch=on_batch,
+            stop=stop,
         )
     console.print(
         f"{built.week}: edition {status}; this run: {report.sent} sent, "
@@ -232,10 +257,9 @@ def worker(worker_id: str | None, once: bool) -> None:
     running = Worker(
         _sessions(settings), settings, backend_from_url(settings.mail_url), name, on_batch=progress
     )
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: running.stop.set())
     log.info("worker %s started", name)
-    report = running.run(until_idle=once)
+    with _stopping_on_signals(running.stop):
+        report = running.run(until_idle=once)
     console.print(
         f"worker {name}: {report.sent} sent, {report.deferred} deferred, "
         f"{report.failed} failed, {report.suppressed} suppressed in {report.batches} batches"
@@ -298,6 +322,26 @@ for _action, _help in (
             _control(_action)
         )
     )
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (a platform's restart) or Ctrl-C: finish the batch in hand,
+    record it, and return. A second Ctrl-C stops at once."""
+
+    def first(signum: int, _frame: object) -> None:
+        stop.set()
+        logging.getLogger("worker.deliver").warning(
+            "%s: finishing the batch in hand, then stopping", signal.Signals(signum).name
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {signum: signal.signal(signum, first) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

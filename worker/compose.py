@@ -22,8 +22,10 @@ import datetime as dt
 import functools
 import hmac
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr, parseaddr
@@ -125,15 +127,20 @@ def compose_message(
     return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
 
 
-# Where per-recipient values stand in a segment's serialised message.
-_SENTINELS = {
-    "To": "@@to@@",
-    # Date headers are parsed when set: the stand-in must be a real date.
-    "Date": "Thu, 01 Jan 1970 00:00:00 -0000",
-    "Message-ID": "@@message-id@@",
-    "List-Unsubscribe": "@@list-unsubscribe@@",
-}
-_TEXT_SENTINEL, _HTML_SENTINEL = "@@text@@", "@@html@@"
+def _sentinels() -> tuple[dict[str, str], str, str]:
+    """Stand-ins for the per-recipient values of one template: header values,
+    then the text and HTML bodies. A random part keeps content (a subject, a
+    tool's name) from posing as one; the header ones also only count at the
+    start of a line, where content never is."""
+    nonce = secrets.token_hex(8)
+    headers = {
+        "To": f"to.{nonce}@invalid",
+        # Date headers are parsed when set: the stand-in must be a real date.
+        "Date": format_datetime(dt.datetime.fromtimestamp(secrets.randbelow(2**30), dt.UTC)),
+        "Message-ID": f"<message-id.{nonce}@invalid>",
+        "List-Unsubscribe": f"<https://list-unsubscribe.{nonce}.invalid/>",
+    }
+    return headers, f"@@text.{nonce}@@", f"@@html.{nonce}@@"
 
 
 class MessageTemplate:
@@ -155,22 +162,25 @@ class MessageTemplate:
         self.test = test
         self.with_fields = with_fields
         self.envelope_from = envelope_sender(settings, edition)
+        headers, text_mark, html_mark = _sentinels()
         skeleton = _skeleton(
             parts.subject,
-            _SENTINELS,
-            _TEXT_SENTINEL.encode(),
-            _HTML_SENTINEL.encode(),
+            headers,
+            text_mark.encode(),
+            html_mark.encode(),
             edition,
             settings,
             test,
         )
-        marks = {f"{name}: {mark}\r\n".encode(): name for name, mark in _SENTINELS.items()}
-        marks |= {_TEXT_SENTINEL.encode(): "text", _HTML_SENTINEL.encode(): "html"}
-        pattern = b"(" + b"|".join(re.escape(m) for m in marks) + b")"
+        marks = {f"{name}: {value}\r\n".encode(): name for name, value in headers.items()}
+        marks |= {text_mark.encode(): "text", html_mark.encode(): "html"}
+        pattern = rb"((?<=\r\n)(?:" + b"|".join(map(re.escape, marks)) + rb"))"
         self._pieces: list[bytes | str] = [
             marks.get(piece, piece) if i % 2 else piece
             for i, piece in enumerate(re.split(pattern, skeleton))
         ]
+        if sorted(p for p in self._pieces if isinstance(p, str)) != sorted(marks.values()):
+            raise ValueError("a message template must hold each per-recipient part once")
         self._text = _LineChunks(parts.text)
         self._html = _LineChunks(parts.html)
         self._date: tuple[dt.datetime | None, bytes] = (None, b"")
@@ -301,8 +311,16 @@ def _keyed_sha256(secret_key: str) -> hmac.HMAC:
 
 def to_value(recipient: Recipient) -> str:
     """The To header's value; a display name cannot break out of its header."""
+    return formataddr((display_name(recipient), recipient.email))
+
+
+def display_name(recipient: Recipient) -> str:
+    """The recipient's name as a To header may show it: on one line, and
+    never one that looks like an RFC 2047 encoded word (``=?…?=``), which
+    the header would decode into whatever it hides (line breaks, bad UTF-8,
+    another address); such a name is left out."""
     name = _UNSAFE_NAME.sub(" ", recipient.name).strip() if recipient.name else ""
-    return formataddr((name, recipient.email))
+    return "" if "=?" in name else name
 
 
 def _skeleton(
@@ -363,7 +381,8 @@ def _fields(
     """The message's parts, for an email API backend."""
     return MessageFields(
         sender=settings.mail_from,
-        to=to_value(recipient),
+        # Unencoded: the service encodes headers itself.
+        to=str(Address(display_name(recipient), addr_spec=recipient.email)),
         subject=_subject(parts.subject, test),
         text=fill_placeholders(_normalise(parts.text), links),
         html=fill_placeholders(_normalise(parts.html), links),

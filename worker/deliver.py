@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
-import re
+import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
@@ -32,7 +34,7 @@ from worker.config import Settings
 from worker.editions import edition_counts, start_edition
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
-from worker.store import upsert
+from worker.store import store_now, upsert
 from worker.store.models import (
     Delivery,
     DeliveryStatus,
@@ -42,15 +44,12 @@ from worker.store.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
-    SuppressionReason,
 )
 from worker.weeks import Week
 
 log = logging.getLogger("worker.deliver")
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
-# "550 5.1.1 <x>: Recipient address rejected: User unknown" and its kin.
-UNKNOWN_USER = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 
 @dataclass
@@ -108,11 +107,37 @@ def lease_batch(
 
 
 def take_batch(
-    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]
+    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
 ) -> tuple[list[Claimed], int]:
-    """The leased deliveries ``ids`` with their recipients as they are now."""
+    """The deliveries ``ids`` leased ahead, with their recipients as they are
+    now. Their leases start afresh; any this worker no longer holds (they
+    ran out and another worker claimed them) are left out."""
     with sessions.begin() as session:
-        return _recipients(session, worker_id, ids)
+        held = _renew(session, worker_id, ids, settings, store_now(session))
+        return _recipients(session, worker_id, held) if held else ([], 0)
+
+
+def keep_leases(
+    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
+) -> None:
+    """Extend the leases this worker still holds on ``ids`` (a batch going
+    out slowly, at a rate limit or through a stalling relay, stays its own)."""
+    with sessions.begin() as session:
+        _renew(session, worker_id, ids, settings, store_now(session))
+
+
+def _renew(
+    session: Session, worker_id: str, ids: Sequence[int], settings: Settings, now: dt.datetime
+) -> list[int]:
+    return list(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+            .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds))
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
 def _lease_next(
@@ -122,7 +147,7 @@ def _lease_next(
     edition_id: int | None,
     now: dt.datetime | None,
 ) -> list[int]:
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or store_now(session)
     editions = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
     if edition_id is not None:
         editions = editions.where(Edition.id == edition_id)
@@ -253,15 +278,31 @@ def record_results(
     now: dt.datetime | None = None,
 ) -> None:
     """Write a batch's outcomes: the accepted ones in one statement, the
-    failures (rare) in one executemany; suppress unknown users."""
-    now = now or dt.datetime.now(dt.UTC)
+    failures (rare) in one executemany; suppress the addresses the backend
+    found dead; hand back the unsent ones with no attempt counted."""
+    with sessions.begin() as session:
+        _record(session, worker_id, batch, results, settings, report, now or store_now(session))
+
+
+def _record(
+    session: Session,
+    worker_id: str,
+    batch: Sequence[Claimed],
+    results: Sequence[SendResult],
+    settings: Settings,
+    report: SendReport,
+    now: dt.datetime,
+) -> None:
     accepted = [
         c.delivery_id for c, r in zip(batch, results, strict=True) if r.outcome == Outcome.ACCEPTED
     ]
+    unsent = [
+        c.delivery_id for c, r in zip(batch, results, strict=True) if r.outcome == Outcome.UNSENT
+    ]
     failures: list[dict[str, object]] = []
-    unknown_users: list[dict[str, object]] = []
+    dead: list[dict[str, object]] = []
     for claimed, result in zip(batch, results, strict=True):
-        if result.outcome == Outcome.ACCEPTED:
+        if result.outcome in (Outcome.ACCEPTED, Outcome.UNSENT):
             continue
         attempts = claimed.attempts + 1
         too_old = now - (claimed.started_at or now) > dt.timedelta(hours=settings.max_age_hours)
@@ -282,53 +323,55 @@ def record_results(
             report.deferred += 1
         else:
             report.failed += 1
-        if result.outcome == Outcome.PERMANENT and UNKNOWN_USER.search(result.text):
-            unknown_users.append(
+        if result.outcome == Outcome.PERMANENT and result.suppress is not None:
+            dead.append(
                 {
                     "email": claimed.recipient.email,
-                    "reason": SuppressionReason.UNKNOWN_USER.value,
+                    "reason": result.suppress.value,
                     "detail": f"{result.code} {result.text}"[:1000],
                     "created_at": now,
                 }
             )
     report.sent += len(accepted)
-    with sessions.begin() as session:
-        if accepted:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(accepted), Delivery.lease_owner == worker_id)
-                .values(
-                    status=DeliveryStatus.SENT,
-                    attempts=Delivery.attempts + 1,
-                    sent_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_code=None,
-                    last_error=None,
-                )
-                .execution_options(synchronize_session=False)
+    if accepted:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(accepted), Delivery.lease_owner == worker_id)
+            .values(
+                status=DeliveryStatus.SENT,
+                attempts=Delivery.attempts + 1,
+                sent_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_code=None,
+                last_error=None,
             )
-        if failures:
-            session.connection().execute(
-                update(Delivery.__table__)
-                .where(Delivery.id == bindparam("b_id"), Delivery.lease_owner == worker_id)
-                .values(
-                    status=bindparam("b_status"),
-                    attempts=bindparam("b_attempts"),
-                    next_attempt_at=bindparam("b_next"),
-                    last_code=bindparam("b_code"),
-                    last_error=bindparam("b_error"),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                ),
-                failures,
-            )
-        if unknown_users:
-            _suppress(session, unknown_users)
+            .execution_options(synchronize_session=False)
+        )
+    if failures:
+        session.connection().execute(
+            update(Delivery.__table__)
+            .where(Delivery.id == bindparam("b_id"), Delivery.lease_owner == worker_id)
+            .values(
+                status=bindparam("b_status"),
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next"),
+                last_code=bindparam("b_code"),
+                last_error=bindparam("b_error"),
+                lease_owner=None,
+                lease_expires_at=None,
+            ),
+            failures,
+        )
+    if unsent:
+        _unlease(session, worker_id, unsent)
+    if dead:
+        _suppress(session, dead)
 
 
 def retry_delay(attempts: int, settings: Settings) -> dt.timedelta:
-    """Exponential backoff with full jitter: up to base × 2^(attempts−1), capped."""
+    """Exponential backoff with jitter: between half and all of
+    base × 2^(attempts−1), capped."""
     ceiling = min(settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
     return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
@@ -420,47 +463,95 @@ class Worker:
         if not batch:
             self._finish_editions()
             return bool(gone)
-        if not self.stop.is_set():
-            self._ahead = self._leaser.submit(
-                lease_batch,
-                self.sessions,
-                self.worker_id,
-                self.settings,
-                edition_id=self.edition_id,
-            )
-        now = dt.datetime.now(dt.UTC)
-        # Composed as the backend takes them: sending overlaps composing.
-        composed = (self._compose(claimed, now) for claimed in batch)
+        recorded = threading.Event()
+        ids = [c.delivery_id for c in batch]
+        self._ahead = self._leaser.submit(self._lease_ahead, ids, recorded)
         try:
-            self.backend.open()
-            results = self.backend.send_batch(self.backend.paced(composed))
-        except MailError as error:
-            # The backend cannot work at all (unreachable, a refused API
-            # token): no message of the batch counts as tried.
-            release_batch(self.sessions, self.worker_id, [c.delivery_id for c in batch])
-            if self._until_idle:
-                raise
-            self._back_off(error)
-            return True
-        if self._backoff:
-            log.warning("mail backend reachable again")
-            self._backoff = 0.0
-        if len(results) != len(batch):
-            raise MailError(
-                f"{type(self.backend).__name__} answered {len(results)} of {len(batch)}"
+            results = self._send(batch)
+            if results is None:
+                return True
+            record_results(
+                self.sessions, self.worker_id, batch, results, self.settings, self.report
             )
-        record_results(self.sessions, self.worker_id, batch, results, self.settings, self.report)
+        finally:
+            recorded.set()
         self.report.batches += 1
         self.report.editions.update(c.edition_id for c in batch)
         if self.on_batch is not None:
             self.on_batch(self.report)
+        unsent = [r for r in results if r.outcome == Outcome.UNSENT]
+        if unsent:
+            self._cannot_send(MailError(f"the mail backend could not send: {unsent[0].text}"))
+        elif self._backoff:
+            log.warning("mail backend reachable again")
+            self._backoff = 0.0
         return True
+
+    def _send(self, batch: list[Claimed]) -> list[SendResult] | None:
+        """The batch's results, in order; None when the backend could not
+        take it at all (the batch is then handed back)."""
+        now = dt.datetime.now(dt.UTC)
+        failed: dict[int, SendResult] = {}
+
+        def composed() -> Iterator[OutgoingMessage]:
+            # Composed as the backend takes them: sending overlaps composing.
+            for index, claimed in enumerate(batch):
+                # Whatever one recipient's data does to the composer, it must
+                # not stall the batch (or the edition) for the others.
+                try:
+                    message = self._compose(claimed, now)
+                except Exception as error:
+                    log.error("delivery %d cannot be composed: %s", claimed.delivery_id, error)
+                    failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
+                    continue
+                yield message
+
+        try:
+            self.backend.open()
+            sent = iter(self.backend.send_batch(self.backend.paced(composed())))
+        except MailError as error:
+            # Unreachable, or a refused API token: nothing went out.
+            release_batch(self.sessions, self.worker_id, [c.delivery_id for c in batch])
+            self._cannot_send(error)
+            return None
+        results = [failed[n] if n in failed else next(sent, None) for n in range(len(batch))]
+        if None in results or next(sent, None) is not None:
+            raise MailError(f"{type(self.backend).__name__} did not answer once per message")
+        return [r for r in results if r is not None]
+
+    def _cannot_send(self, error: MailError) -> None:
+        """Report a backend that cannot send: raise in a run until idle,
+        otherwise back off (1, 2, 4 … 60 s) and say so once."""
+        if self._until_idle:
+            raise error
+        if not self._backoff:
+            log.error("mail backend cannot send, backing off: %s", error)
+        self._backoff = min(60.0, max(1.0, self._backoff * 2))
+        self.stop.wait(self._backoff)
+
+    def _lease_ahead(self, current: list[int], recorded: threading.Event) -> list[int]:
+        """Beside a batch going out: lease the next one (unless stopping),
+        then keep both leases alive until the batch is recorded."""
+        ahead: list[int] = []
+        if not self.stop.is_set():
+            try:
+                ahead = lease_batch(
+                    self.sessions, self.worker_id, self.settings, edition_id=self.edition_id
+                )
+            except SQLAlchemyError as error:
+                log.warning("could not lease the next batch ahead: %s", error)
+        while not recorded.wait(self.settings.lease_seconds / 3):
+            try:
+                keep_leases(self.sessions, self.worker_id, [*current, *ahead], self.settings)
+            except SQLAlchemyError as error:
+                log.warning("could not extend the leases of the batch in hand: %s", error)
+        return ahead
 
     def _next_batch(self) -> tuple[list[Claimed], int]:
         ahead, self._ahead = self._ahead, None
         ids = ahead.result() if ahead is not None else []
         if ids:
-            return take_batch(self.sessions, self.worker_id, ids)
+            return take_batch(self.sessions, self.worker_id, ids, self.settings)
         # Nothing leased ahead: a retry may have come due since, so look now.
         return claim_batch(self.sessions, self.worker_id, self.settings, edition_id=self.edition_id)
 
@@ -484,12 +575,6 @@ class Worker:
             self._templates[claimed.segment_id] = template
         return template.compose(claimed.recipient, now)
 
-    def _back_off(self, error: MailError) -> None:
-        if not self._backoff:
-            log.error("mail backend unreachable, backing off: %s", error)
-        self._backoff = min(60.0, max(1.0, self._backoff * 2))
-        self.stop.wait(self._backoff)
-
     def _finish_editions(self) -> None:
         with self.sessions() as session:
             query = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
@@ -507,19 +592,27 @@ def send_edition(
     settings: Settings,
     backend: MailBackend,
     *,
-    worker_id: str = "send",
+    worker_id: str | None = None,
     on_batch: Callable[[SendReport], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[SendReport, str]:
     """Start the week's built edition if needed and send what is due now.
 
     Returns this run's report and the edition's status afterwards. Raises
-    LookupError when the week has no edition (build it first).
+    LookupError when the week has no edition (build it first). Setting
+    ``stop`` ends the send after the batch in hand, recorded.
     """
     counts = start_edition(sessions, week, settings)
     report = SendReport()
     if counts.status == EditionStatus.SENDING:
         worker = Worker(
-            sessions, settings, backend, worker_id, edition_id=counts.edition_id, on_batch=on_batch
+            sessions,
+            settings,
+            backend,
+            worker_id or f"send:{socket.gethostname()}:{os.getpid()}",
+            edition_id=counts.edition_id,
+            on_batch=on_batch,
+            stop=stop,
         )
         report = worker.run(until_idle=True)
     return report, edition_counts(sessions, counts.edition_id).status

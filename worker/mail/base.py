@@ -2,8 +2,11 @@
 
 A backend takes ready message bytes (see :mod:`worker.compose`) and answers
 one :class:`SendResult` per message, in order. It never raises for a single
-recipient's failure; it raises :class:`worker.errors.MailError` only when it
-cannot work at all (bad configuration, server unreachable on open).
+recipient's failure. When it cannot send at all (the server is down, refuses
+our sender or our credentials, the service refuses the account) it answers
+:attr:`Outcome.UNSENT` for the messages it could not try, or raises
+:class:`worker.errors.MailError` before any went out (bad configuration,
+server unreachable on open): nothing is charged to those recipients.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import SplitResult, parse_qs
 
 from worker.errors import MailError
 from worker.mail.ratelimit import RateLimit
+from worker.store.models import SuppressionReason
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Outcome(enum.StrEnum):
     ACCEPTED = "accepted"
     TRANSIENT = "transient"  # 4xx, dropped connection, timeout: try again later
     PERMANENT = "permanent"  # 5xx: do not retry
+    UNSENT = "unsent"  # the backend could not send at all: hand back, no attempt counted
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ class SendResult:
     outcome: Outcome
     code: int | None = None
     text: str = ""
+    # Set on a permanent failure that says the address is dead (an SMTP
+    # 5.1.x unknown user, a provider's inactive recipient): the reason it is
+    # added to the suppression list with.
+    suppress: SuppressionReason | None = None
 
     @classmethod
     def accepted(cls, code: int | None = 250, text: str = "OK") -> SendResult:

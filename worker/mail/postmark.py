@@ -6,10 +6,18 @@ Messages go out 500 at a time (the API's limit) as one
 stream for newsletters); ``?scheme=http`` is for a local test server only;
 ``?timeout=`` in seconds (default 30).
 
-Each message in the answer has its own ``ErrorCode``: 0 is accepted,
-anything else refused for good (406: Postmark has deactivated the address,
-300: invalid address, …). A 429 or 5xx answer, or no answer, defers the
-whole batch; 401 and 403 mean the token is wrong, which no retry mends.
+Each message in the answer has its own ``ErrorCode``
+(https://postmarkapp.com/developer/api/overview#error-codes). 0 is
+accepted; 406 (the address is inactive: it bounced hard or complained) is
+refused for good and suppressed here too; 300 (an invalid request, such as
+a malformed address) is refused for good. Every other code speaks of the
+account (no sender signature, out of credits, account pending): nothing was
+sent, so the batch is handed back unsent, as it is for a 422, 429 or 5xx
+answer, or no answer. 401 and 403 mean the token is wrong, which no retry
+mends.
+
+Postmark sets its own Message-ID, so a copy resent after a worker was
+killed is not hidden by the reader's mail client as an SMTP resend is.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from urllib.parse import SplitResult, parse_qs, unquote
 
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.store.models import SuppressionReason
 
 log = logging.getLogger("worker.mail")
 
@@ -98,17 +107,13 @@ class PostmarkBackend(MailBackend):
             detail = _error_text(error)
             if error.code in (401, 403):
                 raise MailError(f"{self.shown_url}: refused the server token ({detail})") from None
-            outcome = (
-                Outcome.TRANSIENT if error.code == 429 or error.code >= 500 else Outcome.PERMANENT
-            )
-            return [SendResult(outcome, error.code, detail)] * len(payload)
+            return [SendResult(Outcome.UNSENT, error.code, detail)] * len(payload)
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             reason = getattr(error, "reason", error)
-            return [SendResult(Outcome.TRANSIENT, None, f"unreachable: {reason}")] * len(payload)
+            return [SendResult(Outcome.UNSENT, None, f"unreachable: {reason}")] * len(payload)
         if not isinstance(answers, list) or len(answers) != len(payload):
-            return [SendResult(Outcome.TRANSIENT, None, "unexpected answer from Postmark")] * len(
-                payload
-            )
+            unexpected = SendResult(Outcome.UNSENT, None, "unexpected answer from Postmark")
+            return [unexpected] * len(payload)
         return [_result(answer) for answer in answers]
 
     @property
@@ -116,12 +121,21 @@ class PostmarkBackend(MailBackend):
         return self.url._replace(netloc=f"***@{self.url.hostname}").geturl()
 
 
+INACTIVE_RECIPIENT = 406
+INVALID_REQUEST = 300
+
+
 def _result(answer: dict[str, object]) -> SendResult:
     code = answer.get("ErrorCode")
+    number = code if isinstance(code, int) else None
     text = str(answer.get("Message", ""))
     if code == 0:
         return SendResult.accepted(None, str(answer.get("MessageID", "")))
-    return SendResult(Outcome.PERMANENT, code if isinstance(code, int) else None, text)
+    if code == INACTIVE_RECIPIENT:
+        return SendResult(Outcome.PERMANENT, number, text, suppress=SuppressionReason.HARD_BOUNCE)
+    if code == INVALID_REQUEST:
+        return SendResult(Outcome.PERMANENT, number, text)
+    return SendResult(Outcome.UNSENT, number, text)
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import smtplib
 import ssl
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import SplitResult, parse_qs, unquote
 
 from worker.config import redact_url
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.store.models import SuppressionReason
 
 log = logging.getLogger("worker.mail")
 
@@ -61,6 +64,7 @@ class SMTPBackend(MailBackend):
             self.context.verify_mode = ssl.CERT_NONE
         self.channels = [_Channel(self) for _ in range(self.connections)]
         self._pool: ThreadPoolExecutor | None = None
+        self._down_logged = False
 
     @property
     def shown_url(self) -> str:
@@ -83,11 +87,11 @@ class SMTPBackend(MailBackend):
         else:
             connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            connection.ehlo()
+            _greet(connection)
             if not self.implicit_tls and self.starttls != "off":
                 if connection.has_extn("starttls"):
                     connection.starttls(context=self.context)
-                    connection.ehlo()
+                    _greet(connection)
                 elif self.starttls == "require":
                     raise MailError(f"{self.shown_url}: the server does not offer STARTTLS")
             if self.username:
@@ -112,26 +116,107 @@ class SMTPBackend(MailBackend):
         # one: this thread composes (``messages`` may be a generator) while
         # they wait on the network. The queue is bounded so that composing
         # runs ahead by a few messages, never by a whole batch held in memory.
-        work: queue.Queue[tuple[int, OutgoingMessage] | None] = queue.Queue(2 * self.connections)
-        answers: dict[int, SendResult] = {}
-
-        def answer(index: int, result: SendResult) -> None:
-            answers[index] = result
-
-        running = [self._pool.submit(c.serve, work.get, answer) for c in self.channels]
+        batch = _Batch(2 * self.connections, len(self.channels))
+        running = [self._pool.submit(channel.serve, batch) for channel in self.channels]
         count = 0
         try:
             for count, message in enumerate(messages, start=1):
-                work.put((count - 1, message))
+                batch.offer((count - 1, message))
         finally:
-            for _ in self.channels:
-                work.put(None)
+            batch.composed.set()
             for future in running:
                 future.result()
-        return [answers[n] for n in range(count)]
+        batch.answer_the_rest()
+        return [batch.answers[n] for n in range(count)]
+
+    def channel_down(self, why: str) -> None:
+        """Say once per process that a connection could not send (the worker
+        says more when none of them can)."""
+        if not self._down_logged:
+            self._down_logged = True
+            log.warning("an SMTP connection to %s cannot send: %s", self.shown_url, why)
 
 
 Item = tuple[int, OutgoingMessage]
+
+
+class _Batch:
+    """What the channels sending one batch share: the composed messages,
+    their answers, and the channels still able to send.
+
+    A channel that cannot connect, log in or get its sender accepted
+    retires from the batch and hands its messages to the others; when the
+    last one retires, what is left is answered :attr:`Outcome.UNSENT`.
+    """
+
+    def __init__(self, size: int, channels: int) -> None:
+        self.queue: queue.Queue[Item] = queue.Queue(size)
+        self.composed = threading.Event()  # every message has been offered
+        self.answers: dict[int, SendResult] = {}
+        self._lock = threading.Lock()
+        self._handed_back: deque[Item] = deque()
+        self._alive = channels
+        self._down: SendResult | None = None  # why the last channel retired
+
+    def offer(self, item: Item) -> None:
+        """Queue a composed message, or answer it at once if no channel is left."""
+        while self._down is None:
+            try:
+                self.queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+        self.answers[item[0]] = self._down
+
+    def take(self, wait: bool) -> Item | None:
+        """The next message; None when there is none left (with ``wait``) or
+        none ready now (without)."""
+        while True:
+            with self._lock:
+                if self._handed_back:
+                    return self._handed_back.popleft()
+            try:
+                return self.queue.get(timeout=0.01) if wait else self.queue.get_nowait()
+            except queue.Empty:
+                if not wait or (self.composed.is_set() and self.queue.empty()):
+                    with self._lock:
+                        return self._handed_back.popleft() if self._handed_back else None
+
+    def answer(self, index: int, result: SendResult) -> None:
+        self.answers[index] = result
+
+    def retire(self, items: Iterable[Item], why: SendResult) -> None:
+        """A channel gives up for this batch, handing back ``items`` unsent."""
+        with self._lock:
+            self._alive -= 1
+            self._handed_back.extend(items)
+            if self._alive:
+                return
+            self._down = why
+        self.answer_the_rest()
+
+    def answer_the_rest(self) -> None:
+        """Answer what no channel took (every channel retired) as unsent."""
+        why = self._down or SendResult(Outcome.UNSENT, None, "no connection could send it")
+        with self._lock:
+            left = [*self._handed_back]
+            self._handed_back.clear()
+        while True:
+            try:
+                left.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        for index, _ in left:
+            self.answers.setdefault(index, why)
+
+
+class _SenderRefused(Exception):
+    """The server refused our envelope sender outright (5xx to MAIL FROM):
+    no recipient of the batch can be sent through it."""
+
+    def __init__(self, code: int, text: bytes | str) -> None:
+        super().__init__(f"{code} {_text(text)}")
+        self.code = code
 
 
 class _Channel:
@@ -139,9 +224,10 @@ class _Channel:
 
     Where the server offers PIPELINING (RFC 2920), a message's content and
     end-of-data go out in one write with the next message's MAIL, RCPT and
-    DATA, so a message costs one round trip. A connection dropped before a
-    message's final reply sends that message again once, on a new connection;
-    a timeout defers it instead, since the server may have accepted it.
+    DATA, when that message is ready, so a message costs one round trip. A
+    connection dropped before a message's final reply sends that message
+    again once, on a new connection; a timeout defers it instead, since the
+    server may have accepted it.
     """
 
     def __init__(self, backend: SMTPBackend) -> None:
@@ -167,27 +253,16 @@ class _Channel:
         except (smtplib.SMTPException, OSError):
             self.close()
 
-    def serve(
-        self, take: Callable[[], Item | None], answer: Callable[[int, SendResult], None]
-    ) -> None:
-        """Send what ``take`` gives until it gives None; ``answer`` each message."""
+    def serve(self, batch: _Batch) -> None:
+        """Send the batch's messages until none is left, answering each."""
         backlog: deque[Item] = deque()
-        ended = False
 
-        def following() -> Item | None:
-            # ``take`` gives None once per channel: after it, never ask again.
-            nonlocal ended
+        def following(wait: bool = True) -> Item | None:
             while True:
-                if backlog:
-                    item = backlog.popleft()
-                elif ended:
-                    return None
-                else:
-                    item = take()
-                    ended = item is None
+                item = backlog.popleft() if backlog else batch.take(wait)
                 if item is None or _fits_envelope(item[1]):
                     return item
-                answer(item[0], _UNUSABLE)
+                batch.answer(item[0], _UNUSABLE)
 
         current = following()
         tries = 0
@@ -197,8 +272,13 @@ class _Channel:
             after: Item | None = None
             try:
                 connection = self.ensure_open()
+            except (MailError, OSError, smtplib.SMTPException) as error:
+                # Cannot connect, greet or log in: not this message's fault.
+                self._give_up(batch, current, None, backlog, *_why(error))
+                return
+            try:
                 if not connection.has_extn("pipelining"):
-                    answer(index, _one_by_one(connection, message))
+                    batch.answer(index, _one_by_one(connection, message))
                     current, tries = following(), 0
                     continue
                 if not announced:
@@ -209,12 +289,16 @@ class _Channel:
                     connection.getreply(),
                     connection.getreply(),
                 )
+                if mail[0] >= 500:
+                    raise _SenderRefused(*mail)
                 if data[0] != 354:
-                    answer(index, _refusal(mail, rcpt, data))
+                    batch.answer(index, _refusal(mail, rcpt, data))
                     current, tries = following(), 0
                     self._reset()
                     continue
-                after = following()
+                # Only a message that is ready rides along: waiting for one
+                # would hold this transaction open.
+                after = following(wait=False)
                 refused = mail[0] != 250 or rcpt[0] not in (250, 251)
                 # A server that took DATA despite a refusal gets no content.
                 payload = b".\r\n" if refused else _content(message.data)
@@ -223,8 +307,18 @@ class _Channel:
                 connection.send(payload)
                 announced = after is not None
                 final = connection.getreply()
-                answer(index, _refusal(mail, rcpt, final) if refused else _result(*final))
-                current, tries = after, 0
+                batch.answer(index, _refusal(mail, rcpt, final) if refused else _result(*final))
+                current, tries = after or following(), 0
+            except _SenderRefused as error:
+                self._give_up(batch, current, after, backlog, error.code, str(error))
+                return
+            except smtplib.SMTPSenderRefused as error:
+                if error.smtp_code < 500:  # 4xx: this message, later
+                    batch.answer(index, _result(error.smtp_code, error.smtp_error))
+                    current, tries = following(), 0
+                    continue
+                self._give_up(batch, current, after, backlog, error.smtp_code, _describe(error))
+                return
             except smtplib.SMTPServerDisconnected as error:
                 self.close()
                 announced = False
@@ -232,27 +326,38 @@ class _Channel:
                     backlog.appendleft(after)
                 tries += 1
                 if tries == 2 or "timed out" in str(error):
-                    answer(index, SendResult(Outcome.TRANSIENT, None, f"disconnected: {error}"))
+                    batch.answer(
+                        index, SendResult(Outcome.TRANSIENT, None, f"disconnected: {error}")
+                    )
                     current, tries = following(), 0
             except smtplib.SMTPRecipientsRefused as error:
                 code, text = error.recipients.get(message.recipient, (None, b""))
-                answer(index, _result(code, text))
+                batch.answer(index, _result(code, text))
                 current, tries = following(), 0
-            except smtplib.SMTPResponseException as error:
-                # Sender refused, data refused, or a failed reconnect's reply.
-                if not isinstance(error, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
-                    self.close()
-                answer(index, _result(error.smtp_code, error.smtp_error))
+            except smtplib.SMTPDataError as error:
+                batch.answer(index, _result(error.smtp_code, error.smtp_error))
                 current, tries = following(), 0
-            except (MailError, OSError, smtplib.SMTPException) as error:
-                # Timeouts and refused connections: the connection is unusable.
-                self.close()
-                announced = False
-                if after is not None:
-                    backlog.appendleft(after)
-                text = str(error) if isinstance(error, MailError) else _describe(error)
-                answer(index, SendResult(Outcome.TRANSIENT, None, text))
-                current, tries = following(), 0
+            except (OSError, smtplib.SMTPException) as error:
+                # The session broke in a way that says nothing of this
+                # message (a garbled reply, an unexpected error): this
+                # connection is done for the batch; the others, or a later
+                # batch, take its messages.
+                self._give_up(batch, current, after, backlog, *_why(error))
+                return
+
+    def _give_up(
+        self,
+        batch: _Batch,
+        current: Item,
+        after: Item | None,
+        backlog: deque[Item],
+        code: int | None,
+        text: str,
+    ) -> None:
+        self.close()
+        items = [current, *([after] if after is not None else []), *backlog]
+        self.backend.channel_down(text)
+        batch.retire(items, SendResult(Outcome.UNSENT, code, text))
 
 
 # An address that would break the SMTP command it goes into.
@@ -263,6 +368,14 @@ def _fits_envelope(message: OutgoingMessage) -> bool:
     return not any(
         ch in address for address in (message.envelope_from, message.recipient) for ch in "\r\n<>"
     ) and (message.recipient.isascii() and message.envelope_from.isascii())
+
+
+def _greet(connection: smtplib.SMTP) -> None:
+    """EHLO; a server that answers it with a refusal (421 too many
+    connections, 554 not welcome) raises instead of being talked to anyway."""
+    code, reply = connection.ehlo()
+    if code != 250:
+        raise smtplib.SMTPHeloError(code, reply)
 
 
 def _one_by_one(connection: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
@@ -301,20 +414,34 @@ def _refusal(
     return _result(*last)
 
 
+# "550 5.1.1 <x>: Recipient address rejected: User unknown" and its kin.
+_UNKNOWN_USER = re.compile(r"\b5\.1\.\d{1,3}\b")
+
+
 def _result(code: int | None, text: bytes | str) -> SendResult:
-    reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    reply = _text(text)
     if code is not None and 200 <= code < 300:
         return SendResult.accepted(code, reply)
     if code is not None and code >= 500:
-        return SendResult(Outcome.PERMANENT, code, reply)
+        dead = SuppressionReason.UNKNOWN_USER if _UNKNOWN_USER.search(reply) else None
+        return SendResult(Outcome.PERMANENT, code, reply, suppress=dead)
     return SendResult(Outcome.TRANSIENT, code, reply)
+
+
+def _why(error: BaseException) -> tuple[int | None, str]:
+    """A failure's reply code, if it has one, and its words."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return error.smtp_code, _describe(error)
+    return None, str(error) if isinstance(error, MailError) else _describe(error)
+
+
+def _text(text: bytes | str) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
-        text = error.smtp_error
-        reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-        return f"{error.smtp_code} {reply}"
+        return f"{error.smtp_code} {_text(error.smtp_error)}"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 

@@ -9,12 +9,13 @@ Sessions are made at the edge (the CLI, a test) and passed in::
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +47,17 @@ def upsert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
     ``on_conflict_do_nothing`` (both stores support it)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model)
+
+
+def store_now(session: Session) -> dt.datetime:
+    """The time by the store's clock: what leases of several machines are
+    measured against (a worker's own clock may be off). SQLite is only ever
+    on this machine, whose clock it is."""
+    if session.get_bind().dialect.name == "postgresql":
+        moment = session.scalar(select(func.statement_timestamp()))
+        assert isinstance(moment, dt.datetime)
+        return moment.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def alembic_config(engine: Engine) -> Config:
