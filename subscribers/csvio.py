@@ -89,8 +89,10 @@ def import_csv(
                     )
                     report.added += 1
                 else:
+                    # Their categories are the subscriber's own choice (from
+                    # the preferences page): a file fills in a missing name
+                    # and changes nothing else.
                     existing.name = existing.name or row.name
-                    existing.categories = merge_categories(existing.categories, row.categories)
                     report.merged += 1
     return report
 

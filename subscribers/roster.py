@@ -63,6 +63,10 @@ def clean_name(raw: str | None) -> str | None:
     name = raw.strip()
     if CONTROL.search(name):
         raise InvalidField("name", "must be one line (no line breaks or control characters)")
+    if "=?" in name:
+        # An RFC 2047 encoded word: a To header would decode it into
+        # whatever it hides (another address, line breaks).
+        raise InvalidField("name", "must not contain '=?'")
     if len(name) > NAME_LIMIT:
         raise InvalidField("name", f"is {len(name)} characters long; the limit is {NAME_LIMIT}")
     return name

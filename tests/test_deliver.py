@@ -7,15 +7,26 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
+from worker.compose import MessageTemplate, Recipient
 from worker.config import PROJECT_ROOT, Settings
-from worker.deliver import SendReport, Worker, claim_batch, retry_delay, send_edition
+from worker.deliver import (
+    SendReport,
+    Worker,
+    claim_batch,
+    lease_batch,
+    retry_delay,
+    send_edition,
+    take_batch,
+)
 from worker.editions import (
     EditionStateError,
     build_edition,
@@ -250,6 +261,105 @@ def test_a_pause_stops_the_batch_leased_ahead(
     report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
     assert (report.sent, status) == (5, "sent")
     assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
+
+
+def test_a_message_that_cannot_be_composed_fails_alone(
+    sessions: sessionmaker[Session],
+    small: Settings,
+    renderer: Renderer,
+    outbox: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever breaks the composer for one recipient (here made to raise
+    for ada), the rest of the batch and of the edition goes out."""
+    built(sessions, small, renderer)
+    compose = MessageTemplate.compose
+
+    def fragile(self: MessageTemplate, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
+        if recipient.email == "ada@example.com":
+            raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")
+        return compose(self, recipient, now)
+
+    monkeypatch.setattr(MessageTemplate, "compose", fragile)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, report.failed, status) == (7, 1, "sent")
+    assert "ada@example.com" not in recipients(outbox) and len(outbox) == 7
+    with sessions() as session:
+        ada = session.scalars(
+            select(Delivery).join(Subscriber).where(Subscriber.email == "ada@example.com")
+        ).one()
+    assert ada.status == "failed" and ada.last_error.startswith("cannot compose:")
+
+
+class Slow(MailBackend):
+    """Accepts everything, slowly: a relay at a rate limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(backend_from_url("memory://").url)
+        self.seconds = seconds
+        self.sent: list[str] = []
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult]:
+        results = []
+        for message in messages:
+            time.sleep(self.seconds)
+            self.sent.append(message.recipient)
+            results.append(SendResult.accepted())
+        return results
+
+
+def test_a_batch_slower_than_its_lease_is_still_sent_once(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    """Two workers, batches that take twice the lease: the leases of the
+    batch in hand (and of the one leased ahead) are kept alive, so neither
+    worker claims the other's."""
+    slow = dataclasses.replace(settings, batch_size=2, lease_seconds=0.3)
+    built(sessions, slow, renderer)
+    start_edition(sessions, W48, slow)
+    backends = [Slow(0.3), Slow(0.3)]
+    workers = [Worker(sessions, slow, b, f"w{n}") for n, b in enumerate(backends)]
+    threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    sent = [address for b in backends for address in b.sent]
+    assert sorted(sent) == sorted(set(sent)) and len(sent) == 8
+    assert edition_counts(sessions, 1).status == "sent"
+
+
+def test_a_batch_leased_ahead_leaves_out_what_another_worker_took(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    now = dt.datetime.now(dt.UTC)
+    ahead = lease_batch(sessions, "slowpoke", small)
+    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
+    taken, _ = claim_batch(sessions, "other", small, now=later)  # the lease ran out
+    assert [c.delivery_id for c in taken] == ahead
+    mine, _ = take_batch(sessions, "slowpoke", ahead, small)
+    assert mine == []
+
+
+def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    refusing = Scripted({})
+    refusing.send_batch = lambda messages: [  # type: ignore[method-assign]
+        SendResult(Outcome.UNSENT, 553, "5.7.1 sender not allowed") for _ in messages
+    ]
+    with pytest.raises(MailError, match="sender not allowed"):
+        send_edition(sessions, W48, settings, refusing)
+    counts = start_edition(sessions, W48, settings)
+    assert (counts.status, counts.queued, counts.failed) == ("sending", 8, 0)
+    with sessions() as session:
+        rows = session.execute(select(Delivery.attempts, Delivery.lease_owner)).all()
+    assert all(row == (0, None) for row in rows)
+    report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
 
 
 def test_transient_failures_are_retried_with_backoff_then_fail(

@@ -114,6 +114,32 @@ def test_hostile_text_is_escaped_and_bad_urls_are_not_linked(renderer: Renderer)
     assert '<script>alert("x")</script> Tool' in out.text
 
 
+def test_content_cannot_pose_as_a_readers_own_links(renderer: Renderer) -> None:
+    """A feed entry linking to ``…?u=%%unsubscribe_url%%`` would otherwise
+    be filled with each reader's signed links by the composer."""
+    bait = "https://evil.example/?u=%%unsubscribe_url%%&p=%%preferences_url%%&v=%%vote_token%%"
+    week = dataclasses.replace(
+        seed_digest(),
+        launches=(dataclasses.replace(launch(1), url=bait, name="Tool %%vote_token%%"),),
+    )
+    out = renderer.render(week)
+    for part in (out.html, out.text):
+        assert "evil.example/?u=%25%25unsubscribe_url%25%25" in part
+        # Only the template's own links carry placeholders.
+        assert part.count(placeholders.UNSUBSCRIBE_URL) == 1
+        assert part.count(placeholders.PREFERENCES_URL) == 1
+        assert "Tool %%" not in part
+
+
+def test_a_very_long_title_gives_a_subject_that_fits(renderer: Renderer) -> None:
+    title = "Which one " + "really " * 80 + "ships?"
+    week = dataclasses.replace(
+        seed_digest(), comparisons=(dataclasses.replace(seed_comparison(), title=title),)
+    )
+    subject = renderer.render(week).subject
+    assert len(subject) <= 150 and subject.endswith("really…")
+
+
 def test_an_empty_digest_is_refused(renderer: Renderer) -> None:
     empty = dataclasses.replace(seed_digest(), comparisons=(), launches=())
     with pytest.raises(RenderError, match="nothing to render"):

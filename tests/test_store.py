@@ -12,7 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.store import current_revision, make_engine
-from worker.store.models import Base, Edition, Review, Subscriber, Tool
+from worker.store.models import (
+    Base,
+    Delivery,
+    Edition,
+    EditionSegment,
+    Review,
+    Subscriber,
+    Tool,
+)
 
 
 def test_migrations_match_models(engine: Engine) -> None:
@@ -41,6 +49,27 @@ def test_review_seat_and_verdict_are_checked(sessions: sessionmaker[Session]) ->
     with pytest.raises(IntegrityError), sessions.begin() as session:
         tool = session.scalars(select(Tool)).one()
         session.add(Review(tool=tool, seat="intern", position=0, verdict="ship", quote="q"))
+
+
+def test_a_segment_with_deliveries_cannot_be_deleted(sessions: sessionmaker[Session]) -> None:
+    """A rebuild racing the start of a send fails instead of taking the new
+    deliveries with the old segments; deleting the edition takes both."""
+    with sessions.begin() as session:
+        edition = Edition(list_id="weekly", week="2026-W48", status="sending")
+        segment = EditionSegment(segment="", subject="s", html="h", text="t")
+        edition.segments.append(segment)
+        subscriber = Subscriber(email="a@example.com", status="confirmed")
+        session.add_all([edition, subscriber])
+        session.flush()
+        session.add(
+            Delivery(edition_id=edition.id, subscriber_id=subscriber.id, segment_id=segment.id)
+        )
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.delete(session.scalars(select(EditionSegment)).one())
+    with sessions.begin() as session:
+        session.delete(session.scalars(select(Edition)).one())
+    with sessions() as session:
+        assert session.scalars(select(Delivery)).all() == []
 
 
 def test_timestamps_read_back_aware_in_utc(sessions: sessionmaker[Session]) -> None:

@@ -48,7 +48,8 @@ def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
         f"long@example.com,{long_name},\n"  # line 6
         "cat@example.com,Cat,<script>alert(1)</script>\n"  # line 7
         "extra@example.com,Extra,Design,surplus\n"  # line 8
-        "also-good@EXAMPLE.com,Also Good,Design\n",  # line 9
+        "also-good@EXAMPLE.com,Also Good,Design\n"  # line 9
+        "spoof@example.com,=?utf-8?q?Eve_=3Cceo=40bank=2Eexample=3E?=,\n",  # line 10
     )
     report = import_csv(sessions, path)
     rejected = "\n".join(report.rejected)
@@ -57,7 +58,8 @@ def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
     assert f"{path}:6: name: longer than 10000 characters" in rejected
     assert f"{path}:7: categories:" in rejected
     assert f"{path}:8: more fields than the header names" in rejected
-    assert len(report.rejected) == 5
+    assert f"{path}:10: name: must not contain '=?'" in rejected
+    assert len(report.rejected) == 6
     assert set(stored(sessions)) == {"good@example.com", "also-good@example.com"}
 
 
@@ -72,7 +74,7 @@ def test_international_domains_are_stored_in_ascii_and_utf8_local_parts_refused(
     assert "Internationalized characters before the @-sign" in refusal
 
 
-def test_duplicates_merge_within_the_file_and_with_the_store(
+def test_duplicates_merge_within_the_file_and_the_store_keeps_its_choices(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     first = write(tmp_path, "email,name,categories\nsam@example.com,,Design\n", "a.csv")
@@ -84,11 +86,14 @@ def test_duplicates_merge_within_the_file_and_with_the_store(
         "sam@example.com,Data & Analytics,Samuel\n",
         "b.csv",
     )
+    third = write(tmp_path, "email,categories\nnew@example.com,Design\nnew@example.com,\n", "c.csv")
     report = import_csv(sessions, second)
     assert (report.added, report.merged) == (0, 2)
     sam = stored(sessions)["sam@example.com"]
-    assert sam.name == "Sam"
-    assert sam.categories == "Data & Analytics|Design|Productivity"
+    assert sam.name == "Sam"  # a missing name is filled in
+    assert sam.categories == "Design"  # the subscriber's choice stands
+    import_csv(sessions, third)
+    assert stored(sessions)["new@example.com"].categories == ""  # blank: every category
 
 
 def test_import_never_resubscribes_someone_who_left(

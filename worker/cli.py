@@ -80,6 +80,18 @@ def _settings() -> Settings:
     return load_settings()
 
 
+def _warn_before_sending(settings: Settings) -> None:
+    """Say what would hurt delivery, before a real send (not the file,
+    console or memory outbox)."""
+    if settings.mail_url.split(":", 1)[0] in ("file", "console", "memory"):
+        return
+    if not settings.site_url.startswith("https://"):
+        logging.getLogger("worker").warning(
+            "SITE_URL is not https: inbox providers ignore a one-click unsubscribe (RFC 8058) "
+            "that is not https, and Gmail and Yahoo require one of bulk senders"
+        )
+
+
 def _week(settings: Settings, week: str | None) -> Week:
     return parse_week(week) if week else current_week(settings.timezone)
 
@@ -202,6 +214,7 @@ def send(week: str | None) -> None:
     from worker.render import Renderer
 
     settings = _settings()
+    _warn_before_sending(settings)
     sessions = _sessions(settings)
     the_week = _week(settings, week)
     built = build_edition(sessions, the_week, settings, Renderer(settings.templates_dir))
@@ -235,6 +248,7 @@ def worker(worker_id: str | None, once: bool) -> None:
     from worker.mail import backend_from_url
 
     settings = _settings()
+    _warn_before_sending(settings)
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     log = logging.getLogger("worker.deliver")
     started = last = time.monotonic()

@@ -13,7 +13,6 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from worker.errors import ConfigError
 
@@ -156,12 +155,17 @@ def normalise_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with any password (or token) replaced by ``***``, safe to print
+    or log.
+
+    Redacted by position, between ``//`` and the authority's last ``@``,
+    rather than by a URL parser: a password with an unencoded ``/``, ``?``
+    or ``#`` (SES SMTP passwords have them) would fool the parser into
+    finding none.
+    """
+    scheme, slashes, rest = url.partition("://")
+    if not slashes or "@" not in rest:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"

@@ -6,12 +6,14 @@ are written as the placeholders of :mod:`worker.placeholders`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import groupby
 from pathlib import Path
+from typing import TypeVar
 
 import jinja2
 from mjml import mjml2html
@@ -24,6 +26,8 @@ from worker.sanitise import is_web_url
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 SUBJECT_LIMIT = 78
+# Past this a title is cut: inboxes show far less, and editions store 300.
+SUBJECT_MAX = 150
 TEXT_WIDTH = 72
 
 # One palette for light mode, one for dark; templates use them by name.
@@ -74,6 +78,7 @@ class Renderer:
         """The subject, preheader, HTML and text of ``digest``."""
         if digest.is_empty:
             raise RenderError(f"{digest.week}: nothing to render (no comparisons, no launches)")
+        digest = without_placeholders(digest)
         subject = subject_for(digest)
         preheader = preheader_for(digest)
         context = {
@@ -121,6 +126,26 @@ def isolate_placeholders(html: str) -> str:
     return _LINK_ATTRIBUTE.sub(lambda m: f"\n{m[1]}\n", html)
 
 
+T = TypeVar("T")
+
+
+def without_placeholders(value: T) -> T:
+    """``value`` with every ``%%`` in its strings broken up (``%25%25``).
+
+    Content (a feed entry's link, a tool's name) must never pose as a
+    per-recipient placeholder: the composer would fill it with the reader's
+    own signed links and hand them to whoever wrote the content.
+    """
+    if isinstance(value, str):
+        return value.replace("%%", "%25%25")  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(without_placeholders(item) for item in value)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: without_placeholders(getattr(value, f.name)) for f in fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 def render_digest(digest: Digest, templates_dir: Path) -> RenderedDigest:
     """Render ``digest`` once (builds the environments; use :class:`Renderer` to reuse them)."""
     return Renderer(templates_dir).render(digest)
@@ -128,7 +153,8 @@ def render_digest(digest: Digest, templates_dir: Path) -> RenderedDigest:
 
 def subject_for(digest: Digest) -> str:
     """The first comparison's title and how many more verdicts; otherwise the
-    launch count. Kept within 78 characters where the title allows."""
+    launch count. Kept within 78 characters where the title allows, and
+    never over 150."""
     launches = len(digest.launches)
     if not digest.comparisons:
         return f"{launches} new AI tool{'s' if launches != 1 else ''} this week"
@@ -138,6 +164,8 @@ def subject_for(digest: Digest) -> str:
         longer = f"{title} + {more} more comparison{'s' if more != 1 else ''}"
         if len(longer) <= SUBJECT_LIMIT:
             return longer
+    if len(title) > SUBJECT_MAX:
+        return title[: SUBJECT_MAX - 1].rsplit(" ", 1)[0].rstrip(" ,;:–-") + "…"
     return title
 
 

@@ -35,6 +35,12 @@ def backend_from_url(url: str) -> MailBackend:
         parts = urlsplit(url)
     except ValueError:
         raise MailError("MAIL_URL is not a URL") from None
+    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+        # An unencoded "/", "?" or "#" in the password ended the authority early.
+        raise MailError(
+            "MAIL_URL: percent-encode the user name and password "
+            "(/ as %2F, ? as %3F, # as %23, @ as %40)"
+        )
     found = [ep for ep in entry_points(group=GROUP) if ep.name == parts.scheme]
     if not found:
         raise MailError(

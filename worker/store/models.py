@@ -294,8 +294,13 @@ class Edition(Base):
     started_at: Mapped[dt.datetime | None]  # when deliveries were materialised
     sent_at: Mapped[dt.datetime | None]
 
+    # Deleting an edition leaves its segments and deliveries to the
+    # database's cascades, which remove both in one statement.
     segments: Mapped[list[EditionSegment]] = relationship(
-        back_populates="edition", cascade="all, delete-orphan", order_by="EditionSegment.id"
+        back_populates="edition",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="EditionSegment.id",
     )
 
 
@@ -335,7 +340,9 @@ class Delivery(Base):
         ForeignKey("edition.id", ondelete="CASCADE"), index=True
     )
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
-    segment_id: Mapped[int] = mapped_column(ForeignKey("edition_segment.id", ondelete="CASCADE"))
+    # No cascade: a segment with deliveries is never deleted (a rebuild of a
+    # started edition fails rather than take its deliveries with it).
+    segment_id: Mapped[int] = mapped_column(ForeignKey("edition_segment.id"))
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     # A claimed delivery is leased to one worker until lease_expires_at; a
@@ -343,7 +350,6 @@ class Delivery(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]  # for deferred deliveries
-    message_id: Mapped[str | None] = mapped_column(String(300))
     last_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
