@@ -138,6 +138,9 @@ class SMTPBackend(MailBackend):
 
 
 Item = tuple[int, OutgoingMessage]
+# How often a waiting channel looks for handed-back messages and the end.
+_POLL = 0.01
+_RIDE_ALONG = 0.005
 
 
 class _Batch:
@@ -168,19 +171,21 @@ class _Batch:
                 continue
         self.answers[item[0]] = self._down
 
-    def take(self, wait: bool) -> Item | None:
-        """The next message; None when there is none left (with ``wait``) or
-        none ready now (without)."""
+    def take(self, patience: float | None = None) -> Item | None:
+        """The next message. None when none is left, or, with ``patience``
+        (seconds), when none came in that time."""
         while True:
-            with self._lock:
-                if self._handed_back:
-                    return self._handed_back.popleft()
+            if self._handed_back:
+                with self._lock:
+                    if self._handed_back:
+                        return self._handed_back.popleft()
             try:
-                return self.queue.get(timeout=0.01) if wait else self.queue.get_nowait()
+                return self.queue.get(timeout=_POLL if patience is None else patience)
             except queue.Empty:
-                if not wait or (self.composed.is_set() and self.queue.empty()):
-                    with self._lock:
-                        return self._handed_back.popleft() if self._handed_back else None
+                if patience is not None:
+                    return None
+                if self.composed.is_set() and self.queue.empty() and not self._handed_back:
+                    return None
 
     def answer(self, index: int, result: SendResult) -> None:
         self.answers[index] = result
@@ -257,9 +262,9 @@ class _Channel:
         """Send the batch's messages until none is left, answering each."""
         backlog: deque[Item] = deque()
 
-        def following(wait: bool = True) -> Item | None:
+        def following(patience: float | None = None) -> Item | None:
             while True:
-                item = backlog.popleft() if backlog else batch.take(wait)
+                item = backlog.popleft() if backlog else batch.take(patience)
                 if item is None or _fits_envelope(item[1]):
                     return item
                 batch.answer(item[0], _UNUSABLE)
@@ -296,9 +301,10 @@ class _Channel:
                     current, tries = following(), 0
                     self._reset()
                     continue
-                # Only a message that is ready rides along: waiting for one
-                # would hold this transaction open.
-                after = following(wait=False)
+                # The next message rides along if it is ready within a few
+                # milliseconds (composing one takes a fraction of that); a
+                # longer wait, at a rate limit, would hold this DATA open.
+                after = following(patience=_RIDE_ALONG)
                 refused = mail[0] != 250 or rcpt[0] not in (250, 251)
                 # A server that took DATA despite a refusal gets no content.
                 payload = b".\r\n" if refused else _content(message.data)
