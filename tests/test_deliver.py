@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import email
 import email.policy
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -447,16 +448,23 @@ def test_pause_resume_and_cancel(
 
 
 def test_a_backend_that_is_down_hands_the_batch_back(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    renderer: Renderer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     built(sessions, settings, renderer)
     start_edition(sessions, W48, settings)
     worker = Worker(sessions, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"), "w")
     worker.stop.set()  # the backoff wait returns at once
-    assert worker.run_once()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert worker.run_once()
     with sessions() as session:
         rows = session.execute(select(Delivery.attempts, Delivery.lease_owner)).all()
     assert rows and all(row == (0, None) for row in rows)
+    said = [r.getMessage() for r in caplog.records if r.name == "worker.deliver"]
+    assert len(said) == 1 and "backing off" in said[0]  # once, not once a try
 
 
 def test_send_reports_a_backend_that_is_down_and_keeps_every_delivery(
