@@ -18,7 +18,9 @@ from feedserver import FeedServer, Route, serve_feeds
 from worker import ingest
 from worker.config import PROJECT_ROOT, Settings
 from worker.errors import InputError
-from worker.ingest import FeedSpec, canonical_url, ingest_feeds, load_feeds_file
+from worker.feeds import FeedSpec, load_feeds_file
+from worker.ingest import ingest_feeds
+from worker.launches import canonical_url
 from worker.store.models import Feed, Tool
 
 SAMPLE_FEEDS = PROJECT_ROOT / "sample" / "feeds"

@@ -138,7 +138,8 @@ def db_upgrade() -> None:
 @reports_errors
 def ingest(feeds_file: Path | None) -> None:
     """Fetch the feeds and store their new launches."""
-    from worker.ingest import ingest_feeds, load_feeds_file
+    from worker.feeds import load_feeds_file
+    from worker.ingest import ingest_feeds
 
     settings = _settings()
     feeds = load_feeds_file(feeds_file or settings.feeds_file)

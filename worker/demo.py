@@ -28,8 +28,9 @@ from worker.config import PROJECT_ROOT, load_settings
 from worker.deliver import send_edition
 from worker.editions import build_edition
 from worker.errors import DigestError
+from worker.feeds import load_feeds_file
 from worker.importer import import_file
-from worker.ingest import ingest_feeds, load_feeds_file
+from worker.ingest import ingest_feeds
 from worker.mail import backend_from_url
 from worker.render import Renderer
 from worker.store import make_engine, session_factory, upgrade

@@ -1,0 +1,219 @@
+"""The feeds file, and fetching and parsing one feed over HTTP.
+
+A fetch is a conditional GET with the feed's ETag and Last-Modified. It follows
+redirects by hand and reports where the feed has moved for good: only when
+every hop was permanent (301/308). A body is read up to a size cap and a
+deadline; an HTTP error is a ``FeedError`` that keeps its status. feedparser's
+``bozo`` problems are warnings unless the feed yields no entries and no
+version.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import yaml
+
+from worker.config import Settings
+from worker.errors import FeedError, InputError
+from worker.limits import FEED_URL_MAX, label
+from worker.sanitise import is_web_url, plain_text
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A feed as the feeds file lists it."""
+
+    url: str
+    category: str | None = None
+    title: str | None = None
+
+
+def load_feeds_file(path: Path) -> list[FeedSpec]:
+    """The feeds listed in a TOML (``[[feed]]``) or YAML (``feeds:``) file."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(str(path), [f"cannot read the feeds file: {error.strerror}"]) from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(raw) or {}
+            entries = data.get("feeds", data.get("feed")) if isinstance(data, dict) else data
+        else:
+            entries = tomllib.loads(raw).get("feed", [])
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise InputError(
+            str(path), [f"not valid {path.suffix.lstrip('.') or 'TOML'}: {error}"]
+        ) from None
+    if not isinstance(entries, list):
+        raise InputError(str(path), ["expected a list of feeds ([[feed]] in TOML, feeds: in YAML)"])
+    specs: list[FeedSpec] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries):
+        place = f"feed[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            problems.append(f"{place}: needs a url")
+            continue
+        problem = feed_url_problem(entry["url"].strip())
+        if problem:
+            problems.append(f"{place}.url: {label(entry['url'])!r} {problem}")
+            continue
+        category, title = entry.get("category"), entry.get("title")
+        specs.append(
+            FeedSpec(
+                url=entry["url"].strip(),
+                category=plain_text(str(category), 100) or None if category else None,
+                title=plain_text(str(title), 300) or None if title else None,
+            )
+        )
+    if problems:
+        raise InputError(str(path), problems)
+    return specs
+
+
+def feed_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched and stored as a feed's URL, or None."""
+    if not is_web_url(url):
+        return "is not an http(s) URL"
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port like ":abc"
+    except ValueError:
+        return "is not a valid URL (bad port)"
+    if len(url) > FEED_URL_MAX:
+        return f"is longer than {FEED_URL_MAX} characters"
+    return None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    final_url: str
+    permanent_redirect: str | None
+
+
+class _FetchError(FeedError):
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(url, reason)
+        self.status = status
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow redirects by hand, to tell permanent ones (which move the feed)
+    from temporary ones."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) -> _Response:
+    headers = {
+        "User-Agent": f"verdict-digest/0.1 (+{settings.site_url})",
+        "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
+    }
+    if etag:
+        headers["If-None-Match"] = etag
+    if modified:
+        headers["If-Modified-Since"] = modified
+    deadline = time.monotonic() + settings.feed_timeout
+    permanent: str | None = None
+    all_permanent = True
+    current = url
+    for _ in range(5):
+        request = urllib.request.Request(current, headers=headers)
+        try:
+            with _OPENER.open(request, timeout=settings.feed_timeout) as response:
+                body = _read_capped(url, response, settings.feed_max_bytes, deadline)
+                return _Response(
+                    response.status,
+                    body,
+                    {k.lower(): v for k, v in response.headers.items()},
+                    current,
+                    permanent,
+                )
+        except urllib.error.HTTPError as error:
+            status = error.code
+            if status == 304:
+                return _Response(304, b"", {}, current, permanent)
+            location = (
+                error.headers.get("Location") if status in (301, 302, 303, 307, 308) else None
+            )
+            if location:
+                target = urljoin(current, location)
+                problem = feed_url_problem(target)
+                if problem:
+                    raise _FetchError(
+                        url, f"redirected to {label(target)!r}, which {problem}"
+                    ) from None
+                # The feed moves only when every hop so far was permanent.
+                all_permanent = all_permanent and status in (301, 308)
+                permanent = target if all_permanent else None
+                current = target
+                continue
+            reason = (
+                "gone (410): the feed is deactivated"
+                if status == 410
+                else f"HTTP {status} {error.reason}"
+            )
+            raise _FetchError(url, reason, status) from None
+        except TimeoutError:
+            raise _FetchError(url, f"timed out after {settings.feed_timeout:g} s") from None
+        except urllib.error.URLError as error:
+            reason = error.reason
+            if isinstance(reason, TimeoutError):
+                raise _FetchError(url, f"timed out after {settings.feed_timeout:g} s") from None
+            raise _FetchError(url, f"unreachable: {reason}") from None
+        except OSError as error:
+            raise _FetchError(url, f"unreachable: {error}") from None
+    raise _FetchError(url, "too many redirects")
+
+
+def _read_capped(url: str, response: Any, limit: int, deadline: float) -> bytes:
+    """The body, refusing past ``limit`` bytes or past the deadline (a server
+    that trickles bytes forever must not hold the ingest)."""
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > limit:
+        raise _FetchError(url, f"feed larger than {limit} bytes ({length} announced)")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _FetchError(url, f"feed larger than {limit} bytes")
+        if time.monotonic() > deadline:
+            raise _FetchError(url, "timed out while reading the feed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse(url: str, response: _Response) -> feedparser.FeedParserDict:
+    parsed = feedparser.parse(
+        response.body,
+        response_headers=response.headers,
+        sanitize_html=False,  # nh3 sanitises, with our own allow-list
+        resolve_relative_uris=True,
+    )
+    if parsed.bozo and not parsed.entries and not parsed.version:
+        problem = parsed.get("bozo_exception")
+        raise _FetchError(url, f"not a feed: {problem}" if problem else "not a feed")
+    return parsed
+
+
+def warnings(url: str, parsed: feedparser.FeedParserDict) -> list[str]:
+    if parsed.bozo and parsed.get("bozo_exception") is not None:
+        return [f"{url}: parsed with problems: {parsed.bozo_exception}"]
+    return []
