@@ -24,6 +24,7 @@ from worker.deliver import (
     Worker,
     claim_batch,
     lease_batch,
+    release_batch,
     retry_delay,
     send_edition,
     take_batch,
@@ -345,6 +346,25 @@ def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
     assert all(row == (0, None) for row in rows)
     report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
     assert (report.sent, status) == (8, "sent")
+
+
+def test_a_workers_cursor_still_finds_what_was_handed_back_behind_it(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    """Claims go on from where the worker left the queue; at its end they
+    look once more from the start, for batches handed back meanwhile."""
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    cursor: dict[int, int] = {}
+    first = lease_batch(sessions, "w", small, cursor=cursor)
+    second = lease_batch(sessions, "w", small, cursor=cursor)
+    assert first == [1, 2, 3] and second == [4, 5, 6] and cursor == {1: 6}
+    release_batch(sessions, "w", first)
+    third = lease_batch(sessions, "w", small, cursor=cursor)
+    assert third == [7, 8, 1]  # the rest of the queue, then from the start
+    fourth = lease_batch(sessions, "w", small, cursor=cursor)
+    assert fourth == [2, 3]
+    assert lease_batch(sessions, "w", small, cursor=cursor) == []
 
 
 def test_transient_failures_are_retried_with_backoff_then_fail(

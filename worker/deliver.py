@@ -64,6 +64,12 @@ class SendReport:
     editions: set[int] = field(default_factory=set)
 
 
+#: Where a worker is in each sending edition's queue: the highest delivery id
+#: it has leased there. Claims go on from it (keyset, as listmonk does)
+#: rather than reading past every delivery already sent.
+Cursor = dict[int, int]
+
+
 @dataclass(frozen=True)
 class Claimed:
     delivery_id: int
@@ -82,14 +88,16 @@ def claim_batch(
     *,
     edition_id: int | None = None,
     now: dt.datetime | None = None,
+    cursor: Cursor | None = None,
 ) -> tuple[list[Claimed], int]:
     """Lease the next pending deliveries of a sending edition to ``worker_id``.
 
     Returns the deliveries to send, and how many claimed deliveries were
     suppressed instead (their subscriber left or was suppressed meanwhile).
+    A worker passes its ``cursor`` (see :data:`Cursor`).
     """
     with sessions.begin() as session:
-        ids = _lease_next(session, worker_id, settings, edition_id, now)
+        ids = _lease_next(session, worker_id, settings, edition_id, now, cursor)
         return _recipients(session, worker_id, ids) if ids else ([], 0)
 
 
@@ -99,11 +107,12 @@ def lease_batch(
     settings: Settings,
     *,
     edition_id: int | None = None,
+    cursor: Cursor | None = None,
 ) -> list[int]:
     """Lease the next batch without reading its recipients yet (see
     :func:`take_batch`): what a worker does while its current batch goes out."""
     with sessions.begin() as session:
-        return _lease_next(session, worker_id, settings, edition_id, None)
+        return _lease_next(session, worker_id, settings, edition_id, None, cursor)
 
 
 def take_batch(
@@ -146,19 +155,29 @@ def _lease_next(
     settings: Settings,
     edition_id: int | None,
     now: dt.datetime | None,
+    cursor: Cursor | None,
 ) -> list[int]:
     now = now or store_now(session)
+    cursor = {} if cursor is None else cursor
     editions = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
     if edition_id is not None:
         editions = editions.where(Edition.id == edition_id)
     for sending in session.scalars(editions.order_by(Edition.id)).all():
-        # Retries that are due first, then the queue in id order.
+        # Retries that are due first, then the queue in id order from where
+        # this worker left it; at its end, once more from the start, for
+        # what was handed back or whose lease ran out behind the cursor.
         ids = _lease(session, sending, DeliveryStatus.DEFERRED, worker_id, settings, now)
-        if len(ids) < settings.batch_size:
-            left = settings.batch_size - len(ids)
-            ids += _lease(session, sending, DeliveryStatus.QUEUED, worker_id, settings, now, left)
-        if ids:
-            return ids
+        queued: list[int] = []
+        for after in dict.fromkeys((cursor.get(sending, 0), 0)):
+            left = settings.batch_size - len(ids) - len(queued)
+            if left > 0:
+                queued += _lease(
+                    session, sending, DeliveryStatus.QUEUED, worker_id, settings, now, left, after
+                )
+        if queued:
+            cursor[sending] = max(queued)
+        if ids or queued:
+            return ids + queued
     return []
 
 
@@ -170,14 +189,19 @@ def _lease(
     settings: Settings,
     now: dt.datetime,
     limit: int | None = None,
+    after: int = 0,
 ) -> list[int]:
-    """Lease up to ``limit`` free deliveries of one edition in one state.
+    """Lease up to ``limit`` free deliveries of one edition in one state,
+    queued ones from id ``after`` on.
 
-    Equality on edition and state, then id order, is the claim index's own
-    order: the scan stops after the batch instead of reading (and sorting)
-    the whole rest of the queue, so a claim costs the same at the last
-    batch of a million as at the first.
+    The scan stops after the batch instead of reading (and sorting) the whole
+    rest of the queue, and starts past what this worker already took instead
+    of reading every delivery sent so far: a claim costs the same at the last
+    batch of a million as at the first, whichever index the planner picks.
     """
+    # Each order is its partial index's own (ix_delivery_queued,
+    # ix_delivery_deferred): the most overdue retries, then the queue by id.
+    order = Delivery.next_attempt_at if status == DeliveryStatus.DEFERRED else Delivery.id
     due = (
         select(Delivery.id)
         .where(
@@ -185,11 +209,13 @@ def _lease(
             Delivery.status == status,
             or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
         )
-        .order_by(Delivery.id)
+        .order_by(order)
         .limit(limit or settings.batch_size)
     )
     if status == DeliveryStatus.DEFERRED:
         due = due.where(Delivery.next_attempt_at <= now)
+    elif after:
+        due = due.where(Delivery.id > after)
     if session.get_bind().dialect.name == "postgresql":
         # Other workers' batches are locked: take the next free rows.
         due = due.with_for_update(skip_locked=True)
@@ -435,6 +461,7 @@ class Worker:
         self._until_idle = False
         self._leaser = ThreadPoolExecutor(1, thread_name_prefix="lease")
         self._ahead: Future[list[int]] | None = None
+        self._cursor: Cursor = {}
 
     def run(self, *, until_idle: bool = False) -> SendReport:
         """Work until stopped; with ``until_idle``, until nothing is due now.
@@ -536,7 +563,11 @@ class Worker:
         if not self.stop.is_set():
             try:
                 ahead = lease_batch(
-                    self.sessions, self.worker_id, self.settings, edition_id=self.edition_id
+                    self.sessions,
+                    self.worker_id,
+                    self.settings,
+                    edition_id=self.edition_id,
+                    cursor=self._cursor,
                 )
             except SQLAlchemyError as error:
                 log.warning("could not lease the next batch ahead: %s", error)
@@ -553,7 +584,13 @@ class Worker:
         if ids:
             return take_batch(self.sessions, self.worker_id, ids, self.settings)
         # Nothing leased ahead: a retry may have come due since, so look now.
-        return claim_batch(self.sessions, self.worker_id, self.settings, edition_id=self.edition_id)
+        return claim_batch(
+            self.sessions,
+            self.worker_id,
+            self.settings,
+            edition_id=self.edition_id,
+            cursor=self._cursor,
+        )
 
     def _hand_back_ahead(self) -> None:
         ahead, self._ahead = self._ahead, None

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -331,8 +332,22 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
         _choices("status", "status", DeliveryStatus),
-        # Claiming walks an edition's pending deliveries by id.
-        Index("ix_delivery_claim", "edition_id", "status", "id"),
+        # Claims walk what is left to send, and only that: these shrink as
+        # the send goes on (migration 0004 says why).
+        Index(
+            "ix_delivery_queued",
+            "edition_id",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_delivery_deferred",
+            "edition_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'deferred'"),
+            sqlite_where=text("status = 'deferred'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
