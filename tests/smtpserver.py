@@ -74,6 +74,7 @@ class Handler:
     delay: float = 0.0
     pipelining: bool = True  # advertise RFC 2920 PIPELINING (aiosmtpd handles it)
     mail_reply: str | None = None  # an answer to every MAIL FROM, e.g. "553 5.7.1 not you"
+    rcpt_reply: str | None = None  # an answer to every RCPT TO (Postfix's delayed reject)
     max_connections: int | None = None  # more at once are refused at EHLO with 421
     _open: list[SMTP] = field(default_factory=list)
 
@@ -116,6 +117,8 @@ class Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if self.rcpt_reply is not None:
+            return self.rcpt_reply
         if address in self.replies:
             return self.replies[address]
         action = self._action(address)

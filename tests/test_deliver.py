@@ -14,9 +14,11 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
+from worker import deliver
 from worker.compose import MessageTemplate, Recipient
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver import (
@@ -365,6 +367,31 @@ def test_a_workers_cursor_still_finds_what_was_handed_back_behind_it(
     fourth = lease_batch(sessions, "w", small, cursor=cursor)
     assert fourth == [2, 3]
     assert lease_batch(sessions, "w", small, cursor=cursor) == []
+
+
+def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
+    sessions: sessionmaker[Session],
+    small: Settings,
+    renderer: Renderer,
+    outbox: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store drops the connection as the first batch is recorded: the
+    worker tries again (its leases kept alive) instead of leaving a sent
+    batch to be claimed and sent again."""
+    built(sessions, small, renderer)
+    real = deliver.record_results
+    failures = [OperationalError("UPDATE delivery", {}, Exception("server closed the connection"))]
+
+    def flaky(*args: object, **kwargs: object) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deliver, "record_results", flaky)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
+    assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
 
 
 def test_transient_failures_are_retried_with_backoff_then_fail(

@@ -79,6 +79,7 @@ def test_refusals_are_permanent_or_transient_with_the_servers_words(
     assert (gone.outcome, gone.code) == (Outcome.PERMANENT, 550)
     assert "no such user" in gone.text and gone.suppress == SuppressionReason.UNKNOWN_USER
     assert busy.suppress is None
+    assert fine.suppress is None
     assert (busy.outcome, busy.code) == (Outcome.TRANSIENT, 451)
     assert fine.outcome == Outcome.ACCEPTED
     assert handler.connections == 1  # a refusal does not cost the connection
@@ -142,20 +143,46 @@ def test_an_address_that_would_break_the_envelope_is_refused_alone(
     assert delivered == ["reader1@example.com", "reader3@example.com"]
 
 
+REFUSALS_OF_US = {
+    "mail": "553 5.7.1 <digest@verdicts.example>: sender not allowed",
+    # Postfix checks the sender and relaying at RCPT unless told otherwise.
+    "rcpt-sender": "550 5.1.8 <digest@verdicts.example>: Sender address rejected: Domain not found",
+    "rcpt-relay": "554 5.7.1 <reader0@example.com>: Relay access denied",
+}
+
+
 @pytest.mark.parametrize("pipelining", [True, False])
-def test_a_refused_sender_charges_no_recipient(
-    handler: Handler, plain_server: int, pipelining: bool
+@pytest.mark.parametrize("where", REFUSALS_OF_US)
+def test_a_relay_that_refuses_us_charges_no_recipient(
+    handler: Handler, plain_server: int, pipelining: bool, where: str
 ) -> None:
-    """553 to MAIL FROM says the relay will not take our mail at all (a wrong
-    bounce address, relaying denied): every message comes back unsent."""
+    """A refusal of our sender or of relaying says the relay takes no mail of
+    ours at all: every message comes back unsent, nobody is suppressed."""
     handler.pipelining = pipelining
-    handler.mail_reply = "553 5.7.1 <digest@verdicts.example>: sender not allowed"
+    if where == "mail":
+        handler.mail_reply = REFUSALS_OF_US[where]
+    else:
+        handler.rcpt_reply = REFUSALS_OF_US[where]
     backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=2")
     with backend:
         results = backend.send_batch([message(n) for n in range(6)])
-    assert {(r.outcome, r.code) for r in results} == {(Outcome.UNSENT, 553)}
-    assert "sender not allowed" in results[0].text
+    code = int(REFUSALS_OF_US[where][:3])
+    assert {(r.outcome, r.code, r.suppress) for r in results} == {(Outcome.UNSENT, code, None)}
     assert handler.envelopes == []
+
+
+def test_a_connection_that_breaks_unexpectedly_never_hangs_the_batch(
+    handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong inside a sending thread, it hands its messages
+    back instead of dying and leaving the batch waiting for it."""
+    broken = OutgoingMessage("digest@verdicts.example", "b@example.com", None, "<b>")  # type: ignore[arg-type]
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    with backend:
+        results = backend.send_batch([message(1), broken, message(3)])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.UNSENT, Outcome.UNSENT]
+    assert "AttributeError" in results[1].text
+    assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
 
 
 def test_connections_the_server_turns_away_hand_their_messages_to_the_others(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,7 @@ class FakePostmark:
     inactive: set[str] = field(default_factory=set)
     # An account-level ErrorCode answered for every message (405: out of credits).
     account_error: int = 0
+    answer_after: float = 0.0  # seconds before answering a batch it has taken
     batches: list[list[dict[str, object]]] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
 
@@ -68,6 +70,7 @@ def postmark() -> Iterator[FakePostmark]:
                 self._answer(state.status, {"ErrorCode": 100, "Message": "Maintenance"})
             else:
                 state.batches.append(body)
+                time.sleep(state.answer_after)
                 self._answer(200, [answer(n, m) for n, m in enumerate(body)])
 
         def _answer(self, status: int, payload: object) -> None:
@@ -139,17 +142,38 @@ def test_batches_are_cut_at_the_api_limit(postmark: FakePostmark, settings: Sett
     assert [len(b) for b in postmark.batches] == [BATCH_LIMIT, 3]
 
 
-def test_a_server_error_hands_the_batch_back_and_a_bad_token_stops(
+def test_server_errors_are_retried_counted_and_a_bad_token_stops(
     postmark: FakePostmark, settings: Settings
 ) -> None:
-    postmark.status = 503
+    """A 5xx may hide messages sent: a transient failure, whose attempts
+    are counted and capped. A 429 sent nothing: handed back. A wrong token
+    stops the backend."""
     backend = backend_from_url(f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http")
+    postmark.status = 503
     results = backend.send_batch(messages(settings, 2))
-    assert {(r.outcome, r.code) for r in results} == {(Outcome.UNSENT, 503)}
+    assert {(r.outcome, r.code) for r in results} == {(Outcome.TRANSIENT, 503)}
+    postmark.status = 429
+    results = backend.send_batch(messages(settings, 2))
+    assert {(r.outcome, r.code) for r in results} == {(Outcome.UNSENT, 429)}
+    postmark.status = 200
     wrong = backend_from_url(f"postmark://nope-token@127.0.0.1:{postmark.port}?scheme=http")
     with pytest.raises(MailError, match="refused the server token") as caught:
         wrong.send_batch(messages(settings, 1))
     assert "nope-token" not in str(caught.value)
+
+
+def test_an_answer_that_never_comes_is_a_transient_failure(
+    postmark: FakePostmark, settings: Settings
+) -> None:
+    """The batch reached Postmark: handing it back uncounted would resend it
+    without end, so each message is a counted transient failure."""
+    postmark.answer_after = 2.0
+    backend = backend_from_url(
+        f"postmark://{TOKEN}@127.0.0.1:{postmark.port}?scheme=http&timeout=0.5"
+    )
+    results = backend.send_batch(messages(settings, 3))
+    assert {r.outcome for r in results} == {Outcome.TRANSIENT}
+    assert "no answer from Postmark" in results[0].text and len(postmark.batches) == 1
 
 
 def test_an_account_that_may_not_send_charges_no_recipient(

@@ -16,16 +16,18 @@ edition was sending are skipped from the next claimed batch on.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -305,9 +307,14 @@ def record_results(
 ) -> None:
     """Write a batch's outcomes: the accepted ones in one statement, the
     failures (rare) in one executemany; suppress the addresses the backend
-    found dead; hand back the unsent ones with no attempt counted."""
+    found dead; hand back the unsent ones with no attempt counted. ``report``
+    counts them once they are written."""
+    counted = SendReport()
     with sessions.begin() as session:
-        _record(session, worker_id, batch, results, settings, report, now or store_now(session))
+        _record(session, worker_id, batch, results, settings, counted, now or store_now(session))
+    report.sent += counted.sent
+    report.deferred += counted.deferred
+    report.failed += counted.failed
 
 
 def _record(
@@ -405,13 +412,12 @@ def retry_delay(attempts: int, settings: Settings) -> dt.timedelta:
 def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
     """Mark a sending edition sent once no delivery is pending; True if sent."""
     with sessions.begin() as session:
-        pending = session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.edition_id == edition_id, Delivery.status.in_(PENDING))
-        )
-        if pending:
-            return False
+        # One probe per state, each answered by its partial index; an IN
+        # over both states would read the whole edition.
+        for status in PENDING:
+            pending = exists().where(Delivery.edition_id == edition_id, Delivery.status == status)
+            if session.scalar(select(pending)):
+                return False
         done = session.execute(
             update(Edition)
             .where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING)
@@ -497,9 +503,7 @@ class Worker:
             results = self._send(batch)
             if results is None:
                 return True
-            record_results(
-                self.sessions, self.worker_id, batch, results, self.settings, self.report
-            )
+            self._record(batch, results)
         finally:
             recorded.set()
         self.report.batches += 1
@@ -514,10 +518,30 @@ class Worker:
             self._backoff = 0.0
         return True
 
+    def _record(self, batch: list[Claimed], results: list[SendResult]) -> None:
+        """Record the batch, trying again while the store is away: the
+        results exist only here, and a batch not recorded is sent again
+        once its lease runs out. Its leases are kept alive meanwhile."""
+        delay = 1.0
+        for attempt in itertools.count(1):
+            try:
+                record_results(
+                    self.sessions, self.worker_id, batch, results, self.settings, self.report
+                )
+                return
+            except SQLAlchemyError as error:
+                # A worker told to stop gives up after about half a minute.
+                if self.stop.is_set() and attempt >= 5:
+                    raise
+                log.warning("could not record a sent batch (try %d): %s", attempt, error)
+                time.sleep(delay)
+                delay = min(30.0, delay * 2)
+
     def _send(self, batch: list[Claimed]) -> list[SendResult] | None:
         """The batch's results, in order; None when the backend could not
         take it at all (the batch is then handed back)."""
         now = dt.datetime.now(dt.UTC)
+        templates = self._templates_for(batch)
         failed: dict[int, SendResult] = {}
 
         def composed() -> Iterator[OutgoingMessage]:
@@ -526,7 +550,7 @@ class Worker:
                 # Whatever one recipient's data does to the composer, it must
                 # not stall the batch (or the edition) for the others.
                 try:
-                    message = self._compose(claimed, now)
+                    message = templates[claimed.segment_id].compose(claimed.recipient, now)
                 except Exception as error:
                     log.error("delivery %d cannot be composed: %s", claimed.delivery_id, error)
                     failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
@@ -582,8 +606,11 @@ class Worker:
         ahead, self._ahead = self._ahead, None
         ids = ahead.result() if ahead is not None else []
         if ids:
-            return take_batch(self.sessions, self.worker_id, ids, self.settings)
-        # Nothing leased ahead: a retry may have come due since, so look now.
+            taken = take_batch(self.sessions, self.worker_id, ids, self.settings)
+            if taken != ([], 0):
+                return taken
+        # Nothing (left) of a batch leased ahead: a retry may have come due
+        # since, or another edition may be sending, so look now.
         return claim_batch(
             self.sessions,
             self.worker_id,
@@ -597,20 +624,24 @@ class Worker:
         if ahead is not None and (ids := ahead.result()):
             release_batch(self.sessions, self.worker_id, ids)
 
-    def _compose(self, claimed: Claimed, now: dt.datetime) -> OutgoingMessage:
-        # One template per segment, built at its first recipient: the hot
-        # path is byte joins (see worker.compose).
-        template = self._templates.get(claimed.segment_id)
-        if template is None:
+    def _templates_for(self, batch: list[Claimed]) -> dict[int, MessageTemplate]:
+        """A template per segment of the batch, each built once per worker:
+        the hot path is byte joins (see worker.compose)."""
+        missing = {c.segment_id: c for c in batch if c.segment_id not in self._templates}
+        if missing:
             with self.sessions() as session:
-                segment = session.get_one(EditionSegment, claimed.segment_id)
-                parts = SegmentParts(segment.subject, segment.html, segment.text)
-            ref = EditionRef(edition_id=claimed.edition_id, week=claimed.week)
-            template = MessageTemplate(
-                parts, ref, self.settings, with_fields=self.backend.wants_fields
-            )
-            self._templates[claimed.segment_id] = template
-        return template.compose(claimed.recipient, now)
+                segments = session.scalars(
+                    select(EditionSegment).where(EditionSegment.id.in_(missing))
+                ).all()
+            for segment in segments:
+                claimed = missing[segment.id]
+                self._templates[segment.id] = MessageTemplate(
+                    SegmentParts(segment.subject, segment.html, segment.text),
+                    EditionRef(edition_id=claimed.edition_id, week=claimed.week),
+                    self.settings,
+                    with_fields=self.backend.wants_fields,
+                )
+        return self._templates
 
     def _finish_editions(self) -> None:
         with self.sessions() as session:

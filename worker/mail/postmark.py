@@ -12,8 +12,11 @@ accepted; 406 (the address is inactive: it bounced hard or complained) is
 refused for good and suppressed here too; 300 (an invalid request, such as
 a malformed address) is refused for good. Every other code speaks of the
 account (no sender signature, out of credits, account pending): nothing was
-sent, so the batch is handed back unsent, as it is for a 422, 429 or 5xx
-answer, or no answer. 401 and 403 mean the token is wrong, which no retry
+sent, so the batch is handed back unsent, as it is for a 422 or 429
+answer or a connection that cannot be made. A 5xx answer, or a request
+that went out and got no whole answer, may have sent some: those are
+retried as transient failures, so that the attempts, and any copies, are
+counted and capped. 401 and 403 mean the token is wrong, which no retry
 mends.
 
 Postmark sets its own Message-ID, so a copy resent after a worker was
@@ -107,12 +110,20 @@ class PostmarkBackend(MailBackend):
             detail = _error_text(error)
             if error.code in (401, 403):
                 raise MailError(f"{self.shown_url}: refused the server token ({detail})") from None
-            return [SendResult(Outcome.UNSENT, error.code, detail)] * len(payload)
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            return [SendResult(Outcome.UNSENT, None, f"unreachable: {reason}")] * len(payload)
+            # 5xx: Postmark may have sent some; retrying counts attempts, so
+            # copies stop at DELIVERY_MAX_ATTEMPTS. 422, 429: it sent nothing.
+            outcome = Outcome.TRANSIENT if error.code >= 500 else Outcome.UNSENT
+            return [SendResult(outcome, error.code, detail)] * len(payload)
+        except urllib.error.URLError as error:
+            # Raised while connecting or sending the request: nothing went out.
+            return [SendResult(Outcome.UNSENT, None, f"unreachable: {error.reason}")] * len(payload)
+        except (OSError, ValueError) as error:
+            # The request went out and the answer did not come back whole:
+            # the messages may have been sent.
+            text = f"no answer from Postmark: {type(error).__name__}: {error}"
+            return [SendResult(Outcome.TRANSIENT, None, text)] * len(payload)
         if not isinstance(answers, list) or len(answers) != len(payload):
-            unexpected = SendResult(Outcome.UNSENT, None, "unexpected answer from Postmark")
+            unexpected = SendResult(Outcome.TRANSIENT, None, "unexpected answer from Postmark")
             return [unexpected] * len(payload)
         return [_result(answer) for answer in answers]
 

@@ -149,7 +149,9 @@ class _Batch:
 
     A channel that cannot connect, log in or get its sender accepted
     retires from the batch and hands its messages to the others; when the
-    last one retires, what is left is answered :attr:`Outcome.UNSENT`.
+    last one retires, what is left is answered :attr:`Outcome.UNSENT`. A
+    channel looks for more work until every message is answered, since a
+    peer may still hand some back.
     """
 
     def __init__(self, size: int, channels: int) -> None:
@@ -159,6 +161,7 @@ class _Batch:
         self._lock = threading.Lock()
         self._handed_back: deque[Item] = deque()
         self._alive = channels
+        self._taken = 0  # messages a channel holds, not yet answered or handed back
         self._down: SendResult | None = None  # why the last channel retired
 
     def offer(self, item: Item) -> None:
@@ -175,25 +178,43 @@ class _Batch:
         """The next message. None when none is left, or, with ``patience``
         (seconds), when none came in that time."""
         while True:
-            if self._handed_back:
+            item = self._next(patience)
+            if item is not None:
                 with self._lock:
-                    if self._handed_back:
-                        return self._handed_back.popleft()
-            try:
-                return self.queue.get(timeout=_POLL if patience is None else patience)
-            except queue.Empty:
-                if patience is not None:
+                    self._taken += 1
+                return item
+            if patience is not None:
+                return None
+            with self._lock:
+                if (
+                    self.composed.is_set()
+                    and self.queue.empty()
+                    and not self._handed_back
+                    and not self._taken
+                ):
                     return None
-                if self.composed.is_set() and self.queue.empty() and not self._handed_back:
-                    return None
+
+    def _next(self, patience: float | None) -> Item | None:
+        if self._handed_back:
+            with self._lock:
+                if self._handed_back:
+                    return self._handed_back.popleft()
+        try:
+            return self.queue.get(timeout=_POLL if patience is None else patience)
+        except queue.Empty:
+            return None
 
     def answer(self, index: int, result: SendResult) -> None:
-        self.answers[index] = result
+        """Answer a message a channel took."""
+        with self._lock:
+            self.answers[index] = result
+            self._taken -= 1
 
-    def retire(self, items: Iterable[Item], why: SendResult) -> None:
+    def retire(self, items: list[Item], why: SendResult) -> None:
         """A channel gives up for this batch, handing back ``items`` unsent."""
         with self._lock:
             self._alive -= 1
+            self._taken -= len(items)
             self._handed_back.extend(items)
             if self._alive:
                 return
@@ -244,9 +265,14 @@ class _Channel:
             self.connection = self.backend.connect()
         return self.connection
 
-    def close(self) -> None:
+    def close(self, *, abruptly: bool = False) -> None:
+        """Say QUIT and close; ``abruptly`` just closes, for a session in an
+        unknown state (QUIT inside DATA would only wait for a timeout)."""
         if self.connection is not None:
-            _quietly_close(self.connection)
+            if abruptly:
+                self.connection.close()
+            else:
+                _quietly_close(self.connection)
             self.connection = None
 
     def _reset(self) -> None:
@@ -277,7 +303,7 @@ class _Channel:
             after: Item | None = None
             try:
                 connection = self.ensure_open()
-            except (MailError, OSError, smtplib.SMTPException) as error:
+            except Exception as error:  # smtplib's AUTH also raises binascii.Error
                 # Cannot connect, greet or log in: not this message's fault.
                 self._give_up(batch, current, None, backlog, *_why(error))
                 return
@@ -296,6 +322,8 @@ class _Channel:
                 )
                 if mail[0] >= 500:
                     raise _SenderRefused(*mail)
+                if _about_us(rcpt):
+                    raise _SenderRefused(*rcpt)
                 if data[0] != 354:
                     batch.answer(index, _refusal(mail, rcpt, data))
                     current, tries = following(), 0
@@ -338,16 +366,22 @@ class _Channel:
                     current, tries = following(), 0
             except smtplib.SMTPRecipientsRefused as error:
                 code, text = error.recipients.get(message.recipient, (None, b""))
+                if code is not None and _about_us((code, text)):
+                    self._give_up(batch, current, after, backlog, code, _text(text))
+                    return
                 batch.answer(index, _result(code, text))
                 current, tries = following(), 0
             except smtplib.SMTPDataError as error:
                 batch.answer(index, _result(error.smtp_code, error.smtp_error))
                 current, tries = following(), 0
-            except (OSError, smtplib.SMTPException) as error:
+            except Exception as error:
                 # The session broke in a way that says nothing of this
                 # message (a garbled reply, an unexpected error): this
                 # connection is done for the batch; the others, or a later
-                # batch, take its messages.
+                # batch, take its messages. Never a dead thread, which
+                # would leave the batch waiting on it.
+                if not isinstance(error, OSError | smtplib.SMTPException):
+                    log.exception("an SMTP connection failed unexpectedly")
                 self._give_up(batch, current, after, backlog, *_why(error))
                 return
 
@@ -360,7 +394,7 @@ class _Channel:
         code: int | None,
         text: str,
     ) -> None:
-        self.close()
+        self.close(abruptly=True)
         items = [current, *([after] if after is not None else []), *backlog]
         self.backend.channel_down(text)
         batch.retire(items, SendResult(Outcome.UNSENT, code, text))
@@ -420,8 +454,20 @@ def _refusal(
     return _result(*last)
 
 
-# "550 5.1.1 <x>: Recipient address rejected: User unknown" and its kin.
-_UNKNOWN_USER = re.compile(r"\b5\.1\.\d{1,3}\b")
+# The recipient's address is dead: X.1.1 no such mailbox, X.1.2 no such
+# domain, X.1.3 a malformed address, X.1.6 moved, X.1.10 a null MX.
+_UNKNOWN_USER = re.compile(r"\b5\.1\.(1|2|3|6|10)\b")
+# Refusals at RCPT that are about us, not the recipient: Postfix delays its
+# sender and relay checks to RCPT by default. X.1.7 and X.1.8 name the
+# sender's address; the rest are Postfix's and Exim's own words.
+_ABOUT_US = re.compile(
+    r"\b5\.1\.[78]\b|relay access denied|sender address rejected|authentication required",
+    re.IGNORECASE,
+)
+
+
+def _about_us(reply: tuple[int, bytes | str]) -> bool:
+    return reply[0] >= 500 and bool(_ABOUT_US.search(_text(reply[1])))
 
 
 def _result(code: int | None, text: bytes | str) -> SendResult:
