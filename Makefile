@@ -25,13 +25,15 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Delivery: both stores with one worker, PostgreSQL with two, and a worker's
-# peak RSS on a list of a million (stopped after 100,000 sends).
+# peak RSS on a list of a million (stopped after 100,000 sends). Then wrk's
+# one-click unsubscribes against gunicorn (sync, and gthread with 4 threads).
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
 	bash bench/setup.sh
 	$(BIN)/python bench/delivery.py --subscribers 100000 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 500
+	$(BIN)/python bench/unsubscribe.py --subscribers 50000 --seconds 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

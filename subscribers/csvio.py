@@ -1,11 +1,25 @@
-"""Subscriber CSV import.
+"""Subscriber CSV import and export.
 
-The file needs a header row with an ``email`` column; ``name`` and
-``categories`` (separated by ``;``) are optional. Good rows are imported,
-bad rows are reported with their line number, and nothing else is lost.
-Duplicates are merged: within the file, and with subscribers already stored
-(names fill gaps, category choices are united). An imported row never changes
-the consent state of a stored subscriber.
+Import: the file needs a header row with an ``email`` column; ``name``,
+``categories`` (separated by ``;``), ``status``, ``suppressed`` (a
+suppression reason) and the ``created_at``, ``confirmed_at`` and
+``unsubscribed_at`` timestamps (ISO 8601; without an offset, UTC) are
+optional, so a file written by :func:`export_csv` imports as it was
+exported. Good rows are imported, bad rows are reported with their line
+number, and nothing else is lost. Duplicates are merged: within the file,
+and with subscribers already stored (names fill gaps, category choices are
+united). An imported row never changes the consent state of a stored
+subscriber, and a row's ``status`` can only hold back a new subscriber
+(``pending``, ``unsubscribed``, ``bounced``), never confirm one the
+operator imports as pending. A row's ``suppressed`` reason puts the address
+on the suppression list, stored subscriber or not: that only ever keeps
+mail from going out.
+
+Export: one row per subscriber with the columns of :data:`EXPORT_FIELDS`.
+A value that a spreadsheet would run as a formula (starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'``
+before it, and so is a value that starts with ``'``; import takes that one
+``'`` off again.
 """
 
 from __future__ import annotations
@@ -15,24 +29,87 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from subscribers.consent import suppress
 from subscribers.roster import Candidate, InvalidField, candidate, merge_categories
-from worker.store.models import Subscriber, SubscriberStatus
+from worker.store.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    segment_categories,
+)
 
 CHUNK = 500
 # A row's fields beyond this are not a subscriber list but something else.
 MAX_FIELD = 10_000
+EXPORT_FIELDS = (
+    "email",
+    "name",
+    "status",
+    "categories",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "suppressed",
+)
+# What a spreadsheet reads as the start of a formula (OWASP's list), and
+# the quote that defuses it.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+DEFUSE = "'"
+# How subscribed each state is: a row's status may lower a new
+# subscriber's, never raise it.
+_RANK = {
+    SubscriberStatus.CONFIRMED: 2,
+    SubscriberStatus.PENDING: 1,
+    SubscriberStatus.UNSUBSCRIBED: 0,
+    SubscriberStatus.BOUNCED: 0,
+}
+_LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
+E = TypeVar("E", SubscriberStatus, SuppressionReason)
 
 
 @dataclass
 class CSVReport:
     added: int = 0
     merged: int = 0
+    suppressed: int = 0  # addresses newly put on the suppression list
     rejected: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One subscriber as a file describes it; None where the file is silent."""
+
+    who: Candidate
+    status: SubscriberStatus | None = None
+    suppressed: SuppressionReason | None = None
+    created_at: dt.datetime | None = None
+    confirmed_at: dt.datetime | None = None
+    unsubscribed_at: dt.datetime | None = None
+
+    def merged_with(self, later: _Row) -> _Row:
+        """This row and a later one for the same address: the least
+        subscribed status, the first of everything else."""
+        status = self.status
+        if later.status is not None and (status is None or _RANK[later.status] < _RANK[status]):
+            status = later.status
+        return _Row(
+            Candidate(
+                self.who.email,
+                self.who.name or later.who.name,
+                merge_categories(self.who.categories, later.who.categories),
+            ),
+            status=status,
+            suppressed=self.suppressed or later.suppressed,
+            created_at=self.created_at or later.created_at,
+            confirmed_at=self.confirmed_at or later.confirmed_at,
+            unsubscribed_at=self.unsubscribed_at or later.unsubscribed_at,
+        )
 
 
 def import_csv(
@@ -41,29 +118,22 @@ def import_csv(
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     source: str = "csv",
 ) -> CSVReport:
-    """Import ``path``; new subscribers get ``status``. Returns the counts and
-    one message per rejected row (``file:line: field: reason``)."""
+    """Import ``path``; new subscribers get ``status`` unless their row holds
+    them back. Returns the counts and one message per rejected row
+    (``file:line: field: reason``)."""
     report = CSVReport()
-    rows: dict[str, Candidate] = {}
-    for line, row in _rows(path, report):
+    rows: dict[str, _Row] = {}
+    for line, cells in _rows(path, report):
         try:
-            found = candidate(
-                row.get("email") or "",
-                row.get("name"),
-                (row.get("categories") or "").split(";"),
-            )
+            found = _parse(cells)
         except InvalidField as error:
             report.rejected.append(f"{path}:{line}: {error}")
             continue
-        earlier = rows.get(found.email)
+        earlier = rows.get(found.who.email)
         if earlier is not None:
             report.merged += 1
-            found = Candidate(
-                found.email,
-                earlier.name or found.name,
-                merge_categories(earlier.categories, found.categories),
-            )
-        rows[found.email] = found
+            found = earlier.merged_with(found)
+        rows[found.who.email] = found
     now = dt.datetime.now(dt.UTC)
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
@@ -73,28 +143,150 @@ def import_csv(
                 s.email: s
                 for s in session.scalars(select(Subscriber).where(Subscriber.email.in_(chunk)))
             }
+            held = set(
+                session.scalars(select(Suppression.email).where(Suppression.email.in_(chunk)))
+            )
             for email in chunk:
                 row = rows[email]
                 existing = stored.get(email)
                 if existing is None:
-                    session.add(
-                        Subscriber(
-                            email=email,
-                            name=row.name,
-                            categories=row.categories,
-                            status=status,
-                            source=source,
-                            confirmed_at=now if status == SubscriberStatus.CONFIRMED else None,
-                        )
-                    )
+                    session.add(_new_subscriber(row, status, source, now))
                     report.added += 1
                 else:
                     # Their categories are the subscriber's own choice (from
                     # the preferences page): a file fills in a missing name
                     # and changes nothing else.
-                    existing.name = existing.name or row.name
+                    existing.name = existing.name or row.who.name
                     report.merged += 1
+                if row.suppressed is not None and email not in held:
+                    suppress(session, email, row.suppressed, f"imported from {path.name}")
+                    held.add(email)
+                    report.suppressed += 1
     return report
+
+
+def export_csv(session: Session, out: TextIO, *, status: SubscriberStatus | None = None) -> int:
+    """Write the subscribers (only those in ``status``, if given) to ``out``
+    as CSV with a header row, oldest first; returns how many. ``out`` should
+    be opened with ``newline=""``."""
+    query = (
+        select(
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.status,
+            Subscriber.categories,
+            Subscriber.created_at,
+            Subscriber.confirmed_at,
+            Subscriber.unsubscribed_at,
+            Suppression.reason,
+        )
+        .outerjoin(Suppression, Suppression.email == Subscriber.email)
+        .order_by(Subscriber.id)
+        .execution_options(yield_per=CHUNK)
+    )
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    count = 0
+    for email, name, state, categories, created, confirmed, left, reason in session.execute(query):
+        writer.writerow(
+            defused(value)
+            for value in (
+                email,
+                name or "",
+                state,
+                ";".join(segment_categories(categories)),
+                _timestamp(created),
+                _timestamp(confirmed),
+                _timestamp(left),
+                reason or "",
+            )
+        )
+        count += 1
+    return count
+
+
+def defused(value: str) -> str:
+    """``value`` as a spreadsheet shows it but never runs it."""
+    return DEFUSE + value if value.startswith((*FORMULA_START, DEFUSE)) else value
+
+
+def undefused(value: str) -> str:
+    """``value`` with the quote :func:`defused` put before it taken off."""
+    if value.startswith(DEFUSE) and value[1:].startswith((*FORMULA_START, DEFUSE)):
+        return value[1:]
+    return value
+
+
+def _parse(cells: dict[str, str]) -> _Row:
+    """One row's cells, validated; raises :class:`InvalidField`."""
+    cells = {k: undefused(v) for k, v in cells.items()}
+    return _Row(
+        candidate(
+            cells.get("email") or "",
+            cells.get("name"),
+            (cells.get("categories") or "").split(";"),
+        ),
+        status=_choice(cells, "status", SubscriberStatus),
+        suppressed=_choice(cells, "suppressed", SuppressionReason),
+        created_at=_moment(cells, "created_at"),
+        confirmed_at=_moment(cells, "confirmed_at"),
+        unsubscribed_at=_moment(cells, "unsubscribed_at"),
+    )
+
+
+def _new_subscriber(
+    row: _Row, default: SubscriberStatus, source: str, now: dt.datetime
+) -> Subscriber:
+    status = default
+    if row.status is not None and _RANK[row.status] < _RANK[default]:
+        status = row.status
+    confirmed_at = None
+    if status == SubscriberStatus.CONFIRMED:
+        confirmed_at = row.confirmed_at or now
+    elif status in _LEFT:
+        confirmed_at = row.confirmed_at  # when they had confirmed, if the file knows
+    subscriber = Subscriber(
+        email=row.who.email,
+        name=row.who.name,
+        categories=row.who.categories,
+        status=status,
+        source=source,
+        confirmed_at=confirmed_at,
+        unsubscribed_at=(
+            row.unsubscribed_at or now if status == SubscriberStatus.UNSUBSCRIBED else None
+        ),
+    )
+    if row.created_at is not None:
+        subscriber.created_at = row.created_at
+    return subscriber
+
+
+def _choice(cells: dict[str, str], name: str, kind: type[E]) -> E | None:
+    value = (cells.get(name) or "").strip().lower()
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidField(name, f"{value[:40]!r} is not one of {allowed}") from None
+
+
+def _moment(cells: dict[str, str], name: str) -> dt.datetime | None:
+    value = (cells.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidField(name, f"{value[:40]!r} is not a date and time (ISO 8601)") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _timestamp(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds") if moment else ""
 
 
 def _rows(path: Path, report: CSVReport) -> Iterator[tuple[int, dict[str, str]]]:

@@ -63,6 +63,9 @@ def clean_name(raw: str | None) -> str | None:
     name = raw.strip()
     if CONTROL.search(name):
         raise InvalidField("name", "must be one line (no line breaks or control characters)")
+    if "<" in name or ">" in name:
+        # Markup, or an address posing as a name ("Ada <ceo@bank.example>").
+        raise InvalidField("name", "must not contain '<' or '>'")
     if "=?" in name:
         # An RFC 2047 encoded word: a To header would decode it into
         # whatever it hides (another address, line breaks).

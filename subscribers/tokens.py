@@ -152,12 +152,21 @@ def make_tokens(
 
 def read_token(settings: Settings, purpose: Purpose, token: str) -> Any:
     """The payload of ``token`` if it is genuine, unexpired and for ``purpose``."""
+    return read_token_issued(settings, purpose, token)[0]
+
+
+def read_token_issued(settings: Settings, purpose: Purpose, token: str) -> tuple[Any, dt.datetime]:
+    """The payload of ``token`` and when it was issued (to the second), if it
+    is genuine, unexpired and for ``purpose``."""
     try:
-        return _serializer(settings, purpose).loads(token, max_age=MAX_AGE[purpose])
+        payload, issued = _serializer(settings, purpose).loads(
+            token, max_age=MAX_AGE[purpose], return_timestamp=True
+        )
     except BadData:
         raise BadToken(
             f"this {purpose.value} link is not valid (altered, expired or forged)"
         ) from None
+    return payload, issued
 
 
 def subscriber_payload(subscriber_id: int, list_id: str) -> list[int | str]:

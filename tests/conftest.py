@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, settings.
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, settings,
+a headless browser.
 
 Every test that asks for ``engine`` (or ``sessions``) runs twice, once per
 store. PostgreSQL tests use a schema of their own in the database named by
@@ -25,6 +26,16 @@ from worker.store.models import Base
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("VERDICT_REQUIRE_POSTGRES") == "1"
+REQUIRE_BROWSER = os.environ.get("VERDICT_REQUIRE_BROWSER") == "1"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -116,3 +127,27 @@ def pg_sessions(pg_engine: Engine) -> sessionmaker[Session]:
     PostgreSQL can do, such as several workers at once)."""
     _empty_postgres(pg_engine)
     return session_factory(pg_engine)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (never a browser
+    Playwright downloads). Skips without it, unless
+    ``VERDICT_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        message = "playwright is not installed"
+    else:
+        if CHROMIUM.exists():
+            with sync_playwright() as playwright:
+                launched = playwright.chromium.launch(
+                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+                )
+                yield launched
+                launched.close()
+            return
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if REQUIRE_BROWSER:
+        pytest.fail(message)
+    pytest.skip(message)

@@ -4,8 +4,6 @@ side by side on a desktop. Screenshots go to test-artifacts/render/."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,36 +12,7 @@ from digests import big_digest, seed_digest
 from worker.config import PROJECT_ROOT
 from worker.render import Renderer
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "render"
-REQUIRE = os.environ.get("VERDICT_REQUIRE_BROWSER") == "1"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        message = "playwright is not installed"
-    else:
-        if CHROMIUM.exists():
-            with sync_playwright() as playwright:
-                launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-                yield launched
-                launched.close()
-            return
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if REQUIRE:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -31,14 +32,18 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, redact_url
 from worker.errors import DigestError, InputError
 from worker.store import make_engine, session_factory, upgrade
+from worker.store.models import SubscriberStatus, SuppressionReason, segment_categories
 from worker.weeks import Week, current_week, parse_week
+
+if TYPE_CHECKING:
+    from subscribers.mailboxes import MailboxReport
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -72,7 +77,8 @@ def _first_line(error: BaseException | None) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # The message may quote input ("[/x]@example.com"): never read as markup.
+    errors.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     sys.exit(1)
 
 
@@ -435,9 +441,289 @@ def subscribers_import(path: Path, status: str) -> None:
 
     settings = _settings()
     report = import_csv(_sessions(settings), path, SubscriberStatus(status))
-    console.print(f"{path}: {report.added} added, {report.merged} merged")
+    suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
+    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}")
     if report.rejected:
         raise InputError(f"{path}: rows rejected (the others were imported)", report.rejected)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="Display name.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="A category to receive (repeat for more); none: every category.",
+)
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Store unconfirmed and send the confirmation email (double opt-in).",
+)
+@reports_errors
+def subscribers_add(
+    email: str, name: str | None, categories: tuple[str, ...], pending: bool
+) -> None:
+    """Add a subscriber: confirmed (you vouch for their consent), or with
+    --pending unconfirmed, sent the confirmation email the subscribe form
+    sends.
+
+    Someone already on the list is left as they are; a suppressed address is
+    refused.
+    """
+    from subscribers.admin import add_subscriber
+
+    settings = _settings()
+    with _sessions(settings).begin() as session:
+        added = add_subscriber(
+            session, email, name, list(categories), confirmed=not pending, now=_utcnow()
+        )
+    who = escape(added.email)
+    if not added.added:
+        console.print(f"{who}: already on the list ({added.status}); left as it is")
+        return
+    console.print(f"{who}: added, {added.status}, {_segment_label(added.categories)}")
+    if pending:
+        _send_confirmation(settings, added.subscriber_id, added.email, added.name)
+        console.print(f"{who}: confirmation email sent")
+
+
+def _send_confirmation(
+    settings: Settings, subscriber_id: int, email: str, name: str | None
+) -> None:
+    from worker.compose import Recipient
+    from worker.mail.base import Outcome
+    from worker.notices import confirm_notice, send_notice
+    from worker.render import Renderer
+
+    notice = confirm_notice(settings, subscriber_id, email)
+    recipient = Recipient(subscriber_id, email, name)
+    result = send_notice(settings, Renderer(settings.templates_dir), notice, recipient)
+    if result.outcome != Outcome.ACCEPTED:
+        raise DigestError(
+            f"{email}: added as pending, but the confirmation email was not sent "
+            f"({result.outcome}: {result.code or ''} {result.text}); "
+            "they can subscribe on the site to get another"
+        )
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option(
+    "--delete",
+    "erase",
+    is_flag=True,
+    help="Delete the row (with its votes and deliveries) instead of unsubscribing.",
+)
+@reports_errors
+def subscribers_remove(email: str, erase: bool) -> None:
+    """Unsubscribe a subscriber at once (--delete: erase them). A suppression
+    of the address stays."""
+    from subscribers.admin import Removal, remove_subscriber
+
+    settings = _settings()
+    with _sessions(settings).begin() as session:
+        done = remove_subscriber(session, email, erase=erase, now=_utcnow())
+    who = escape(email.strip())
+    if done == Removal.ALREADY_GONE:
+        console.print(f"{who}: already unsubscribed or bounced; nothing changed")
+    else:
+        console.print(f"{who}: {done}")
+
+
+@subscribers.command("suppress")
+@click.argument("email")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in SuppressionReason]),
+    default=SuppressionReason.MANUAL.value,
+    show_default=True,
+)
+@click.option("--detail", help="A note kept with the suppression.")
+@reports_errors
+def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
+    """Put an address on the suppression list: no send reaches it again."""
+    from subscribers.admin import suppress_address
+
+    settings = _settings()
+    with _sessions(settings).begin() as session:
+        address, earlier = suppress_address(session, email, SuppressionReason(reason), detail)
+    if earlier is None:
+        console.print(f"{escape(address)}: suppressed")
+    else:
+        console.print(f"{escape(address)}: already suppressed ({earlier}); kept as it was")
+
+
+@subscribers.command("unsuppress")
+@click.argument("email")
+@reports_errors
+def subscribers_unsuppress(email: str) -> None:
+    """Take an address off the suppression list (it is not resubscribed)."""
+    from subscribers.admin import unsuppress_address
+
+    settings = _settings()
+    with _sessions(settings).begin() as session:
+        address = unsuppress_address(session, email)
+    console.print(f"{escape(address)}: no longer suppressed")
+
+
+@subscribers.command("export")
+@click.argument("destination", default="-", metavar="[FILE|-]")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in SubscriberStatus]),
+    help="Only subscribers in this state.",
+)
+@reports_errors
+def subscribers_export(destination: str, status: str | None) -> None:
+    """Write the subscribers as CSV to FILE (readable by you only), or to
+    standard output with - (the default). Spreadsheet formulas are defused."""
+    from subscribers.csvio import export_csv
+
+    settings = _settings()
+    wanted = SubscriberStatus(status) if status else None
+    with _sessions(settings)() as session:
+        if destination == "-":
+            count = export_csv(session, sys.stdout, status=wanted)
+            errors.print(f"{count} subscribers exported", highlight=False)
+            return
+        path = Path(destination)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            # Personal data: the file is its owner's alone, and appears
+            # whole or not at all.
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", newline="", encoding="utf-8") as out:
+                count = export_csv(session, out, status=wanted)
+            partial.replace(path)
+        except OSError as error:
+            raise DigestError(f"{path}: cannot write: {error.strerror}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+    console.print(f"{escape(str(path))}: {count} subscribers exported")
+
+
+@subscribers.command("stats")
+@reports_errors
+def subscribers_stats() -> None:
+    """The list by status, suppressions by reason, stale pending
+    subscriptions, and the segments of the next edition."""
+    from subscribers.admin import CONFIRM_WINDOW, list_stats
+
+    settings = _settings()
+    with _sessions(settings)() as session:
+        stats = list_stats(session, _utcnow())
+    statuses = Table("status", Column("subscribers", justify="right"), title="Subscribers")
+    for state, count in stats.by_status.items():
+        statuses.add_row(state, str(count))
+    reasons = Table("reason", Column("addresses", justify="right"), title="Suppressions")
+    for reason, count in stats.suppressed.items():
+        reasons.add_row(reason, str(count))
+    segments = Table(
+        "categories",
+        Column("confirmed", justify="right"),
+        Column("receiving", justify="right"),
+        title="Segments",
+    )
+    for segment in stats.segments:
+        segments.add_row(
+            escape(_segment_label(segment.categories)),
+            str(segment.confirmed),
+            str(segment.receiving),
+        )
+    console.print(statuses, reasons, segments)
+    console.print(f"receiving the next edition: {stats.receiving}")
+    console.print(
+        f"pending for longer than the {CONFIRM_WINDOW.days}-day confirmation window: "
+        f"{stats.stale_pending}"
+    )
+
+
+def _segment_label(key: str) -> str:
+    return ", ".join(segment_categories(key)) or "every category"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@main.group()
+def bounces() -> None:
+    """Bounces, complaints and mailed unsubscribes from a mailbox."""
+
+
+@bounces.command("read")
+@click.argument("path", type=click.Path(path_type=Path))
+@reports_errors
+def bounces_read(path: Path) -> None:
+    """Apply the messages of an mbox file or a Maildir directory. The file is
+    only read; reading it again applies nothing twice."""
+    from subscribers.mailboxes import read_mailbox
+
+    settings = _settings()
+    _bounce_report(str(path), read_mailbox(_sessions(settings), path, settings))
+
+
+@bounces.command("fetch")
+@click.option(
+    "--url", help="IMAP mailbox (imaps://user:password@host/INBOX); default BOUNCE_IMAP_URL."
+)
+@reports_errors
+def bounces_fetch(url: str | None) -> None:
+    """Fetch the unseen messages of an IMAP mailbox and apply them: applied
+    ones are deleted, the others marked seen and left for a person."""
+    from subscribers.mailboxes import fetch_imap
+    from worker.errors import ConfigError
+
+    settings = _settings()
+    url = url or settings.bounce_imap_url
+    if not url:
+        raise ConfigError("no IMAP mailbox to fetch from: set BOUNCE_IMAP_URL or give --url")
+    _bounce_report(redact_url(url), fetch_imap(_sessions(settings), url, settings))
+
+
+def _bounce_report(source: str, report: MailboxReport) -> None:
+    """One line of counts; messages that could not be read, each with its
+    place, as an error (exit status 1) after it."""
+    from worker.store.models import IntakeKind
+
+    applied = report.summary.applied
+    counts = [
+        (applied[IntakeKind.HARD_BOUNCE], "hard bounce"),
+        (applied[IntakeKind.SOFT_BOUNCE], "soft bounce"),
+        (applied[IntakeKind.COMPLAINT], "complaint"),
+        (applied[IntakeKind.UNSUBSCRIBE], "unsubscribe"),
+        (applied[IntakeKind.OTHER], "other"),
+    ]
+    shown = ", ".join(f"{n} {label}{'' if n == 1 else 's'}" for n, label in counts)
+    console.print(
+        f"{source}: {report.messages} messages: {shown}; {report.skipped} skipped, "
+        f"{report.summary.already_seen} already seen, {len(report.errors)} unreadable; "
+        f"{report.summary.suppressed} addresses suppressed",
+        markup=False,
+        highlight=False,
+    )
+    if report.errors:
+        raise InputError(
+            f"{source}: messages that could not be read (the others were applied)", report.errors
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+@reports_errors
+def web(host: str, port: int) -> None:
+    """Serve the subscriber web app on this machine (for trying it out; in
+    production gunicorn serves it, see the Procfile)."""
+    from werkzeug.serving import run_simple
+
+    from subscribers.web import create_app
+
+    settings = _settings()
+    console.print(f"subscriber pages at http://{host}:{port}/ (Ctrl-C stops)")
+    run_simple(host, port, create_app(settings), threaded=True)
 
 
 @main.command()
@@ -462,3 +748,9 @@ def demo(directory: Path, week: str | None) -> None:
     console.print(f"[bold]Outbox[/]:  {result.outbox} ({result.messages} .eml files)")
     console.print(f"[bold]Preview[/]: {result.preview_html}")
     console.print(f"[bold]Text[/]:    {result.preview_text}")
+    store = f"sqlite:///{(directory / 'digest.sqlite3').resolve()}"
+    console.print(
+        f"[bold]Pages[/]:   DATABASE_URL={store} .venv/bin/digest web  "
+        "(subscribe, the archive; the .eml links point at http://localhost:5000)",
+        highlight=False,
+    )

@@ -127,6 +127,43 @@ def compose_message(
     return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
 
 
+def compose_notice(
+    parts: SegmentParts,
+    recipient: Recipient,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+    with_fields: bool = False,
+) -> OutgoingMessage:
+    """A one-off message to one person (a confirmation, a welcome): the
+    same encoding as the digest, without the list headers, since its
+    reader may not be on the list."""
+    now = now or dt.datetime.now(dt.UTC)
+    message_id = f"<notice.{secrets.token_hex(12)}@{settings.list_domain}>"
+    message = EmailMessage(policy=POLICY)
+    message["From"] = settings.mail_from
+    message["To"] = to_value(recipient)
+    message["Subject"] = parts.subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message["MIME-Version"] = "1.0"
+    message.make_alternative()
+    message.attach(_part("plain", quoted_printable(parts.text)))
+    message.attach(_part("html", quoted_printable(parts.html)))
+    fields = None
+    if with_fields:
+        fields = MessageFields(
+            sender=settings.mail_from,
+            to=str(Address(display_name(recipient), addr_spec=recipient.email)),
+            subject=parts.subject,
+            text=_normalise(parts.text),
+            html=_normalise(parts.html),
+            headers=(),
+        )
+    data = dkim_signing.sign(message.as_bytes(), settings)
+    return OutgoingMessage(envelope_sender(settings), recipient.email, data, message_id, fields)
+
+
 def _sentinels() -> tuple[dict[str, str], str, str]:
     """Stand-ins for the per-recipient values of one template: header values,
     then the text and HTML bodies. A random part keeps content (a subject, a

@@ -9,6 +9,7 @@ them; use :func:`redact_url` to show a URL to a person.
 from __future__ import annotations
 
 import os
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -61,6 +62,24 @@ class Settings:
     max_age_hours: float = 48.0
     retry_base_seconds: float = 60.0
     retry_cap_seconds: float = 3600.0
+    # Subscriber web app: subscribe requests accepted per client address an
+    # hour and per email address a day; reverse proxies in front of it (one
+    # on Heroku) whose X-Forwarded-For is trusted for the client address.
+    subscribe_limit_per_client: int = 20
+    subscribe_limit_per_address: int = 3
+    trusted_proxies: int = 0
+
+    # Bounce and complaint intake (docs/subscribers.md): the soft bounces
+    # that suppress an address, the IMAP mailbox `digest bounces fetch`
+    # reads, where SNS signing certificates may come from and which topics
+    # count, and the Postmark webhook's basic-auth credentials.
+    soft_bounce_limit: int = 3
+    bounce_imap_url: str = field(default="", repr=False)
+    sns_cert_url_pattern: str = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_confirm_subscriptions: bool = False
+    postmark_webhook_user: str = ""
+    postmark_webhook_password: str = field(default="", repr=False)
 
     @property
     def timezone(self) -> zoneinfo.ZoneInfo:
@@ -92,6 +111,10 @@ _ENV_NAMES = {
     "list_id": "LIST_ID",
     "list_name": "LIST_NAME",
     "feedback_id": "FEEDBACK_ID",
+    "bounce_imap_url": "BOUNCE_IMAP_URL",
+    "sns_cert_url_pattern": "SNS_CERT_URL_PATTERN",
+    "postmark_webhook_user": "POSTMARK_WEBHOOK_USER",
+    "postmark_webhook_password": "POSTMARK_WEBHOOK_PASSWORD",
 }
 
 
@@ -112,6 +135,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         )
     if env.get("VERP"):
         values["verp"] = env["VERP"].strip().lower() in ("1", "true", "yes", "on")
+    if env.get("SNS_TOPIC_ARNS"):
+        values["sns_topic_arns"] = tuple(
+            a.strip() for a in env["SNS_TOPIC_ARNS"].split(",") if a.strip()
+        )
+    if env.get("SNS_CONFIRM_SUBSCRIPTIONS"):
+        confirm = env["SNS_CONFIRM_SUBSCRIPTIONS"].strip().lower()
+        values["sns_confirm_subscriptions"] = confirm in ("1", "true", "yes", "on")
     if env.get("DKIM_PRIVATE_KEY_FILE"):
         values["dkim_key_file"] = Path(env["DKIM_PRIVATE_KEY_FILE"])
     if env.get("FEEDS_FILE"):
@@ -127,6 +157,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         ("max_age_hours", "DELIVERY_MAX_AGE_HOURS", float),
         ("retry_base_seconds", "RETRY_BASE_SECONDS", float),
         ("retry_cap_seconds", "RETRY_CAP_SECONDS", float),
+        ("soft_bounce_limit", "SOFT_BOUNCE_LIMIT", int),
+        ("subscribe_limit_per_client", "SUBSCRIBE_LIMIT_PER_CLIENT", int),
+        ("subscribe_limit_per_address", "SUBSCRIBE_LIMIT_PER_ADDRESS", int),
+        ("trusted_proxies", "TRUSTED_PROXIES", int),
     ):
         if env.get(var):
             try:
@@ -143,6 +177,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigError(
             f"DIGEST_TIMEZONE: unknown time zone {settings.digest_timezone!r}"
         ) from None
+    try:
+        re.compile(settings.sns_cert_url_pattern)
+    except re.error as error:
+        raise ConfigError(f"SNS_CERT_URL_PATTERN: not a regular expression: {error}") from None
+    if settings.soft_bounce_limit < 1:
+        raise ConfigError("SOFT_BOUNCE_LIMIT: must be 1 or more")
     return settings
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,8 +44,9 @@ from worker.store.models import (
     EditionSegment,
     EditionStatus,
     Subscriber,
-    SubscriberStatus,
     Suppression,
+    receiving,
+    utcnow,
 )
 from worker.weeks import Week
 
@@ -250,10 +251,7 @@ def _recipients(session: Session, worker_id: str, ids: Sequence[int]) -> tuple[l
             Subscriber.id,
             Subscriber.email,
             Subscriber.name,
-            and_(
-                Subscriber.status == SubscriberStatus.CONFIRMED,
-                ~exists().where(Suppression.email == Subscriber.email),
-            ),
+            receiving(utcnow()),
             Edition.status == EditionStatus.SENDING,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)

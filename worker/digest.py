@@ -106,3 +106,17 @@ class Digest:
     @property
     def archive_url(self) -> str:
         return f"{self.site_url.rstrip('/')}/archive/{self.week}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-off message to one person (confirm a subscription, already
+    subscribed): a heading, a few paragraphs and one action button."""
+
+    subject: str
+    preheader: str
+    heading: str
+    paragraphs: tuple[str, ...]
+    action_label: str
+    action_url: str
+    footnote: str | None = None

@@ -20,6 +20,7 @@ from sqlalchemy import and_, exists, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.compose import EditionRef, SegmentParts
 from worker.config import Settings
 from worker.errors import DigestError
 from worker.gather import gather_week
@@ -34,7 +35,8 @@ from worker.store.models import (
     EditionStatus,
     Subscriber,
     SubscriberStatus,
-    Suppression,
+    receiving,
+    utcnow,
 )
 from worker.weeks import Week
 
@@ -190,10 +192,7 @@ def materialise_deliveries(session: Session, edition_id: int) -> int:
                 EditionSegment.segment == Subscriber.categories,
             ),
         )
-        .where(
-            Subscriber.status == SubscriberStatus.CONFIRMED,
-            ~exists().where(Suppression.email == Subscriber.email),
-        )
+        .where(receiving(utcnow()))
     )
     # A subscriber who already has the delivery keeps it. ON CONFLICT rather
     # than an anti-join on delivery: the planner's estimate of a table being
@@ -300,4 +299,36 @@ def _built(edition: Edition, *, built: bool) -> BuildResult:
         segments=tuple(s.segment for s in edition.segments),
         subject=edition.subject,
         built=built,
+    )
+
+
+def latest_segment(
+    session: Session, list_id: str, subscriber_id: int, categories: str
+) -> tuple[EditionRef, SegmentParts] | None:
+    """The newest edition that went out, as the segment of ``categories``
+    got it (the full digest if that segment had nothing): what a new
+    subscriber's welcome email carries. None before the first edition, or
+    when the subscriber has a delivery of it already (someone coming back)."""
+    edition = session.scalar(
+        select(Edition)
+        .where(
+            Edition.list_id == list_id,
+            Edition.status.in_((EditionStatus.SENDING, EditionStatus.SENT)),
+        )
+        .order_by(Edition.week.desc())
+        .limit(1)
+    )
+    if edition is None:
+        return None
+    had_it = exists().where(
+        Delivery.edition_id == edition.id, Delivery.subscriber_id == subscriber_id
+    )
+    if session.scalar(select(had_it)):
+        return None
+    segments = {s.segment: s for s in edition.segments}
+    segment = segments.get(categories) or segments.get(EVERYONE)
+    if segment is None:
+        return None
+    return EditionRef(edition.id, edition.week), SegmentParts(
+        segment.subject, segment.html, segment.text
     )

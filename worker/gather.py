@@ -109,3 +109,12 @@ def _column(tool: Tool, votes: list[str]) -> ToolColumn:
         figures=figures_for(split, votes, tool.entry_price),
         quote=pull_quote([(r.seat, r.verdict, r.quote) for r in tool.reviews]),
     )
+
+
+def gather_tool(session: Session, slug: str) -> ToolColumn | None:
+    """One tool's verdict column (panel, community votes, entry, split), as
+    the vote page shows it; None for an unknown slug."""
+    tool = session.scalar(select(Tool).where(Tool.slug == slug).options(selectinload(Tool.reviews)))
+    if tool is None:
+        return None
+    return _column(tool, _votes(session, [tool.id]).get(tool.id, []))

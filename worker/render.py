@@ -19,12 +19,14 @@ import jinja2
 from mjml import mjml2html
 
 from worker import placeholders
-from worker.digest import Digest, Launch, SeatVerdict
+from worker.digest import Digest, Launch, Notice, SeatVerdict
 from worker.errors import RenderError
 from worker.sanitise import is_web_url
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
+NOTICE_HTML_TEMPLATE = "notice.mjml.j2"
+NOTICE_TEXT_TEMPLATE = "notice.txt.j2"
 SUBJECT_LIMIT = 78
 # Past this a title is cut: inboxes show far less, and editions store 300.
 SUBJECT_MAX = 150
@@ -92,15 +94,30 @@ class Renderer:
             "preferences_url": placeholders.PREFERENCES_URL,
             "c": COLOURS,
         }
-        mjml = self._render(self._html, HTML_TEMPLATE, context)
-        try:
-            html = mjml2html(mjml, disable_comments=True)
-        except ValueError as error:
-            raise RenderError(f"{HTML_TEMPLATE}: MJML did not compile: {error}") from None
+        html = self._compile(HTML_TEMPLATE, context)
         text = self._render(self._text, TEXT_TEMPLATE, context)
         return RenderedDigest(
             subject=subject, preheader=preheader, html=isolate_placeholders(html), text=_tidy(text)
         )
+
+    def render_notice(self, notice: Notice, list_name: str, postal_address: str) -> RenderedDigest:
+        """The subject, preheader, HTML and text of a one-off ``notice``."""
+        context = {
+            "notice": notice,
+            "list_name": list_name,
+            "postal_address": postal_address,
+            "c": COLOURS,
+        }
+        html = self._compile(NOTICE_HTML_TEMPLATE, context)
+        text = self._render(self._text, NOTICE_TEXT_TEMPLATE, context)
+        return RenderedDigest(notice.subject, notice.preheader, html, _tidy(text))
+
+    def _compile(self, name: str, context: dict[str, object]) -> str:
+        mjml = self._render(self._html, name, context)
+        try:
+            return str(mjml2html(mjml, disable_comments=True))
+        except ValueError as error:
+            raise RenderError(f"{name}: MJML did not compile: {error}") from None
 
     @staticmethod
     def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -24,6 +25,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    exists,
+    or_,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -110,8 +114,20 @@ class EditionStatus(enum.StrEnum):
 class SuppressionReason(enum.StrEnum):
     UNKNOWN_USER = "unknown_user"  # a 5.1.x permanent failure
     HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"  # soft bounces past SOFT_BOUNCE_LIMIT
     COMPLAINT = "complaint"
     MANUAL = "manual"
+
+
+class IntakeKind(enum.StrEnum):
+    """What a bounce, complaint or webhook event says, normalised over its source."""
+
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    DELIVERED = "delivered"
+    OTHER = "other"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -259,6 +275,11 @@ class Subscriber(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[dt.datetime | None]
     unsubscribed_at: Mapped[dt.datetime | None]
+    # A pause chosen on the preferences page: no edition until then.
+    paused_until: Mapped[dt.datetime | None]
+    # Soft bounces since the last hard fact; past SOFT_BOUNCE_LIMIT the
+    # address is suppressed.
+    soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Vote(Base):
@@ -381,3 +402,46 @@ class Suppression(Base):
     reason: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RateHit(Base):
+    """One accepted request counted against a rate limit (per address, per
+    client address); old hits are pruned as new ones come."""
+
+    __tablename__ = "rate_hit"
+    __table_args__ = (Index("ix_rate_hit_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IntakeEvent(Base):
+    """A bounce, complaint or unsubscribe that reached us, once per source and
+    key (a DSN's Message-ID, an SNS MessageId, a Postmark ID): intake is
+    idempotent. The raw payload is kept beside the normalised fields."""
+
+    __tablename__ = "intake_event"
+    __table_args__ = (
+        UniqueConstraint("source", "event_key"),
+        _choices("kind", "kind", IntakeKind),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(30))
+    event_key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def receiving(now: dt.datetime) -> ColumnElement[bool]:
+    """The condition on ``Subscriber`` of who gets an edition at ``now``:
+    confirmed, not paused, and not on the suppression list."""
+    return and_(
+        Subscriber.status == SubscriberStatus.CONFIRMED,
+        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+        ~exists().where(Suppression.email == Subscriber.email),
+    )

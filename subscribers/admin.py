@@ -1,0 +1,204 @@
+"""The operator's list management: add, remove, suppress, and the list's figures.
+
+What the ``digest subscribers`` commands do, beside CSV import and export
+(:mod:`subscribers.csvio`). Consent rules hold here as everywhere
+(:mod:`subscribers.consent`): adding never touches someone already on the
+list, and a suppressed address is never added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.orm import Session
+
+from subscribers import consent
+from subscribers.roster import InvalidField, candidate, normalise_email
+from subscribers.tokens import MAX_AGE, Purpose
+from worker.errors import DigestError
+from worker.store.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    receiving,
+)
+
+# Pending subscriptions older than their confirmation link will never be
+# confirmed (the link has expired).
+CONFIRM_WINDOW = dt.timedelta(seconds=MAX_AGE[Purpose.CONFIRM])
+T = TypeVar("T")
+
+
+class ListError(DigestError):
+    """A list change that cannot be made; the message names the field."""
+
+
+class Removal(enum.StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    ALREADY_GONE = "already gone"  # unsubscribed or bounced before
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Added:
+    subscriber_id: int
+    email: str
+    name: str | None
+    status: str
+    categories: str
+    added: bool  # False: already on the list, left as it was
+
+
+@dataclass(frozen=True)
+class Segment:
+    categories: str  # segment key; "" is every category
+    confirmed: int
+    receiving: int  # confirmed, not paused, not suppressed: the next edition's
+
+
+@dataclass(frozen=True)
+class ListStats:
+    by_status: dict[str, int]  # every status, 0 included
+    suppressed: dict[str, int]  # by reason, 0 included
+    stale_pending: int  # pending for longer than CONFIRM_WINDOW
+    segments: list[Segment]  # most receiving first
+
+    @property
+    def receiving(self) -> int:
+        return sum(s.receiving for s in self.segments)
+
+
+def add_subscriber(
+    session: Session,
+    email: str,
+    name: str | None,
+    categories: list[str],
+    *,
+    confirmed: bool,
+    now: dt.datetime,
+) -> Added:
+    """Add one subscriber, ``confirmed`` (the operator vouches for their
+    consent) or pending (the caller sends the confirmation). Someone already
+    on the list is left as they are; a suppressed address is refused."""
+    who = _valid(lambda: candidate(email, name, categories))
+    reason = session.scalar(select(Suppression.reason).where(Suppression.email == who.email))
+    if reason is not None:
+        raise ListError(f"email: {who.email} is suppressed ({reason}); unsuppress it first")
+    existing = session.scalar(select(Subscriber).where(Subscriber.email == who.email))
+    if existing is not None:
+        return _added(existing, added=False)
+    subscriber = Subscriber(
+        email=who.email,
+        name=who.name,
+        categories=who.categories,
+        status=SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING,
+        source="cli",
+        created_at=now,
+        confirmed_at=now if confirmed else None,
+    )
+    session.add(subscriber)
+    session.flush()
+    return _added(subscriber, added=True)
+
+
+def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.datetime) -> Removal:
+    """Unsubscribe ``email`` at once, or with ``erase`` delete its row (and
+    with it its votes and deliveries). A suppression of the address stays."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == _lookup(email)))
+    if subscriber is None:
+        raise ListError(f"email: {email.strip()} is not on the list")
+    if erase:
+        session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id))
+        return Removal.DELETED
+    if consent.unsubscribe(session, subscriber.id, now):
+        return Removal.UNSUBSCRIBED
+    return Removal.ALREADY_GONE
+
+
+def suppress_address(
+    session: Session, email: str, reason: SuppressionReason, detail: str | None
+) -> tuple[str, str | None]:
+    """Put ``email`` on the suppression list, subscriber or not. Returns the
+    address as stored and the reason it was already suppressed for, if it
+    was (the first reason stays)."""
+    address = _valid(lambda: normalise_email(email))
+    earlier = session.scalar(select(Suppression.reason).where(Suppression.email == address))
+    if earlier is None:
+        consent.suppress(session, address, reason, detail)
+    return address, earlier
+
+
+def unsuppress_address(session: Session, email: str) -> str:
+    """Take ``email`` off the suppression list; returns the address. It is
+    not resubscribed: a subscriber who left or bounced stays so."""
+    address = _lookup(email)
+    if not consent.unsuppress(session, address):
+        raise ListError(f"email: {email.strip()} is not on the suppression list")
+    return address
+
+
+def list_stats(session: Session, now: dt.datetime) -> ListStats:
+    """The list's figures, in four grouped queries."""
+    by_status = dict.fromkeys((s.value for s in SubscriberStatus), 0)
+    by_status.update(
+        session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
+    )
+    suppressed = dict.fromkeys((r.value for r in SuppressionReason), 0)
+    suppressed.update(
+        session.execute(select(Suppression.reason, func.count()).group_by(Suppression.reason)).all()
+    )
+    stale = session.scalar(
+        select(func.count())
+        .select_from(Subscriber)
+        .where(
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.created_at < now - CONFIRM_WINDOW,
+        )
+    )
+    segments = [
+        Segment(key, confirmed, int(receiving_count or 0))
+        for key, confirmed, receiving_count in session.execute(
+            select(
+                Subscriber.categories,
+                func.count(),
+                func.sum(case((receiving(now), 1), else_=0)),
+            )
+            .where(Subscriber.status == SubscriberStatus.CONFIRMED)
+            .group_by(Subscriber.categories)
+        )
+    ]
+    segments.sort(key=lambda s: (-s.receiving, -s.confirmed, s.categories))
+    return ListStats(by_status, suppressed, stale or 0, segments)
+
+
+def _added(subscriber: Subscriber, *, added: bool) -> Added:
+    return Added(
+        subscriber.id,
+        subscriber.email,
+        subscriber.name,
+        subscriber.status,
+        subscriber.categories,
+        added=added,
+    )
+
+
+def _valid(check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except InvalidField as error:
+        raise ListError(str(error)) from None
+
+
+def _lookup(email: str) -> str:
+    """The stored form of an address to look up. One that is no longer
+    valid (it reached the store some other way) is looked up as written."""
+    try:
+        return normalise_email(email)
+    except InvalidField:
+        return email.strip().lower()

@@ -1,0 +1,56 @@
+"""The subscriber web app (Flask): subscribe, confirm, unsubscribe,
+preferences, votes, the archive and the bounce webhooks.
+
+``gunicorn 'subscribers.web:create_app()'`` serves it (the ``web`` process of
+the ``Procfile``). Every page is rendered from ``templates/web``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from subscribers.web.state import KEY, WebState
+from worker.config import Settings, load_settings
+from worker.store import make_engine, session_factory
+
+
+def create_app(
+    settings: Settings | None = None, *, sessions: sessionmaker[Session] | None = None
+) -> Flask:
+    """The app for ``settings`` (default: from the environment), on the
+    store of ``settings.database_url`` unless ``sessions`` is given."""
+    settings = settings or load_settings()
+    if sessions is None:
+        sessions = session_factory(make_engine(settings.database_url, pool_pre_ping=True))
+    app = Flask(
+        __name__,
+        template_folder=str(settings.templates_dir / "web"),
+        static_folder=None,
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.site_url.startswith("https://"),
+        # Forms here are a few fields; anything bigger is refused before parsing.
+        MAX_CONTENT_LENGTH=256 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+    )
+    if settings.trusted_proxies:
+        # The client address (for rate limits) and scheme as the proxies saw them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+    app.extensions[KEY] = WebState(settings, sessions)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from subscribers.web import archive, pages, webhooks
+
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(archive.blueprint)
+    app.register_blueprint(webhooks.blueprint)

@@ -1,0 +1,134 @@
+"""The public archive: past editions as web pages and as an Atom feed.
+
+``/archive`` lists the editions, ``/archive/2026-W48`` serves one as the
+page it was mailed as (per-recipient links removed, see
+:mod:`subscribers.archive`), ``/archive.atom`` is the feed. Every URL in the
+feed is absolute, on ``SITE_URL``, like the links in the emails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from flask import Blueprint, Response, render_template, url_for
+
+from subscribers.archive import ArchiveEntry, archived_edition, is_week, past_editions
+from subscribers.web.state import sessions, settings
+
+blueprint = Blueprint("archive", __name__)
+
+ATOM = "http://www.w3.org/2005/Atom"
+FEED_ENTRIES = 20
+# An edition is its own complete page: its inline styles only. No script,
+# no frame, no form, and no web fonts (the stored HTML links Google Fonts,
+# which would tell Google who reads the archive).
+EDITION_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# A sent edition never changes; one that is still sending may lose a segment
+# of nothing, never its full digest.
+CACHE = "public, max-age=300"
+# Characters XML 1.0 does not allow, even escaped.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@blueprint.get("/archive")
+def index() -> Response:
+    """Every past edition, newest first: week, subject, date."""
+    with sessions()() as session:
+        editions = past_editions(session, settings().list_id)
+    page = render_template(
+        "archive.html",
+        editions=editions,
+        zone=settings().timezone,
+        feed_url=url_for("archive.feed"),
+    )
+    response = Response(page, mimetype="text/html")
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+@blueprint.get("/archive/<path:week>")
+def edition(week: str) -> Response:
+    """One past edition, as mailed to a subscriber of every category."""
+    with sessions()() as session:
+        found = archived_edition(session, settings().list_id, week, _subscribe_url())
+    if found is None:
+        return _missing(week)
+    response = Response(found.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = EDITION_CSP
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+@blueprint.get("/archive.atom")
+def feed() -> Response:
+    """The latest editions as an Atom feed."""
+    with sessions()() as session:
+        editions = past_editions(session, settings().list_id, limit=FEED_ENTRIES)
+    body = atom_feed(
+        editions,
+        title=settings().list_name,
+        site_url=settings().site_url,
+        now=dt.datetime.now(dt.UTC),
+    )
+    response = Response(body, mimetype="application/atom+xml")
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+def atom_feed(
+    editions: Sequence[ArchiveEntry], *, title: str, site_url: str, now: dt.datetime
+) -> bytes:
+    """An Atom (RFC 4287) document of ``editions``, UTF-8. Each entry's id is
+    its archive URL, the same URL its emails link to as "View in browser".
+    ``now`` is the feed's ``updated`` only when there is no edition yet."""
+    site = site_url.rstrip("/")
+    root = ET.Element("feed", {"xmlns": ATOM})
+    _text(root, "id", f"{site}/archive")
+    _text(root, "title", title)
+    _text(root, "subtitle", f"Past editions of {title}")
+    ET.SubElement(
+        root, "link", rel="self", type="application/atom+xml", href=f"{site}/archive.atom"
+    )
+    ET.SubElement(root, "link", rel="alternate", type="text/html", href=f"{site}/archive")
+    _text(root, "updated", _rfc3339(max((e.updated_at for e in editions), default=now)))
+    author = ET.SubElement(root, "author")
+    _text(author, "name", title)
+    for edition in editions:
+        url = f"{site}/archive/{edition.week}"
+        entry = ET.SubElement(root, "entry")
+        _text(entry, "id", url)
+        _text(entry, "title", edition.subject)
+        ET.SubElement(entry, "link", rel="alternate", type="text/html", href=url)
+        _text(entry, "published", _rfc3339(edition.published_at))
+        _text(entry, "updated", _rfc3339(edition.updated_at))
+        _text(entry, "summary", edition.summary)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> None:
+    # ElementTree escapes markup characters; it would write control
+    # characters as they are, which no XML parser accepts.
+    ET.SubElement(parent, tag).text = _NOT_XML.sub("", text)
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _subscribe_url() -> str:
+    return f"{settings().site_url.rstrip('/')}{url_for('pages.home')}"
+
+
+def _missing(week: str) -> Response:
+    if is_week(week):
+        detail = f"There is no published edition for {week}."
+    else:
+        detail = f"“{week[:40]}” is not a week; archive pages are named like 2026-W48."
+    page = render_template("archive_missing.html", detail=detail)
+    return Response(page, status=404, mimetype="text/html")

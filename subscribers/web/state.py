@@ -1,0 +1,37 @@
+"""What every view of the web app needs: the settings and the store's sessions.
+
+Held in ``app.extensions`` by :func:`subscribers.web.create_app`, so that a
+test can run several apps on several stores in one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+
+KEY = "verdict_digest"
+
+
+@dataclass(frozen=True)
+class WebState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+
+def state() -> WebState:
+    """The running app's :class:`WebState`."""
+    found = current_app.extensions[KEY]
+    assert isinstance(found, WebState)
+    return found
+
+
+def settings() -> Settings:
+    return state().settings
+
+
+def sessions() -> sessionmaker[Session]:
+    return state().sessions

@@ -1,0 +1,108 @@
+"""One-off messages to one person, sent at once through the configured mail
+backend: the confirmation of a subscription, a note that an address is
+already subscribed, and the welcome that carries the latest edition.
+
+They go through the digest's own pipeline (templates/email, mjml-python,
+the composer, the mail backend), so they look and encode like the digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from subscribers.tokens import Purpose, make_token
+from worker.compose import (
+    EditionRef,
+    Recipient,
+    SegmentParts,
+    compose_message,
+    compose_notice,
+)
+from worker.config import Settings
+from worker.digest import Notice
+from worker.mail import OutgoingMessage, SendResult, backend_from_url
+from worker.mail.base import Outcome
+from worker.render import Renderer
+
+log = logging.getLogger("worker.notices")
+
+
+def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:
+    """The double opt-in message: one link that confirms ``email``."""
+    token = make_token(settings, Purpose.CONFIRM, [subscriber_id, email])
+    return Notice(
+        subject=f"Confirm your subscription to {settings.list_name}",
+        preheader="One click and the weekly verdicts are on their way.",
+        heading="Please confirm your subscription",
+        paragraphs=(
+            f"Someone, hopefully you, asked to receive {settings.list_name} at {email}.",
+            "Confirm with the button below and the next edition comes to this address.",
+        ),
+        action_label="Yes, subscribe me",
+        action_url=f"{settings.site_url.rstrip('/')}/confirm/{token}",
+        footnote=(
+            "If you did not ask for this, ignore this email: "
+            "nothing is sent to you unless you confirm. The link works for 7 days."
+        ),
+    )
+
+
+def already_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:
+    """For a subscribe request of an address that is subscribed already: no
+    change, a way to the preferences instead."""
+    token = make_token(settings, Purpose.PREFERENCES, [subscriber_id, settings.list_id])
+    return Notice(
+        subject=f"You are already subscribed to {settings.list_name}",
+        preheader="Nothing changed; your preferences are one click away.",
+        heading="You are already subscribed",
+        paragraphs=(
+            f"Someone asked to subscribe {email} to {settings.list_name}; "
+            "it is subscribed already, so nothing changed.",
+            "To change which categories you get, or to pause for a while, open your preferences.",
+        ),
+        action_label="Open my preferences",
+        action_url=f"{settings.site_url.rstrip('/')}/preferences/{token}",
+    )
+
+
+def send_notice(
+    settings: Settings, renderer: Renderer, notice: Notice, recipient: Recipient
+) -> SendResult:
+    """Render ``notice``, compose it for ``recipient`` and send it."""
+    rendered = renderer.render_notice(notice, settings.list_name, settings.postal_address)
+    parts = SegmentParts(rendered.subject, rendered.html, rendered.text)
+    return _send(
+        settings, lambda fields: compose_notice(parts, recipient, settings, with_fields=fields)
+    )
+
+
+def send_welcome(
+    settings: Settings, recipient: Recipient, edition: EditionRef, parts: SegmentParts
+) -> SendResult:
+    """Send a newly confirmed subscriber the latest edition (``parts``, from
+    :func:`worker.editions.latest_segment`), with their own links."""
+    welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)
+    return _send(
+        settings,
+        lambda fields: compose_message(
+            welcome, recipient, edition, settings, now=dt.datetime.now(dt.UTC), with_fields=fields
+        ),
+    )
+
+
+def _send(settings: Settings, compose: Callable[[bool], OutgoingMessage]) -> SendResult:
+    """Compose (with the parts an email API wants, if it wants them) and send."""
+    with backend_from_url(settings.mail_url) as backend:
+        message = compose(backend.wants_fields)
+        result = backend.send_batch([message])[0]
+    if result.outcome != Outcome.ACCEPTED:
+        log.warning(
+            "notice %s not sent: %s %s %s",
+            message.message_id,
+            result.outcome,
+            result.code or "",
+            result.text,
+        )
+    return result
