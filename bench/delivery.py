@@ -28,7 +28,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,7 +36,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select, text
+from scratch import add_subscribers, free_port, store
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
@@ -46,17 +46,10 @@ from worker.editions import build_edition, edition_counts, start_edition
 from worker.importer import import_file
 from worker.render import Renderer
 from worker.store import make_engine, session_factory, upgrade
-from worker.store.models import Delivery, DeliveryStatus, EditionSegment, Subscriber
+from worker.store.models import Delivery, DeliveryStatus, EditionSegment
 from worker.weeks import Week
 
 WEEK = Week(2026, 48)
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -80,28 +73,6 @@ def smtp_sink() -> Iterator[int]:
         process.wait()
 
 
-@contextmanager
-def store(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        folder = tempfile.mkdtemp(prefix="bench-")
-        try:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-        finally:
-            shutil.rmtree(folder)
-        return
-    schema = f"bench_{os.getpid()}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def prepare(url: str, subscribers: int) -> tuple[sessionmaker[Session], Settings, float]:
     """A store with the sample content, ``subscribers`` confirmed readers in a
     few segments, and the week's edition started. Returns the materialise time."""
@@ -111,21 +82,7 @@ def prepare(url: str, subscribers: int) -> tuple[sessionmaker[Session], Settings
     sessions = session_factory(engine)
     import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
     segments = ["", "", "", "Developer Tools", "Design|Productivity"]
-    chunk = 50_000
-    for start in range(0, subscribers, chunk):
-        with sessions.begin() as session:
-            session.execute(
-                insert(Subscriber),
-                [
-                    {
-                        "email": f"reader{n:07d}@example.com",
-                        "name": f"Reader {n}",
-                        "status": "confirmed",
-                        "categories": segments[n % len(segments)],
-                    }
-                    for n in range(start, min(start + chunk, subscribers))
-                ],
-            )
+    add_subscribers(sessions, subscribers, segments)
     build_edition(sessions, WEEK, settings, Renderer(settings.templates_dir))
     began = time.perf_counter()
     start_edition(sessions, WEEK, settings)

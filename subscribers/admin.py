@@ -3,7 +3,9 @@
 What the ``digest subscribers`` commands do, beside CSV import and export
 (:mod:`subscribers.csvio`). Consent rules hold here as everywhere
 (:mod:`subscribers.consent`): adding never touches someone already on the
-list, and a suppressed address is never added.
+list, and a suppressed address is never added. Erasing a subscriber keeps
+their address on the suppression list, so that no later import or
+``add`` brings them back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from subscribers import consent
 from subscribers.roster import InvalidField, candidate, normalise_email
-from subscribers.tokens import MAX_AGE, Purpose
+from subscribers.tokens import CONFIRM_WINDOW
 from worker.errors import DigestError
 from worker.store.models import (
     Subscriber,
@@ -29,9 +31,6 @@ from worker.store.models import (
     receiving,
 )
 
-# Pending subscriptions older than their confirmation link will never be
-# confirmed (the link has expired).
-CONFIRM_WINDOW = dt.timedelta(seconds=MAX_AGE[Purpose.CONFIRM])
 T = TypeVar("T")
 
 
@@ -40,13 +39,17 @@ class ListError(DigestError):
 
 
 class Removal(enum.StrEnum):
+    """What removing a subscriber did."""
+
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_GONE = "already gone"  # unsubscribed or bounced before
-    DELETED = "deleted"
+    DELETED = "deleted; the address stays on the suppression list"
 
 
 @dataclass(frozen=True)
 class Added:
+    """The subscriber an ``add`` names, as stored afterwards."""
+
     subscriber_id: int
     email: str
     name: str | None
@@ -57,6 +60,8 @@ class Added:
 
 @dataclass(frozen=True)
 class Segment:
+    """The confirmed subscribers of one segment."""
+
     categories: str  # segment key; "" is every category
     confirmed: int
     receiving: int  # confirmed, not paused, not suppressed: the next edition's
@@ -64,6 +69,8 @@ class Segment:
 
 @dataclass(frozen=True)
 class ListStats:
+    """The list's figures, as ``digest subscribers stats`` shows them."""
+
     by_status: dict[str, int]  # every status, 0 included
     suppressed: dict[str, int]  # by reason, 0 included
     stale_pending: int  # pending for longer than CONFIRM_WINDOW
@@ -71,6 +78,7 @@ class ListStats:
 
     @property
     def receiving(self) -> int:
+        """How many subscribers the next edition goes to."""
         return sum(s.receiving for s in self.segments)
 
 
@@ -109,12 +117,17 @@ def add_subscriber(
 
 def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.datetime) -> Removal:
     """Unsubscribe ``email`` at once, or with ``erase`` delete its row (and
-    with it its votes and deliveries). A suppression of the address stays."""
+    with it its votes and deliveries). A suppression of the address stays;
+    an erased address without one gets one (``manual``), the only trace of
+    them kept, so that no import can subscribe them again."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == _lookup(email)))
     if subscriber is None:
         raise ListError(f"email: {email.strip()} is not on the list")
     if erase:
-        session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id))
+        address, subscriber_id = subscriber.email, subscriber.id
+        session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+        detail = f"erased on request {now.date().isoformat()}"
+        consent.suppress(session, address, SuppressionReason.MANUAL, detail)
         return Removal.DELETED
     if consent.unsubscribe(session, subscriber.id, now):
         return Removal.UNSUBSCRIBED

@@ -15,8 +15,9 @@ particular:
 - "Unsubscribe" becomes "Subscribe", to the subscribe page;
 - "Change preferences" is removed, and the footer's "You get this email
   because you subscribed" says that the page is from the archive;
-- in the text part the vote and preferences lines are removed and the
-  unsubscribe line becomes a subscribe line.
+- in the text part (served as plain text beside the page) the vote and
+  preferences lines are removed and the unsubscribe line becomes a
+  subscribe line.
 
 Whatever else holds a placeholder is replaced by the subscribe page, so no
 ``%%…%%`` placeholder ever reaches a reader.
@@ -25,8 +26,10 @@ Whatever else holds a placeholder is replaced by the subscribe page, so no
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,15 +75,11 @@ class ArchiveEntry:
     summary: str  # the preheader, or else the text part's first lines
 
 
-@dataclass(frozen=True)
-class ArchivedEdition:
-    """One past edition's public page: the full digest, per-recipient links removed."""
+class Part(enum.StrEnum):
+    """A part of an edition as mailed, each served on its own URL."""
 
-    week: str
-    subject: str
-    published_at: dt.datetime
-    html: str
-    text: str
+    HTML = "html"
+    TEXT = "text"
 
 
 def is_week(text: str) -> bool:
@@ -100,8 +99,13 @@ def past_editions(
 ) -> list[ArchiveEntry]:
     """The public editions of ``list_id``, newest week first."""
     query = (
-        _public(list_id)
-        .add_columns(
+        _public(
+            list_id,
+            Edition.week,
+            EditionSegment.subject,
+            Edition.sent_at,
+            Edition.started_at,
+            Edition.created_at,
             func.substr(EditionSegment.html, 1, HEAD_CHARS),
             func.substr(EditionSegment.text, 1, TEXT_CHARS),
         )
@@ -123,28 +127,18 @@ def past_editions(
     return entries
 
 
-def archived_edition(
-    session: Session, list_id: str, week: str, subscribe_url: str
-) -> ArchivedEdition | None:
-    """The public page of ``week``'s edition, or None if there is none to show
-    (no such week, not public, or a malformed week)."""
+def archived_part(
+    session: Session, list_id: str, week: str, part: Part, subscribe_url: str
+) -> str | None:
+    """``part`` of ``week``'s edition as the archive shows it (the full
+    digest, per-recipient links removed), or None if there is none to show
+    (no such week, not public, or a malformed week). Only that part is read
+    and cleaned."""
     if not is_week(week):
         return None
-    row = session.execute(
-        _public(list_id)
-        .add_columns(EditionSegment.html, EditionSegment.text)
-        .where(Edition.week == week)
-    ).one_or_none()
-    if row is None:
-        return None
-    _, subject, _sent_at, started_at, created_at, rendered_html, rendered_text = row
-    return ArchivedEdition(
-        week=week,
-        subject=subject,
-        published_at=started_at or created_at,
-        html=public_html(rendered_html, subscribe_url),
-        text=public_text(rendered_text, subscribe_url),
-    )
+    column, public = _PARTS[part]
+    rendered = session.scalar(_public(list_id, column).where(Edition.week == week))
+    return None if rendered is None else public(rendered, subscribe_url)
 
 
 def public_html(rendered: str, subscribe_url: str) -> str:
@@ -204,19 +198,22 @@ def _from_archive(rendered: str) -> str:
     return _REASON.sub(r"This is an edition of \1, from the archive.", rendered)
 
 
-def _public(list_id: str) -> Select[Any]:
-    """The public editions of ``list_id`` joined to their full-digest render."""
+def _public(list_id: str, *columns: Any) -> Select[Any]:
+    """``columns`` of the public editions of ``list_id`` joined to their
+    full-digest render."""
     return (
-        select(
-            Edition.week,
-            EditionSegment.subject,
-            Edition.sent_at,
-            Edition.started_at,
-            Edition.created_at,
-        )
+        select(*columns)
+        .select_from(Edition)
         .join(
             EditionSegment,
             and_(EditionSegment.edition_id == Edition.id, EditionSegment.segment == FULL_DIGEST),
         )
         .where(Edition.list_id == list_id, Edition.status.in_(PUBLIC))
     )
+
+
+# Each part's stored column, and what makes it public.
+_PARTS: dict[Part, tuple[Any, Callable[[str, str], str]]] = {
+    Part.HTML: (EditionSegment.html, public_html),
+    Part.TEXT: (EditionSegment.text, public_text),
+}

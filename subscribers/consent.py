@@ -15,12 +15,19 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from subscribers.roster import Candidate
 from worker.store import upsert
-from worker.store.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
+from worker.store.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    utcnow,
+)
 
 
 class SubscribeOutcome(enum.StrEnum):
@@ -28,88 +35,134 @@ class SubscribeOutcome(enum.StrEnum):
 
     CONFIRM = "confirm"  # new or not yet confirmed: send the confirmation email
     ALREADY = "already"  # confirmed already: tell the owner, change nothing
-    SUPPRESSED = "suppressed"  # on the suppression list: send nothing
+    SUPPRESSED = "suppressed"  # suppressed or bounced: send nothing, store nothing
+
+
+class ConfirmOutcome(enum.StrEnum):
+    CONFIRMED = "confirmed"  # this link confirmed the subscription just now
+    ALREADY = "already"  # confirmed before (a second click, a reload)
+    REFUSED = "refused"  # gone, suppressed, bounced, or the link predates an unsubscribe
 
 
 def subscribe(
-    session: Session, candidate: Candidate, *, source: str = "web"
-) -> tuple[SubscribeOutcome, Subscriber]:
+    session: Session, candidate: Candidate, now: dt.datetime, *, source: str = "web"
+) -> tuple[SubscribeOutcome, Subscriber | None]:
     """Record a subscribe request; returns what to send and to whom.
 
     A new address is stored ``pending`` with the chosen categories; a pending
     or unsubscribed one gets the new choice (it receives nothing until
-    confirmed); a confirmed one is left exactly as it was.
+    confirmed), and a pending one a fresh start of its confirmation window;
+    a confirmed one is left exactly as it was. Nothing is stored for a
+    suppressed address.
     """
+    if is_suppressed(session, candidate.email):
+        return SubscribeOutcome.SUPPRESSED, None
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == candidate.email))
     if subscriber is None:
-        subscriber = Subscriber(
-            email=candidate.email,
-            name=candidate.name,
-            categories=candidate.categories,
-            status=SubscriberStatus.PENDING,
-            source=source,
-        )
-        session.add(subscriber)
-        session.flush()
-    if is_suppressed(session, candidate.email) or subscriber.status == SubscriberStatus.BOUNCED:
-        return SubscribeOutcome.SUPPRESSED, subscriber
+        subscriber = _add_pending(session, candidate, now, source)
+    if subscriber.status == SubscriberStatus.BOUNCED:
+        return SubscribeOutcome.SUPPRESSED, None
     if subscriber.status == SubscriberStatus.CONFIRMED:
         return SubscribeOutcome.ALREADY, subscriber
     subscriber.categories = candidate.categories
     if candidate.name:
         subscriber.name = candidate.name
+    if subscriber.status == SubscriberStatus.PENDING:
+        subscriber.created_at = now
     return SubscribeOutcome.CONFIRM, subscriber
+
+
+def _add_pending(
+    session: Session, candidate: Candidate, now: dt.datetime, source: str
+) -> Subscriber:
+    """A new pending subscriber; the row another request stored meanwhile
+    (a double-clicked button) if there is one."""
+    subscriber = Subscriber(
+        email=candidate.email,
+        name=candidate.name,
+        categories=candidate.categories,
+        status=SubscriberStatus.PENDING,
+        source=source,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(subscriber)
+    except IntegrityError:
+        return session.scalars(select(Subscriber).where(Subscriber.email == candidate.email)).one()
+    return subscriber
 
 
 def confirm(
     session: Session, subscriber_id: int, email: str, issued_at: dt.datetime, now: dt.datetime
-) -> bool:
+) -> ConfirmOutcome:
     """Confirm the subscription a confirmation link issued at ``issued_at``
-    was made for. Returns whether the subscriber is now confirmed.
+    was made for.
 
     The link names the subscriber and the address it was sent to: a link
     sent before the row was deleted and its id reused confirms nothing. A
     link issued before the subscriber last unsubscribed confirms nothing
-    either: replaying an old link must not undo an unsubscribe.
+    either: replaying an old link must not undo an unsubscribe. One
+    statement makes the change, so of two clicks at once only one confirms.
     """
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.email != email:
-        return False
-    if subscriber.status == SubscriberStatus.CONFIRMED:
-        return True
-    if subscriber.status == SubscriberStatus.BOUNCED or is_suppressed(session, email):
-        return False
-    left = subscriber.unsubscribed_at
-    if subscriber.status == SubscriberStatus.UNSUBSCRIBED and left and issued_at < left:
-        return False
-    subscriber.status = SubscriberStatus.CONFIRMED
-    subscriber.confirmed_at = now
-    subscriber.unsubscribed_at = None
-    subscriber.paused_until = None
-    return True
-
-
-def unsubscribe(session: Session, subscriber_id: int, now: dt.datetime) -> bool:
-    """Unsubscribe at once; True if this changed anything. Idempotent."""
-    result = session.execute(
+    if is_suppressed(session, email):
+        return ConfirmOutcome.REFUSED
+    changed = session.execute(
         update(Subscriber)
         .where(
             Subscriber.id == subscriber_id,
-            Subscriber.status.in_((SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED)),
+            Subscriber.email == email,
+            or_(
+                Subscriber.status == SubscriberStatus.PENDING,
+                and_(
+                    Subscriber.status == SubscriberStatus.UNSUBSCRIBED,
+                    or_(
+                        Subscriber.unsubscribed_at.is_(None),
+                        Subscriber.unsubscribed_at <= issued_at,
+                    ),
+                ),
+            ),
         )
-        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=now)
+        .values(
+            status=SubscriberStatus.CONFIRMED,
+            confirmed_at=now,
+            unsubscribed_at=None,
+            paused_until=None,
+        )
         .execution_options(synchronize_session=False)
     )
+    if changed.rowcount:  # type: ignore[attr-defined]
+        return ConfirmOutcome.CONFIRMED
+    status = session.scalar(
+        select(Subscriber.status).where(Subscriber.id == subscriber_id, Subscriber.email == email)
+    )
+    return (
+        ConfirmOutcome.ALREADY if status == SubscriberStatus.CONFIRMED else ConfirmOutcome.REFUSED
+    )
+
+
+def unsubscribe(store: Session | Connection, subscriber_id: int, now: dt.datetime) -> bool:
+    """Unsubscribe at once; True if this changed anything. Idempotent, and
+    one statement: the one-click endpoint runs it on an autocommit
+    connection, in one round trip."""
+    result = store.execute(_UNSUBSCRIBE, {"subscriber_id": subscriber_id, "now": now})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def unsubscribe_email(session: Session, email: str, now: dt.datetime) -> bool:
-    """Unsubscribe the subscriber with ``email`` (normalised), if any."""
-    found = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
-    return found is not None and unsubscribe(session, found, now)
+# Built once: the one-click endpoint runs it at every request.
+_UNSUBSCRIBE = (
+    update(Subscriber)
+    .where(
+        Subscriber.id == bindparam("subscriber_id"),
+        Subscriber.status.in_((SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED)),
+    )
+    .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def is_suppressed(session: Session, email: str) -> bool:
+    """Whether ``email`` is on the suppression list."""
     return bool(session.scalar(select(exists().where(Suppression.email == email))))
 
 
@@ -120,7 +173,7 @@ def suppress(
     The first reason stays: a later one does not overwrite it."""
     result = session.execute(
         upsert(session, Suppression)
-        .values(email=email, reason=reason.value, detail=detail, created_at=_now())
+        .values(email=email, reason=reason.value, detail=detail, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["email"])
         # SQLAlchemy keeps an INSERT's row count only when asked.
         .execution_options(preserve_rowcount=True)
@@ -135,16 +188,14 @@ def unsuppress(session: Session, email: str) -> bool:
 
 
 def expire_pending(session: Session, now: dt.datetime, max_age: dt.timedelta) -> int:
-    """Delete subscriptions left unconfirmed for longer than ``max_age``
-    (their confirmation links have expired too); returns how many."""
+    """Delete subscribe requests of the web form left unconfirmed for longer
+    than ``max_age`` since the last request (their confirmation links have
+    expired too); returns how many. Pending rows an operator imported stay."""
     result = session.execute(
         delete(Subscriber).where(
             Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.source == "web",
             Subscriber.created_at < now - max_age,
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

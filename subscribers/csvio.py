@@ -13,9 +13,16 @@ subscriber, and a row's ``status`` can only hold back a new subscriber
 (``pending``, ``unsubscribed``, ``bounced``), never confirm one the
 operator imports as pending. A row's ``suppressed`` reason puts the address
 on the suppression list, stored subscriber or not: that only ever keeps
-mail from going out.
+mail from going out. A new subscriber whose address is suppressed (already,
+or by its row) is never stored as ``confirmed`` or ``pending``: it is
+``bounced`` when the reason is a bounce, else ``unsubscribed``, and the
+report lists it; an ``unsuppress`` later must not start mailing a
+complainer.
 
-Export: one row per subscriber with the columns of :data:`EXPORT_FIELDS`.
+Export: one row per subscriber with the columns of :data:`EXPORT_FIELDS`,
+then one row per suppressed address that has no subscriber (status
+``unsubscribed``, dated when it was suppressed), so that an import brings
+the suppression list back too.
 A value that a spreadsheet would run as a formula (starting with ``=``,
 ``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'``
 before it, and so is a value that starts with ``'``; import takes that one
@@ -29,9 +36,9 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO, TypeVar
+from typing import Any, BinaryIO, NamedTuple, TextIO, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, exists, literal, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.consent import suppress
@@ -70,14 +77,28 @@ _RANK = {
     SubscriberStatus.BOUNCED: 0,
 }
 _LEFT = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED)
+# What a suppressed new subscriber is stored as: its address failed, or its
+# owner asked (or complained), to get no more mail.
+_SUPPRESSED_AS = {
+    SuppressionReason.UNKNOWN_USER: SubscriberStatus.BOUNCED,
+    SuppressionReason.HARD_BOUNCE: SubscriberStatus.BOUNCED,
+    SuppressionReason.SOFT_BOUNCES: SubscriberStatus.BOUNCED,
+    SuppressionReason.COMPLAINT: SubscriberStatus.UNSUBSCRIBED,
+    SuppressionReason.MANUAL: SubscriberStatus.UNSUBSCRIBED,
+}
 E = TypeVar("E", SubscriberStatus, SuppressionReason)
 
 
 @dataclass
 class CSVReport:
+    """What an import did: counts, and a line for each row held back or rejected."""
+
     added: int = 0
     merged: int = 0
     suppressed: int = 0  # addresses newly put on the suppression list
+    # New subscribers stored unsubscribed or bounced because their address
+    # is suppressed: ``email: suppressed (reason); stored as status``.
+    held_back: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
 
 
@@ -143,15 +164,26 @@ def import_csv(
                 s.email: s
                 for s in session.scalars(select(Subscriber).where(Subscriber.email.in_(chunk)))
             }
-            held = set(
-                session.scalars(select(Suppression.email).where(Suppression.email.in_(chunk)))
+            held = dict(
+                session.execute(
+                    select(Suppression.email, Suppression.reason).where(
+                        Suppression.email.in_(chunk)
+                    )
+                ).all()
             )
             for email in chunk:
                 row = rows[email]
                 existing = stored.get(email)
                 if existing is None:
-                    session.add(_new_subscriber(row, status, source, now))
+                    # The first reason stays, as in the store.
+                    reason = held.get(email) or row.suppressed
+                    subscriber = _new_subscriber(row, status, source, now, reason)
+                    session.add(subscriber)
                     report.added += 1
+                    if subscriber.status != _row_status(row, status):
+                        report.held_back.append(
+                            f"{email}: suppressed ({reason}); stored as {subscriber.status}"
+                        )
                 else:
                     # Their categories are the subscriber's own choice (from
                     # the preferences page): a file fills in a missing name
@@ -160,16 +192,53 @@ def import_csv(
                     report.merged += 1
                 if row.suppressed is not None and email not in held:
                     suppress(session, email, row.suppressed, f"imported from {path.name}")
-                    held.add(email)
                     report.suppressed += 1
     return report
 
 
-def export_csv(session: Session, out: TextIO, *, status: SubscriberStatus | None = None) -> int:
+class Exported(NamedTuple):
+    """How many rows an export wrote, of each kind."""
+
+    subscribers: int
+    suppressed: int  # suppressed addresses without a subscriber
+
+
+def export_csv(
+    session: Session, out: TextIO, *, status: SubscriberStatus | None = None
+) -> Exported:
     """Write the subscribers (only those in ``status``, if given) to ``out``
-    as CSV with a header row, oldest first; returns how many. ``out`` should
-    be opened with ``newline=""``."""
-    query = (
+    as CSV with a header row, oldest first, then the suppressed addresses
+    that have no subscriber, as ``unsubscribed`` since their suppression.
+    ``out`` should be opened with ``newline=""``."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    counts = [0, 0]
+    for kind, query in enumerate(_export_queries(status)):
+        for email, name, state, categories, created, confirmed, left, reason in session.execute(
+            query.execution_options(yield_per=CHUNK)
+        ):
+            writer.writerow(
+                defused(value)
+                for value in (
+                    email,
+                    name or "",
+                    state,
+                    ";".join(segment_categories(categories)),
+                    _timestamp(created),
+                    _timestamp(confirmed),
+                    _timestamp(left),
+                    reason or "",
+                )
+            )
+            counts[kind] += 1
+    return Exported(*counts)
+
+
+def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
+    """The queries of an export's rows, in :data:`EXPORT_FIELDS` order: the
+    subscribers in ``status`` (or all), then, when unsubscribed ones are
+    wanted, the suppressed addresses that have no subscriber."""
+    subscribers = (
         select(
             Subscriber.email,
             Subscriber.name,
@@ -182,29 +251,28 @@ def export_csv(session: Session, out: TextIO, *, status: SubscriberStatus | None
         )
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .order_by(Subscriber.id)
-        .execution_options(yield_per=CHUNK)
     )
     if status is not None:
-        query = query.where(Subscriber.status == status)
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for email, name, state, categories, created, confirmed, left, reason in session.execute(query):
-        writer.writerow(
-            defused(value)
-            for value in (
-                email,
-                name or "",
-                state,
-                ";".join(segment_categories(categories)),
-                _timestamp(created),
-                _timestamp(confirmed),
-                _timestamp(left),
-                reason or "",
-            )
+        subscribers = subscribers.where(Subscriber.status == status)
+    if status not in (None, SubscriberStatus.UNSUBSCRIBED):
+        return [subscribers]
+    # An import recreates the suppression from such a row (with an
+    # unsubscribed subscriber, who receives nothing).
+    alone = (
+        select(
+            Suppression.email,
+            null(),
+            literal(SubscriberStatus.UNSUBSCRIBED.value),
+            literal(""),
+            Suppression.created_at,
+            null(),
+            Suppression.created_at,
+            Suppression.reason,
         )
-        count += 1
-    return count
+        .where(~exists().where(Subscriber.email == Suppression.email))
+        .order_by(Suppression.id)
+    )
+    return [subscribers, alone]
 
 
 def defused(value: str) -> str:
@@ -237,11 +305,17 @@ def _parse(cells: dict[str, str]) -> _Row:
 
 
 def _new_subscriber(
-    row: _Row, default: SubscriberStatus, source: str, now: dt.datetime
+    row: _Row,
+    default: SubscriberStatus,
+    source: str,
+    now: dt.datetime,
+    suppressed: str | None,
 ) -> Subscriber:
-    status = default
-    if row.status is not None and _RANK[row.status] < _RANK[default]:
-        status = row.status
+    """The subscriber ``row`` describes, in ``default`` unless its row holds it
+    back, or its address is ``suppressed`` (for that reason)."""
+    status = _row_status(row, default)
+    if suppressed is not None and status not in _LEFT:
+        status = _SUPPRESSED_AS[SuppressionReason(suppressed)]
     confirmed_at = None
     if status == SubscriberStatus.CONFIRMED:
         confirmed_at = row.confirmed_at or now
@@ -261,6 +335,13 @@ def _new_subscriber(
     if row.created_at is not None:
         subscriber.created_at = row.created_at
     return subscriber
+
+
+def _row_status(row: _Row, default: SubscriberStatus) -> SubscriberStatus:
+    """``default``, or the status of ``row`` if that is less subscribed."""
+    if row.status is not None and _RANK[row.status] < _RANK[default]:
+        return row.status
+    return default
 
 
 def _choice(cells: dict[str, str], name: str, kind: type[E]) -> E | None:

@@ -1,27 +1,45 @@
 """Messages that reach the bounce mailbox, classified into intake records.
 
+Anyone can mail the bounce mailbox: it is every message's Return-Path. So a
+report acts only when it proves which message of ours it is about, by one
+of the tags only we can make (:mod:`worker.compose` makes and checks them):
+
+- its envelope recipient is a VERP address with a genuine HMAC
+  (``bounces+2026-W48.1234.89abcdef@…``): it is about subscriber 1234's
+  message, whatever address the report names (a forwarded one, say);
+- it quotes (``message/rfc822`` or ``text/rfc822-headers``) one of our
+  Message-IDs with a genuine HMAC: it is about that subscriber's message,
+  and the address it reports must be theirs (the intake checks it against
+  the store);
+- for a complaint, also the signed unsubscribe token in the quoted
+  message's ``List-Unsubscribe``.
+
+A report that proves nothing is recorded as ``other`` (its detail says why)
+and changes nothing.
+
 One message is one of:
 
 - a **delivery report** (RFC 3464 DSN, or an MTA's own bounce format), read
   by flufl.bounce; each failed recipient is a hard or a soft bounce, by the
   report's status code where it gives one (``5.x.x`` hard, ``4.x.x`` and a
-  full mailbox, ``x.2.2``, soft) and else by flufl.bounce's own split
-  (permanent or temporary). A report in which flufl.bounce finds no one but
-  whose envelope recipient is a VERP address (``bounces+2026-W48.1234@…``)
-  names subscriber 1234;
+  full mailbox, ``x.2.2``, soft), else hard. A delay warning (``Action:
+  delayed``: the message is still being tried) is no failure and is
+  ``other``. A mailer daemon's report in which flufl.bounce finds no one
+  still names the subscriber its proof names (soft, unless its status
+  says hard). A proven bounce is keyed by its kind, the edition's week and
+  the subscriber, so a second report about the same message is a
+  duplicate;
 - a **complaint** (ARF, RFC 5965: ``multipart/report;
-  report-type=feedback-report``) about the original recipient, found in
-  ``Original-Rcpt-To``, else the signed token in the quoted message's
-  ``List-Unsubscribe``, else a VERP ``Original-Mail-From``, else the quoted
-  message's ``To``;
+  report-type=feedback-report``) about the subscriber its quoted message
+  proves; ``Original-Rcpt-To`` and the quoted ``To`` prove nothing;
 - an **unsubscribe** mailed to the ``List-Unsubscribe`` mailto address
   (subject ``unsubscribe <token>``): the signed token says who; a forged
   token is recorded as ``other`` and changes nothing;
 - anything else, which is skipped (``[]``).
 
-A report that cannot be read (no recipient in it, a broken structure) raises
-:class:`MessageError`. Classification is pure: it reads no store and sends
-nothing.
+A report that cannot be read (a failure naming no recipient and proving
+nothing, a broken structure) raises :class:`MessageError`. Classification
+is pure: it reads no store and sends nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ from flufl.bounce import all_failures
 
 from subscribers.intake import IntakeRecord, address, event_key
 from subscribers.tokens import BadToken, Purpose, read_token
+from worker.compose import SentTo, subscriber_of_envelope, subscriber_of_message_id
 from worker.config import Settings
 from worker.store.models import IntakeKind
 
@@ -53,7 +72,12 @@ STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
 UNSUBSCRIBE_SUBJECT = re.compile(r"\s*unsubscribe\s+([A-Za-z0-9_.-]+)\s*", re.IGNORECASE)
 LINK_TOKEN = re.compile(r"/u/([A-Za-z0-9_.-]+)")
 ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
-FAILURE_ACTIONS = ("fail", "error", "delayed")
+FAILURE_ACTIONS = ("fail", "error")  # opensmtpd writes "error"
+DELAYED = "a delay warning: the message is still being tried, so it is no bounce"
+UNPROVEN_BOUNCE = "it quotes no Message-ID of ours and came to no signed VERP address"
+UNPROVEN_COMPLAINT = (
+    "its quoted message holds no Message-ID, unsubscribe token or VERP address of ours"
+)
 
 
 class MessageError(ValueError):
@@ -110,39 +134,59 @@ def _record(
     )
 
 
+def _ignored(kind: IntakeKind, why: str, detail: str | None) -> str:
+    return f"{kind.value} ignored: {why}" + (f"; {detail}" if detail else "")
+
+
 # Delivery reports
 
 
 def _bounces(msg: Message, key: str, raw: str, settings: Settings) -> list[IntakeRecord]:
-    temporary, permanent = all_failures(msg)
-    statuses = dict(_recipient_statuses(msg))
-    found = [(a, True) for a in sorted(permanent)] + [
-        (a, False) for a in sorted(temporary - permanent)
-    ]
+    # flufl.bounce's temporary failures are delay warnings (DSN "delayed",
+    # or its warning detector): the message may still be delivered.
+    delayed, permanent = all_failures(msg)
+    failures = list(_failure_blocks(msg))
+    if not permanent and not failures and (delayed or _has_delays(msg)):
+        named = [address(a.decode("ascii", "replace")) for a in sorted(delayed)]
+        return [
+            _record(IntakeKind.OTHER, key, raw, email=a, detail=DELAYED) for a in named or [None]
+        ]
+    if not permanent and not _looks_like_bounce(msg):
+        return []
+    by_envelope = _envelope_proof(_envelope_recipients(msg), settings)
+    sent = by_envelope or _quoted_proof(_original_headers(msg), settings)
+    if not permanent:
+        if sent is not None:
+            status, diagnostic = _status_of(failures[0]) if failures else ("", "")
+            detail = _detail(status, diagnostic) or "a bounce flufl.bounce could not read"
+            return [_proven(_kind(status, False), sent, raw, None, detail)]
+        if failures:
+            raise MessageError("a delivery report that names no recipient we can read")
+        return []
+    statuses = dict(_recipient_statuses(failures))
     records = []
-    for recipient, is_permanent in found:
-        text = recipient.decode("ascii", "replace")
-        status, diagnostic = statuses.get(text.lower(), ("", ""))
-        records.append(
-            _record(
-                _kind(status, is_permanent),
-                key,
-                raw,
-                email=address(text),
-                detail=_detail(status, diagnostic),
-            )
-        )
-    if records or not _looks_like_bounce(msg):
-        return records
-    failure = next(_failure_blocks(msg), None)
-    subscriber_id = _verp_subscriber(_envelope_recipients(msg), settings)
-    if subscriber_id is not None:
-        status, diagnostic = _status_of(failure) if failure else ("", "")
-        detail = _detail(status, diagnostic) or "a bounce flufl.bounce could not read, by VERP"
-        return [_record(_kind(status, False), key, raw, subscriber_id=subscriber_id, detail=detail)]
-    if failure is not None:
-        raise MessageError("a delivery report that names no recipient we can read")
-    return []
+    for recipient in sorted(a.decode("ascii", "replace") for a in permanent):
+        status, diagnostic = statuses.get(recipient.lower(), ("", ""))
+        kind, detail = _kind(status, True), _detail(status, diagnostic)
+        named = address(recipient)
+        if sent is None:
+            detail = _ignored(kind, UNPROVEN_BOUNCE, detail)
+            records.append(_record(IntakeKind.OTHER, key, raw, email=named, detail=detail))
+        elif by_envelope is not None:
+            detail = f"{detail or kind.value}; reported for {named}"
+            records.append(_proven(kind, sent, raw, None, detail))
+        else:
+            records.append(_proven(kind, sent, raw, named, detail))
+    return records
+
+
+def _proven(
+    kind: IntakeKind, sent: SentTo, raw: str, email: str | None, detail: str | None
+) -> IntakeRecord:
+    """A bounce about a message of ours, keyed by the edition (its week) and
+    not by the report, so another report about that message is a duplicate."""
+    key = f"{kind.value} {sent.week}"
+    return _record(kind, key, raw, email=email, subscriber_id=sent.subscriber_id, detail=detail)
 
 
 def _kind(status: str, permanent: bool) -> IntakeKind:
@@ -166,21 +210,27 @@ def _status_blocks(msg: Message) -> Iterator[Message]:
             yield from (b for b in blocks if isinstance(b, Message))
 
 
+def _action(block: Message) -> str:
+    return str(block.get("Action", "")).strip().lower()
+
+
 def _failure_blocks(msg: Message) -> Iterator[Message]:
     """The per-recipient blocks of the report that say delivery failed."""
-    for block in _status_blocks(msg):
-        if str(block.get("Action", "")).strip().lower().startswith(FAILURE_ACTIONS):
-            yield block
+    return (b for b in _status_blocks(msg) if _action(b).startswith(FAILURE_ACTIONS))
+
+
+def _has_delays(msg: Message) -> bool:
+    return any(_action(b).startswith("delayed") for b in _status_blocks(msg))
 
 
 def _status_of(block: Message) -> tuple[str, str]:
     return _one_line(block.get("Status", "")), _one_line(block.get("Diagnostic-Code", ""))
 
 
-def _recipient_statuses(msg: Message) -> Iterator[tuple[str, tuple[str, str]]]:
+def _recipient_statuses(failures: Iterable[Message]) -> Iterator[tuple[str, tuple[str, str]]]:
     """(address, (status, diagnostic)) for each failed recipient block,
     under both its original and its final recipient."""
-    for block in _failure_blocks(msg):
+    for block in failures:
         for header in ("Original-Recipient", "Final-Recipient"):
             value = str(block.get(header, ""))
             recipient = value.partition(";")[2].strip().strip("<>").strip().lower()
@@ -208,18 +258,23 @@ def _envelope_recipients(msg: Message) -> list[str]:
     return [a for h in ENVELOPE_HEADERS for _, a in getaddresses(msg.get_all(h, [])) if a]
 
 
-def _verp_subscriber(addresses: Iterable[str], settings: Settings) -> int | None:
-    """The subscriber id a VERP envelope address carries, when VERP is on."""
-    if not (settings.bounce_address and settings.verp):
-        return None
-    local, _, domain = parseaddr(settings.bounce_address)[1].rpartition("@")
-    pattern = re.compile(
-        rf"{re.escape(local)}\+\d{{4}}-W\d{{2}}\.(\d+)@{re.escape(domain)}", re.IGNORECASE
-    )
+def _envelope_proof(addresses: Iterable[str], settings: Settings) -> SentTo | None:
+    """What the first signed VERP address among ``addresses`` proves."""
     for candidate in addresses:
-        found = pattern.fullmatch(candidate.strip().strip("<>"))
-        if found:
-            return int(found.group(1))
+        sent = subscriber_of_envelope(candidate, settings)
+        if sent is not None:
+            return sent
+    return None
+
+
+def _quoted_proof(original: Message | None, settings: Settings) -> SentTo | None:
+    """What the quoted message's Message-ID proves, when it is one of ours."""
+    if original is None:
+        return None
+    for value in original.get_all("Message-ID", []):
+        sent = subscriber_of_message_id(str(value), settings)
+        if sent is not None:
+            return sent
     return None
 
 
@@ -236,22 +291,31 @@ def _complaint(msg: Message, key: str, raw: str, settings: Settings) -> list[Int
     agent = _one_line(report.get("User-Agent", ""))
     if agent:
         detail += f" from {agent}"
-    recipients = [a for _, a in getaddresses(report.get_all("Original-Rcpt-To", [])) if a]
-    if recipients:
-        return [_record(kind, key, raw, email=address(a), detail=detail) for a in recipients]
     original = _original_headers(msg)
-    subscriber_id = _token_subscriber(original, settings) if original else None
-    if subscriber_id is None:
-        envelope = [a for _, a in getaddresses(report.get_all("Original-Mail-From", [])) if a]
-        if original is not None:
-            envelope += [a for _, a in getaddresses(original.get_all("Return-Path", [])) if a]
-        subscriber_id = _verp_subscriber(envelope, settings)
+    named = [a for _, a in getaddresses(report.get_all("Original-Rcpt-To", [])) if a]
+    if not named and original is not None:
+        named = [a for _, a in getaddresses(original.get_all("To", [])) if a]
+    named = [address(a) for a in named]
+    subscriber_id = _complained_of(report, original, settings)
     if subscriber_id is not None:
+        if named:
+            detail += f"; reported for {', '.join(named)}"
         return [_record(kind, key, raw, subscriber_id=subscriber_id, detail=detail)]
-    quoted_to = [a for _, a in getaddresses(original.get_all("To", [])) if a] if original else []
-    if quoted_to:
-        return [_record(kind, key, raw, email=address(a), detail=detail) for a in quoted_to]
-    raise MessageError("a complaint report that names no recipient")
+    detail = _ignored(kind, UNPROVEN_COMPLAINT, detail)
+    return [_record(IntakeKind.OTHER, key, raw, email=a, detail=detail) for a in named or [None]]
+
+
+def _complained_of(report: Message, original: Message | None, settings: Settings) -> int | None:
+    """The subscriber the complaint proves to be about: by the quoted
+    message's unsubscribe token or Message-ID, or a VERP envelope sender."""
+    envelope = [a for _, a in getaddresses(report.get_all("Original-Mail-From", [])) if a]
+    if original is not None:
+        subscriber_id = _token_subscriber(original, settings)
+        if subscriber_id is not None:
+            return subscriber_id
+        envelope += [a for _, a in getaddresses(original.get_all("Return-Path", [])) if a]
+    sent = _quoted_proof(original, settings) or _envelope_proof(envelope, settings)
+    return sent.subscriber_id if sent else None
 
 
 def _feedback_fields(msg: Message) -> Message | None:

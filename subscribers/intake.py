@@ -19,10 +19,16 @@ unsubscribe    unsubscribed
 delivered      ``soft_bounces`` back to 0
 other          recorded only
 =============  ==========================================================
+
+Every source keys a bounce by the message it is about (one edition to one
+address) and its kind, so a second report about the same message is a
+duplicate: ``soft_bounces`` counts the editions that soft-bounced since the
+last delivery event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections import Counter
@@ -54,9 +60,11 @@ RAW_LIMIT = 64 * 1024  # a DSN quotes our whole message; its report comes first
 class IntakeRecord:
     """One event about one address, normalised over its source.
 
-    ``email`` may be None when the source names the subscriber instead
-    (``subscriber_id``: a VERP envelope, a signed unsubscribe token); the
-    address is then read from the store.
+    ``subscriber_id`` is set when the source proves which subscriber the
+    event is about (a signed VERP envelope, Message-ID or unsubscribe
+    token); it takes effect on that subscriber's stored address. ``email``
+    is the address the source names; with a ``subscriber_id`` too, it must
+    be that subscriber's, or the event is recorded as ``other``.
     """
 
     source: str
@@ -129,7 +137,9 @@ def apply(
     summary = IntakeSummary()
     for record in records:
         subscriber = _find_subscriber(session, record)
-        email = subscriber[1] if subscriber else record.email
+        record = _checked(record, subscriber)
+        # The named address when there is one (checked above), else the stored one.
+        email = record.email or (subscriber[1] if subscriber else None)
         if not _record_event(session, record, email, now):
             summary.already_seen += 1
             continue
@@ -151,6 +161,24 @@ def _find_subscriber(session: Session, record: IntakeRecord) -> tuple[int, str] 
         return None
     found = session.execute(query).first()
     return (found[0], found[1]) if found else None
+
+
+def _checked(record: IntakeRecord, subscriber: tuple[int, str] | None) -> IntakeRecord:
+    """``record``, or as ``other`` when it names both a subscriber and an
+    address that is not (or no longer) theirs: a report about one of our
+    messages cannot speak for another address."""
+    if record.subscriber_id is None or record.email is None:
+        return record
+    if subscriber is not None and subscriber[1] == record.email:
+        return record
+    if subscriber is None:
+        why = f"subscriber #{record.subscriber_id} is no longer stored"
+    else:
+        why = f"the message it is about went to subscriber #{record.subscriber_id}, not to it"
+    detail = f"{record.kind.value} ignored: {why}"
+    if record.detail:
+        detail += f"; {record.detail}"
+    return dataclasses.replace(record, kind=IntakeKind.OTHER, detail=detail)
 
 
 def _record_event(

@@ -52,7 +52,9 @@ class MailboxError(DigestError):
     """A mailbox could not be opened, reached or read."""
 
 
-class Outcome(enum.StrEnum):
+class MessageOutcome(enum.StrEnum):
+    """What became of one message of a mailbox, which decides its IMAP flags."""
+
     APPLIED = "applied"  # its events are recorded (now or before)
     SKIPPED = "skipped"  # not a report or an unsubscribe
     ERROR = "error"
@@ -123,7 +125,7 @@ def _intake(
     settings: Settings,
     messages: list[tuple[str, bytes | MessageError]],
     report: MailboxReport,
-) -> list[Outcome]:
+) -> list[MessageOutcome]:
     """Classify ``messages`` (place, bytes) and apply their records in one
     transaction; the outcome of each message, in order."""
     records: list[IntakeRecord] = []
@@ -136,14 +138,14 @@ def _intake(
             found = classify(data, settings)
         except MessageError as error:
             report.errors.append(f"{place}: {error}")
-            outcomes.append(Outcome.ERROR)
+            outcomes.append(MessageOutcome.ERROR)
             continue
         if not found:
             report.skipped += 1
-            outcomes.append(Outcome.SKIPPED)
+            outcomes.append(MessageOutcome.SKIPPED)
             continue
         records.extend(found)
-        outcomes.append(Outcome.APPLIED)
+        outcomes.append(MessageOutcome.APPLIED)
     if records:
         with sessions.begin() as session:
             summary = apply(session, records, soft_bounce_limit=settings.soft_bounce_limit)
@@ -272,23 +274,23 @@ def _fetch(imap: imaplib.IMAP4, uid: str) -> bytes | MessageError:
 
 
 FLAGS = {
-    Outcome.APPLIED: r"(\Deleted)",
-    Outcome.SKIPPED: r"(\Seen)",
-    Outcome.ERROR: r"(\Seen \Flagged)",
+    MessageOutcome.APPLIED: r"(\Deleted)",
+    MessageOutcome.SKIPPED: r"(\Seen)",
+    MessageOutcome.ERROR: r"(\Seen \Flagged)",
 }
 
 
 def _settle(
-    imap: imaplib.IMAP4, target: ImapTarget, outcomes: Iterable[tuple[str, Outcome]]
+    imap: imaplib.IMAP4, target: ImapTarget, outcomes: Iterable[tuple[str, MessageOutcome]]
 ) -> list[str]:
     """Flag each message by its outcome; the UIDs flagged for deletion."""
-    by_outcome: dict[Outcome, list[str]] = {}
+    by_outcome: dict[MessageOutcome, list[str]] = {}
     for uid, outcome in outcomes:
         by_outcome.setdefault(outcome, []).append(uid)
     for outcome, uids in by_outcome.items():
         answer = imap.uid("STORE", ",".join(uids), "+FLAGS.SILENT", FLAGS[outcome])
         _expect(answer, target, "flag messages")
-    return by_outcome.get(Outcome.APPLIED, [])
+    return by_outcome.get(MessageOutcome.APPLIED, [])
 
 
 def _expunge(imap: imaplib.IMAP4, target: ImapTarget, uids: list[str]) -> None:

@@ -3,8 +3,12 @@
 - ``Bounce``: by its ``Type``, HardBounce and BadEmailAddress are hard,
   SoftBounce, Transient and DnsError soft, SpamComplaint a complaint,
   Unsubscribe an unsubscribe, anything else (AutoResponder, Blocked, …)
-  other. Keyed ``bounce:<ID>``.
-- ``SpamComplaint``: a complaint, keyed ``bounce:<ID>`` (the same IDs).
+  other.
+- ``SpamComplaint``: a complaint.
+
+  Both keyed ``message:<MessageID>:<kind>:<Email>``: by the message they
+  are about (one edition to one address), so a second record about it (a
+  soft bounce Postmark reports again) is a duplicate.
 - ``SubscriptionChange``: when it suppresses sending, by its reason,
   HardBounce is hard, SpamComplaint a complaint, ManualSuppression (the
   recipient's unsubscribe in Postmark) an unsubscribe; a reactivation is
@@ -57,7 +61,9 @@ def records(payload: dict[str, Any], raw: str) -> list[IntakeRecord]:
             for p in (f"{bounce_type}:", payload.get("Description"), payload.get("Details"))
             if p
         )
-        return [_record(kind, ("bounce", _field(payload, "ID")), payload, "Email", detail, raw)]
+        recipient = address(_field(payload, "Email"))
+        key = ("message", _field(payload, "MessageID"), kind.value, recipient)
+        return [_record(kind, key, payload, "Email", detail, raw)]
     if record_type == "SubscriptionChange":
         reason = str(payload.get("SuppressionReason", ""))
         if payload.get("SuppressSending") is True:

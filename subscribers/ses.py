@@ -6,7 +6,10 @@ and event publishing (``eventType``). A ``Bounce`` of type ``Permanent`` is a
 hard bounce, ``Transient`` and ``Undetermined`` are soft; a ``Complaint`` is
 a complaint (unless its feedback type says ``not-spam``); a ``Delivery``
 resets the soft-bounce count. Other events (sends, opens, clicks, delays)
-give no record. An event is keyed by the SNS MessageId and the recipient.
+give no record. An event is keyed by the SES message it is about
+(``mail.messageId``: one edition to one address), its kind and the
+recipient, so SNS resending a notification, or SES reporting one message
+twice, changes nothing more.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ class PayloadError(ValueError):
     """The notification is not SES's JSON; the message names what is wrong."""
 
 
-def records(sns_message_id: str, message: str, raw: str) -> list[IntakeRecord]:
-    """The records of one SES notification; ``raw`` (the SNS body) is kept
-    with each."""
+def records(message: str, raw: str) -> list[IntakeRecord]:
+    """The records of one SES notification (an SNS ``Message``); ``raw``
+    (the SNS body) is kept with each."""
     try:
         data = json.loads(message)
     except ValueError:
@@ -67,18 +70,23 @@ def records(sns_message_id: str, message: str, raw: str) -> list[IntakeRecord]:
         delivery = _object(data, "delivery")
         for recipient in _list(delivery, "recipients"):
             found.append((IntakeKind.DELIVERED, recipient, delivery.get("smtpResponse")))
-    return [_record(sns_message_id, kind, email, detail, raw) for kind, email, detail in found]
+    if not found:
+        return []
+    mail_id = _object(data, "mail").get("messageId")
+    if not isinstance(mail_id, str) or not mail_id.strip():
+        raise PayloadError("the notification's 'mail' object has no messageId")
+    return [_record(mail_id, kind, email, detail, raw) for kind, email, detail in found]
 
 
 def _record(
-    sns_message_id: str, kind: IntakeKind, email: Any, detail: str | None, raw: str
+    mail_id: str, kind: IntakeKind, email: Any, detail: str | None, raw: str
 ) -> IntakeRecord:
     if not isinstance(email, str) or not email.strip():
         raise PayloadError("a recipient without an address")
     normal = address(email)
     return IntakeRecord(
         source=SOURCE,
-        event_key=event_key(sns_message_id, normal),
+        event_key=event_key(mail_id, kind.value, normal),
         kind=kind,
         email=normal,
         detail=detail,

@@ -10,6 +10,11 @@ matches ``SNS_CERT_URL_PATTERN`` (by default an https URL on an
 certificate of their own, so where it comes from is what makes it AWS's.
 Certificates are cached per URL for the life of the process, redirects are
 not followed, and an expired certificate verifies nothing.
+
+A genuine signature only says that AWS delivered the message: anyone can
+create a topic and publish SES-shaped notifications to it. So only the
+topics in ``SNS_TOPIC_ARNS`` count, and with none set every message is
+refused, before its certificate is fetched.
 """
 
 from __future__ import annotations
@@ -31,26 +36,19 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from worker.config import Settings
 
+_CONFIRMATION_FIELDS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
+    "SubscriptionConfirmation": _CONFIRMATION_FIELDS,
+    "UnsubscribeConfirmation": _CONFIRMATION_FIELDS,
 }
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 OPTIONAL_FIELDS = ("Subject",)  # a Notification without a subject signs without it
@@ -84,10 +82,20 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
 
 
 def verify(message: Mapping[str, Any], settings: Settings) -> None:
-    """Return if ``message`` is genuine and from an accepted topic; raise
-    :class:`Rejected` otherwise. Fetches the signing certificate when it is
-    not cached yet."""
+    """Return if ``message`` is from an accepted topic and genuine; raise
+    :class:`Rejected` otherwise (503 while no topic is accepted). Fetches
+    the signing certificate when it is not cached yet."""
+    if not settings.sns_topic_arns:
+        raise Rejected(
+            503,
+            "the SES webhook is not configured: set SNS_TOPIC_ARNS to the ARNs of the SNS "
+            "topics SES publishes this list's notifications to",
+        )
     signed = string_to_sign(message)
+    # The topic is signed: checked first so a stranger's topic costs no
+    # certificate fetch, and its subscription is never confirmed.
+    if message.get("TopicArn") not in settings.sns_topic_arns:
+        raise Rejected(403, "the topic is not one of SNS_TOPIC_ARNS")
     algorithm = HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise Rejected(400, "unknown SignatureVersion (1 or 2 expected)")
@@ -109,9 +117,6 @@ def verify(message: Mapping[str, Any], settings: Settings) -> None:
         key.verify(signature, signed, padding.PKCS1v15(), algorithm())
     except InvalidSignature:
         raise Rejected(403, "the signature does not match the message") from None
-    topics = settings.sns_topic_arns
-    if topics and message.get("TopicArn") not in topics:
-        raise Rejected(403, "the topic is not one of SNS_TOPIC_ARNS")
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -43,6 +43,10 @@ MAX_AGE = {
 }
 
 
+# Pending subscriptions go when their confirmation link expires.
+CONFIRM_WINDOW = dt.timedelta(seconds=MAX_AGE[Purpose.CONFIRM])
+
+
 class BadToken(Exception):
     """The token is forged, altered, expired or made for another purpose."""
 

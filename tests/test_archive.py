@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.archive import (
     FULL_DIGEST,
     ArchiveEntry,
-    archived_edition,
+    Part,
+    archived_part,
     is_week,
     past_editions,
     public_html,
@@ -129,6 +130,8 @@ def test_the_index_lists_editions_that_went_out_newest_first(
     page = response.get_data(as_text=True)
     shown = re.findall(r'href="/archive/(\d{4}-W\d\d)"', page)
     assert shown == ["2026-W50", "2026-W48", "2026-W47"]
+    as_text = re.findall(r'href="/archive/(\d{4}-W\d\d)\.txt" type="text/plain"', page)
+    assert as_text == shown
     assert "Claude Files API vs Claude Haiku Open Weights" in page
     assert "Week 47 sent" in page and "17 Nov 2026" in page
     for hidden in ("cancelled", "not yet sent", "2026-W45", "2026-W44"):
@@ -160,17 +163,27 @@ def test_an_edition_page_is_the_full_digest_without_per_recipient_links(
     assert re.search(rf'<a href="{re.escape(SUBSCRIBE)}"\s+style="[^"]*">Subscribe</a>', page)
 
 
-def test_the_text_part_loses_its_per_recipient_lines(
-    client: FlaskClient, sessions: sessionmaker[Session]
-) -> None:
+def test_the_text_part_is_served_without_its_per_recipient_lines(client: FlaskClient) -> None:
+    response = client.get("/archive/2026-W48.txt")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    text = response.get_data(as_text=True)
+    assert "%%" not in text and not PER_RECIPIENT.search(text)
+    assert "Ship it" not in text and "Change preferences" not in text
+    assert f"\nSubscribe: {SUBSCRIBE}\n" in text
+    assert "Claude Haiku Open Weights" in text
+    assert "This is an edition of Weekly AI Tool Verdicts, from the archive." in text
+    assert "\n\n\n" not in text
+
+
+def test_each_part_is_read_on_its_own(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
-        edition = archived_edition(session, "weekly", "2026-W48", SUBSCRIBE)
-    assert edition is not None
-    assert "%%" not in edition.text
-    assert "Ship it" not in edition.text and "Change preferences" not in edition.text
-    assert f"\nSubscribe: {SUBSCRIBE}\n" in edition.text
-    assert "Claude Haiku Open Weights" in edition.text
-    assert "\n\n\n" not in edition.text
+        page = archived_part(session, "weekly", "2026-W48", Part.HTML, SUBSCRIBE)
+        text = archived_part(session, "weekly", "2026-W48", Part.TEXT, SUBSCRIBE)
+        assert archived_part(session, "weekly", "2026-W47", Part.TEXT, SUBSCRIBE) is None
+    assert page is not None and page.startswith("<!doctype html>")
+    assert text is not None and "<" not in text.splitlines()[0]
 
 
 @pytest.mark.parametrize(
@@ -190,11 +203,12 @@ def test_an_unknown_or_malformed_week_is_a_clear_404(
     client: FlaskClient, sessions: sessionmaker[Session], week: str, says: str
 ) -> None:
     add_edition(sessions, "2026-W49", EditionStatus.READY)
-    response = client.get(f"/archive/{week}")
-    assert response.status_code == 404
-    page = response.get_data(as_text=True)
-    assert "No such edition" in page and says in page
-    assert "<script>" not in page
+    for url in (f"/archive/{week}", f"/archive/{week}.txt"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        page = response.get_data(as_text=True)
+        assert "No such edition" in page and says in page
+        assert "<script>" not in page
 
 
 def test_the_atom_feed_has_one_entry_per_edition(

@@ -21,7 +21,12 @@ from worker.compose import (
     MessageTemplate,
     Recipient,
     SegmentParts,
+    SentTo,
     compose_message,
+    envelope_sender,
+    message_id_for,
+    subscriber_of_envelope,
+    subscriber_of_message_id,
 )
 from worker.config import PROJECT_ROOT, Settings
 from worker.render import Renderer
@@ -236,12 +241,53 @@ def test_envelope_sender_per_edition_and_verp(settings: Settings, ada: Recipient
     assert compose_message(parts, ada, EDITION, bounces).envelope_from == (
         "bounces+2026-W48@verdicts.example"
     )
-    assert compose_message(parts, ada, EDITION, verp).envelope_from == (
-        "bounces+2026-W48.42@verdicts.example"
-    )
+    tagged = compose_message(parts, ada, EDITION, verp).envelope_from
+    assert re.fullmatch(r"bounces\+2026-W48\.42\.[0-9a-f]{8}@verdicts\.example", tagged)
     for config in (settings, bounces, verp):
         fast = MessageTemplate(parts, EDITION, config).compose(ada, NOW)
         assert fast == compose_message(parts, ada, EDITION, config, now=NOW)
+
+
+def test_a_message_id_of_ours_names_its_subscriber_only_when_genuine(settings: Settings) -> None:
+    genuine = message_id_for(EDITION, 42, settings)
+    assert subscriber_of_message_id(genuine, settings) == SentTo("2026-W48", 42)
+    assert subscriber_of_message_id(genuine.strip("<>").upper(), settings) == SentTo("2026-W48", 42)
+    week, edition_id, subscriber_id, rest = genuine.split(".", 3)
+    for forged in (
+        f"{week}.{edition_id}.43.{rest}",  # another subscriber, the same tag
+        f"{week}.8.{subscriber_id}.{rest}",  # another edition
+        genuine.replace(rest[:12], "0" * 12),
+        genuine.replace("@verdicts.example", "@elsewhere.example"),
+        "<2026-W48.7.42@verdicts.example>",
+        "<CAF3w1e+Zk9q@mail.example.org>",
+    ):
+        assert subscriber_of_message_id(forged, settings) is None, forged
+    rotated = dataclasses.replace(
+        settings, secret_key="new-key", old_secret_keys=("test-secret-key",)
+    )
+    assert subscriber_of_message_id(genuine, rotated) == SentTo("2026-W48", 42)
+    assert subscriber_of_message_id(genuine, dataclasses.replace(settings, secret_key="x")) is None
+
+
+def test_a_verp_address_names_its_subscriber_only_when_genuine(settings: Settings) -> None:
+    verp = dataclasses.replace(settings, bounce_address="bounces@verdicts.example", verp=True)
+    address = envelope_sender(verp, EDITION, 42)
+    assert subscriber_of_envelope(address, verp) == SentTo("2026-W48", 42)
+    assert subscriber_of_envelope(f"<{address.upper()}>", verp) == SentTo("2026-W48", 42)
+    # Still read once VERP is off: its bounces arrive for days.
+    assert subscriber_of_envelope(address, dataclasses.replace(verp, verp=False)) is not None
+    tag = address.split("@")[0].rsplit(".", 1)[1]
+    for forged in (
+        address.replace(".42.", ".43."),
+        address.replace("W48", "W49"),
+        address.replace(tag, "0" * 8),
+        "bounces+2026-W48.42@verdicts.example",  # the unsigned form
+        address.replace("@verdicts.example", "@elsewhere.example"),
+        address.replace("bounces+", "other+"),
+        envelope_sender(verp, EDITION),
+    ):
+        assert subscriber_of_envelope(forged, verp) is None, forged
+    assert subscriber_of_envelope(address, settings) is None  # no BOUNCE_ADDRESS
 
 
 def test_dkim_signs_the_unsubscribe_headers_and_feedback_id(

@@ -1,5 +1,6 @@
 """Bounce mailboxes: real DSNs, an ARF complaint and a mailed unsubscribe,
-read from an mbox, a Maildir and a real IMAP server (Dovecot) on loopback."""
+read from an mbox, a Maildir and a real IMAP server (Dovecot) on loopback;
+forged reports, which change nothing."""
 
 from __future__ import annotations
 
@@ -12,29 +13,40 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dovecot import PASSWORD, Dovecot, run_dovecot
-from subscribers.dsn import MessageError, classify
+from intakehelpers import state, status_of
+from subscribers.dsn import DELAYED, MessageError, classify
 from subscribers.mailboxes import MailboxError, fetch_imap, parse_imap_url, read_mailbox
 from subscribers.tokens import Purpose, make_token, subscriber_payload
+from worker.compose import EditionRef, envelope_sender, message_id_for
 from worker.config import Settings, load_settings
 from worker.errors import ConfigError
-from worker.store.models import (
-    IntakeEvent,
-    IntakeKind,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-)
+from worker.store.models import IntakeEvent, IntakeKind, Subscriber, SubscriberStatus
 
 BOUNCES = Path(__file__).parent / "fixtures" / "bounces"
 PEOPLE = ("ada@example.org", "grace@example.net", "linus@example.com", "margaret@example.org")
+WEEK48 = EditionRef(edition_id=1, week="2026-W48")
 
 
-def fixture(name: str, token: str = "") -> bytes:
-    return (BOUNCES / name).read_bytes().replace(b"UNSUBSCRIBE_TOKEN", token.encode())
+def fixture(name: str, token: str = "", message_id: str = "") -> bytes:
+    """A sample message, with the unsubscribe token and the Message-ID of
+    the message it quotes filled in (genuine ones are made by the test)."""
+    data = (BOUNCES / name).read_bytes()
+    return data.replace(b"UNSUBSCRIBE_TOKEN", token.encode()).replace(
+        b"QUOTED_MESSAGE_ID", message_id.encode()
+    )
+
+
+def quoted(settings: Settings, subscriber_id: int, edition: EditionRef = WEEK48) -> str:
+    """The Message-ID we gave ``edition``'s message to ``subscriber_id``."""
+    return message_id_for(edition, subscriber_id, settings)
+
+
+def verp_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, bounce_address="bounces@verdicts.example", verp=True)
 
 
 def unsubscribe_token(settings: Settings, subscriber_id: int, list_id: str = "") -> str:
@@ -53,14 +65,15 @@ def people(sessions: sessionmaker[Session]) -> dict[str, int]:
 
 
 def the_mailbox(settings: Settings, people: dict[str, int]) -> list[bytes]:
-    """The five samples, with a genuine token for margaret, and an
-    unreadable report in the middle."""
+    """The five samples, quoting the genuine Message-IDs of what we sent
+    (and a genuine token for margaret), and an unreadable report in the
+    middle."""
     token = unsubscribe_token(settings, people["margaret@example.org"])
     return [
-        fixture("postfix-hard-5.1.1.eml"),
-        fixture("postfix-soft-4.2.2.eml"),
+        fixture("postfix-hard-5.1.1.eml", message_id=quoted(settings, people["ada@example.org"])),
+        fixture("postfix-soft-4.2.2.eml", message_id=quoted(settings, people["grace@example.net"])),
         fixture("unreadable-report.eml"),
-        fixture("arf-complaint.eml"),
+        fixture("arf-complaint.eml", message_id=quoted(settings, people["linus@example.com"])),
         fixture("unsubscribe-mailto.eml", token),
         fixture("not-a-bounce.eml"),
     ]
@@ -82,32 +95,6 @@ def write_maildir(path: Path, messages: list[bytes]) -> Path:
     return path
 
 
-def state(sessions: sessionmaker[Session]) -> tuple[object, ...]:
-    """Everything intake may change, to compare before and after."""
-    with sessions() as session:
-        subscribers = session.execute(
-            select(
-                Subscriber.email,
-                Subscriber.status,
-                Subscriber.soft_bounces,
-                Subscriber.unsubscribed_at,
-            ).order_by(Subscriber.email)
-        ).all()
-        suppressions = session.execute(
-            select(Suppression.email, Suppression.reason).order_by(Suppression.email)
-        ).all()
-        events = session.scalar(select(func.count()).select_from(IntakeEvent))
-    return tuple(subscribers), tuple(suppressions), events
-
-
-def status_of(sessions: sessionmaker[Session], email: str) -> tuple[str, int, str | None]:
-    with sessions() as session:
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-        reason = session.scalar(select(Suppression.reason).where(Suppression.email == email))
-    assert subscriber is not None
-    return subscriber.status, subscriber.soft_bounces, reason
-
-
 def assert_the_mailbox_was_applied(sessions: sessionmaker[Session]) -> None:
     assert status_of(sessions, "ada@example.org") == ("bounced", 0, "hard_bounce")
     assert status_of(sessions, "grace@example.net") == ("confirmed", 1, None)
@@ -119,17 +106,31 @@ def assert_the_mailbox_was_applied(sessions: sessionmaker[Session]) -> None:
 
 
 def test_each_sample_is_classified(settings: Settings) -> None:
-    hard = classify(fixture("postfix-hard-5.1.1.eml"), settings)
-    assert [(r.kind, r.email) for r in hard] == [(IntakeKind.HARD_BOUNCE, "ada@example.org")]
+    hard = classify(fixture("postfix-hard-5.1.1.eml", message_id=quoted(settings, 1)), settings)
+    # The quoted Message-ID proves subscriber 1; the intake checks that the
+    # reported address is theirs.
+    assert [(r.kind, r.email, r.subscriber_id) for r in hard] == [
+        (IntakeKind.HARD_BOUNCE, "ada@example.org", 1)
+    ]
     assert hard[0].detail is not None and hard[0].detail.startswith("5.1.1 smtp; 550 5.1.1")
-    assert hard[0].event_key == (
-        "20261124090107.4R8QfB2Vz1z9sWF@mail.verdicts.example ada@example.org"
-    )
+    assert hard[0].event_key == "hard_bounce 2026-W48 ada@example.org"
     # Postfix gave up (Action: failed) on a full mailbox: the status says soft.
-    soft = classify(fixture("postfix-soft-4.2.2.eml"), settings)
-    assert [(r.kind, r.email) for r in soft] == [(IntakeKind.SOFT_BOUNCE, "grace@example.net")]
-    complaint = classify(fixture("arf-complaint.eml"), settings)
-    assert [(r.kind, r.email) for r in complaint] == [(IntakeKind.COMPLAINT, "linus@example.com")]
+    soft = classify(fixture("postfix-soft-4.2.2.eml", message_id=quoted(settings, 2)), settings)
+    assert [(r.kind, r.email, r.subscriber_id) for r in soft] == [
+        (IntakeKind.SOFT_BOUNCE, "grace@example.net", 2)
+    ]
+    # Postfix still tries: a warning, not a bounce.
+    delayed = classify(fixture("postfix-delayed.eml", message_id=quoted(settings, 2)), settings)
+    assert [(r.kind, r.email, r.detail) for r in delayed] == [
+        (IntakeKind.OTHER, "grace@example.net", DELAYED)
+    ]
+    complaint = classify(fixture("arf-complaint.eml", message_id=quoted(settings, 3)), settings)
+    assert [(r.kind, r.email, r.subscriber_id) for r in complaint] == [
+        (IntakeKind.COMPLAINT, None, 3)
+    ]
+    assert complaint[0].detail == (
+        "feedback report: abuse from ExampleMail-Feedback/2.0; reported for linus@example.com"
+    )
     unsubscribe = classify(
         fixture("unsubscribe-mailto.eml", unsubscribe_token(settings, 7)), settings
     )
@@ -150,7 +151,7 @@ def test_a_forged_or_foreign_mailed_token_is_recorded_as_other(settings: Setting
         ]
 
 
-def test_a_complaint_without_its_recipient_is_traced_by_the_quoted_token(
+def test_a_complaint_is_traced_by_the_quoted_token_or_a_verp_envelope(
     settings: Settings,
 ) -> None:
     redacted = (
@@ -160,6 +161,41 @@ def test_a_complaint_without_its_recipient_is_traced_by_the_quoted_token(
     )
     found = classify(redacted, settings)
     assert [(r.kind, r.email, r.subscriber_id) for r in found] == [(IntakeKind.COMPLAINT, None, 42)]
+    verp = verp_settings(settings)
+    signed_envelope = fixture("arf-complaint.eml").replace(
+        b"bounces+2026-W48@verdicts.example", envelope_sender(verp, WEEK48, 43).encode()
+    )
+    found = classify(signed_envelope, verp)
+    assert [(r.kind, r.email, r.subscriber_id) for r in found] == [(IntakeKind.COMPLAINT, None, 43)]
+
+
+def test_forged_reports_prove_nothing_and_are_recorded_as_other(settings: Settings) -> None:
+    ours = quoted(settings, 4)
+    number, tag = ours.split(".")[2:4]
+    forged_ids = (
+        "",  # none quoted
+        "<2026-W48.1.4.5c0ffee1d2a3@verdicts.example>",  # our form, a made-up tag
+        ours.replace(f".{number}.{tag}", f".5.{tag}"),  # another subscriber, the same tag
+        quoted(dataclasses.replace(settings, secret_key="someone-else's"), 4),
+    )
+    for message_id in forged_ids:
+        [dsn] = classify(fixture("forged-dsn.eml", message_id=message_id), settings)
+        assert (dsn.kind, dsn.email, dsn.subscriber_id) == (
+            IntakeKind.OTHER,
+            "margaret@example.org",
+            None,
+        ), message_id
+        assert dsn.detail is not None
+        assert dsn.detail.startswith("hard_bounce ignored: it quotes no Message-ID of ours")
+        genuine = unsubscribe_token(settings, 4)
+        for token in ("", genuine[:-3] + ("AAA" if not genuine.endswith("AAA") else "BBB")):
+            [arf] = classify(fixture("forged-arf.eml", token, message_id), settings)
+            assert (arf.kind, arf.email, arf.subscriber_id) == (
+                IntakeKind.OTHER,
+                "margaret@example.org",
+                None,
+            )
+            assert arf.detail is not None and arf.detail.startswith("complaint ignored: ")
 
 
 def unreadable_bounce(envelope_to: str) -> bytes:
@@ -176,26 +212,50 @@ def unreadable_bounce(envelope_to: str) -> bytes:
     ).encode()
 
 
-def test_verp_names_the_subscriber_of_a_bounce_nothing_else_can_read(
-    settings: Settings,
-) -> None:
-    message = unreadable_bounce("bounces+2026-W48.1234@verdicts.example")
-    verp = dataclasses.replace(settings, bounce_address="bounces@verdicts.example", verp=True)
+def test_a_signed_verp_address_names_the_subscriber_of_a_bounce(settings: Settings) -> None:
+    verp = verp_settings(settings)
+    message = unreadable_bounce(envelope_sender(verp, WEEK48, 1234))
     found = classify(message, verp)
-    assert [(r.kind, r.subscriber_id) for r in found] == [(IntakeKind.SOFT_BOUNCE, 1234)]
-    # Without VERP the envelope says nothing: the message is skipped.
+    assert [(r.kind, r.subscriber_id, r.event_key) for r in found] == [
+        (IntakeKind.SOFT_BOUNCE, 1234, "soft_bounce 2026-W48 #1234")
+    ]
+    # Without BOUNCE_ADDRESS the envelope says nothing: the message is skipped.
     assert classify(message, settings) == []
     # A person's reply to the same address is not a bounce.
     reply = message.replace(b"From: MAILER-DAEMON@mx.example.net", b"From: ada@example.org")
     assert classify(reply, verp) == []
     # A report whose recipient cannot be read still gives its status.
     report = fixture("unreadable-report.eml").replace(
-        b"Delivered-To: bounces+2026-W48@", b"Delivered-To: bounces+2026-W48.77@"
+        b"bounces+2026-W48@verdicts.example", envelope_sender(verp, WEEK48, 77).encode()
     )
     found = classify(report, verp)
     assert [(r.kind, r.subscriber_id, r.detail) for r in found] == [
         (IntakeKind.HARD_BOUNCE, 77, "5.0.0")
     ]
+    # The envelope is about subscriber 5's message, whatever address the
+    # report names (a forwarded one, say): it applies to subscriber 5.
+    forwarded = fixture("postfix-hard-5.1.1.eml").replace(
+        b"bounces+2026-W48@verdicts.example", envelope_sender(verp, WEEK48, 5).encode()
+    )
+    [record] = classify(forwarded, verp)
+    assert (record.kind, record.email, record.subscriber_id) == (IntakeKind.HARD_BOUNCE, None, 5)
+    assert record.detail is not None and record.detail.endswith("; reported for ada@example.org")
+
+
+def test_an_unsigned_or_forged_verp_address_proves_nothing(settings: Settings) -> None:
+    verp = verp_settings(settings)
+    genuine = envelope_sender(verp, WEEK48, 1234)
+    for forged in (
+        "bounces+2026-W48.1234@verdicts.example",  # the unsigned form of old
+        genuine.replace(".1234.", ".1235."),
+        genuine.replace("W48", "W49"),
+        genuine[: genuine.index("@") - 8] + "0badc0de" + genuine[genuine.index("@") :],
+    ):
+        assert classify(unreadable_bounce(forged), verp) == [], forged
+        report = fixture("forged-dsn.eml").replace(
+            b"bounces+2026-W48@verdicts.example", forged.encode()
+        )
+        assert [r.kind for r in classify(report, verp)] == [IntakeKind.OTHER], forged
 
 
 # mbox and Maildir
@@ -240,17 +300,64 @@ def test_a_maildir_is_read_the_same_way(
     assert state(sessions) == before
 
 
-def test_soft_bounces_from_a_mailbox_suppress_at_the_limit(
+def test_soft_bounces_count_once_per_edition_and_suppress_at_the_limit(
     sessions: sessionmaker[Session], settings: Settings, people: dict[str, int], tmp_path: Path
 ) -> None:
-    soft = fixture("postfix-soft-4.2.2.eml")
-    copies = [soft.replace(b"4R9Tq20mXxz9sXb@", f"week{n}@".encode()) for n in range(3)]
-    two = read_mailbox(sessions, write_mbox(tmp_path / "two.mbox", copies[:2]), settings)
-    assert two.summary.suppressed == 0
+    grace = people["grace@example.net"]
+
+    def report(week: int, n: int) -> bytes:
+        """The n-th report about the edition of 2026-W<week> to grace."""
+        edition = EditionRef(edition_id=week, week=f"2026-W{week}")
+        soft = fixture("postfix-soft-4.2.2.eml", message_id=quoted(settings, grace, edition))
+        return soft.replace(b"4R9Tq20mXxz9sXb@", f"week{week}.{n}@".encode())
+
+    # Two relays report the same message, and a delay warning came before:
+    # one soft bounce.
+    delayed = fixture("postfix-delayed.eml", message_id=quoted(settings, grace))
+    first = [delayed, report(48, 1), report(48, 2)]
+    one = read_mailbox(sessions, write_mbox(tmp_path / "one.mbox", first), settings)
+    assert one.summary.applied == {IntakeKind.OTHER: 1, IntakeKind.SOFT_BOUNCE: 1}
+    assert one.summary.already_seen == 1
+    assert status_of(sessions, "grace@example.net") == ("confirmed", 1, None)
+    two = [report(49, 1), report(49, 2)]
+    read_mailbox(sessions, write_mbox(tmp_path / "two.mbox", two), settings)
     assert status_of(sessions, "grace@example.net") == ("confirmed", 2, None)
-    three = read_mailbox(sessions, write_mbox(tmp_path / "three.mbox", copies), settings)
-    assert three.summary.already_seen == 2 and three.summary.suppressed == 1
+    three = read_mailbox(sessions, write_mbox(tmp_path / "three.mbox", [report(50, 1)]), settings)
+    assert three.summary.suppressed == 1
     assert status_of(sessions, "grace@example.net") == ("confirmed", 3, "soft_bounces")
+
+
+def test_forged_reports_change_nothing(
+    sessions: sessionmaker[Session], settings: Settings, people: dict[str, int], tmp_path: Path
+) -> None:
+    verp = verp_settings(settings)
+    margaret, grace = people["margaret@example.org"], people["grace@example.net"]
+    genuine = quoted(verp, grace)
+    token = unsubscribe_token(verp, margaret)
+    messages = [
+        fixture("forged-dsn.eml"),
+        # margaret's number with the tag of grace's message
+        fixture(
+            "forged-dsn.eml", message_id=f"<2026-W48.1.{margaret}.{genuine.split('.')[3]}"
+        ).replace(b"F0RG3D", b"F0RG3D-2"),
+        # Genuine, but about grace's message: it cannot speak for margaret.
+        fixture("forged-dsn.eml", message_id=genuine).replace(b"F0RG3D", b"F0RG3D-3"),
+        fixture("forged-arf.eml", token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")),
+        unreadable_bounce(f"bounces+2026-W48.{margaret}@verdicts.example"),
+        unreadable_bounce(
+            envelope_sender(verp, WEEK48, margaret)[:-25] + "0badc0de@verdicts.example"
+        ),
+    ]
+    before = state(sessions)
+    report = read_mailbox(sessions, write_mbox(tmp_path / "forged.mbox", messages), verp)
+    assert report.errors == [] and report.skipped == 2
+    assert report.summary.applied == {IntakeKind.OTHER: 4} and report.summary.suppressed == 0
+    assert state(sessions)[:2] == before[:2]
+    with sessions() as session:
+        details = session.scalars(select(IntakeEvent.detail).order_by(IntakeEvent.id)).all()
+    assert details[2] is not None and details[2].startswith(
+        f"hard_bounce ignored: the message it is about went to subscriber #{grace}, not to it"
+    )
 
 
 def test_a_mailbox_that_is_not_there_or_not_a_maildir_is_refused(
@@ -384,10 +491,13 @@ def test_bounces_fetch_never_prints_the_password(
     database_url: str,
     imap: Dovecot,
 ) -> None:
-    imap.append(fixture("postfix-hard-5.1.1.eml"))
+    imap.append(
+        fixture("postfix-hard-5.1.1.eml", message_id=quoted(settings, people["ada@example.org"]))
+    )
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "SECRET_KEY": settings.secret_key,
         "BOUNCE_IMAP_URL": imap.url(query="verify=off"),
     }
     done = digest(env, "bounces", "fetch")

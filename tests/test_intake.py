@@ -195,3 +195,34 @@ def test_an_address_suppressed_already_is_not_counted_again(
     summary = run(sessions, record(IntakeKind.COMPLAINT, "ada@example.org", "c1"))
     assert summary.applied == {IntakeKind.COMPLAINT: 1} and summary.suppressed == 0
     assert suppression(sessions, "ada@example.org") == "hard_bounce"
+
+
+def test_a_report_about_one_subscriber_cannot_speak_for_another_address(
+    sessions: sessionmaker[Session],
+) -> None:
+    grace = add_subscriber(sessions, "grace@example.net")
+    add_subscriber(sessions, "ada@example.org")
+    # Proven to be about grace's message, but naming ada: recorded, no effect.
+    mismatch = record(IntakeKind.HARD_BOUNCE, "ada@example.org", "m1", subscriber_id=grace)
+    gone = record(IntakeKind.HARD_BOUNCE, "stranger@example.org", "m2", subscriber_id=999)
+    summary = run(sessions, mismatch, gone)
+    assert summary.applied == {IntakeKind.OTHER: 2} and summary.suppressed == 0
+    assert subscriber(sessions, "ada@example.org").status == SubscriberStatus.CONFIRMED
+    assert suppression(sessions, "ada@example.org") is None
+    assert suppression(sessions, "stranger@example.org") is None
+    with sessions() as session:
+        events = session.execute(
+            select(IntakeEvent.kind, IntakeEvent.email, IntakeEvent.detail).order_by(IntakeEvent.id)
+        ).all()
+    assert [(kind, email) for kind, email, _ in events] == [
+        ("other", "ada@example.org"),
+        ("other", "stranger@example.org"),
+    ]
+    assert events[0].detail == (
+        f"hard_bounce ignored: the message it is about went to subscriber #{grace}, not to it; "
+        "hard_bounce detail"
+    )
+    assert events[1].detail.startswith("hard_bounce ignored: subscriber #999 is no longer stored")
+    # Naming the subscriber's own address, the same report takes effect.
+    run(sessions, record(IntakeKind.HARD_BOUNCE, "grace@example.net", "m3", subscriber_id=grace))
+    assert suppression(sessions, "grace@example.net") == "hard_bounce"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,3 +96,46 @@ def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
     assert current_revision(engine) is None
     upgrade(engine)
     test_migrations_match_models(engine)
+
+
+def test_migrations_keep_what_references_a_rebuilt_table(engine: Engine) -> None:
+    """SQLite rebuilds tables to change them; the votes and deliveries that
+    reference a rebuilt subscriber table must survive it."""
+    from alembic import command
+
+    from worker.store import alembic_config, upgrade
+
+    command.downgrade(alembic_config(engine), "0004")
+    now = "2026-11-24 09:00:00+00:00"
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO subscriber (email, status, categories, created_at)"
+            " VALUES ('a@example.com', 'confirmed', '', :now),"
+            " ('b@example.com', 'confirmed', '', :now)",
+            "INSERT INTO tool (id, slug, name, created_at) VALUES (1, 't', 'T', :now)",
+            "INSERT INTO vote (tool_id, subscriber_id, verdict, created_at)"
+            " VALUES (1, 1, 'ship', :now)",
+            "INSERT INTO edition (id, list_id, week, status, created_at)"
+            " VALUES (1, 'weekly', '2026-W48', 'sending', :now)",
+            "INSERT INTO edition_segment (id, edition_id, segment, subject, html, text)"
+            " VALUES (1, 1, '', 's', 'h', 't')",
+            "INSERT INTO delivery (edition_id, subscriber_id, segment_id, status, attempts)"
+            " VALUES (1, 1, 1, 'sent', 1), (1, 2, 1, 'queued', 0)",
+        ):
+            connection.execute(text(statement), {"now": now})
+    upgrade(engine)
+    with engine.begin() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM vote")) == 1
+        assert connection.scalar(text("SELECT count(*) FROM delivery")) == 2
+        # The newest subscriber leaves; the next one gets a new id, not theirs.
+        connection.execute(text("DELETE FROM subscriber WHERE id = 2"))
+        connection.execute(
+            text(
+                "INSERT INTO subscriber (email, status, categories, created_at, soft_bounces)"
+                " VALUES ('c@example.com', 'pending', '', :now, 0)"
+            ),
+            {"now": now},
+        )
+        assert (
+            connection.scalar(text("SELECT id FROM subscriber WHERE email = 'c@example.com'")) == 3
+        )

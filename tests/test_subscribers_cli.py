@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.admin import CONFIRM_WINDOW, Segment, list_stats
+from subscribers.admin import Segment, list_stats
 from subscribers.csvio import defused, export_csv, import_csv, undefused
-from subscribers.tokens import Purpose, read_token
+from subscribers.tokens import CONFIRM_WINDOW, Purpose, read_token
 from worker.cli import main
 from worker.config import load_settings
 from worker.mail.memory import MemoryBackend
@@ -157,7 +157,7 @@ def test_remove_unsubscribes_and_delete_erases(
         session.add_all([tool, ada, Subscriber(email="bo@example.com", status="confirmed")])
         session.flush()
         session.add(Vote(tool_id=tool.id, subscriber_id=ada.id, verdict="ship"))
-        session.add(Suppression(email="ada@example.com", reason="manual"))
+        session.add(Suppression(email="ada@example.com", reason="complaint", detail="FBL"))
 
     done = digest("subscribers", "remove", "BO@example.com")
     assert (done.exit_code, done.stdout) == (0, "BO@example.com: unsubscribed\n")
@@ -167,14 +167,43 @@ def test_remove_unsubscribes_and_delete_erases(
     assert again.exit_code == 0 and "already unsubscribed or bounced" in again.stdout
 
     erased = digest("subscribers", "remove", "ada@example.com", "--delete")
-    assert (erased.exit_code, erased.stdout) == (0, "ada@example.com: deleted\n")
+    assert (erased.exit_code, erased.stdout) == (
+        0,
+        "ada@example.com: deleted; the address stays on the suppression list\n",
+    )
     assert set(people(sessions)) == {"bo@example.com"}
     with sessions() as session:
         assert session.scalars(select(Vote)).all() == []
-    assert set(suppressions(sessions)) == {"ada@example.com"}  # the suppression stays
+    held = suppressions(sessions)  # the suppression stays as it was
+    assert set(held) == {"ada@example.com"}
+    assert (held["ada@example.com"].reason, held["ada@example.com"].detail) == ("complaint", "FBL")
 
     line = one_error_line(digest("subscribers", "remove", "nobody@example.com"))
     assert line == "error: email: nobody@example.com is not on the list"
+
+
+def test_an_erased_subscriber_stays_suppressed_and_no_import_brings_them_back(
+    digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add(Subscriber(email="ada@example.com", status=SubscriberStatus.UNSUBSCRIBED))
+    today = dt.datetime.now(dt.UTC).date()
+    erased = digest("subscribers", "remove", "ada@example.com", "--delete")
+    assert erased.exit_code == 0, erased.output
+    assert people(sessions) == {}
+    held = suppressions(sessions)["ada@example.com"]
+    assert (held.reason, held.detail) == ("manual", f"erased on request {today.isoformat()}")
+
+    path = tmp_path / "old-list.csv"
+    path.write_text("email,name\nada@example.com,Ada Lovelace\n", encoding="utf-8")
+    done = digest("subscribers", "import", str(path))
+    assert done.exit_code == 0, done.output
+    assert done.stdout == (
+        f"{path}: 1 added, 0 merged, 1 held back\n"
+        "ada@example.com: suppressed (manual); stored as unsubscribed\n"
+    )
+    ada = people(sessions)["ada@example.com"]
+    assert (ada.status, ada.confirmed_at) == ("unsubscribed", None)
 
 
 def test_suppress_and_unsuppress(digest: CliRunnerCall, sessions: sessionmaker[Session]) -> None:
@@ -207,72 +236,70 @@ def test_suppress_and_unsuppress(digest: CliRunnerCall, sessions: sessionmaker[S
     assert line == "error: email: ada@example.com is not on the suppression list"
 
 
+HYPERLINK = '=HYPERLINK("https://evil.example","x")'
+# Subscribers in every state, with hostile and awkward values: email, name,
+# status, categories, then created, confirmed, unsubscribed and paused until,
+# in days from NOW.
+A_LIST = [
+    ("ada@example.com", "Ada Lovelace", "confirmed", "Data & Analytics|Design",
+        -30, -29, None, None),
+    ("=1+2@example.com", HYPERLINK, "confirmed", "", -20, -20, None, None),
+    ("-minus@example.com", "'quoted, with a comma'", "pending", "", -10, None, None, None),
+    ("left@example.com", '+Plus "Q"', "unsubscribed", "Design", -9, -8, -2, None),
+    ("bounced@example.com", "@mention", "bounced", "", -5, -5, None, None),
+    ("paused@example.com", None, "confirmed", "Design", -1, -1, None, 14),
+]  # fmt: skip
+# Suppressed addresses: email, reason, suppressed since (days from NOW). The
+# last has no subscriber (a stranger's bounce, or an erased subscriber).
+A_LIST_SUPPRESSED = [
+    ("left@example.com", "complaint", -2),
+    ("bounced@example.com", "hard_bounce", -5),
+    ("erased@example.com", "manual", -3),
+]
+
+
 def a_list(sessions: sessionmaker[Session]) -> None:
-    """Subscribers in every state, with hostile and awkward values."""
-    day = dt.timedelta(days=1)
+    """Store :data:`A_LIST` and :data:`A_LIST_SUPPRESSED`."""
+
+    def day(offset: int | None) -> dt.datetime | None:
+        return None if offset is None else NOW + dt.timedelta(days=offset)
+
     with sessions.begin() as session:
-        session.add_all(
-            [
+        for email_, name, status, categories, created, confirmed, left, paused in A_LIST:
+            session.add(
                 Subscriber(
-                    email="ada@example.com",
-                    name="Ada Lovelace",
-                    status="confirmed",
-                    categories="Data & Analytics|Design",
-                    created_at=NOW - 30 * day,
-                    confirmed_at=NOW - 29 * day,
-                ),
-                Subscriber(
-                    email="=1+2@example.com",
-                    name='=HYPERLINK("https://evil.example","x")',
-                    status="confirmed",
-                    created_at=NOW - 20 * day,
-                    confirmed_at=NOW - 20 * day,
-                ),
-                Subscriber(
-                    email="-minus@example.com",
-                    name="'quoted, with a comma'",
-                    status="pending",
-                    created_at=NOW - 10 * day,
-                ),
-                Subscriber(
-                    email="left@example.com",
-                    name='+Plus "Q"',
-                    status="unsubscribed",
-                    categories="Design",
-                    created_at=NOW - 9 * day,
-                    confirmed_at=NOW - 8 * day,
-                    unsubscribed_at=NOW - 2 * day,
-                ),
-                Subscriber(
-                    email="bounced@example.com",
-                    name="@mention",
-                    status="bounced",
-                    created_at=NOW - 5 * day,
-                    confirmed_at=NOW - 5 * day,
-                ),
-                Subscriber(
-                    email="paused@example.com",
-                    status="confirmed",
-                    categories="Design",
-                    created_at=NOW - day,
-                    confirmed_at=NOW - day,
-                    paused_until=NOW + 14 * day,
-                ),
-                Suppression(email="bounced@example.com", reason="hard_bounce"),
-                Suppression(email="ada@example.com", reason="complaint"),
-            ]
-        )
+                    email=email_,
+                    name=name,
+                    status=status,
+                    categories=categories,
+                    created_at=day(created),
+                    confirmed_at=day(confirmed),
+                    unsubscribed_at=day(left),
+                    paused_until=day(paused),
+                )
+            )
+        for email_, reason, since in A_LIST_SUPPRESSED:
+            session.add(Suppression(email=email_, reason=reason, created_at=day(since)))
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """An empty directory to export to: the test sees all that lands in it."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
 
 
 def test_export_writes_every_subscriber_with_formulas_defused(
-    digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
+    digest: CliRunnerCall, sessions: sessionmaker[Session], out: Path
 ) -> None:
     a_list(sessions)
-    out = tmp_path / "out"
-    out.mkdir()
     path = out / "list.csv"
     done = digest("subscribers", "export", str(path))
-    assert (done.exit_code, done.stdout) == (0, f"{path}: 6 subscribers exported\n")
+    assert (done.exit_code, done.stdout) == (
+        0,
+        f"{path}: 6 subscribers and 1 other suppressed address exported\n",
+    )
     assert path.stat().st_mode & 0o777 == 0o600
     assert list(out.iterdir()) == [path]
     rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
@@ -283,8 +310,9 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "left@example.com",
         "bounced@example.com",
         "paused@example.com",
+        "erased@example.com",
     ]
-    ada, formula, minus, left, bounced, _ = rows
+    ada, formula, minus, left, bounced, _, erased = rows
     assert ada == {
         "email": "ada@example.com",
         "name": "Ada Lovelace",
@@ -293,13 +321,27 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "created_at": "2026-10-25T09:00:00+00:00",
         "confirmed_at": "2026-10-26T09:00:00+00:00",
         "unsubscribed_at": "",
-        "suppressed": "complaint",
+        "suppressed": "",
     }
-    assert formula["name"] == '\'=HYPERLINK("https://evil.example","x")'
+    assert formula["name"] == f"'{HYPERLINK}"
     assert minus["name"] == "''quoted, with a comma'"
     assert left["name"] == '\'+Plus "Q"'
-    assert left["unsubscribed_at"] == "2026-11-22T09:00:00+00:00"
+    assert (left["unsubscribed_at"], left["suppressed"]) == (
+        "2026-11-22T09:00:00+00:00",
+        "complaint",
+    )
     assert (bounced["name"], bounced["suppressed"]) == ("'@mention", "hard_bounce")
+    # A suppression without a subscriber: unsubscribed since it was suppressed.
+    assert erased == {
+        "email": "erased@example.com",
+        "name": "",
+        "status": "unsubscribed",
+        "categories": "",
+        "created_at": "2026-11-21T09:00:00+00:00",
+        "confirmed_at": "",
+        "unsubscribed_at": "2026-11-21T09:00:00+00:00",
+        "suppressed": "manual",
+    }
     # Nothing in the file starts a formula.
     for row in rows:
         for value in row.values():
@@ -318,12 +360,12 @@ def test_export_round_trips_through_import(
 
     done = digest("subscribers", "import", str(first))
     assert done.exit_code == 0, done.output
-    assert done.stdout == f"{first}: 6 added, 0 merged, 2 suppressed\n"
+    assert done.stdout == f"{first}: 7 added, 0 merged, 3 suppressed\n"
     assert digest("subscribers", "export", str(second)).exit_code == 0
     assert second.read_bytes() == first.read_bytes()
 
     stored = people(sessions)
-    assert stored["=1+2@example.com"].name == '=HYPERLINK("https://evil.example","x")'
+    assert stored["=1+2@example.com"].name == HYPERLINK
     assert stored["-minus@example.com"].name == "'quoted, with a comma'"
     assert {e: s.status for e, s in stored.items()} == {
         "ada@example.com": "confirmed",
@@ -332,10 +374,10 @@ def test_export_round_trips_through_import(
         "left@example.com": "unsubscribed",
         "bounced@example.com": "bounced",
         "paused@example.com": "confirmed",
+        "erased@example.com": "unsubscribed",  # a row now, receiving nothing
     }
     assert {e: s.reason for e, s in suppressions(sessions).items()} == {
-        "ada@example.com": "complaint",
-        "bounced@example.com": "hard_bounce",
+        email_: reason for email_, reason, _ in A_LIST_SUPPRESSED
     }
 
 
@@ -382,20 +424,22 @@ def test_export_to_standard_output_and_by_status(
     a_list(sessions)
     done = digest("subscribers", "export")
     assert done.exit_code == 0
-    assert done.stderr == "6 subscribers exported\n"
-    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 6
+    assert done.stderr == "6 subscribers and 1 other suppressed address exported\n"
+    assert len(list(csv.DictReader(io.StringIO(done.stdout)))) == 7
     confirmed = digest("subscribers", "export", "-", "--status", "confirmed")
     emails = [r["email"] for r in csv.DictReader(io.StringIO(confirmed.stdout))]
     assert emails == ["ada@example.com", "'=1+2@example.com", "paused@example.com"]
+    assert confirmed.stderr == "3 subscribers exported\n"
+    left = digest("subscribers", "export", "-", "--status", "unsubscribed")
+    emails = [r["email"] for r in csv.DictReader(io.StringIO(left.stdout))]
+    assert emails == ["left@example.com", "erased@example.com"]
     assert digest("subscribers", "export", "--status", "gone").exit_code == 2
 
 
 def test_export_to_a_place_that_cannot_be_written_is_one_error(
-    digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
+    digest: CliRunnerCall, sessions: sessionmaker[Session], out: Path
 ) -> None:
     a_list(sessions)
-    out = tmp_path / "out"
-    out.mkdir()
     missing = out / "no-such-dir" / "list.csv"
     line = one_error_line(digest("subscribers", "export", str(missing)))
     assert line == f"error: {missing}: cannot write: No such file or directory"
@@ -478,7 +522,7 @@ def test_defusing_is_undone_exactly() -> None:
 def test_export_of_an_empty_list_is_a_header(sessions: sessionmaker[Session]) -> None:
     out = io.StringIO(newline="")
     with sessions() as session:
-        assert export_csv(session, out) == 0
+        assert export_csv(session, out) == (0, 0)
     assert out.getvalue() == (
         "email,name,status,categories,created_at,confirmed_at,unsubscribed_at,suppressed\r\n"
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.csvio import import_csv
 from subscribers.roster import merge_categories
 from worker.config import PROJECT_ROOT
-from worker.store.models import Subscriber, SubscriberStatus
+from worker.store.models import Subscriber, SubscriberStatus, Suppression
 
 
 def stored(sessions: sessionmaker[Session]) -> dict[str, Subscriber]:
@@ -121,3 +121,59 @@ def test_a_file_without_an_email_column_or_not_utf8_is_named(
 def test_everything_absorbs_narrower_choices() -> None:
     assert merge_categories("", "Design") == ""
     assert merge_categories("Design", "Productivity") == "Design|Productivity"
+
+
+def test_a_suppressed_address_is_never_imported_as_confirmed(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                Suppression(email="complainer@example.com", reason="complaint"),
+                Suppression(email="dead@example.com", reason="hard_bounce"),
+                Suppression(email="full@example.com", reason="soft_bounces"),
+            ]
+        )
+    path = write(
+        tmp_path,
+        "email,status,suppressed\n"
+        "complainer@example.com,confirmed,\n"  # suppressed in the store
+        "dead@example.com,,\n"
+        "full@example.com,pending,\n"
+        "asked@example.com,confirmed,manual\n"  # suppressed by its row
+        "gone@example.com,,unknown_user\n"
+        "left@example.com,unsubscribed,hard_bounce\n"  # its row says it left
+        "fine@example.com,,\n",
+    )
+    report = import_csv(sessions, path)
+    people = stored(sessions)
+    assert {email: person.status for email, person in people.items()} == {
+        "complainer@example.com": "unsubscribed",
+        "dead@example.com": "bounced",
+        "full@example.com": "bounced",
+        "asked@example.com": "unsubscribed",
+        "gone@example.com": "bounced",
+        "left@example.com": "unsubscribed",
+        "fine@example.com": "confirmed",
+    }
+    assert all(p.confirmed_at is None for e, p in people.items() if e != "fine@example.com")
+    assert people["complainer@example.com"].unsubscribed_at is not None
+    assert report.rejected == []
+    assert (report.added, report.suppressed) == (7, 3)
+    assert report.held_back == [
+        "complainer@example.com: suppressed (complaint); stored as unsubscribed",
+        "dead@example.com: suppressed (hard_bounce); stored as bounced",
+        "full@example.com: suppressed (soft_bounces); stored as bounced",
+        "asked@example.com: suppressed (manual); stored as unsubscribed",
+        "gone@example.com: suppressed (unknown_user); stored as bounced",
+    ]
+    with sessions() as session:
+        held = {s.email: s.reason for s in session.scalars(select(Suppression))}
+    assert held == {
+        "complainer@example.com": "complaint",
+        "dead@example.com": "hard_bounce",
+        "full@example.com": "soft_bounces",
+        "asked@example.com": "manual",
+        "gone@example.com": "unknown_user",
+        "left@example.com": "hard_bounce",
+    }

@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 
 from smtpserver import Handler, free_port, smtp_server
 from subscribers.web import create_app
+from subscribers.web.outbox import wait_for_mail
 from worker.config import PROJECT_ROOT, Settings
 from worker.editions import build_edition, start_edition
 from worker.importer import import_file
@@ -63,6 +64,7 @@ def site(
 
 
 def received(handler: Handler, count: int) -> list[EmailMessage]:
+    wait_for_mail()
     assert len(handler.envelopes) == count, [e.rcpt_tos for e in handler.envelopes]
     messages = []
     for envelope in handler.envelopes:
@@ -93,6 +95,17 @@ def shoot(browser: object, url: str, name: str, store: str) -> None:
         page.close()
 
 
+def shoot_result(page: object, name: str, store: str) -> None:
+    """Screenshots of the page a form's POST answered, at each width."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})  # type: ignore[attr-defined]
+        scroll = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert scroll <= width, f"{name}: horizontal overflow at {width}px ({scroll}px)"
+        path = ARTIFACTS / f"{store}-{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})  # type: ignore[attr-defined]
+
+
 def status_of(sessions: sessionmaker[Session], address: str) -> Subscriber:
     with sessions() as session:
         found = session.scalar(select(Subscriber).where(Subscriber.email == address))
@@ -117,7 +130,7 @@ def test_a_subscribers_journey(
     page.check("input[name=category][value='Developer Tools']")
     page.click("button[type=submit]")
     page.wait_for_selector("text=Check your inbox")
-    page.screenshot(path=str(ARTIFACTS / f"{store}-check-inbox-375.png"), full_page=True)
+    shoot_result(page, "check-inbox", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.PENDING
 
     # Confirm from the email the SMTP server received.
@@ -129,7 +142,7 @@ def test_a_subscribers_journey(
     page.goto(confirm_url)
     page.click("button[type=submit]")
     page.wait_for_selector("text=You are subscribed")
-    page.screenshot(path=str(ARTIFACTS / f"{store}-confirmed-375.png"), full_page=True)
+    shoot_result(page, "confirmed", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
 
     # The welcome email carries the latest edition with Grace's own links.
@@ -148,7 +161,7 @@ def test_a_subscribers_journey(
     page.check("input[name=pause][value='2']")
     page.click("button[type=submit]")
     page.wait_for_selector("text=Saved")
-    page.screenshot(path=str(ARTIFACTS / f"{store}-preferences-saved-375.png"), full_page=True)
+    shoot_result(page, "preferences-saved", store)
     grace = status_of(sessions, "grace@example.com")
     assert grace.categories == "" and grace.paused_until is not None
 
@@ -158,7 +171,7 @@ def test_a_subscribers_journey(
     assert page.is_visible("text=Panel ship") and page.is_visible("text=50%")
     page.click("button[type=submit]")
     page.wait_for_selector("text=your vote")
-    page.screenshot(path=str(ARTIFACTS / f"{store}-voted-375.png"), full_page=True)
+    shoot_result(page, "voted", store)
     with sessions() as session:
         assert session.scalars(select(Vote.verdict)).all() == ["ship"]
 
@@ -168,6 +181,6 @@ def test_a_subscribers_journey(
     page.goto(unsubscribe_url)
     page.click("button[type=submit]")
     page.wait_for_selector("text=You are unsubscribed")
-    page.screenshot(path=str(ARTIFACTS / f"{store}-unsubscribed-375.png"), full_page=True)
+    shoot_result(page, "unsubscribed", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.UNSUBSCRIBED
     page.close()

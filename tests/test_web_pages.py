@@ -13,11 +13,12 @@ from email.message import EmailMessage
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.tokens import Purpose, make_token, subscriber_payload
 from subscribers.web import create_app
+from subscribers.web.outbox import wait_for_mail
 from worker.config import PROJECT_ROOT, Settings
 from worker.importer import import_file
 from worker.mail.memory import MemoryBackend
@@ -49,6 +50,8 @@ def client(app: Flask) -> FlaskClient:
 
 
 def sent() -> list[EmailMessage]:
+    """What the app mailed so far (it mails after answering)."""
+    wait_for_mail()
     messages = []
     for outgoing in MemoryBackend.outbox:
         parsed = email.message_from_bytes(outgoing.data, policy=email.policy.default)
@@ -182,16 +185,18 @@ def test_confirm_link_replayed_after_unsubscribing_changes_nothing(
     assert client.post(confirm).status_code == 200
     stored = subscriber(sessions, "ada@example.com")
     assert stored is not None
-    with sessions.begin() as session:
-        session.get(Subscriber, stored.id).unsubscribed_at = (  # type: ignore[union-attr]
-            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
-        )
     client.post(f"/u/{token(settings, Purpose.UNSUBSCRIBE, stored.id)}", data=ONE_CLICK)
-    assert subscriber(sessions, "ada@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    left = subscriber(sessions, "ada@example.com")
+    assert left is not None and left.status == SubscriberStatus.UNSUBSCRIBED
+    # Tokens count whole seconds: make the unsubscribe clearly later than
+    # the link, as it is when someone leaves days after confirming.
+    with sessions.begin() as session:
+        session.get(Subscriber, stored.id).unsubscribed_at += dt.timedelta(seconds=2)  # type: ignore[union-attr, operator]
 
     replay = client.post(confirm)
     assert replay.status_code == 410
     assert subscriber(sessions, "ada@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    assert len(sent()) == 1  # no welcome, no other mail
 
 
 def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
@@ -211,6 +216,40 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
     assert "Claude Files API" in body(welcome, "html")
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "%%" not in body(welcome) and "%%" not in body(welcome, "html")
+
+    # Clicking again (a reload, the back button) confirms nothing new and
+    # mails nothing more; the welcome counts as the edition's delivery.
+    confirm = link(sent()[0], "confirm")
+    assert client.post(confirm).status_code == 200
+    assert len(sent()) == 2
+    late = subscriber(sessions, "late@example.com")
+    assert late is not None
+    with sessions() as session:
+        from worker.store.models import Delivery
+
+        statuses = session.scalars(
+            select(Delivery.status).where(Delivery.subscriber_id == late.id)
+        ).all()
+    assert statuses == ["sent"]
+
+
+def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from worker.editions import build_edition, start_edition
+    from worker.render import Renderer
+    from worker.weeks import parse_week
+
+    client.post("/subscribe", data={"email": "quiet@example.com"})
+    confirm = link(sent()[0], "confirm")
+    assert client.post(confirm).status_code == 200
+    with sessions.begin() as session:
+        session.add(Suppression(email="quiet@example.com", reason=SuppressionReason.MANUAL))
+    week = parse_week("2026-W48")
+    build_edition(sessions, week, settings, Renderer(settings.templates_dir))
+    start_edition(sessions, week, settings)
+    assert client.post(confirm).status_code == 410
+    assert len(sent()) == 1
 
 
 # Unsubscribe -----------------------------------------------------------------
@@ -472,7 +511,16 @@ def test_pending_subscriptions_expire(client: FlaskClient, sessions: sessionmake
             Subscriber(
                 email="stale@example.com",
                 status=SubscriberStatus.PENDING,
+                source="web",
                 created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=8),
+            )
+        )
+        session.add(
+            Subscriber(
+                email="imported@example.com",
+                status=SubscriberStatus.PENDING,
+                source="import",
+                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=30),
             )
         )
         session.add(
@@ -484,12 +532,14 @@ def test_pending_subscriptions_expire(client: FlaskClient, sessions: sessionmake
         )
     client.post("/subscribe", data={"email": "fresh@example.com"})
     assert subscriber(sessions, "stale@example.com") is None
-    # An unsubscribe is a record to keep, however old.
+    # An unsubscribe is a record to keep, however old; so is an operator's
+    # import of pending subscribers.
     assert subscriber(sessions, "left@example.com") is not None
+    assert subscriber(sessions, "imported@example.com") is not None
 
 
-def test_a_mail_server_that_is_down_gets_an_honest_answer(
-    settings: Settings, sessions: sessionmaker[Session]
+def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
+    settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
     from dataclasses import replace
 
@@ -499,15 +549,18 @@ def test_a_mail_server_that_is_down_gets_an_honest_answer(
     down = replace(settings, mail_url=f"smtp://127.0.0.1:{free_port()}?starttls=off")
     client = create_app(down, sessions=sessions).test_client()
     answer = client.post("/subscribe", data={"email": "patient@example.com"})
-    assert answer.status_code == 503 and b"try again" in answer.data
-    # The request is kept: asking again once mail works sends the link.
-    assert subscriber(sessions, "patient@example.com") is not None
-
-    # A confirmation stands even when the welcome email cannot go out.
+    # The same answer as ever (no enumeration through errors); the operator
+    # finds the failure in the log.
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    wait_for_mail()
+    assert "confirmation email not sent" in caplog.text
     pending = subscriber(sessions, "patient@example.com")
     assert pending is not None
+
+    # A confirmation stands even when the welcome email cannot go out.
     confirm = make_token(down, Purpose.CONFIRM, [pending.id, pending.email])
     assert client.post(f"/confirm/{confirm}").status_code == 200
+    wait_for_mail()
     assert subscriber(sessions, "patient@example.com").status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
 
 
@@ -529,3 +582,83 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
 
     assert [ask(n, "198.51.100.7") for n in range(3)] == [200, 200, 429]
     assert ask(3, "198.51.100.8") == 200
+
+
+def test_a_vote_posted_without_the_forms_csrf_value_records_nothing(
+    app: Flask, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    url = f"/vote/{token(settings, Purpose.VOTE, subscriber_id)}/claude-files-api/ship"
+    other_site = app.test_client()
+    assert other_site.post(url).status_code == 400
+    page = app.test_client().get(url)
+    # Another browser's value is not this one's.
+    assert other_site.post(url, data={"csrf_token": _csrf(page.data)}).status_code == 400
+    assert count(sessions, Vote) == 0
+
+
+@pytest.mark.parametrize(
+    "category", ["<script>alert(1)</script>", "Developer Tools\r\nX: y", "c" * 10_000, "Cooking"]
+)
+def test_preferences_refuse_what_is_not_a_category(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session], category: str
+) -> None:
+    subscriber_id = add_confirmed(sessions, "picky@example.com", "Design")
+    url = f"/preferences/{token(settings, Purpose.PREFERENCES, subscriber_id)}"
+    page = client.get(url)
+    answer = client.post(
+        url, data={"csrf_token": _csrf(page.data), "category": category, "pause": "8"}
+    )
+    assert answer.status_code == 400 and b"categories:" in answer.data
+    assert b"<script>alert" not in answer.data
+    unchanged = subscriber(sessions, "picky@example.com")
+    assert unchanged is not None
+    assert unchanged.categories == "Design" and unchanged.paused_until is None
+
+
+def test_the_development_key_is_refused_for_a_public_site(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from dataclasses import replace
+
+    from worker.config import DEV_SECRET_KEY
+    from worker.errors import ConfigError
+
+    public = replace(settings, secret_key=DEV_SECRET_KEY, site_url="https://verdicts.example")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app(public, sessions=sessions)
+    local = replace(public, site_url="http://localhost:5000")
+    assert create_app(local, sessions=sessions)
+
+
+def test_one_click_survives_a_connection_the_database_dropped(
+    settings: Settings, pg_sessions: sessionmaker[Session]
+) -> None:
+    from sqlalchemy import text
+
+    engine = pg_sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    subscriber_id = add_confirmed(pg_sessions, "leaver@example.com")
+    client = create_app(settings, sessions=pg_sessions).test_client()
+    engine.dispose()
+    with engine.connect() as connection:  # the one connection in the pool now
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+    behind = make_engine_for(engine)
+    with behind.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+    behind.dispose()
+
+    answer = client.post(
+        f"/u/{token(settings, Purpose.UNSUBSCRIBE, subscriber_id)}", data=ONE_CLICK
+    )
+    assert answer.status_code == 200
+    assert subscriber(pg_sessions, "leaver@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+
+
+def make_engine_for(engine: Engine) -> Engine:
+    """Another engine on the same database, for what a test does behind the
+    app's back."""
+    from worker.store import make_engine
+
+    return make_engine(engine.url.render_as_string(hide_password=False))

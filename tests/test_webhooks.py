@@ -16,18 +16,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import padding
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedserver import FeedServer, Route, serve_feeds
+from intakehelpers import self_signed, state, status_of
 from subscribers.web import create_app
 from worker.config import Settings
-from worker.store.models import IntakeEvent, Subscriber, SubscriberStatus, Suppression
+from worker.store.models import Subscriber, SubscriberStatus
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:verdict-digest-ses"
 PEOPLE = ("ada@example.org", "grace@example.net", "linus@example.com")
@@ -39,45 +37,16 @@ def people(sessions: sessionmaker[Session]) -> None:
         session.add_all(Subscriber(email=e, status=SubscriberStatus.CONFIRMED) for e in PEOPLE)
 
 
-def state(sessions: sessionmaker[Session]) -> tuple[object, ...]:
-    with sessions() as session:
-        subscribers = session.execute(
-            select(Subscriber.email, Subscriber.status, Subscriber.soft_bounces).order_by(
-                Subscriber.email
-            )
-        ).all()
-        suppressions = session.execute(
-            select(Suppression.email, Suppression.reason).order_by(Suppression.email)
-        ).all()
-        events = session.scalar(select(func.count()).select_from(IntakeEvent))
-    return tuple(subscribers), tuple(suppressions), events
-
-
-def status_of(sessions: sessionmaker[Session], email: str) -> tuple[str, int, str | None]:
-    with sessions() as session:
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-        reason = session.scalar(select(Suppression.reason).where(Suppression.email == email))
-    assert subscriber is not None
-    return subscriber.status, subscriber.soft_bounces, reason
-
-
 # SNS, as AWS does it
 
 
-def signing_pair(common_name: str = "sns.eu-west-1.amazonaws.com") -> tuple[Any, bytes]:
+def signing_pair(
+    valid_from: dt.timedelta = dt.timedelta(hours=-1),
+    valid_until: dt.timedelta = dt.timedelta(days=30),
+) -> tuple[Any, bytes]:
     """An RSA key and a self-signed certificate for it, in PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
+    key, certificate = self_signed(
+        "sns.eu-west-1.amazonaws.com", valid_from=valid_from, valid_until=valid_until
     )
     return key, certificate.public_bytes(serialization.Encoding.PEM)
 
@@ -177,9 +146,11 @@ class SNS:
 def sns_app(
     settings: Settings, sessions: sessionmaker[Session], server: FeedServer, **changes: Any
 ) -> FlaskClient:
+    """The app, taking certificates from ``server`` and messages of TOPIC
+    unless ``changes`` say otherwise."""
     pattern = rf"^{re.escape(server.base_url)}/sns/"
-    changed = dataclasses.replace(settings, sns_cert_url_pattern=pattern, **changes)
-    return create_app(changed, sessions=sessions).test_client()
+    changes = {"sns_cert_url_pattern": pattern, "sns_topic_arns": (TOPIC,), **changes}
+    return create_app(dataclasses.replace(settings, **changes), sessions=sessions).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -189,15 +160,21 @@ def cert_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeedServer
         yield server
 
 
+def serve_certificate(server: FeedServer, pem: bytes) -> str:
+    """The URL ``server`` serves ``pem`` at: a path of its own each time,
+    since certificates are cached by URL per process."""
+    path = f"/sns/SimpleNotificationService-{uuid.uuid4().hex}.pem"
+    server.routes[path] = Route(body=pem, content_type="application/x-pem-file")
+    return server.url(path)
+
+
 @pytest.fixture
 def sns(
     settings: Settings, sessions: sessionmaker[Session], cert_server: FeedServer, people: None
 ) -> SNS:
     key, pem = the_signing_pair()
-    # A path of its own per test: certificates are cached by URL per process.
-    path = f"/sns/SimpleNotificationService-{uuid.uuid4().hex}.pem"
-    cert_server.routes[path] = Route(body=pem, content_type="application/x-pem-file")
-    return SNS(sns_app(settings, sessions, cert_server), cert_server, key, cert_server.url(path))
+    cert_url = serve_certificate(cert_server, pem)
+    return SNS(sns_app(settings, sessions, cert_server), cert_server, key, cert_url)
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
@@ -263,7 +240,8 @@ def test_a_certificate_outside_the_pattern_is_never_fetched(
 def test_the_default_pattern_accepts_only_amazon_hosts(
     settings: Settings, sessions: sessionmaker[Session], sns: SNS
 ) -> None:
-    client = create_app(settings, sessions=sessions).test_client()
+    configured = dataclasses.replace(settings, sns_topic_arns=(TOPIC,))
+    client = create_app(configured, sessions=sessions).test_client()
     message = signed(notification(bounce("Permanent", "ada@example.org")), sns.key, sns.cert_url)
     assert client.post("/webhooks/ses", data=json.dumps(message)).status_code == 403
     assert sns.cert_requests() == 0
@@ -293,15 +271,56 @@ def test_malformed_and_unknown_messages_are_refused(
     assert state(sessions) == before
 
 
-def test_topics_can_be_restricted(
+def test_nothing_is_accepted_until_the_topics_are_configured(
     settings: Settings, sessions: sessionmaker[Session], sns: SNS
 ) -> None:
-    client = sns_app(settings, sessions, sns.server, sns_topic_arns=(TOPIC + "-other",))
+    before = state(sessions)
+    client = sns_app(settings, sessions, sns.server, sns_topic_arns=())
     message = signed(notification(bounce("Permanent", "ada@example.org")), sns.key, sns.cert_url)
     answer = client.post("/webhooks/ses", data=json.dumps(message))
-    assert answer.status_code == 403 and "SNS_TOPIC_ARNS" in answer.json["error"]
-    allowed = sns_app(settings, sessions, sns.server, sns_topic_arns=(TOPIC,))
-    assert allowed.post("/webhooks/ses", data=json.dumps(message)).status_code == 200
+    assert answer.status_code == 503 and "set SNS_TOPIC_ARNS" in answer.json["error"]
+    assert state(sessions) == before
+    assert sns.cert_requests() == 0
+
+
+def test_a_genuine_message_of_another_topic_is_refused(
+    settings: Settings, sessions: sessionmaker[Session], sns: SNS
+) -> None:
+    # Anyone can make a topic and publish an SES-shaped complaint to it:
+    # AWS signs it all the same.
+    before = state(sessions)
+    stranger = notification(bounce("Permanent", "ada@example.org"))
+    stranger["TopicArn"] = "arn:aws:sns:eu-west-1:999999999999:attacker"
+    answer = sns.send(stranger)
+    assert answer.status_code == 403
+    assert answer.json == {"error": "the topic is not one of SNS_TOPIC_ARNS"}
+    assert state(sessions) == before
+    assert sns.cert_requests() == 0
+    other_list = sns_app(settings, sessions, sns.server, sns_topic_arns=(TOPIC + "-other",))
+    ours = signed(notification(bounce("Permanent", "ada@example.org")), sns.key, sns.cert_url)
+    assert other_list.post("/webhooks/ses", data=json.dumps(ours)).status_code == 403
+    assert state(sessions) == before
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until"),
+    [
+        (dt.timedelta(days=-30), dt.timedelta(minutes=-1)),  # expired
+        (dt.timedelta(minutes=1), dt.timedelta(days=30)),  # not valid yet
+    ],
+    ids=["expired", "not-yet-valid"],
+)
+def test_a_certificate_not_valid_now_verifies_nothing(
+    sns: SNS, sessions: sessionmaker[Session], valid_from: dt.timedelta, valid_until: dt.timedelta
+) -> None:
+    before = state(sessions)
+    key, pem = signing_pair(valid_from, valid_until)
+    cert_url = serve_certificate(sns.server, pem)
+    message = notification(bounce("Permanent", "ada@example.org"))
+    answer = sns.post(signed(message, key, cert_url))
+    assert answer.status_code == 403
+    assert answer.json == {"error": "the signing certificate is not valid now"}
+    assert state(sessions) == before
 
 
 def test_complaints_soft_bounces_and_deliveries(sns: SNS, sessions: sessionmaker[Session]) -> None:
@@ -317,9 +336,12 @@ def test_complaints_soft_bounces_and_deliveries(sns: SNS, sessions: sessionmaker
     }
     assert sns.send(notification(complaint)).json["applied"] == {"complaint": 1}
     assert status_of(sessions, "linus@example.com") == ("unsubscribed", 0, "complaint")
-    for kind in ("Transient", "Undetermined"):
-        soft = notification(bounce(kind, "grace@example.net", "4.2.2"))
-        assert sns.send(soft).json["applied"] == {"soft_bounce": 1}
+    for n, kind in enumerate(("Transient", "Undetermined")):
+        soft = bounce(kind, "grace@example.net", "4.2.2")
+        soft["mail"] = {**MAIL, "messageId": f"0102018c-week-{n}"}
+        assert sns.send(notification(soft)).json["applied"] == {"soft_bounce": 1}
+        # SES reporting the same message again: one soft bounce per message.
+        assert sns.send(notification(soft)).json == {"applied": {}, "already_seen": 1}
     assert status_of(sessions, "grace@example.net") == ("confirmed", 2, None)
     delivery = {
         "notificationType": "Delivery",
@@ -370,6 +392,35 @@ def test_a_subscription_is_confirmed_when_the_setting_allows(
     answer = client.post("/webhooks/ses", data=json.dumps(message))
     assert answer.status_code == 200 and answer.json == {"result": "subscription confirmed"}
     assert len(sns.server.headers_of(path)) == 1
+
+
+@pytest.mark.parametrize("case", ["no topic configured", "another topic", "bad signature"])
+def test_a_stranger_s_subscription_confirmation_is_neither_confirmed_nor_logged(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    sns: SNS,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    topics = () if case == "no topic configured" else (TOPIC,)
+    client = sns_app(
+        settings, sessions, sns.server, sns_confirm_subscriptions=True, sns_topic_arns=topics
+    )
+    path = f"/sns/?Action=ConfirmSubscription&Token={uuid.uuid4().hex}"
+    sns.server.routes[path] = Route(body=b"<ConfirmSubscriptionResponse/>")
+    confirmation = subscription_confirmation(sns.server.url(path))
+    message = signed(confirmation, sns.key, sns.cert_url)
+    if case == "another topic":
+        confirmation["TopicArn"] = "arn:aws:sns:eu-west-1:999999999999:attacker"
+        message = signed(confirmation, sns.key, sns.cert_url)
+    elif case == "bad signature":
+        message = signed(confirmation, signing_pair()[0], sns.cert_url)
+    with caplog.at_level(logging.WARNING, logger="subscribers.webhooks"):
+        answer = client.post("/webhooks/ses", data=json.dumps(message))
+    status = 503 if case == "no topic configured" else 403
+    assert answer.status_code == status
+    assert sns.server.headers_of(path) == []
+    assert path not in caplog.text and f"refused ({status})" in caplog.text
 
 
 # Postmark
@@ -448,6 +499,10 @@ def test_postmark_record_types(postmark: FlaskClient, sessions: sessionmaker[Ses
     assert post(postmark_bounce(11, "SoftBounce", "grace@example.net"))["applied"] == {
         "soft_bounce": 1
     }
+    # Another record about the same message: one soft bounce per message.
+    again = post(postmark_bounce(12, "SoftBounce", "grace@example.net"))
+    assert again == {"applied": {}, "already_seen": 1}
+    assert status_of(sessions, "grace@example.net") == ("confirmed", 1, None)
     delivery = {
         "RecordType": "Delivery",
         "ServerID": 23,

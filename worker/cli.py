@@ -43,6 +43,7 @@ from worker.store.models import SubscriberStatus, SuppressionReason, segment_cat
 from worker.weeks import Week, current_week, parse_week
 
 if TYPE_CHECKING:
+    from subscribers.csvio import Exported
     from subscribers.mailboxes import MailboxReport
 
 console = Console(soft_wrap=True)
@@ -442,7 +443,10 @@ def subscribers_import(path: Path, status: str) -> None:
     settings = _settings()
     report = import_csv(_sessions(settings), path, SubscriberStatus(status))
     suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
-    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}")
+    held = f", {len(report.held_back)} held back" if report.held_back else ""
+    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}{held}")
+    for line in report.held_back:
+        console.print(escape(line), highlight=False)
     if report.rejected:
         raise InputError(f"{path}: rows rejected (the others were imported)", report.rejected)
 
@@ -514,12 +518,13 @@ def _send_confirmation(
     "--delete",
     "erase",
     is_flag=True,
-    help="Delete the row (with its votes and deliveries) instead of unsubscribing.",
+    help="Delete the row (with its votes and deliveries) instead of unsubscribing; "
+    "the address stays on the suppression list.",
 )
 @reports_errors
 def subscribers_remove(email: str, erase: bool) -> None:
-    """Unsubscribe a subscriber at once (--delete: erase them). A suppression
-    of the address stays."""
+    """Unsubscribe a subscriber at once (--delete: erase them, keeping only
+    the address, on the suppression list, so no import brings them back)."""
     from subscribers.admin import Removal, remove_subscriber
 
     settings = _settings()
@@ -586,7 +591,7 @@ def subscribers_export(destination: str, status: str | None) -> None:
     with _sessions(settings)() as session:
         if destination == "-":
             count = export_csv(session, sys.stdout, status=wanted)
-            errors.print(f"{count} subscribers exported", highlight=False)
+            errors.print(f"{_exported(count)} exported", highlight=False)
             return
         path = Path(destination)
         partial = path.with_name(f".{path.name}.partial")
@@ -601,7 +606,14 @@ def subscribers_export(destination: str, status: str | None) -> None:
             raise DigestError(f"{path}: cannot write: {error.strerror}") from None
         finally:
             partial.unlink(missing_ok=True)
-    console.print(f"{escape(str(path))}: {count} subscribers exported")
+    console.print(f"{escape(str(path))}: {_exported(count)} exported")
+
+
+def _exported(count: Exported) -> str:
+    if not count.suppressed:
+        return f"{count.subscribers} subscribers"
+    addresses = "address" if count.suppressed == 1 else "addresses"
+    return f"{count.subscribers} subscribers and {count.suppressed} other suppressed {addresses}"
 
 
 @subscribers.command("stats")
@@ -609,7 +621,8 @@ def subscribers_export(destination: str, status: str | None) -> None:
 def subscribers_stats() -> None:
     """The list by status, suppressions by reason, stale pending
     subscriptions, and the segments of the next edition."""
-    from subscribers.admin import CONFIRM_WINDOW, list_stats
+    from subscribers.admin import list_stats
+    from subscribers.tokens import CONFIRM_WINDOW
 
     settings = _settings()
     with _sessions(settings)() as session:

@@ -322,23 +322,96 @@ def envelope_sender(
 ) -> str:
     """The SMTP envelope sender: ``MAIL_FROM``'s address, or with
     ``BOUNCE_ADDRESS`` set, that address tagged with the edition (and with
-    ``VERP``, the subscriber), so a bounce says what it is about."""
+    ``VERP``, the subscriber and an HMAC of both:
+    ``bounces+2026-W48.1234.89abcdef@…``), so a bounce says what it is about
+    and nobody else can write such an address."""
     if not settings.bounce_address or edition is None:
         return parseaddr(settings.mail_from)[1]
     local, _, domain = parseaddr(settings.bounce_address)[1].rpartition("@")
     tag = edition.week
     if settings.verp and subscriber_id is not None:
-        tag = f"{tag}.{subscriber_id}"
+        tag = f"{tag}.{subscriber_id}.{_verp_mac(settings.secret_key, edition.week, subscriber_id)}"
     return f"{local}+{tag}@{domain}"
 
 
 def message_id_for(edition: EditionRef, subscriber_id: int, settings: Settings) -> str:
     """Deterministic, so a retried delivery keeps its id (clients dedupe on
     it); the HMAC keeps other subscribers' ids unguessable."""
-    mac = _keyed_sha256(settings.secret_key).copy()
-    mac.update(f"{edition.edition_id}.{subscriber_id}".encode())
-    tag = mac.hexdigest()[:12]
+    tag = _message_id_mac(settings.secret_key, edition.edition_id, subscriber_id)
     return f"<{edition.week}.{edition.edition_id}.{subscriber_id}.{tag}@{settings.list_domain}>"
+
+
+@dataclass(frozen=True)
+class SentTo:
+    """What a Message-ID or VERP envelope address of ours proves: the week's
+    edition went to this subscriber."""
+
+    week: str
+    subscriber_id: int
+
+
+_WEEK = r"(\d{4}-W\d{2})"
+_ID = r"(\d{1,18})"
+
+
+def subscriber_of_message_id(message_id: str, settings: Settings) -> SentTo | None:
+    """The edition and subscriber a Message-ID made by :func:`message_id_for`
+    names, when its HMAC is genuine (under ``SECRET_KEY`` or an
+    ``OLD_SECRET_KEYS`` one); None for any other id."""
+    found = re.fullmatch(
+        rf"<?{_WEEK}\.{_ID}\.{_ID}\.([0-9a-f]{{12}})@{re.escape(settings.list_domain)}>?",
+        message_id.strip(),
+        re.IGNORECASE,
+    )
+    if not found:
+        return None
+    week, edition_id, subscriber_id, tag = found.groups()
+    mac = functools.partial(
+        _message_id_mac, edition_id=int(edition_id), subscriber_id=int(subscriber_id)
+    )
+    return SentTo(week.upper(), int(subscriber_id)) if _genuine(tag, mac, settings) else None
+
+
+def subscriber_of_envelope(address: str, settings: Settings) -> SentTo | None:
+    """The edition and subscriber a VERP envelope sender made by
+    :func:`envelope_sender` names, when its HMAC is genuine; None for any
+    other address, and for every address while ``BOUNCE_ADDRESS`` is unset.
+    Not tied to ``VERP``: bounces of mail sent before it was turned off
+    still arrive."""
+    if not settings.bounce_address:
+        return None
+    local, _, domain = parseaddr(settings.bounce_address)[1].rpartition("@")
+    found = re.fullmatch(
+        rf"<?{re.escape(local)}\+{_WEEK}\.{_ID}\.([0-9a-f]{{8}})@{re.escape(domain)}>?",
+        address.strip(),
+        re.IGNORECASE,
+    )
+    if not found:
+        return None
+    week, subscriber_id, tag = found.groups()
+    week = week.upper()
+    mac = functools.partial(_verp_mac, week=week, subscriber_id=int(subscriber_id))
+    return SentTo(week, int(subscriber_id)) if _genuine(tag, mac, settings) else None
+
+
+def _message_id_mac(secret_key: str, edition_id: int, subscriber_id: int) -> str:
+    mac = _keyed_sha256(secret_key).copy()
+    mac.update(f"{edition_id}.{subscriber_id}".encode())
+    return mac.hexdigest()[:12]
+
+
+def _verp_mac(secret_key: str, week: str, subscriber_id: int) -> str:
+    # "verp." keeps these apart from the Message-ID's HMACs under the same key.
+    mac = _keyed_sha256(secret_key).copy()
+    mac.update(f"verp.{week}.{subscriber_id}".encode())
+    return mac.hexdigest()[:8]
+
+
+def _genuine(tag: str, mac: Callable[[str], str], settings: Settings) -> bool:
+    """Whether ``tag`` is what ``mac`` gives under ``SECRET_KEY`` or one of
+    ``OLD_SECRET_KEYS``, compared in constant time."""
+    keys = (settings.secret_key, *settings.old_secret_keys)
+    return any(hmac.compare_digest(mac(key), tag.lower()) for key in keys)
 
 
 @functools.lru_cache(maxsize=8)

@@ -36,7 +36,8 @@ class Settings:
     mail_from: str = "Weekly AI Tool Verdicts <digest@verdicts.example>"
     # Envelope sender (Return-Path) for bounces; empty: MAIL_FROM's address.
     # Each edition gets its own (bounces+2026-W48@…); with VERP each
-    # recipient too (bounces+2026-W48.1234@…, 1234 the subscriber id).
+    # recipient too (bounces+2026-W48.1234.5f3a9c0e@…: 1234 the subscriber
+    # id, then an HMAC so that a forged bounce cannot name anyone).
     bounce_address: str = ""
     verp: bool = False
     # DKIM signing, on when a private key file is given.

@@ -302,19 +302,29 @@ def _built(edition: Edition, *, built: bool) -> BuildResult:
     )
 
 
+@dataclass(frozen=True)
+class LatestSegment:
+    """An edition that went out, as one segment got it."""
+
+    edition: EditionRef
+    segment_id: int
+    parts: SegmentParts
+
+
+# Editions whose messages have gone out (to some at least).
+WENT_OUT = (EditionStatus.SENDING, EditionStatus.PAUSED, EditionStatus.SENT)
+
+
 def latest_segment(
     session: Session, list_id: str, subscriber_id: int, categories: str
-) -> tuple[EditionRef, SegmentParts] | None:
+) -> LatestSegment | None:
     """The newest edition that went out, as the segment of ``categories``
     got it (the full digest if that segment had nothing): what a new
     subscriber's welcome email carries. None before the first edition, or
     when the subscriber has a delivery of it already (someone coming back)."""
     edition = session.scalar(
         select(Edition)
-        .where(
-            Edition.list_id == list_id,
-            Edition.status.in_((EditionStatus.SENDING, EditionStatus.SENT)),
-        )
+        .where(Edition.list_id == list_id, Edition.status.in_(WENT_OUT))
         .order_by(Edition.week.desc())
         .limit(1)
     )
@@ -329,6 +339,25 @@ def latest_segment(
     segment = segments.get(categories) or segments.get(EVERYONE)
     if segment is None:
         return None
-    return EditionRef(edition.id, edition.week), SegmentParts(
-        segment.subject, segment.html, segment.text
+    return LatestSegment(
+        EditionRef(edition.id, edition.week),
+        segment.id,
+        SegmentParts(segment.subject, segment.html, segment.text),
+    )
+
+
+def record_delivered(session: Session, latest: LatestSegment, subscriber_id: int) -> None:
+    """Record that ``subscriber_id`` got ``latest`` outside a send (in their
+    welcome email), so that no send of that edition mails it again."""
+    session.execute(
+        upsert(session, Delivery)
+        .values(
+            edition_id=latest.edition.edition_id,
+            subscriber_id=subscriber_id,
+            segment_id=latest.segment_id,
+            status=DeliveryStatus.SENT.value,
+            attempts=1,
+            sent_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )

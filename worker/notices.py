@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from subscribers.tokens import Purpose, make_token
 from worker.compose import (
-    EditionRef,
     Recipient,
     SegmentParts,
     compose_message,
@@ -22,6 +21,7 @@ from worker.compose import (
 )
 from worker.config import Settings
 from worker.digest import Notice
+from worker.editions import LatestSegment
 from worker.mail import OutgoingMessage, SendResult, backend_from_url
 from worker.mail.base import Outcome
 from worker.render import Renderer
@@ -78,16 +78,20 @@ def send_notice(
     )
 
 
-def send_welcome(
-    settings: Settings, recipient: Recipient, edition: EditionRef, parts: SegmentParts
-) -> SendResult:
-    """Send a newly confirmed subscriber the latest edition (``parts``, from
+def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> SendResult:
+    """Send a newly confirmed subscriber the latest edition (from
     :func:`worker.editions.latest_segment`), with their own links."""
+    parts = latest.parts
     welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)
     return _send(
         settings,
         lambda fields: compose_message(
-            welcome, recipient, edition, settings, now=dt.datetime.now(dt.UTC), with_fields=fields
+            welcome,
+            recipient,
+            latest.edition,
+            settings,
+            now=dt.datetime.now(dt.UTC),
+            with_fields=fields,
         ),
     )
 

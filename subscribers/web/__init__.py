@@ -7,12 +7,15 @@ the ``Procfile``). Every page is rendered from ``templates/web``.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from subscribers.web.state import KEY, WebState
-from worker.config import Settings, load_settings
+from worker.config import DEV_SECRET_KEY, Settings, load_settings
+from worker.errors import ConfigError
 from worker.store import make_engine, session_factory
 
 
@@ -22,8 +25,15 @@ def create_app(
     """The app for ``settings`` (default: from the environment), on the
     store of ``settings.database_url`` unless ``sessions`` is given."""
     settings = settings or load_settings()
+    if settings.secret_key == DEV_SECRET_KEY and not _on_this_machine(settings.site_url):
+        # The development key is public: with it anyone could forge every
+        # link (unsubscribe anyone, confirm anyone, open anyone's preferences).
+        raise ConfigError(
+            "SECRET_KEY is the development key; set a long random SECRET_KEY "
+            f"before serving {settings.site_url}"
+        )
     if sessions is None:
-        sessions = session_factory(make_engine(settings.database_url, pool_pre_ping=True))
+        sessions = session_factory(make_engine(settings.database_url))
     app = Flask(
         __name__,
         template_folder=str(settings.templates_dir / "web"),
@@ -54,3 +64,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webhooks.blueprint)
+
+
+def _on_this_machine(site_url: str) -> bool:
+    return urlsplit(site_url).hostname in ("localhost", "127.0.0.1", "::1")

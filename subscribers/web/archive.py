@@ -2,8 +2,9 @@
 
 ``/archive`` lists the editions, ``/archive/2026-W48`` serves one as the
 page it was mailed as (per-recipient links removed, see
-:mod:`subscribers.archive`), ``/archive.atom`` is the feed. Every URL in the
-feed is absolute, on ``SITE_URL``, like the links in the emails.
+:mod:`subscribers.archive`), ``/archive/2026-W48.txt`` its plain-text part,
+and ``/archive.atom`` is the feed. Every URL in the feed is absolute, on
+``SITE_URL``, like the links in the emails.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from flask import Blueprint, Response, render_template, url_for
 
-from subscribers.archive import ArchiveEntry, archived_edition, is_week, past_editions
+from subscribers.archive import ArchiveEntry, Part, archived_part, is_week, past_editions
 from subscribers.web.state import sessions, settings
 
 blueprint = Blueprint("archive", __name__)
@@ -32,6 +33,7 @@ EDITION_CSP = (
 # A sent edition never changes; one that is still sending may lose a segment
 # of nothing, never its full digest.
 CACHE = "public, max-age=300"
+_MIMETYPES = {Part.HTML: "text/html", Part.TEXT: "text/plain"}
 # Characters XML 1.0 does not allow, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -55,14 +57,13 @@ def index() -> Response:
 @blueprint.get("/archive/<path:week>")
 def edition(week: str) -> Response:
     """One past edition, as mailed to a subscriber of every category."""
-    with sessions()() as session:
-        found = archived_edition(session, settings().list_id, week, _subscribe_url())
-    if found is None:
-        return _missing(week)
-    response = Response(found.html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = EDITION_CSP
-    response.headers["Cache-Control"] = CACHE
-    return response
+    return _edition_part(week, Part.HTML)
+
+
+@blueprint.get("/archive/<week>.txt")
+def edition_text(week: str) -> Response:
+    """The plain-text part of one past edition, for readers of plain text."""
+    return _edition_part(week, Part.TEXT)
 
 
 @blueprint.get("/archive.atom")
@@ -119,6 +120,19 @@ def _text(parent: ET.Element, tag: str, text: str) -> None:
 
 def _rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _edition_part(week: str, part: Part) -> Response:
+    with sessions()() as session:
+        body = archived_part(session, settings().list_id, week, part, _subscribe_url())
+    if body is None:
+        return _missing(week)
+    # text/plain is sent with charset=utf-8 by Flask, and never sniffed as HTML.
+    response = Response(body, mimetype=_MIMETYPES[part])
+    response.headers["Content-Security-Policy"] = EDITION_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = CACHE
+    return response
 
 
 def _subscribe_url() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
@@ -30,8 +31,17 @@ def state() -> WebState:
 
 
 def settings() -> Settings:
+    """The running app's settings."""
     return state().settings
 
 
 def sessions() -> sessionmaker[Session]:
+    """Sessions on the running app's store."""
     return state().sessions
+
+
+def engine() -> Engine:
+    """The running app's store, for a single statement without a session."""
+    bound = state().sessions.kw["bind"]
+    assert isinstance(bound, Engine)
+    return bound

@@ -1,10 +1,12 @@
 """``POST /webhooks/<service>``: bounces, complaints and deliveries reported
 by an email service, applied through the intake (:mod:`subscribers.intake`).
 
-- ``ses``: Amazon SES through an SNS topic. Every message's signature is
-  verified (:mod:`subscribers.sns`) before anything is read from it; a
-  subscription confirmation is logged with its SubscribeURL, and visited
-  only when ``SNS_CONFIRM_SUBSCRIPTIONS`` is on.
+- ``ses``: Amazon SES through an SNS topic. Refused (503) while
+  ``SNS_TOPIC_ARNS`` is not set; every message's topic and signature are
+  verified (:mod:`subscribers.sns`) before anything is read from it, so a
+  subscription confirmation is only ever one of an accepted topic. It is
+  logged with its SubscribeURL, and visited only when
+  ``SNS_CONFIRM_SUBSCRIPTIONS`` is on.
 - ``postmark``: Postmark's webhooks, with HTTP basic auth against
   ``POSTMARK_WEBHOOK_USER`` and ``POSTMARK_WEBHOOK_PASSWORD``; refused (503)
   while those are not set.
@@ -64,9 +66,7 @@ def _ses() -> Response:
         log.warning("SNS: this endpoint was unsubscribed from topic %s", topic)
         return _answer(200, result="unsubscribe confirmation noted")
     try:
-        records = ses.records(
-            str(message["MessageId"]), str(message["Message"]), body.decode("utf-8", "replace")
-        )
+        records = ses.records(str(message["Message"]), body.decode("utf-8", "replace"))
     except ses.PayloadError as error:
         return _refuse("ses", 400, str(error))
     return _apply(records)

@@ -264,7 +264,11 @@ class Subscriber(Base):
     """
 
     __tablename__ = "subscriber"
-    __table_args__ = (_choices("status", "status", SubscriberStatus),)
+    # Ids are in links for 400 days: SQLite must never reuse one (0006).
+    __table_args__ = (
+        _choices("status", "status", SubscriberStatus),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

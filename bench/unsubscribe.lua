@@ -1,0 +1,88 @@
+-- wrk script of bench/unsubscribe.py: RFC 8058 one-click POSTs, one
+-- subscriber's token each. Arguments: the tokens file (one a line) and the
+-- number of threads. Thread k takes lines k, k+n, k+2n ... and cycles
+-- through them. wrk runs one connection per thread here, so a thread's
+-- answers come in the order of its requests: each status is kept by line,
+-- for the benchmark to check the store against.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("number", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path, count = args[1], tonumber(args[2])
+  lines, posts = {}, {}
+  local n = 0
+  for token in io.lines(path) do
+    if n % count == number then
+      lines[#lines + 1] = n
+      posts[#posts + 1] = wrk.format(
+        "POST",
+        "/u/" .. token,
+        { ["Content-Type"] = "application/x-www-form-urlencoded" },
+        "List-Unsubscribe=One-Click"
+      )
+    end
+    n = n + 1
+  end
+  -- line -> the status of its answer; 0: sent, and no answer was read (the
+  -- connection failed, or wrk stopped first), so it may or may not count.
+  outcomes = {}
+  other = 0 -- answers other than 200
+  turn = 0
+  pending = nil
+  -- wrk calls request() once on its first thread to look at the request,
+  -- and never sends that one.
+  probe = number == 0
+end
+
+local function unanswered(line)
+  if line and outcomes[line] ~= 200 then
+    outcomes[line] = 0
+  end
+end
+
+function request()
+  if probe then
+    probe = false
+    return posts[1]
+  end
+  unanswered(pending)
+  turn = turn % #posts + 1
+  pending = lines[turn]
+  return posts[turn]
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    other = other + 1
+  end
+  if outcomes[pending] ~= 200 then
+    outcomes[pending] = status
+  end
+  pending = nil
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("bench: summary %d %d %d\n", summary.duration, summary.requests,
+    e.connect + e.read + e.write + e.timeout))
+  for _, p in ipairs({ 50, 90, 99 }) do
+    io.write(string.format("bench: latency p%g %d\n", p, latency:percentile(p)))
+  end
+  io.write(string.format("bench: latency max %d\n", latency.max))
+  for _, thread in ipairs(threads) do
+    local outcomes = thread:get("outcomes")
+    local pending = thread:get("pending")
+    if pending and outcomes[pending] ~= 200 then
+      outcomes[pending] = 0
+    end
+    io.write(string.format("bench: other %d\n", thread:get("other")))
+    for line, status in pairs(outcomes) do
+      io.write(string.format("bench: outcome %d %d\n", line, status))
+    end
+  end
+end

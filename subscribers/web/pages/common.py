@@ -1,0 +1,168 @@
+"""What the subscriber pages share: the blueprint, its headers and error
+pages, and reading the signed token of a link."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from subscribers.roster import InvalidField, clean_categories
+from subscribers.tokens import BadToken, Purpose, read_token_issued
+from subscribers.web.csrf import FIELD as CSRF_FIELD
+from subscribers.web.csrf import csrf_token
+from subscribers.web.state import settings
+from worker.render import Renderer
+from worker.store.models import Tool
+
+log = logging.getLogger("subscribers.web")
+blueprint = Blueprint("pages", __name__)
+
+# Longer than any valid field or token: past this, a value is refused before
+# it is parsed (a 10,000-character "name" is an error, not work).
+FIELD_LIMIT = 400
+
+
+class InvalidLink(Exception):
+    """A link's token is not valid: forged, altered, expired, or made for
+    another purpose or another list."""
+
+
+@blueprint.app_context_processor
+def _page_context() -> dict[str, Any]:
+    return {
+        "list_name": settings().list_name,
+        "postal_address": settings().postal_address,
+        "csrf_token": csrf_token,
+        "csrf_field": CSRF_FIELD,
+    }
+
+
+@blueprint.after_app_request
+def _headers(response: Response) -> Response:
+    # Tokens travel in URLs: no Referer may carry them to another site, and
+    # no shared cache may keep a page made for one subscriber.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    if request.endpoint and request.endpoint.startswith("pages.") and request.view_args:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.app_errorhandler(InvalidLink)
+def _invalid_link(error: InvalidLink) -> tuple[str, int]:
+    return message(
+        "This link is not valid",
+        str(error),
+        "Nothing was changed. Use the newest email from us, or ask for a new link "
+        "by subscribing again.",
+        status=400,
+    )
+
+
+@blueprint.app_errorhandler(DBAPIError)
+def _store_failed(error: DBAPIError) -> tuple[str, int]:
+    if error.connection_invalidated:
+        # A pooled connection the database dropped (a restart); the pool
+        # has been renewed, so the next request works.
+        return message("Please try again", "The site lost its database for a moment.", status=503)
+    log.error("store error: %s", str(error.orig).splitlines()[0] if error.orig else error)
+    return message("Something went wrong", "Please try again later.", status=500)
+
+
+@blueprint.app_errorhandler(413)
+def _too_large(_error: Exception) -> tuple[str, int]:
+    return message("Too much data", "The form sent more than this site accepts.", status=413)
+
+
+def read_link(purpose: Purpose, token: str) -> tuple[int, str, Any]:
+    """The subscriber id and list id (or, to confirm, the address) that a
+    token of ``purpose`` names, and when it was issued; raises
+    :class:`InvalidLink`."""
+    if len(token) > FIELD_LIMIT:
+        raise InvalidLink(f"This {purpose.value} link is not valid.")
+    try:
+        payload, issued_at = read_token_issued(settings(), purpose, token)
+    except BadToken as error:
+        raise InvalidLink(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], int)
+        or not isinstance(payload[1], str)
+    ):
+        raise InvalidLink(f"This {purpose.value} link is not valid.")
+    if purpose != Purpose.CONFIRM and payload[1] != settings().list_id:
+        raise InvalidLink(f"This {purpose.value} link is for another list.")
+    return payload[0], payload[1], issued_at
+
+
+def form_field(name: str) -> str:
+    """A submitted form field, refused (``InvalidField``) when far too long."""
+    value = request.form.get(name, "")
+    if len(value) > FIELD_LIMIT:
+        raise InvalidField(name, f"is {len(value)} characters long; that is far too long")
+    return value
+
+
+def chosen_categories(known: list[str]) -> str:
+    """The segment key of the categories ticked in the form, each one of
+    ``known``; raises ``InvalidField``."""
+    chosen = request.form.getlist("category")
+    for category in chosen:
+        if category not in known:
+            raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
+    return clean_categories(chosen)
+
+
+def known_categories(session: Session) -> list[str]:
+    """The categories a subscriber can choose: those of the tools we cover."""
+    return list(
+        session.scalars(
+            select(Tool.category)
+            .where(Tool.category.is_not(None))
+            .distinct()
+            .order_by(Tool.category)
+        )
+    )
+
+
+def message(
+    title: str, text: str, detail: str | None = None, *, status: int = 200
+) -> tuple[str, int]:
+    """A page that says one thing, with its HTTP status."""
+    return render_template("message.html", title=title, text=text, detail=detail), status
+
+
+def static_page(template: str) -> str:
+    """``template`` rendered once per app and reused: for pages with nothing
+    that changes from one request to the next."""
+    rendered: dict[str, str] = current_app.extensions.setdefault(_STATIC_PAGES, {})
+    if template not in rendered:
+        rendered[template] = render_template(template)
+    return rendered[template]
+
+
+_STATIC_PAGES = "verdict_digest.static_pages"
+
+
+def renderer() -> Renderer:
+    """The email renderer for the configured templates (built once)."""
+    return _renderer_for(settings().templates_dir)
+
+
+@functools.cache
+def _renderer_for(templates_dir: Path) -> Renderer:
+    return Renderer(templates_dir)

@@ -1,0 +1,76 @@
+"""Preferences: which categories come, and a pause of a few weeks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import render_template, request
+
+from subscribers.roster import InvalidField
+from subscribers.tokens import Purpose
+from subscribers.web.csrf import csrf_ok
+from subscribers.web.pages.common import (
+    InvalidLink,
+    blueprint,
+    chosen_categories,
+    known_categories,
+    message,
+    read_link,
+)
+from subscribers.web.state import sessions, settings
+from worker.store.models import Subscriber, segment_categories, utcnow
+
+PAUSE_CHOICES = (0, 2, 4, 8)  # weeks
+
+
+@blueprint.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> tuple[str, int] | str:
+    """GET: the form; POST (with the form's CSRF value): save it."""
+    subscriber_id, _list, _issued = read_link(Purpose.PREFERENCES, token)
+    saved = False
+    error = None
+    with sessions().begin() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            raise InvalidLink("This preferences link belongs to an address no longer on the list.")
+        known = known_categories(session)
+        if request.method == "POST":
+            if not csrf_ok():
+                return message(
+                    "Please try again",
+                    "The form was out of date (or sent from another site). Nothing was changed.",
+                    status=400,
+                )
+            try:
+                _save(subscriber, known)
+                saved = True
+            except InvalidField as field_error:
+                error = str(field_error)
+        paused_until = subscriber.paused_until
+        paused = paused_until is not None and paused_until > utcnow()
+        local = paused_until.astimezone(settings().timezone) if paused_until else None
+        page = render_template(
+            "preferences.html",
+            subscriber=subscriber,
+            chosen=set(segment_categories(subscriber.categories)),
+            categories=known,
+            pause_choices=PAUSE_CHOICES,
+            paused=paused,
+            paused_until=f"{local.day} {local:%B %Y}" if local else "",
+            saved=saved,
+            error=error,
+        )
+    return (page, 400) if error else page
+
+
+def _save(subscriber: Subscriber, known: list[str]) -> None:
+    """Apply the submitted form to ``subscriber``; nothing changes when a
+    field is invalid."""
+    categories = "" if request.form.get("all") == "1" else chosen_categories(known)
+    pause = request.form.get("pause", "keep")
+    if pause != "keep" and pause not in {str(weeks) for weeks in PAUSE_CHOICES}:
+        raise InvalidField("pause", "choose one of the offered pauses")
+    subscriber.categories = categories
+    if pause != "keep":
+        weeks = int(pause)
+        subscriber.paused_until = utcnow() + dt.timedelta(weeks=weeks) if weeks else None

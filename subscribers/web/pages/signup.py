@@ -1,0 +1,149 @@
+"""Double opt-in: the subscribe form, and the confirmation link it mails."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import render_template, request
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers import consent, ratelimit
+from subscribers.roster import Candidate, InvalidField, clean_name, normalise_email
+from subscribers.tokens import CONFIRM_WINDOW, Purpose
+from subscribers.web.outbox import send_later
+from subscribers.web.pages.common import (
+    blueprint,
+    chosen_categories,
+    form_field,
+    known_categories,
+    message,
+    read_link,
+    renderer,
+)
+from subscribers.web.state import sessions, settings
+from worker.compose import Recipient
+from worker.config import Settings
+from worker.digest import Notice
+from worker.editions import LatestSegment, latest_segment, record_delivered
+from worker.mail import Outcome
+from worker.notices import already_notice, confirm_notice, send_notice, send_welcome
+from worker.render import Renderer
+from worker.store.models import Subscriber, utcnow
+
+
+@blueprint.get("/")
+def home() -> str:
+    with sessions()() as session:
+        categories = known_categories(session)
+    return render_template("subscribe.html", categories=categories, form={}, chosen=[])
+
+
+@blueprint.post("/subscribe")
+def subscribe() -> tuple[str, int] | str:
+    """Record a subscribe request and mail what it calls for. The answer is
+    the same whoever the address belongs to; only a refused request (a bad
+    field, too many requests from one client) gets another."""
+    if request.form.get("website"):
+        # The honeypot: a field people never see and bots fill in. Answer as
+        # for anyone, store nothing.
+        return _check_inbox()
+    with sessions()() as session:
+        known = known_categories(session)
+    try:
+        email = normalise_email(form_field("email"))
+        name = clean_name(form_field("name") or None)
+        categories = chosen_categories(known)
+    except InvalidField as error:
+        page = render_template(
+            "subscribe.html",
+            categories=known,
+            form=request.form,
+            chosen=request.form.getlist("category"),
+            error=str(error),
+        )
+        return page, 400
+    config = settings()
+    now = utcnow()
+    with sessions().begin() as session:
+        client = f"client:{request.remote_addr or 'unknown'}"
+        hourly = config.subscribe_limit_per_client
+        if not ratelimit.allow(
+            session, client, limit=hourly, window=dt.timedelta(hours=1), now=now
+        ):
+            session.rollback()
+            return message(
+                "Too many requests",
+                "This network has sent too many subscribe requests. Please try again in an hour.",
+                status=429,
+            )
+        daily = config.subscribe_limit_per_address
+        if not ratelimit.allow(
+            session, f"address:{email}", limit=daily, window=dt.timedelta(days=1), now=now
+        ):
+            # Enough mail went to this address today: the usual answer
+            # (no enumeration), nothing more sent.
+            return _check_inbox()
+        consent.expire_pending(session, now, CONFIRM_WINDOW)
+        ratelimit.prune(session, now)
+        outcome, subscriber = consent.subscribe(session, Candidate(email, name, categories), now)
+    if subscriber is None:
+        return _check_inbox()
+    recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
+    emails = renderer()
+    if outcome == consent.SubscribeOutcome.CONFIRM:
+        notice = confirm_notice(config, recipient.subscriber_id, recipient.email)
+        send_later(lambda: _notify(config, emails, notice, recipient), "confirmation email")
+    elif outcome == consent.SubscribeOutcome.ALREADY:
+        notice = already_notice(config, recipient.subscriber_id, recipient.email)
+        send_later(lambda: _notify(config, emails, notice, recipient), "already-subscribed email")
+    return _check_inbox()
+
+
+def _check_inbox() -> str:
+    return render_template("check_inbox.html")
+
+
+def _notify(config: Settings, emails: Renderer, notice: Notice, recipient: Recipient) -> None:
+    result = send_notice(config, emails, notice, recipient)
+    if result.outcome != Outcome.ACCEPTED:
+        raise RuntimeError(f"{result.outcome} {result.code or ''} {result.text}".strip())
+
+
+@blueprint.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> tuple[str, int] | str:
+    """GET: a page with one button; POST: confirm, then mail the welcome
+    (the latest edition) if this click is the one that confirmed."""
+    subscriber_id, email, issued_at = read_link(Purpose.CONFIRM, token)
+    if request.method == "GET":
+        return render_template("confirm.html", email=email)
+    config = settings()
+    with sessions().begin() as session:
+        outcome = consent.confirm(session, subscriber_id, email, issued_at, utcnow())
+        subscriber = session.get(Subscriber, subscriber_id)
+        welcome = None
+        if outcome == consent.ConfirmOutcome.CONFIRMED and subscriber is not None:
+            recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
+            welcome = latest_segment(session, config.list_id, subscriber.id, subscriber.categories)
+    if outcome == consent.ConfirmOutcome.REFUSED:
+        return message(
+            "This subscription cannot be confirmed",
+            "The address was removed from the list, unsubscribed after this link was sent, "
+            "or mail to it could not be delivered.",
+            status=410,
+        )
+    if welcome is not None:
+        latest, store = welcome, sessions()
+        send_later(lambda: _welcome(config, store, recipient, latest), "welcome email")
+    return render_template("confirmed.html", welcomed=welcome is not None)
+
+
+def _welcome(
+    config: Settings, store: sessionmaker[Session], recipient: Recipient, latest: LatestSegment
+) -> None:
+    """Mail the welcome, and record it as the subscriber's delivery of that
+    edition so that no send mails it again."""
+    result = send_welcome(config, recipient, latest)
+    if result.outcome != Outcome.ACCEPTED:
+        raise RuntimeError(f"{result.outcome} {result.code or ''} {result.text}".strip())
+    with store.begin() as session:
+        record_delivered(session, latest, recipient.subscriber_id)

@@ -1,0 +1,40 @@
+"""Votes from the email: Ship it / Skip it on a tool of the digest."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+
+from subscribers.tokens import Purpose
+from subscribers.votes import record_vote
+from subscribers.web.csrf import csrf_ok
+from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link
+from subscribers.web.state import sessions
+from worker.gather import gather_tool
+from worker.store.models import Subscriber, Verdict, utcnow
+
+
+@blueprint.route("/vote/<token>/<tool_slug>/<verdict>", methods=["GET", "POST"])
+def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
+    """GET: the tool's verdict table and a button; POST (with the form's
+    CSRF value): record the vote, replacing the subscriber's earlier one."""
+    subscriber_id, _list, _issued = read_link(Purpose.VOTE, token)
+    if verdict not in (Verdict.SHIP, Verdict.SKIP):
+        abort(404)
+    choice = Verdict(verdict)
+    voted = False
+    with sessions().begin() as session:
+        if session.get(Subscriber, subscriber_id) is None:
+            raise InvalidLink("This vote link belongs to an address no longer on the list.")
+        if request.method == "POST":
+            if not csrf_ok():
+                return message(
+                    "Please try again",
+                    "The form was out of date (or sent from another site). No vote was recorded.",
+                    status=400,
+                )
+            voted = record_vote(session, subscriber_id, tool_slug, choice, utcnow())
+            session.flush()
+        tool = gather_tool(session, tool_slug)
+        if tool is None:
+            return message("Unknown tool", "There is no tool by that name here.", status=404)
+        return render_template("vote.html", tool=tool, verdict=choice, voted=voted)
