@@ -301,9 +301,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--worker-class", default="sync,gthread", help="gunicorn worker classes to run, in turn"
+        "--worker-class",
+        default="gthread,sync",
+        help="gunicorn worker classes to run, in turn (the Procfile's first)",
     )
-    parser.add_argument("--threads", default="4", help="threads per gthread worker (list: 2,4)")
+    parser.add_argument(
+        "--threads", default="8", help="threads per gthread worker, as the Procfile (list: 4,8)"
+    )
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
         "--app", default=APP, help=f"the WSGI app gunicorn serves (default: {APP}, as the Procfile)"

@@ -154,7 +154,12 @@ _UNSUBSCRIBE = (
     update(Subscriber)
     .where(
         Subscriber.id == bindparam("subscriber_id"),
-        Subscriber.status.in_((SubscriberStatus.PENDING, SubscriberStatus.CONFIRMED)),
+        # Not IN (…): a tuple becomes an "expanding" parameter whose SQL is
+        # written anew at every execution, and never prepared by the server.
+        or_(
+            Subscriber.status == SubscriberStatus.PENDING,
+            Subscriber.status == SubscriberStatus.CONFIRMED,
+        ),
     )
     .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=bindparam("now"))
     .execution_options(synchronize_session=False)

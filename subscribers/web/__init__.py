@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from worker.config import DEV_SECRET_KEY, Settings, load_settings
 from worker.errors import ConfigError
@@ -53,6 +54,7 @@ def create_app(
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
+    app.session_interface = LazyCookieSessions()
     app.extensions[KEY] = WebState(settings, sessions)
     _register_blueprints(app)
     return app

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import request, session
+from flask import Flask, Request, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 FIELD = "csrf_token"
 _KEY = "csrf"
@@ -33,3 +34,14 @@ def csrf_ok() -> bool:
     expected = session.get(_KEY)
     sent = request.form.get(FIELD, "")
     return bool(expected) and hmac.compare_digest(str(expected), sent)
+
+
+class LazyCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request that sends no
+    session cookie (a mailbox provider's one-click POST, and most visits)
+    gets an empty session at once, without building a signer for nothing."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
