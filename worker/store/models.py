@@ -319,6 +319,11 @@ class Edition(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]  # when deliveries were materialised
     sent_at: Mapped[dt.datetime | None]
+    # An editor's approval (DIGEST_REQUIRE_APPROVAL) and hold, with who and when.
+    approved_at: Mapped[dt.datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    held_at: Mapped[dt.datetime | None]
+    held_by: Mapped[str | None] = mapped_column(String(200))
 
     # Deleting an edition leaves its segments and deliveries to the
     # database's cascades, which remove both in one statement.
@@ -449,3 +454,18 @@ def receiving(now: dt.datetime) -> ColumnElement[bool]:
         or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
         ~exists().where(Suppression.email == Subscriber.email),
     )
+
+
+class FetchLog(Base):
+    """One fetch of one feed: what the operator reads when a feed goes bad.
+    Old rows are pruned by the clock (FETCH_LOG_DAYS)."""
+
+    __tablename__ = "fetch_log"
+    __table_args__ = (Index("ix_fetch_log_feed_id_fetched_at", "feed_id", "fetched_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feed.id", ondelete="CASCADE"))
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[int | None]  # HTTP status; None when no answer came
+    new_launches: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
