@@ -70,7 +70,6 @@ def subscribe() -> tuple[str, int] | str:
         if not ratelimit.allow(
             session, client, limit=hourly, window=dt.timedelta(hours=1), now=now
         ):
-            session.rollback()
             return message(
                 "Too many requests",
                 "This network has sent too many subscribe requests. Please try again in an hour.",
