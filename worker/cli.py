@@ -8,7 +8,10 @@ clear message, without a traceback, and exit with status 1.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import getpass
+import json
 import logging
 import os
 import signal
@@ -23,7 +26,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -111,14 +113,13 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
 @click.option("-v", "--verbose", is_flag=True, help="Log progress (INFO) as well as problems.")
 def main(verbose: bool) -> None:
     """verdict-digest: the weekly AI tool verdicts newsletter worker."""
-    # On a terminal the command's own output says what happened; elsewhere
-    # (cron, a platform's log) progress lines are the record.
-    level = logging.INFO if verbose or not sys.stderr.isatty() else logging.WARNING
-    if sys.stderr.isatty():
-        handler: logging.Handler = RichHandler(console=errors, show_path=False)
-        logging.basicConfig(level=level, handlers=[handler], format="%(message)s")
-    else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from worker.logs import configure_logging
+
+    # Readable lines on a terminal, JSON lines elsewhere (docs/observability.md).
+    try:
+        configure_logging(verbose=verbose, console=errors)
+    except DigestError as error:
+        _fail(str(error))
 
 
 @main.group()
@@ -230,7 +231,7 @@ def send(week: str | None) -> None:
         console.print(f"{built.week}: nothing new this week; nothing to send")
         return
     stop = threading.Event()
-    with _progress(sessions, built.edition_id) as on_batch, _stopping_on_signals(stop):
+    with _progress(sessions, built.edition_id, built.week) as on_batch, _stopping_on_signals(stop):
         report, status = send_edition(
             sessions,
             the_week,
@@ -267,19 +268,21 @@ def worker(worker_id: str | None, once: bool) -> None:
         if time.monotonic() - last >= 30:
             last = time.monotonic()
             log.info(
-                "worker %s: %d sent (%.0f/s), %d deferred, %d failed, %d suppressed",
-                name,
-                report.sent,
-                report.sent / (last - started),
-                report.deferred,
-                report.failed,
-                report.suppressed,
+                "worker progress",
+                extra={
+                    "worker": name,
+                    "sent": report.sent,
+                    "rate": round(report.sent / (last - started), 1),
+                    "deferred": report.deferred,
+                    "failed": report.failed,
+                    "suppressed": report.suppressed,
+                },
             )
 
     running = Worker(
         _sessions(settings), settings, backend_from_url(settings.mail_url), name, on_batch=progress
     )
-    log.info("worker %s started", name)
+    log.info("worker started", extra={"worker": name})
     with _stopping_on_signals(running.stop):
         report = running.run(until_idle=once)
     console.print(
@@ -289,23 +292,48 @@ def worker(worker_id: str | None, once: bool) -> None:
 
 
 @main.command()
-@click.option("--week", help="ISO week, e.g. 2026-W48; default: this week.")
+@click.option("--week", help="Only this ISO week's edition (e.g. 2026-W48): counts and rate.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @reports_errors
-def status(week: str | None) -> None:
-    """An edition's deliveries by state, and its send rate."""
-    from worker.editions import edition_counts, find_edition
+def status(week: str | None, as_json: bool) -> None:
+    """The schedule in local time, the last editions with their counts, the
+    feeds with their last error, and whether the mail backend answers; with
+    --week, one edition's deliveries by state and its send rate."""
+    from worker import status as report
 
     settings = _settings()
     sessions = _sessions(settings)
-    the_week = _week(settings, week)
+    if week is not None:
+        _edition_status(sessions, settings, parse_week(week), as_json)
+        return
+    found = report.status_report(sessions, settings, _utcnow())
+    if as_json:
+        print(report.as_json(found))
+    else:
+        wide = console if console.is_terminal else Console(width=report.WIDTH, soft_wrap=True)
+        wide.print(*report.tables(found))
+
+
+def _edition_status(
+    sessions: sessionmaker[Session], settings: Settings, week: Week, as_json: bool
+) -> None:
+    from worker.editions import edition_counts, find_edition
+
     with sessions() as session:
-        edition = find_edition(session, settings.list_id, str(the_week))
+        edition = find_edition(session, settings.list_id, str(week))
     if edition is None:
-        console.print(f"{the_week}: no edition yet")
+        if as_json:
+            print(json.dumps({"week": str(week), "status": None}))
+        else:
+            console.print(f"{week}: no edition yet")
         return
     counts = edition_counts(sessions, edition.id)
-    table = Table("edition", "status", "queued", "sent", "deferred", "failed", "suppressed", "rate")
     rate = counts.rate()
+    if as_json:
+        figures = {**dataclasses.asdict(counts), "rate": rate}
+        print(json.dumps(figures, default=lambda moment: moment.isoformat()))
+        return
+    table = Table("edition", "status", "queued", "sent", "deferred", "failed", "suppressed", "rate")
     table.add_row(
         counts.week,
         counts.status,
@@ -314,6 +342,26 @@ def status(week: str | None) -> None:
         f"{rate:,.0f}/s" if rate else "—",
     )
     console.print(table)
+
+
+@main.command()
+@reports_errors
+def check() -> None:
+    """Check the environment: database, mail backend, production settings,
+    postal address, feeds file, sender, time zone. One line per check;
+    exit status 1 if any is an error."""
+    from worker.checks import Level, check_environment
+
+    findings = check_environment(os.environ, _utcnow())
+    for finding in findings:
+        style = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "bold red"}
+        console.print(
+            f"[{style[finding.level]}]{finding.level.value:<7}[/] "
+            f"{escape(finding.subject)}: {escape(finding.message)}",
+            highlight=False,
+        )
+    if any(f.level == Level.ERROR for f in findings):
+        sys.exit(1)
 
 
 def _control(action: str) -> Callable[[str | None], None]:
@@ -346,6 +394,131 @@ for _action, _help in (
     )
 
 
+@main.command()
+@reports_errors
+def clock() -> None:
+    """The one scheduler: ingest, build, send, retry sweep and pruning at
+    their times; a second clock waits until the first stops. SIGTERM or
+    Ctrl-C stop it."""
+    from worker.clock import Clock, stopping_on_signals
+
+    settings = _settings()
+    running = Clock(_sessions(settings), settings)
+    with stopping_on_signals(running):
+        status = running.run()
+    if running.busy:
+        # A job still under way must not keep the process past a
+        # platform's 25 seconds; its transaction is rolled back.
+        logging.shutdown()
+        os._exit(status)
+    sys.exit(status)
+
+
+@main.command()
+@reports_errors
+def tick() -> None:
+    """Cron mode: do what is due now (ingest, build, start the send and
+    send it, retries, pruning) and exit. Safe to run every minute, and
+    twice at once."""
+    from worker.jobs import tick as run_tick
+    from worker.mail import backend_from_url
+
+    settings = _settings()
+    _warn_before_sending(settings)
+    stop = threading.Event()
+    backend = backend_from_url(settings.mail_url)
+    with _stopping_on_signals(stop):
+        report = run_tick(_sessions(settings), settings, backend, _utcnow(), stop=stop)
+    done = []
+    if report.ingested is not None:
+        feeds = report.ingested.feeds
+        done.append(f"{len(feeds)} feeds ingested ({report.ingested.new} new launches)")
+    done += [f"{built.week} built ({built.status})" for built in report.built]
+    if report.started is not None:
+        done.append(f"{report.started.week} sending")
+    if report.waiting:
+        done.append(f"send waits: {report.waiting}")
+    if report.sent:
+        done.append(f"{report.sent} sent")
+    done += [f"{week} sent in full" for week in report.finished]
+    if report.pruned:
+        done.append(f"{report.pruned} old fetch log rows pruned")
+    console.print(escape("; ".join(done) or "nothing due"), highlight=False)
+    if report.failed:
+        _fail("; ".join(report.failed))
+
+
+_BY = "Who does it, recorded on the edition; default: your user name."
+_COMING = "ISO week, e.g. 2026-W48; default: the edition of the coming send."
+
+
+@main.command()
+@click.option("--week", help=_COMING)
+@click.option("--by", help=_BY)
+@reports_errors
+def approve(week: str | None, by: str | None) -> None:
+    """Approve a built edition for sending (the clock waits for it when
+    DIGEST_REQUIRE_APPROVAL is on). Approving does not release a hold."""
+    from worker.approvals import approve_edition
+
+    settings = _settings()
+    marks = approve_edition(
+        _sessions(settings), _coming(settings, week), settings, by or _user(), _utcnow()
+    )
+    console.print(
+        f"{marks.week}: approved by {escape(marks.approved_by or '')} "
+        f"at {_local(settings, marks.approved_at)}",
+        highlight=False,
+    )
+    if marks.held_at is not None:
+        console.print(
+            f"{marks.week}: still held by {escape(marks.held_by or '')}; approving does not "
+            "release a hold: digest hold --release does",
+            highlight=False,
+        )
+
+
+@main.command()
+@click.option("--week", help=_COMING)
+@click.option("--by", help=_BY)
+@click.option("--release", is_flag=True, help="Release the hold instead.")
+@reports_errors
+def hold(week: str | None, by: str | None, release: bool) -> None:
+    """Hold a built edition: nothing sends it (neither the clock nor
+    digest send) until it is released with --release."""
+    from worker.approvals import hold_edition, release_edition
+
+    settings = _settings()
+    sessions, the_week = _sessions(settings), _coming(settings, week)
+    if release:
+        marks = release_edition(sessions, the_week, settings, by or _user())
+        console.print(f"{marks.week}: hold released", highlight=False)
+        return
+    marks = hold_edition(sessions, the_week, settings, by or _user(), _utcnow())
+    console.print(
+        f"{marks.week}: held by {escape(marks.held_by or '')} at {_local(settings, marks.held_at)}",
+        highlight=False,
+    )
+
+
+def _coming(settings: Settings, week: str | None) -> Week:
+    from worker.schedule import coming_week
+
+    return parse_week(week) if week else coming_week(settings, _utcnow())
+
+
+def _local(settings: Settings, moment: datetime | None) -> str:
+    return f"{moment.astimezone(settings.timezone):%Y-%m-%d %H:%M %Z}" if moment else "—"
+
+
+def _user() -> str:
+    """The OS user running the command (what --by defaults to)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name and no passwd entry (a bare container)
+        return f"uid {os.getuid()}"
+
+
 @contextlib.contextmanager
 def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM (a platform's restart) or Ctrl-C: finish the batch in hand,
@@ -354,7 +527,9 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
     def first(signum: int, _frame: object) -> None:
         stop.set()
         logging.getLogger("worker.deliver").warning(
-            "%s: finishing the batch in hand, then stopping", signal.Signals(signum).name
+            "%s: finishing the batch in hand, then stopping",
+            signal.Signals(signum).name,
+            extra={"signal": signal.Signals(signum).name},
         )
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -367,7 +542,9 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _progress(sessions: sessionmaker[Session], edition_id: int) -> Iterator[Callable[..., None]]:
+def _progress(
+    sessions: sessionmaker[Session], edition_id: int, week: str
+) -> Iterator[Callable[..., None]]:
     """A rich progress bar on a terminal, a log line every few seconds
     otherwise. Counting is one query, so it runs at most that often."""
     from worker.editions import edition_counts
@@ -395,7 +572,8 @@ def _progress(sessions: sessionmaker[Session], edition_id: int) -> Iterator[Call
             if measured:
                 done, total, rate = measured
                 logging.getLogger("worker.deliver").info(
-                    "edition %d: %d of %d done, %.0f/s", edition_id, done, total, rate
+                    "send progress",
+                    extra={"edition": week, "done": done, "total": total, "rate": round(rate, 1)},
                 )
 
         yield log_line

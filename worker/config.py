@@ -47,6 +47,16 @@ class Settings:
     postal_address: str = "Verdict Digest, 548 Market St #0000, San Francisco, CA 94104, USA"
     digest_timezone: str = "UTC"
     digest_send_at: str = "tue 09:00"
+    # The clock and cron mode (docs/decisions.md, "The clock"): when the
+    # week's edition is built (cron-style, like DIGEST_SEND_AT), whether it
+    # waits for `digest approve`, how late a missed build or send is still
+    # made up, and the periods (minutes) of ingest and the retry sweep.
+    digest_build_at: str = "mon 18:00"
+    digest_require_approval: bool = False
+    misfire_grace_hours: float = 12.0
+    ingest_every: int = 60
+    retry_sweep_every: int = 5
+    fetch_log_days: int = 30
     feeds_file: Path = Path("feeds.toml")
     list_id: str = "weekly"
     list_name: str = "Weekly AI Tool Verdicts"
@@ -81,6 +91,8 @@ class Settings:
     sns_confirm_subscriptions: bool = False
     postmark_webhook_user: str = ""
     postmark_webhook_password: str = field(default="", repr=False)
+    # Bearer token /metrics asks for; empty: /metrics is open.
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def timezone(self) -> zoneinfo.ZoneInfo:
@@ -106,6 +118,7 @@ _ENV_NAMES = {
     "postal_address": "POSTAL_ADDRESS",
     "digest_timezone": "DIGEST_TIMEZONE",
     "digest_send_at": "DIGEST_SEND_AT",
+    "digest_build_at": "DIGEST_BUILD_AT",
     "bounce_address": "BOUNCE_ADDRESS",
     "dkim_selector": "DKIM_SELECTOR",
     "dkim_domain": "DKIM_DOMAIN",
@@ -116,6 +129,7 @@ _ENV_NAMES = {
     "sns_cert_url_pattern": "SNS_CERT_URL_PATTERN",
     "postmark_webhook_user": "POSTMARK_WEBHOOK_USER",
     "postmark_webhook_password": "POSTMARK_WEBHOOK_PASSWORD",
+    "metrics_token": "METRICS_TOKEN",
 }
 
 
@@ -143,6 +157,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     if env.get("SNS_CONFIRM_SUBSCRIPTIONS"):
         confirm = env["SNS_CONFIRM_SUBSCRIPTIONS"].strip().lower()
         values["sns_confirm_subscriptions"] = confirm in ("1", "true", "yes", "on")
+    if env.get("DIGEST_REQUIRE_APPROVAL"):
+        approval = env["DIGEST_REQUIRE_APPROVAL"].strip().lower()
+        values["digest_require_approval"] = approval in ("1", "true", "yes", "on")
     if env.get("DKIM_PRIVATE_KEY_FILE"):
         values["dkim_key_file"] = Path(env["DKIM_PRIVATE_KEY_FILE"])
     if env.get("FEEDS_FILE"):
@@ -162,6 +179,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         ("subscribe_limit_per_client", "SUBSCRIBE_LIMIT_PER_CLIENT", int),
         ("subscribe_limit_per_address", "SUBSCRIBE_LIMIT_PER_ADDRESS", int),
         ("trusted_proxies", "TRUSTED_PROXIES", int),
+        ("misfire_grace_hours", "MISFIRE_GRACE_HOURS", float),
+        ("ingest_every", "INGEST_EVERY", int),
+        ("retry_sweep_every", "RETRY_SWEEP_EVERY", int),
+        ("fetch_log_days", "FETCH_LOG_DAYS", int),
     ):
         if env.get(var):
             try:
@@ -184,7 +205,30 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise ConfigError(f"SNS_CERT_URL_PATTERN: not a regular expression: {error}") from None
     if settings.soft_bounce_limit < 1:
         raise ConfigError("SOFT_BOUNCE_LIMIT: must be 1 or more")
+    _check_schedule(settings)
     return settings
+
+
+def _check_schedule(settings: Settings) -> None:
+    """The clock's settings, each refused with its variable's name."""
+    from worker.crontime import cron_trigger
+
+    for var, value in (
+        ("DIGEST_BUILD_AT", settings.digest_build_at),
+        ("DIGEST_SEND_AT", settings.digest_send_at),
+    ):
+        try:
+            cron_trigger(value, settings.timezone)
+        except ValueError as error:
+            raise ConfigError(f"{var}: {value!r}: {error}") from None
+    for var, number in (
+        ("MISFIRE_GRACE_HOURS", settings.misfire_grace_hours),
+        ("INGEST_EVERY", settings.ingest_every),
+        ("RETRY_SWEEP_EVERY", settings.retry_sweep_every),
+        ("FETCH_LOG_DAYS", settings.fetch_log_days),
+    ):
+        if not number > 0:
+            raise ConfigError(f"{var}: must be more than 0")
 
 
 def normalise_database_url(url: str) -> str:

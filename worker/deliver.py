@@ -512,7 +512,7 @@ class Worker:
         if unsent:
             self._cannot_send(MailError(f"the mail backend could not send: {unsent[0].text}"))
         elif self._backoff:
-            log.warning("mail backend reachable again")
+            log.warning("mail backend reachable again", extra={"worker": self.worker_id})
             self._backoff = 0.0
         return True
 
@@ -531,7 +531,10 @@ class Worker:
                 # A worker told to stop gives up after about half a minute.
                 if self.stop.is_set() and attempt >= 5:
                     raise
-                log.warning("could not record a sent batch (try %d): %s", attempt, error)
+                log.warning(
+                    "could not record a sent batch",
+                    extra={"worker": self.worker_id, "attempt": attempt, "error": str(error)},
+                )
                 time.sleep(delay)
                 delay = min(30.0, delay * 2)
 
@@ -550,7 +553,10 @@ class Worker:
                 try:
                     message = templates[claimed.segment_id].compose(claimed.recipient, now)
                 except Exception as error:
-                    log.error("delivery %d cannot be composed: %s", claimed.delivery_id, error)
+                    log.error(
+                        "delivery cannot be composed",
+                        extra={"delivery_id": claimed.delivery_id, "error": str(error)},
+                    )
                     failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
                     continue
                 yield message
@@ -574,7 +580,10 @@ class Worker:
         if self._until_idle:
             raise error
         if not self._backoff:
-            log.error("mail backend cannot send, backing off: %s", error)
+            log.error(
+                "mail backend cannot send, backing off",
+                extra={"worker": self.worker_id, "error": str(error)},
+            )
         self._backoff = min(60.0, max(1.0, self._backoff * 2))
         self.stop.wait(self._backoff)
 
@@ -592,12 +601,18 @@ class Worker:
                     cursor=self._cursor,
                 )
             except SQLAlchemyError as error:
-                log.warning("could not lease the next batch ahead: %s", error)
+                log.warning(
+                    "could not lease the next batch ahead",
+                    extra={"worker": self.worker_id, "error": str(error)},
+                )
         while not recorded.wait(self.settings.lease_seconds / 3):
             try:
                 keep_leases(self.sessions, self.worker_id, [*current, *ahead], self.settings)
             except SQLAlchemyError as error:
-                log.warning("could not extend the leases of the batch in hand: %s", error)
+                log.warning(
+                    "could not extend the leases of the batch in hand",
+                    extra={"worker": self.worker_id, "error": str(error)},
+                )
         return ahead
 
     def _next_batch(self) -> tuple[list[Claimed], int]:
@@ -649,7 +664,7 @@ class Worker:
             sending = list(session.scalars(query))
         for edition_id in sending:
             if finish_if_done(self.sessions, edition_id):
-                log.info("edition %d sent", edition_id)
+                log.info("edition sent", extra={"edition_id": edition_id})
 
 
 def send_edition(

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, literal, select, text
+from sqlalchemy import and_, exists, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,12 +119,16 @@ def _build(
         if edition is None:
             edition = Edition(list_id=settings.list_id, week=str(week), status=EditionStatus.READY)
             session.add(edition)
+        elif edition.approved_at is not None:
+            # An approval is of what the editor saw: a rebuild may differ.
+            edition.approved_at = edition.approved_by = None
+            log.warning("approval withdrawn: edition rebuilt", extra={"edition": str(week)})
         edition.segments.clear()
         session.flush()
         if digest.is_empty:
             edition.status = EditionStatus.SKIPPED
             edition.subject = None
-            log.info("edition %s skipped: nothing new this week", week)
+            log.info("edition skipped: nothing new this week", extra={"edition": str(week)})
             return _built(edition, built=True)
         for key in sorted(keys):
             segment = digest_for_segment(digest, key)
@@ -139,26 +143,49 @@ def _build(
         edition.status = EditionStatus.READY
         edition.subject = edition.segments[0].subject
         session.flush()
-        log.info("edition %s built: %d segments", week, len(edition.segments))
+        log.info("edition built", extra={"edition": str(week), "segments": len(edition.segments)})
         return _built(edition, built=True)
 
 
-def start_edition(sessions: sessionmaker[Session], week: Week, settings: Settings) -> Counts:
+def start_edition(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, *, approved_only: bool = False
+) -> Counts:
     """Materialise a ready edition's deliveries (once) and mark it sending.
 
-    Raises LookupError when the week has no edition (build it first).
+    A held edition is refused (EditionStateError); with ``approved_only``
+    (the clock, under DIGEST_REQUIRE_APPROVAL) one not yet approved is left
+    ready. Raises LookupError when the week has no edition (build it first).
     """
     with sessions.begin() as session:
-        # The row lock serialises the ready → sending step between processes.
+        # The row lock serialises the ready → sending step between processes
+        # on PostgreSQL; SQLite has no row locks, so the step is also a
+        # conditional UPDATE, which only one process can make (and which
+        # misses nothing: a hold or approval made meanwhile counts).
         edition = find_edition(session, settings.list_id, str(week), lock=True)
         if edition is None:
             raise LookupError(f"no edition for {week}: build it first")
+        if edition.status == EditionStatus.READY and edition.held_at is not None:
+            raise EditionStateError(
+                f"{week}: the edition is held (by {edition.held_by}); "
+                "release it first: digest hold --release"
+            )
         created = 0
-        if edition.status == EditionStatus.READY:
+        ready = [
+            Edition.id == edition.id,
+            Edition.status == EditionStatus.READY,
+            Edition.held_at.is_(None),
+        ]
+        if approved_only:
+            ready.append(Edition.approved_at.is_not(None))
+        moved = session.execute(
+            update(Edition)
+            .where(*ready)
+            .values(status=EditionStatus.SENDING, started_at=dt.datetime.now(dt.UTC))
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount:
             created = materialise_deliveries(session, edition.id)
-            edition.status = EditionStatus.SENDING
-            edition.started_at = dt.datetime.now(dt.UTC)
-            log.info("edition %s started: %d deliveries queued", week, created)
+            log.info("edition started", extra={"edition": str(week), "queued": created})
         edition_id = edition.id
     if created:
         refresh_statistics(sessions)

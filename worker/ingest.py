@@ -25,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.config import Settings
+from worker.config import Settings, redact_url
 from worker.errors import FeedError
 from worker.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
 from worker.launches import Skip, entry_place, launch, our_prefixes, text
 from worker.limits import CATEGORY_MAX, CONTROL, ETAG_MAX, LAST_MODIFIED_MAX, TITLE_MAX, label
 from worker.sanitise import plain_text
-from worker.store.models import Feed, Tool
+from worker.store.models import Feed, FetchLog, Tool
 
 log = logging.getLogger("worker.ingest")
 
@@ -74,35 +74,43 @@ class IngestReport:
 
 
 def ingest_feeds(
-    sessions: sessionmaker[Session], feeds: Sequence[FeedSpec], settings: Settings
+    sessions: sessionmaker[Session],
+    feeds: Sequence[FeedSpec],
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
 ) -> IngestReport:
     """Fetch every feed and store its new launches.
 
     Errors are per feed and recorded, never raised. The report's warnings
-    name each skipped entry and each feed parsed with problems.
+    name each skipped entry and each feed parsed with problems. Fetches are
+    logged at ``now`` if given (the clock's run), else at each fetch's time.
     """
     report = IngestReport()
     for spec in feeds:
-        result = _ingest_guarded(sessions, spec, settings)
+        result = _ingest_guarded(sessions, spec, settings, now)
         report.feeds.append(result)
+        feed = redact_url(result.url)
         for warning in result.warnings:
-            log.warning("%s", warning)
+            log.warning("feed warning", extra={"feed": feed, "detail": warning})
         if result.status == "error":
-            log.warning("feed %s: %s", result.url, result.error)
+            log.warning("feed failed", extra={"feed": feed, "error": result.error})
         else:
             log.info(
-                "feed %s: %s, %d new, %d duplicates, %d skipped",
-                result.url,
-                result.status,
-                result.new,
-                result.duplicates,
-                result.skipped,
+                "feed ingested",
+                extra={
+                    "feed": feed,
+                    "result": result.status,
+                    "new": result.new,
+                    "duplicates": result.duplicates,
+                    "skipped": result.skipped,
+                },
             )
     return report
 
 
 def _ingest_guarded(
-    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings
+    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, now: dt.datetime | None
 ) -> FeedResult:
     """One feed's ingest; an error nobody foresaw becomes that feed's error.
 
@@ -111,11 +119,11 @@ def _ingest_guarded(
     next feed in an aborted PostgreSQL transaction.
     """
     try:
-        return _ingest_one(sessions, spec, settings)
+        return _ingest_one(sessions, spec, settings, now)
     except Exception as error:  # one feed's failure must not cost the others
         log.debug("feed %s failed", spec.url, exc_info=True)
         reason = f"unexpected error: {_describe(error)}"
-        _record_failure(sessions, spec.url, reason)
+        _record_failure(sessions, spec.url, reason, now)
         return FeedResult(spec.url, "error", error=f"{spec.url}: {reason}")
 
 
@@ -129,21 +137,26 @@ def _describe(error: Exception) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def _record_failure(sessions: sessionmaker[Session], url: str, reason: str) -> None:
+def _record_failure(
+    sessions: sessionmaker[Session], url: str, reason: str, now: dt.datetime | None
+) -> None:
     """Record ``reason`` as the feed's last error, in a fresh transaction."""
     try:
         with sessions.begin() as session:
             feed = session.scalars(select(Feed).where(Feed.url == url)).one_or_none()
             if feed is None:  # the failure came before the feed had a row
                 return
-            feed.last_fetched_at = dt.datetime.now(dt.UTC)
+            feed.last_fetched_at = now or dt.datetime.now(dt.UTC)
             feed.last_error = reason
             feed.error_count += 1
+            _log_fetch(session, feed.id, feed.last_fetched_at, None, error=reason)
     except Exception:  # the store itself is failing; the report still tells
         log.debug("could not record the error of feed %s", url, exc_info=True)
 
 
-def _ingest_one(sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings) -> FeedResult:
+def _ingest_one(
+    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, at: dt.datetime | None
+) -> FeedResult:
     problem = feed_url_problem(spec.url)
     if problem:
         return FeedResult(spec.url, "error", error=f"{label(spec.url)}: the feed URL {problem}")
@@ -160,7 +173,7 @@ def _ingest_one(sessions: sessionmaker[Session], spec: FeedSpec, settings: Setti
         feed_id, etag, modified, active = feed.id, feed.etag, feed.last_modified, feed.active
     if not active:
         return FeedResult(spec.url, "inactive")
-    now = dt.datetime.now(dt.UTC)
+    now = at or dt.datetime.now(dt.UTC)
     try:
         response = fetch(spec.url, etag, modified, settings)
         parsed = parse(spec.url, response) if response.status == 200 else None
@@ -171,6 +184,7 @@ def _ingest_one(sessions: sessionmaker[Session], spec: FeedSpec, settings: Setti
             feed.last_error = error.reason
             feed.error_count += 1
             feed.last_status = getattr(error, "status", None)
+            _log_fetch(session, feed_id, now, feed.last_status, error=error.reason)
             if getattr(error, "status", None) == 410:
                 feed.active = False
                 return FeedResult(spec.url, "gone", error=error.reason)
@@ -186,6 +200,7 @@ def _ingest_one(sessions: sessionmaker[Session], spec: FeedSpec, settings: Setti
         ):
             feed.url = response.permanent_redirect
         if response.status == 304:
+            _log_fetch(session, feed_id, now, 304)
             return FeedResult(spec.url, "not-modified")
         # A validator too long for its column is not kept: the next fetch is
         # then unconditional, which costs a download and loses nothing.
@@ -196,7 +211,24 @@ def _ingest_one(sessions: sessionmaker[Session], spec: FeedSpec, settings: Setti
             feed.title = plain_text(text(parsed.feed.get("title")), TITLE_MAX) or None
         result = FeedResult(spec.url, "ok", warnings=warnings(spec.url, parsed))
         _store_entries(session, feed, parsed.entries, our_prefixes(parsed), spec, settings, result)
+        _log_fetch(session, feed_id, now, response.status, new=result.new)
         return result
+
+
+def _log_fetch(
+    session: Session,
+    feed_id: int,
+    at: dt.datetime,
+    status: int | None,
+    *,
+    new: int = 0,
+    error: str | None = None,
+) -> None:
+    """One row of the log of fetches, in the transaction that records the
+    fetch on the feed (pruned after FETCH_LOG_DAYS)."""
+    session.add(
+        FetchLog(feed_id=feed_id, fetched_at=at, status=status, new_launches=new, error=error)
+    )
 
 
 def _validator(value: str | None, limit: int) -> str | None:

@@ -17,6 +17,7 @@ from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from worker.config import DEV_SECRET_KEY, Settings, load_settings
 from worker.errors import ConfigError
+from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
 
 
@@ -25,6 +26,7 @@ def create_app(
 ) -> Flask:
     """The app for ``settings`` (default: from the environment), on the
     store of ``settings.database_url`` unless ``sessions`` is given."""
+    configure_logging()  # under gunicorn; a CLI or a test harness has its own
     settings = settings or load_settings()
     if settings.secret_key == DEV_SECRET_KEY and not _on_this_machine(settings.site_url):
         # The development key is public: with it anyone could forge every
@@ -61,11 +63,12 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from subscribers.web import archive, pages, webhooks
+    from subscribers.web import archive, ops, pages, webhooks
 
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(ops.blueprint)
 
 
 def _on_this_machine(site_url: str) -> bool:

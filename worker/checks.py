@@ -1,0 +1,289 @@
+"""``digest check``: the environment checked before it is trusted with a send.
+
+Each finding is one line naming its variable: ``ok`` for what passed,
+``warning`` for what works but deserves a look, ``error`` for what will
+fail or must not go to production. Every check runs whatever the others
+found, so one run lists every problem.
+
+Production means a ``SITE_URL`` that is not this machine (``localhost``,
+``127.0.0.1``, ``::1``): there the links in every email must be https and
+signed with a real ``SECRET_KEY``, and the footer must carry the sender's
+real postal address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from worker.config import DEV_SECRET_KEY, Settings, load_settings, redact_url
+from worker.errors import ConfigError, InputError
+from worker.health import MAIL_TIMEOUT, probe_mail, store_health
+from worker.store import make_engine
+
+#: Fewer characters than this in a production SECRET_KEY is an error.
+SECRET_KEY_LENGTH = 32
+#: Seconds a PostgreSQL connection may take.
+CONNECT_TIMEOUT = 5
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+# What the schedule line reads; it is left out when one of them was rejected.
+SCHEDULE_VARIABLES = frozenset(
+    {"DIGEST_TIMEZONE", "DIGEST_BUILD_AT", "DIGEST_SEND_AT", "INGEST_EVERY", "RETRY_SWEEP_EVERY"}
+)
+
+
+class Level(enum.StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str  # the variable (or part) it is about
+    message: str
+
+    def line(self) -> str:
+        return f"{self.level.value:<7} {self.subject}: {self.message}"
+
+
+def check_environment(
+    environ: Mapping[str, str], now: dt.datetime, mail_timeout: float = MAIL_TIMEOUT
+) -> list[Finding]:
+    """Every check of ``environ``, in order: settings, database, mail,
+    production settings, postal address, feeds, sender, time zone, schedule,
+    DKIM and VERP."""
+    settings, findings = _load(environ)
+    if settings is None:
+        return findings
+    rejected = {f.subject for f in findings}
+    production = urlsplit(settings.site_url).hostname not in _LOCAL_HOSTS
+    findings += _database(settings.database_url)
+    findings.append(_mail(settings.mail_url, production, mail_timeout))
+    findings += _site(settings, production)
+    findings.append(_postal_address(settings, production))
+    findings.append(_feeds(settings.feeds_file))
+    findings += _addresses(settings)
+    if "DIGEST_TIMEZONE" not in rejected:
+        findings.append(Finding(Level.OK, "DIGEST_TIMEZONE", settings.digest_timezone))
+    if not rejected & SCHEDULE_VARIABLES:
+        findings.append(_schedule(settings, now))
+    findings += _templates(settings.templates_dir)
+    findings += _signing(settings)
+    return findings
+
+
+def _load(environ: Mapping[str, str]) -> tuple[Settings | None, list[Finding]]:
+    """The settings, each malformed variable reported (the finding's
+    subject is its name) and left at its default so that the other checks
+    still run; None when a problem names no variable to leave out."""
+    env = dict(environ)
+    findings: list[Finding] = []
+    while True:
+        try:
+            return load_settings(env), findings
+        except ConfigError as error:
+            # Every ConfigError of load_settings starts with its variable.
+            name, _, message = str(error).partition(": ")
+            findings.append(Finding(Level.ERROR, name, message))
+            if name not in env:
+                return None, findings
+            del env[name]
+
+
+def _database(url: str) -> list[Finding]:
+    shown = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return [Finding(Level.ERROR, "DATABASE_URL", f"not a database URL: {shown}")]
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not file.startswith("file:") and not Path(file).exists():
+        # Connecting would create an empty file, and then report it empty.
+        return [
+            Finding(
+                Level.ERROR, "DATABASE_URL", f"no SQLite file at {file}; run: digest db upgrade"
+            )
+        ]
+    postgresql = parsed.get_backend_name() == "postgresql"
+    try:
+        engine = make_engine(
+            url, connect_args={"connect_timeout": CONNECT_TIMEOUT} if postgresql else {}
+        )
+    except (ArgumentError, NoSuchModuleError) as error:
+        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {error}")]
+    try:
+        health = store_health(engine)
+    finally:
+        engine.dispose()
+    if not health.reachable:
+        return [Finding(Level.ERROR, "DATABASE_URL", f"{shown} is unreachable: {health.error}")]
+    if health.problem:
+        return [Finding(Level.ERROR, "DATABASE_URL", f"{shown}: {health.problem}")]
+    return [
+        Finding(
+            Level.OK,
+            "DATABASE_URL",
+            f"{shown} answers, schema at the latest revision ({health.revision})",
+        )
+    ]
+
+
+def _mail(url: str, production: bool, timeout: float) -> Finding:
+    health = probe_mail(url, timeout)
+    if health.ok is None:
+        # console://, memory://, or a plugin without a probe: nothing
+        # reaches a subscriber through the first two.
+        level = Level.WARNING if production else Level.OK
+    else:
+        level = Level.OK if health.ok else Level.ERROR
+    return Finding(level, "MAIL_URL", f"{health.backend}: {health.detail}")
+
+
+def _site(settings: Settings, production: bool) -> list[Finding]:
+    site = urlsplit(settings.site_url)
+    if site.scheme not in ("http", "https") or not site.hostname:
+        return [Finding(Level.ERROR, "SITE_URL", f"not an http(s) URL: {settings.site_url!r}")]
+    if not production:
+        return [
+            Finding(
+                Level.OK,
+                "SITE_URL",
+                f"{settings.site_url} is this machine: SITE_URL and SECRET_KEY are checked "
+                "for production only when it names another host",
+            )
+        ]
+    findings = []
+    if site.scheme == "https":
+        findings.append(Finding(Level.OK, "SITE_URL", settings.site_url))
+    else:
+        findings.append(
+            Finding(
+                Level.ERROR,
+                "SITE_URL",
+                f"{settings.site_url} is not https: inbox providers ignore a one-click "
+                "unsubscribe that is not https, and the links would travel in clear",
+            )
+        )
+    key = settings.secret_key
+    if key == DEV_SECRET_KEY:
+        findings.append(
+            Finding(
+                Level.ERROR,
+                "SECRET_KEY",
+                "not set (the development key, which anyone can read): set a long random value",
+            )
+        )
+    elif len(key) < SECRET_KEY_LENGTH:
+        findings.append(
+            Finding(
+                Level.ERROR,
+                "SECRET_KEY",
+                f"{len(key)} characters; use at least {SECRET_KEY_LENGTH} random ones",
+            )
+        )
+    else:
+        findings.append(Finding(Level.OK, "SECRET_KEY", f"set ({len(key)} characters)"))
+    if DEV_SECRET_KEY in settings.old_secret_keys:
+        findings.append(
+            Finding(
+                Level.ERROR,
+                "OLD_SECRET_KEYS",
+                "holds the development key: links signed with it would still be accepted",
+            )
+        )
+    return findings
+
+
+def _postal_address(settings: Settings, production: bool) -> Finding:
+    if settings.postal_address.strip() == Settings().postal_address:
+        return Finding(
+            Level.ERROR if production else Level.WARNING,
+            "POSTAL_ADDRESS",
+            "the sample address: every email must carry the sender's real postal "
+            "address (CAN-SPAM)",
+        )
+    return Finding(Level.OK, "POSTAL_ADDRESS", settings.postal_address)
+
+
+def _feeds(path: Path) -> Finding:
+    from worker.feeds import load_feeds_file
+
+    try:
+        feeds = load_feeds_file(path)
+    except InputError as error:
+        return Finding(Level.ERROR, "FEEDS_FILE", f"{path}: {'; '.join(error.problems)}")
+    if not feeds:
+        return Finding(Level.WARNING, "FEEDS_FILE", f"{path} lists no feed: ingest fetches nothing")
+    return Finding(Level.OK, "FEEDS_FILE", f"{path}: {len(feeds)} feed{'s' * (len(feeds) != 1)}")
+
+
+def _addresses(settings: Settings) -> list[Finding]:
+    findings = []
+    given = [("MAIL_FROM", settings.mail_from), ("BOUNCE_ADDRESS", settings.bounce_address)]
+    for name, value in given:
+        if not value:  # BOUNCE_ADDRESS is optional
+            continue
+        address = parseaddr(value)[1]
+        if _ADDRESS.fullmatch(address) and "\n" not in value and "\r" not in value:
+            findings.append(Finding(Level.OK, name, value))
+        else:
+            findings.append(Finding(Level.ERROR, name, f"{value!r} holds no valid address"))
+    return findings
+
+
+def _schedule(settings: Settings, now: dt.datetime) -> Finding:
+    from worker.schedule import upcoming
+
+    zone = settings.timezone
+    runs = {run.job: run.at.astimezone(zone) for run in upcoming(settings, now)}
+    shown = ", ".join(
+        f"{job} {runs[job]:%a %Y-%m-%d %H:%M}" for job in ("build", "send") if job in runs
+    )
+    return Finding(Level.OK, "schedule", f"next {shown} ({settings.digest_timezone})")
+
+
+def _templates(directory: Path) -> list[Finding]:
+    if not (directory / "email").is_dir():
+        return [Finding(Level.ERROR, "TEMPLATES_DIR", f"{directory} has no email/ templates")]
+    return []
+
+
+def _signing(settings: Settings) -> list[Finding]:
+    findings = []
+    if settings.dkim_key_file is not None:
+        findings.append(_dkim_key(settings.dkim_key_file))
+    if settings.verp and not settings.bounce_address:
+        findings.append(
+            Finding(Level.WARNING, "VERP", "on, but does nothing without BOUNCE_ADDRESS")
+        )
+    return findings
+
+
+def _dkim_key(path: Path) -> Finding:
+    # Every message is signed as it is composed: a key that cannot be read
+    # fails every delivery of the send, so this is an error, not a warning.
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    try:
+        parse_pem_private_key(path.read_bytes())
+    except OSError as error:
+        return Finding(
+            Level.ERROR, "DKIM_PRIVATE_KEY_FILE", f"cannot read {path}: {error.strerror}"
+        )
+    except UnparsableKeyError as error:
+        return Finding(
+            Level.ERROR, "DKIM_PRIVATE_KEY_FILE", f"{path} is not a PEM RSA key: {error}"
+        )
+    return Finding(Level.OK, "DKIM_PRIVATE_KEY_FILE", f"{path} holds an RSA key")

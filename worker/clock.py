@@ -1,0 +1,240 @@
+"""``digest clock``: the one scheduler process (APScheduler 3).
+
+It only says when to look: each job calls :func:`worker.jobs.run_due`, and
+the store's state decides what happens, so a job that fires late, twice, or
+after a restart changes nothing by itself. Sending is left to ``digest
+worker`` processes.
+
+Only one clock runs at a time. It holds the ``clock`` lock of
+:mod:`worker.locks` for its whole life; a second clock says once that it
+waits, tries again every few seconds, and takes over when the first one's
+lock is freed (its process ended, or its database session did). On start
+it runs every job once, which catches up a build or send missed while no
+clock ran (within ``MISFIRE_GRACE_HOURS``).
+
+SIGTERM or SIGINT: the scheduler stops starting jobs; a job under way
+finishes (an ingest stops after the feed in hand) and the clock exits 0,
+well within the 25 seconds a platform gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+from worker.crontime import cron_trigger
+from worker.jobs import describe, run_due
+from worker.locks import StoreLock
+from worker.schedule import JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+
+log = logging.getLogger("worker.clock")
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LOCK_RETRY_SECONDS = 5.0
+LOCK_CHECK_SECONDS = 30
+# How long a stopping clock waits for a job under way before leaving anyway
+# (its transaction is rolled back; the state-driven jobs redo it).
+STOP_WAIT_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class ClockJob:
+    """A job of the clock: its id, when it fires, and the due-logic's jobs
+    it runs."""
+
+    id: str
+    trigger: BaseTrigger
+    runs: tuple[str, ...]
+
+
+def clock_jobs(settings: Settings) -> list[ClockJob]:
+    """The clock's jobs, as :func:`worker.schedule.upcoming` describes them.
+
+    The sweep also looks at the send: an edition approved or released
+    after its send time (within the grace period) starts at the next sweep.
+    """
+    zone = settings.timezone
+
+    def every(period: dt.timedelta) -> IntervalTrigger:
+        # Slots counted from the epoch, as in worker.schedule.next_slot.
+        return IntervalTrigger(seconds=period.total_seconds(), start_date=_EPOCH, timezone=zone)
+
+    return [
+        ClockJob("ingest", every(ingest_period(settings)), ("ingest",)),
+        ClockJob("build", cron_trigger(settings.digest_build_at, zone), ("build",)),
+        ClockJob("send", cron_trigger(settings.digest_send_at, zone), ("send",)),
+        ClockJob("retries", every(sweep_period(settings)), ("send", "retries")),
+        ClockJob("prune", every(PRUNE_EVERY), ("prune",)),
+    ]
+
+
+class Clock:
+    """The clock process: waits for the lock, then schedules until stopped."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        *,
+        lock_retry_seconds: float = LOCK_RETRY_SECONDS,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.lock_retry_seconds = lock_retry_seconds
+        self.stop = threading.Event()
+        self.lock = StoreLock(sessions.kw["bind"], "clock")
+        self.scheduler = BlockingScheduler(
+            timezone=settings.timezone,
+            executors={"default": ThreadPoolExecutor(4)},
+        )
+        self.lock_lost = False
+        self._stopped = threading.Event()
+        self._running = 0
+        self._idle = threading.Condition()
+
+    def run(self) -> int:
+        """Wait for the lock, schedule until stopped; the exit status (1
+        when the lock was lost, so that the platform starts a new clock)."""
+        # APScheduler's own lines ("Running job …") every few minutes are
+        # noise beside the jobs' events; its warnings (misfires) stay.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        if not self._wait_for_lock():
+            return 0
+        try:
+            self._add_jobs()
+            runs = upcoming(self.settings, _now())
+            log.info(
+                "clock started",
+                extra={"next": "; ".join(f"{r.job} {r.at:%a %Y-%m-%d %H:%M %Z}" for r in runs)},
+            )
+            watcher = threading.Thread(target=self._stop_when_told, daemon=True)
+            watcher.start()
+            try:
+                self.scheduler.start()
+            finally:
+                self._stopped.set()
+            self._wait_for_jobs()
+        finally:
+            self.lock.release()
+        log.info("clock stopped")
+        return 1 if self.lock_lost else 0
+
+    def _wait_for_lock(self) -> bool:
+        said = False
+        while not self.stop.is_set():
+            try:
+                if self.lock.acquire():
+                    if said:
+                        log.warning("clock lock taken over: this clock now schedules")
+                    return True
+                reason = "another clock holds the lock"
+            except SQLAlchemyError as error:
+                reason = f"the database is unreachable: {describe(error)}"
+            if not said:
+                log.warning("clock waits", extra={"reason": reason})
+                said = True
+            self.stop.wait(self.lock_retry_seconds)
+        return False
+
+    def _add_jobs(self) -> None:
+        # A run missed by a stalled process is made once (coalesce) if still
+        # within the grace period; either way the store decides what it does.
+        options = {
+            "replace_existing": True,
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.settings.misfire_grace_hours * 3600),
+        }
+        for job in clock_jobs(self.settings):
+            self.scheduler.add_job(
+                self._run, job.trigger, args=[job.runs], id=job.id, name=job.id, **options
+            )
+        # Catch up at once on whatever came due while no clock ran.
+        self.scheduler.add_job(self._catch_up, id="catch-up", name="catch-up", **options)
+        self.scheduler.add_job(
+            self._check_lock,
+            IntervalTrigger(seconds=LOCK_CHECK_SECONDS),
+            id="lock-check",
+            name="lock-check",
+            **options,
+        )
+
+    def _run(self, runs: Collection[str]) -> None:
+        with self._idle:
+            self._running += 1
+        try:
+            run_due(self.sessions, self.settings, _now(), jobs=runs, stop=self.stop)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _catch_up(self) -> None:
+        self._run(JOBS)
+        log.info("clock caught up")
+
+    def _check_lock(self) -> None:
+        """A clock whose lock went with its database session (a server
+        restart) may have a successor already: it stops."""
+        if not self.lock.alive():
+            log.error("clock lock lost (its database session ended): stopping")
+            self.lock_lost = True
+            self.stop.set()
+
+    def _stop_when_told(self) -> None:
+        """Stop the scheduler once told to (from a thread of its own: a
+        signal handler must not call into the scheduler)."""
+        self.stop.wait()
+        while not self._stopped.is_set():
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+                return
+            self._stopped.wait(0.1)  # told to stop before the scheduler was up
+
+    def _wait_for_jobs(self) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._running == 0, STOP_WAIT_SECONDS):
+                log.warning("clock stopping with a job under way; the next clock redoes it")
+
+    @property
+    def busy(self) -> bool:
+        """True while a job is still under way (after a stop that did not
+        wait for it)."""
+        with self._idle:
+            return self._running > 0
+
+
+@contextmanager
+def stopping_on_signals(clock: Clock) -> Iterator[None]:
+    """SIGTERM or SIGINT stop the clock (a second one leaves at once)."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if clock.stop.is_set():
+            os._exit(0)
+        log.info("clock stopping", extra={"signal": signal.Signals(signum).name})
+        clock.stop.set()
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

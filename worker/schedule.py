@@ -1,0 +1,174 @@
+"""What the clock runs and when: the schedule, and what is due now.
+
+Five jobs: ``ingest`` (every ``INGEST_EVERY`` minutes), ``build`` (at
+``DIGEST_BUILD_AT``), ``send`` (at ``DIGEST_SEND_AT``), ``retries`` (every
+``RETRY_SWEEP_EVERY`` minutes) and ``prune`` (daily). Periodic jobs run on
+slots counted from the Unix epoch (every 60 minutes: on the hour, UTC), so
+the schedule is a pure function of the settings and the time.
+
+The scheduler only says when to look. Whether a job does anything is decided
+by the store: a build when the week's edition does not exist, a start when
+it is ready (not held, approved if need be) and its send time has come
+within ``MISFIRE_GRACE_HOURS``, an ingest when no fetch happened in the
+current slot. A job run twice, late, or by two processes at once does its
+work once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.config import Settings
+from worker.crontime import cron_trigger, occurrences
+from worker.editions import find_edition
+from worker.store.models import EditionStatus, FetchLog
+from worker.weeks import Week, week_of
+
+JOBS = ("ingest", "build", "send", "retries", "prune")
+PRUNE_EVERY = dt.timedelta(days=1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the store says is due at a moment."""
+
+    ingest: bool
+    build: tuple[Week, ...]  # weeks whose edition is to be built (none exists)
+    send: Week | None  # the week whose ready edition is to be started
+    waiting: str | None = None  # why a send that is due waits (a hold, no approval)
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """The next time a job of the clock runs, in ``DIGEST_TIMEZONE``.
+
+    Compare ``at`` in UTC (``at.astimezone(UTC)``): a local time in a
+    fall-back fold never compares equal to another zone's (PEP 495).
+    """
+
+    job: str
+    at: dt.datetime
+
+
+def upcoming(settings: Settings, now: dt.datetime) -> list[ScheduledRun]:
+    """Each job's next run at or after ``now``, in ``DIGEST_TIMEZONE``,
+    soonest first."""
+    zone = settings.timezone
+    runs = [
+        ScheduledRun("ingest", next_slot(now, ingest_period(settings))),
+        ScheduledRun("build", next_cron(settings.digest_build_at, settings, now)),
+        ScheduledRun("send", next_cron(settings.digest_send_at, settings, now)),
+        ScheduledRun("retries", next_slot(now, sweep_period(settings))),
+        ScheduledRun("prune", next_slot(now, PRUNE_EVERY)),
+    ]
+    localised = [ScheduledRun(run.job, run.at.astimezone(zone)) for run in runs]
+    return sorted(localised, key=lambda run: (run.at, JOBS.index(run.job)))
+
+
+def ingest_period(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(minutes=settings.ingest_every)
+
+
+def sweep_period(settings: Settings) -> dt.timedelta:
+    return dt.timedelta(minutes=settings.retry_sweep_every)
+
+
+def slot_start(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    """The start of the period-long slot (counted from the epoch) that
+    ``now`` falls in."""
+    return _EPOCH + ((now - _EPOCH) // period) * period
+
+
+def next_slot(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    """The first slot start at or after ``now``."""
+    start = slot_start(now, period)
+    return start if start == now else start + period
+
+
+def next_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime:
+    """The first time of ``spec`` at or after ``now``."""
+    trigger = cron_trigger(spec, settings.timezone)
+    # A weekly time is at most a week (and a daylight-saving hour) away; a
+    # crontab line naming a day of the month may be a year away.
+    for horizon in (dt.timedelta(days=8), dt.timedelta(days=400 * 4)):
+        found = next(occurrences(trigger, now, now + horizon), None)
+        if found is not None:
+            return found
+    raise ValueError(f"{spec!r} never comes")
+
+
+def last_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """The latest time of ``spec`` at or before ``now`` and no more than
+    ``MISFIRE_GRACE_HOURS`` before it: the run still due, if any."""
+    trigger = cron_trigger(spec, settings.timezone)
+    grace = dt.timedelta(hours=settings.misfire_grace_hours)
+    latest = None
+    for moment in occurrences(trigger, now - grace, now + dt.timedelta(microseconds=1)):
+        latest = moment
+    return latest
+
+
+def send_week(settings: Settings, send_at: dt.datetime) -> Week:
+    """The week whose edition a send at ``send_at`` sends: the week of the
+    latest build time in the week before it (a Sunday build sent on Monday
+    is the Sunday's week), else the send's own week."""
+    trigger = cron_trigger(settings.digest_build_at, settings.timezone)
+    built = None
+    window = send_at - dt.timedelta(days=7, hours=1)
+    for moment in occurrences(trigger, window, send_at + dt.timedelta(microseconds=1)):
+        built = moment
+    return week_of(built or send_at, settings.timezone)
+
+
+def coming_week(settings: Settings, now: dt.datetime) -> Week:
+    """The edition an editor means without naming a week: the one whose
+    send is due now (within the grace period), else the next send's."""
+    send_at = last_cron(settings.digest_send_at, settings, now)
+    return send_week(settings, send_at or next_cron(settings.digest_send_at, settings, now))
+
+
+def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
+    """What is due at ``now``, by the schedule and the store's state.
+
+    - ingest: when no feed was fetched since the current slot began;
+    - build: the week of a build time passed within ``MISFIRE_GRACE_HOURS``,
+      and the week of a send time passed within it, whose edition does not
+      exist yet (a ready or skipped edition is kept: ``digest build``
+      refreshes it by hand);
+    - send: the week of a send time passed within the grace period, whose
+      edition is ready, not held, and approved if DIGEST_REQUIRE_APPROVAL.
+    """
+    weeks: list[Week] = []
+    build_at = last_cron(settings.digest_build_at, settings, now)
+    if build_at is not None:
+        weeks.append(week_of(build_at, settings.timezone))
+    send_at = last_cron(settings.digest_send_at, settings, now)
+    if send_at is not None:
+        weeks.append(send_week(settings, send_at))
+    build = tuple(
+        w for w in dict.fromkeys(weeks) if find_edition(session, settings.list_id, str(w)) is None
+    )
+    send, waiting = None, None
+    if send_at is not None:
+        week = send_week(settings, send_at)
+        edition = find_edition(session, settings.list_id, str(week))
+        if edition is not None and edition.status == EditionStatus.READY:
+            if edition.held_at is not None:
+                waiting = f"held by {edition.held_by} since {edition.held_at:%Y-%m-%d %H:%M} UTC"
+            elif settings.digest_require_approval and edition.approved_at is None:
+                waiting = "waiting for approval (digest approve)"
+            else:
+                send = week
+    return Due(ingest_due(session, settings, now), build, send, waiting)
+
+
+def ingest_due(session: Session, settings: Settings, now: dt.datetime) -> bool:
+    """True when no feed has been fetched since the current ingest slot
+    began (by the clock, a tick, or ``digest ingest``)."""
+    last = session.scalar(select(func.max(FetchLog.fetched_at)))
+    return last is None or last < slot_start(now, ingest_period(settings))

@@ -1,0 +1,141 @@
+"""``digest status``: the schedule, the last editions, the feeds and the mail
+backend in one report, shown as tables for a person or as JSON for a script.
+
+Times in the tables are local (``DIGEST_TIMEZONE``); in JSON every time is
+ISO 8601 with its offset. Off a terminal the tables are printed wide
+(:data:`WIDTH`) rather than wrapped at 80 columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich import box
+from rich.markup import escape
+from rich.table import Column, Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+from worker.health import MailHealth, probe_mail
+from worker.overview import EditionSummary, FeedSummary, feed_summaries, recent_editions
+from worker.schedule import ScheduledRun, upcoming
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    timezone: str
+    now: dt.datetime
+    schedule: list[ScheduledRun]
+    editions: list[EditionSummary]
+    feeds: list[FeedSummary]
+    mail: MailHealth
+
+
+def status_report(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> StatusReport:
+    """Everything ``digest status`` shows, read at ``now``."""
+    with sessions() as session:
+        editions = recent_editions(session, settings.list_id)
+        feeds = feed_summaries(session)
+    return StatusReport(
+        timezone=settings.digest_timezone,
+        now=now,
+        schedule=upcoming(settings, now),
+        editions=editions,
+        feeds=feeds,
+        mail=probe_mail(settings.mail_url),
+    )
+
+
+def as_json(report: StatusReport) -> str:
+    """The report as one JSON document (times in ISO 8601)."""
+    return json.dumps(dataclasses.asdict(report), default=_iso, indent=2, ensure_ascii=False)
+
+
+def _iso(value: object) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def tables(report: StatusReport) -> list[Table | str]:
+    """The report as rich tables (schedule, editions, feeds) and a line of
+    markup (the mail backend). Text from feeds, editors and the backend is
+    escaped: it may hold [markup]."""
+    zone = ZoneInfo(report.timezone)
+    schedule = Table(
+        "job", "next run", title=f"Schedule (times in {report.timezone})", box=box.SIMPLE_HEAD
+    )
+    for run in report.schedule:
+        schedule.add_row(run.job, run.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"))
+
+    editions = Table(
+        "edition",
+        "status",
+        *(Column(name, justify="right") for name in _COUNTS),
+        "started",
+        "sent",
+        "approved",
+        "held",
+        title="Editions",
+        box=box.SIMPLE_HEAD,
+    )
+    for e in report.editions:
+        editions.add_row(
+            e.week,
+            e.status,
+            *(str(getattr(e, name)) for name in _COUNTS),
+            _local(e.started_at, zone),
+            _local(e.sent_at, zone),
+            _by(e.approved_by, e.approved_at, zone),
+            _by(e.held_by, e.held_at, zone),
+        )
+    if not report.editions:
+        editions.add_row("(none yet)")
+
+    feeds = Table(
+        "feed",
+        "last fetch",
+        "HTTP",
+        Column("errors", justify="right"),
+        "last error",
+        title="Feeds",
+        box=box.SIMPLE_HEAD,
+    )
+    for f in report.feeds:
+        feeds.add_row(
+            escape(f.url) + ("" if f.active else " (inactive)"),
+            _local(f.last_fetched_at, zone),
+            str(f.last_status or "—"),
+            str(f.error_count),
+            escape(f.last_error or ""),
+        )
+    if not report.feeds:
+        feeds.add_row("(none fetched yet)")
+
+    state = {True: "ok", False: "[bold red]failing[/]", None: "not checked"}[report.mail.ok]
+    mail = (
+        f"[italic]Mail backend[/] {escape(report.mail.backend)}: {state}: "
+        f"{escape(report.mail.detail)}"
+    )
+    return [schedule, editions, feeds, mail]
+
+
+WIDTH = 160
+_COUNTS = ("queued", "sent", "deferred", "failed", "suppressed")
+
+
+def _local(moment: dt.datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def _by(who: str | None, when: dt.datetime | None, zone: ZoneInfo) -> str:
+    if when is None:
+        return "—"
+    return f"{escape(who or '?')}, {_local(when, zone)}"
