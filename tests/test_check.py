@@ -215,6 +215,49 @@ def test_weak_keys_in_production_are_errors(
     assert error.startswith(f"error   {problem}")
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://digest:pass-7777@127.0.0.1:abc/digest", "cannot use"),
+        ("postgresql+pg8000://digest:pass-7777@127.0.0.1/digest", "cannot use"),
+    ],
+)
+def test_a_database_url_that_builds_no_engine_is_one_line(
+    good_env: dict[str, str], url: str, problem: str
+) -> None:
+    [database] = by_subject(check_environment({**good_env, "DATABASE_URL": url}, NOW))[
+        "DATABASE_URL"
+    ]
+    assert database.level == Level.ERROR and problem in database.message
+    assert "\n" not in database.line() and "pass-7777" not in database.line()
+    done = digest_check({**good_env, "DATABASE_URL": url})
+    assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
+    assert "pass-7777" not in done.stderr + done.stdout
+
+
+def test_a_secret_too_short_to_be_redacted_in_logs_is_an_error(good_env: dict[str, str]) -> None:
+    env = {
+        **good_env,
+        "BOUNCE_IMAP_URL": "imaps://bounces:abc1@127.0.0.1:1/INBOX",
+        "POSTMARK_WEBHOOK_PASSWORD": "hook7",
+        "METRICS_TOKEN": "tok-12345678",  # long enough
+    }
+    findings = by_subject(check_environment(env, NOW))
+    errors = {
+        subject: [f.message for f in found if f.level == Level.ERROR]
+        for subject, found in findings.items()
+    }
+    assert errors["BOUNCE_IMAP_URL"] == [
+        "its password has 4 characters; use at least 8 (shorter ones are not masked in logs)"
+    ]
+    assert errors["POSTMARK_WEBHOOK_PASSWORD"] == [
+        "5 characters; use at least 8 (shorter ones are not masked in logs)"
+    ]
+    assert not errors.get("METRICS_TOKEN") and not errors.get("MAIL_URL")
+    lines = " ".join(f.line() for found in findings.values() for f in found)
+    assert "abc1" not in lines and "hook7" not in lines
+
+
 def test_on_this_machine_the_development_defaults_pass(
     database_url: str, feeds_file: Path, tmp_path: Path
 ) -> None:

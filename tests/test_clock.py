@@ -29,7 +29,7 @@ from worker.jobs import run_due
 from worker.schedule import upcoming
 from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, EditionStatus, Subscriber, SubscriberStatus, Tool
-from worker.weeks import week_of
+from worker.weeks import last_complete_week
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = dt.UTC
@@ -96,7 +96,7 @@ def test_a_send_time_repeated_by_fall_back_fires_twice_but_starts_once(
         digest_send_at="sun 02:30",
         feeds_file=tmp_path / "no-feeds.toml",
     )
-    add_content(sessions, dt.date(2026, 10, 19), subscribers=4)
+    add_content(sessions, dt.date(2026, 10, 12), subscribers=4)  # W42: the build of the 25th
     trigger = {job.id: job.trigger for job in clock_jobs(at_half_two)}["send"]
     first = trigger.get_next_fire_time(None, berlin(2026, 10, 24, 12, 0))
     second = trigger.get_next_fire_time(first, first)
@@ -135,10 +135,11 @@ def count(sessions: sessionmaker[Session], model: type) -> int:
 
 def due_now(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> dict[str, str]:
     """An environment whose build and send times were two minutes ago,
-    daily, and a store with that week's content and 40 subscribers."""
+    daily, and a store with content of the week those build (the last
+    complete one) and 40 subscribers."""
     moment = (dt.datetime.now(UTC) - dt.timedelta(minutes=2)).astimezone(BERLIN)
     (tmp_path / "feeds.toml").write_text("")  # none: content comes from the store
-    add_content(sessions, moment.date(), subscribers=40)
+    add_content(sessions, moment.date() - dt.timedelta(days=7), subscribers=40)
     at = f"{moment.minute} {moment.hour} * * *"
     return {
         **os.environ,
@@ -254,7 +255,7 @@ def test_two_ticks_at_once_send_one_edition_once_to_each_subscriber(
     with pg_sessions() as session:
         editions = session.scalars(select(Edition)).all()
     assert len(editions) == 1 and editions[0].status == EditionStatus.SENT
-    week = week_of(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN)
+    week = last_complete_week(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN)
     assert editions[0].week == str(week)
 
     again = subprocess.run(
@@ -292,7 +293,7 @@ def test_approve_and_hold_commands_record_who_and_refuse_what_they_must(
             check=False,
         )
 
-    week = str(week_of(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN))
+    week = str(last_complete_week(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN))
     refused = digest("approve", "--week", week)
     assert refused.returncode == 1 and "no edition for that week yet" in refused.stderr
     assert digest("build", "--week", week).returncode == 0

@@ -192,6 +192,30 @@ def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
     assert (counts.sent, counts.suppressed, counts.pending) == (6, 2, 0)
 
 
+def test_two_concurrent_starts_move_the_edition_once(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def start() -> None:
+        barrier.wait()
+        results.append(start_edition(sessions, W48, settings))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result.started for result in results) == [False, True]
+    mover = next(result for result in results if result.started)
+    final = edition_counts(sessions, mover.edition_id)
+    assert final.started_at == mover.started_at
+    assert all(result.started_at == mover.started_at for result in results)
+    assert (final.status, final.total) == ("sending", 8)
+
+
 def test_suppressed_addresses_get_no_delivery(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
 ) -> None:

@@ -3,6 +3,7 @@ either, down to a whole demo run searched for the environment's secrets."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -16,8 +17,13 @@ from pathlib import Path
 
 import pytest
 from rich.logging import RichHandler
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from worker.config import Settings
 from worker.errors import ConfigError
+from worker.feeds import FeedSpec
+from worker.ingest import ingest_feeds
 from worker.logs import (
     RedactSecrets,
     configure_logging,
@@ -27,6 +33,7 @@ from worker.logs import (
     redact,
     secret_values,
 )
+from worker.store.models import Feed
 
 
 class Terminal(io.StringIO):
@@ -214,6 +221,55 @@ def test_redact_keeps_urls_without_a_password() -> None:
     assert redact("https://medium.com/@someone/feed", []) == "https://medium.com/@someone/feed"
     assert redact("fetch https://u:p4ss@x.example/f ok", []) == "fetch https://u:***@x.example/f ok"
     assert redact("a sk-1234 b", ["sk-1234"]) == "a *** b"
+
+
+def test_a_log_call_with_bad_arguments_logs_them_and_never_raises(log: logging.Logger) -> None:
+    out = lines_of(log, {"LOG_FORMAT": "json"})
+    log.warning("%d items for %s", "x", "smtp://u:pass-1234@relay.example")
+    entry = json.loads(out.getvalue())
+    assert entry["event"] == "%d items for %s ('x', 'smtp://u:***@relay.example')"
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, Unprintable(), ("a",), None)
+    assert RedactSecrets([]).filter(record)
+    assert isinstance(record.getMessage(), str)
+
+
+def test_a_password_holding_a_slash_or_an_at_is_masked_whole() -> None:
+    assert redact("get https://u:pa/ss@host/feed now", []) == "get https://u:***@host/feed now"
+    assert redact("https://u:p@ss@host/feed", []) == "https://u:***@host/feed"
+    assert redact("smtp://mailer:a/b?c#d@relay.example:587", []) == (
+        "smtp://mailer:***@relay.example:587"
+    )
+    # An "@" in a path is not a password, nor are two URLs on one line.
+    assert redact("https://medium.com/@someone/feed", []) == "https://medium.com/@someone/feed"
+    assert redact("https://a.example/x and https://u:p4ss@b.example/y", []) == (
+        "https://a.example/x and https://u:***@b.example/y"
+    )
+
+
+def test_a_failed_feeds_error_shows_its_url_without_the_password(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    feeds = [
+        FeedSpec("http://reader:feed-pw-5150@127.0.0.1:9/feed"),  # unreachable
+        FeedSpec("http://reader:pa/ss-5150@127.0.0.1:9/feed"),  # a bad URL
+    ]
+    report = ingest_feeds(sessions, feeds, dataclasses.replace(settings, feed_timeout=2))
+    errors = [result.error or "" for result in report.feeds]
+    assert [result.status for result in report.feeds] == ["error", "error"]
+    assert errors[0].startswith("http://reader:***@127.0.0.1:9/feed: unreachable")
+    assert errors[1].startswith("http://reader:***@127.0.0.1:9/feed: the feed URL")
+    with sessions() as session:
+        recorded = " ".join(session.scalars(select(Feed.last_error)).all())
+    for text in [*errors, recorded]:
+        assert "feed-pw-5150" not in text and "ss-5150" not in text
 
 
 def test_the_filter_works_for_every_handler_behind_it() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import email
+import email.policy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,8 +239,9 @@ def test_a_week_of_ticks_across_a_change_ingests_builds_and_sends_on_time(
     send_at: dt.datetime,
 ) -> None:
     monday = build_at.astimezone(BERLIN).date()
-    week = Week(*monday.isocalendar()[:2])
-    feeds.routes["/launches.xml"] = Route(body=rss(f"{monday:%a, %d %b %Y} 10:00:00 +0000"))
+    saturday = monday - dt.timedelta(days=2)  # before the change; the build covers its week
+    week = Week(*saturday.isocalendar()[:2])
+    feeds.routes["/launches.xml"] = Route(body=rss(f"{saturday:%a, %d %b %Y} 10:00:00 +0000"))
     feeds_file = tmp_path / "feeds.toml"
     feeds_file.write_text(f'[[feed]]\nurl = "{feeds.url("/launches.xml")}"\n')
     settings = dataclasses.replace(clocked, feeds_file=feeds_file)
@@ -275,18 +278,68 @@ def test_a_week_of_ticks_across_a_change_ingests_builds_and_sends_on_time(
     assert [(f.status, f.new_launches) for f in fetches[:2]] == [(200, 1), (304, 0)]
 
 
+def test_an_edition_covers_the_last_complete_week_before_its_build(clocked: Settings) -> None:
+    assert Week(2026, 48).previous() == Week(2026, 47)
+    assert Week(2027, 1).previous() == Week(2026, 53)  # 2026 has 53 ISO weeks
+    assert Week(2026, 1).previous() == Week(2025, 52)
+    assert send_week(clocked, berlin(2026, 12, 1, 9, 0)) == Week(2026, 48)
+    # A send with no build time in the week before it: the week before its own.
+    lone = dataclasses.replace(clocked, digest_build_at="0 18 1 * *")
+    assert send_week(lone, berlin(2026, 12, 1, 9, 0)) == Week(2026, 48)
+    assert send_week(lone, berlin(2026, 12, 8, 9, 0)) == Week(2026, 48)  # built 1 December
+    assert send_week(lone, berlin(2026, 12, 15, 9, 0)) == Week(2026, 50)
+
+
+def test_launches_of_a_whole_week_go_out_in_one_edition_the_tuesday_after(
+    sessions: sessionmaker[Session], clocked: Settings, outbox: list[object]
+) -> None:
+    # The review's case: tools launched Monday, Wednesday and Sunday of W48,
+    # the clock's due-logic every hour for two weeks and a day.
+    add_week_content(sessions, dt.date(2026, 11, 9), subscribers=2)  # subscribers; W46
+    launched = [dt.date(2026, 11, 23), dt.date(2026, 11, 25), dt.date(2026, 11, 29)]
+    with sessions.begin() as session:
+        for day in launched:
+            session.add(Tool(slug=f"tool-{day}", name=f"Launched {day:%A}", launched_on=day))
+    backend = backend_from_url("memory://")
+    starts = []
+    now = berlin(2026, 11, 23, 0, 0)
+    while now < berlin(2026, 12, 8, 12, 0):
+        report = tick(sessions, clocked, backend, now)
+        if report.started is not None:
+            starts.append((report.started.week, now))
+        now += dt.timedelta(hours=1)
+    assert starts == [("2026-W48", berlin(2026, 12, 1, 9, 0))]  # the Tuesday after, once
+    with sessions() as session:
+        statuses = {
+            week: status for week, status in session.execute(select(Edition.week, Edition.status))
+        }
+    assert statuses == {
+        "2026-W47": EditionStatus.SKIPPED,  # built Monday 23 November: nothing in W47
+        "2026-W48": EditionStatus.SENT,
+        "2026-W49": EditionStatus.SKIPPED,  # built Monday 7 December
+    }
+    assert sorted(m.recipient for m in outbox) == [  # type: ignore[attr-defined]
+        "reader0@example.com",
+        "reader1@example.com",
+    ]
+    for message in outbox:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)  # type: ignore[attr-defined]
+        text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert all(f"Launched {day:%A}" in text for day in launched)
+
+
 # Catch-up and grace ------------------------------------------------------
 
 
 def test_a_clock_back_after_the_send_time_catches_up_once(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     # Down over the build (Monday 18:00) and the send (Tuesday 09:00).
     back = berlin(2026, 11, 24, 14, 0)
     first = run_due(sessions, clocked, back)
-    assert [b.week for b in first.built] == ["2026-W48"]
+    assert [b.week for b in first.built] == ["2026-W47"]
     assert first.started is not None and first.started.queued == 3
     started = edition(sessions, week)
     assert started is not None and started.status == EditionStatus.SENDING
@@ -299,24 +352,24 @@ def test_a_clock_back_after_the_send_time_catches_up_once(
 def test_a_clock_back_after_the_grace_period_sends_nothing(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
+    add_week_content(sessions, dt.date(2026, 11, 16))
     late = berlin(2026, 11, 24, 21, 1)  # 12 hours and a minute after the send time
     with sessions() as session:
         assert due(session, clocked, late).send is None
     report = run_due(sessions, clocked, late)
     assert report.built == [] and report.started is None
-    assert edition(sessions, Week(2026, 48)) is None
+    assert edition(sessions, Week(2026, 47)) is None
     assert deliveries(sessions) == 0
 
 
 def test_before_the_build_time_nothing_is_built(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
+    add_week_content(sessions, dt.date(2026, 11, 16))
     report = run_due(sessions, clocked, berlin(2026, 11, 23, 17, 59))
-    assert report.built == [] and edition(sessions, Week(2026, 48)) is None
+    assert report.built == [] and edition(sessions, Week(2026, 47)) is None
     report = run_due(sessions, clocked, berlin(2026, 11, 23, 18, 0))
-    assert [(b.week, b.status) for b in report.built] == [("2026-W48", "ready")]
+    assert [(b.week, b.status) for b in report.built] == [("2026-W47", "ready")]
     assert report.started is None
 
 
@@ -326,26 +379,28 @@ def test_an_empty_week_is_recorded_skipped_and_sends_nothing(
     add_week_content(sessions, dt.date(2026, 11, 9))  # content of another week only
     run_due(sessions, clocked, berlin(2026, 11, 23, 18, 0))
     report = run_due(sessions, clocked, berlin(2026, 11, 24, 9, 0))
-    skipped = edition(sessions, Week(2026, 48))
+    skipped = edition(sessions, Week(2026, 47))
     assert skipped is not None and skipped.status == EditionStatus.SKIPPED
     assert report.started is None and deliveries(sessions) == 0
 
 
-def test_a_sunday_build_is_sent_on_monday_as_its_own_week(
+def test_a_sunday_build_covers_the_week_before_its_own(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
+    # Sunday 29 November is in W48, which is not over yet: its launches go
+    # into the edition built the Sunday after.
     sunday = dataclasses.replace(clocked, digest_build_at="sun 18:00", digest_send_at="mon 09:00")
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    assert send_week(sunday, berlin(2026, 11, 30, 9, 0)) == Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    assert send_week(sunday, berlin(2026, 11, 30, 9, 0)) == Week(2026, 47)
     run_due(sessions, sunday, berlin(2026, 11, 29, 18, 0))
     report = run_due(sessions, sunday, berlin(2026, 11, 30, 9, 0))
-    assert report.started is not None and report.started.week == "2026-W48"
+    assert report.started is not None and report.started.week == "2026-W47"
 
 
 def test_two_runs_at_once_build_and_start_once(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23), subscribers=20)
+    add_week_content(sessions, dt.date(2026, 11, 16), subscribers=20)
     at = berlin(2026, 11, 24, 9, 0)  # the build was missed: both would build, then start
     reports = []
     barrier = threading.Barrier(2)
@@ -367,8 +422,8 @@ def test_two_runs_at_once_build_and_start_once(
 def test_a_start_made_twice_at_once_materialises_once(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23), subscribers=50)
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16), subscribers=50)
+    week = Week(2026, 47)
     build_edition(sessions, week, clocked, Renderer(clocked.templates_dir))
     barrier = threading.Barrier(2)
     statuses = []
@@ -392,8 +447,8 @@ def test_a_start_made_twice_at_once_materialises_once(
 def test_a_held_edition_is_not_sent_until_released(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     run_due(sessions, clocked, berlin(2026, 11, 23, 18, 0))
     held_at = berlin(2026, 11, 23, 20, 0)
     marks = hold_edition(sessions, week, clocked, "editor-ana", held_at)
@@ -413,8 +468,8 @@ def test_with_approval_required_the_send_waits_for_approve(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
     strict = dataclasses.replace(clocked, digest_require_approval=True)
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     run_due(sessions, strict, berlin(2026, 11, 23, 18, 0))
     report = run_due(sessions, strict, berlin(2026, 11, 24, 9, 0))
     assert report.started is None and report.waiting and "approval" in report.waiting
@@ -435,8 +490,8 @@ def test_approving_a_held_edition_keeps_the_hold(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
     strict = dataclasses.replace(clocked, digest_require_approval=True)
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     run_due(sessions, strict, berlin(2026, 11, 23, 18, 0))
     hold_edition(sessions, week, strict, "editor-bo", berlin(2026, 11, 23, 19, 0))
     marks = approve_edition(sessions, week, strict, "editor-ana", berlin(2026, 11, 23, 20, 0))
@@ -448,20 +503,20 @@ def test_approving_a_held_edition_keeps_the_hold(
 def test_hold_refuses_an_edition_already_sending(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     run_due(sessions, clocked, berlin(2026, 11, 24, 9, 0))
     with pytest.raises(EditionStateError, match="is sending; only a ready edition can be held"):
         hold_edition(sessions, week, clocked, "editor-ana", berlin(2026, 11, 24, 9, 1))
     with pytest.raises(EditionStateError, match="no edition for that week yet"):
-        approve_edition(sessions, Week(2026, 49), clocked, "editor-ana", berlin(2026, 11, 24))
+        approve_edition(sessions, Week(2026, 48), clocked, "editor-ana", berlin(2026, 11, 24))
 
 
 def test_a_rebuild_withdraws_the_approval(
     sessions: sessionmaker[Session], clocked: Settings
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
-    week = Week(2026, 48)
+    add_week_content(sessions, dt.date(2026, 11, 16))
+    week = Week(2026, 47)
     renderer = Renderer(clocked.templates_dir)
     build_edition(sessions, week, clocked, renderer)
     approve_edition(sessions, week, clocked, "editor-ana", berlin(2026, 11, 23, 19, 0))
@@ -471,9 +526,9 @@ def test_a_rebuild_withdraws_the_approval(
 
 
 def test_an_editor_means_the_coming_send_without_a_week(clocked: Settings) -> None:
-    assert coming_week(clocked, berlin(2026, 11, 23, 19, 0)) == Week(2026, 48)
-    assert coming_week(clocked, berlin(2026, 11, 24, 15, 0)) == Week(2026, 48)  # in grace
-    assert coming_week(clocked, berlin(2026, 11, 25, 8, 0)) == Week(2026, 49)
+    assert coming_week(clocked, berlin(2026, 11, 23, 19, 0)) == Week(2026, 47)
+    assert coming_week(clocked, berlin(2026, 11, 24, 15, 0)) == Week(2026, 47)  # in grace
+    assert coming_week(clocked, berlin(2026, 11, 25, 8, 0)) == Week(2026, 48)
 
 
 # The log of fetches ------------------------------------------------------
@@ -523,7 +578,7 @@ def test_ingest_is_due_once_per_slot(
 def test_a_missing_feeds_file_fails_the_ingest_alone(
     sessions: sessionmaker[Session], clocked: Settings, tmp_path: Path
 ) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 23))
+    add_week_content(sessions, dt.date(2026, 11, 16))
     missing = dataclasses.replace(clocked, feeds_file=tmp_path / "gone.toml")
     report = run_due(sessions, missing, berlin(2026, 11, 24, 9, 0))
     assert report.failed == [f"ingest: FEEDS_FILE: {tmp_path / 'gone.toml'} does not exist"]

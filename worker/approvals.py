@@ -64,8 +64,12 @@ def release_edition(
 ) -> Marks:
     """Release the hold on the week's ready edition (who held it and when
     is forgotten; the log keeps the release and who made it)."""
+    with sessions() as session:
+        edition = find_edition(session, settings.list_id, str(week))
+        was_held = edition is not None and edition.held_at is not None
     marks = _mark(sessions, week, settings, "release", held_at=None, held_by=None)
-    log.info("hold released", extra={"edition": str(week), "by": by})
+    if was_held:
+        log.info("hold released", extra={"edition": str(week), "by": by})
     return marks
 
 
@@ -95,12 +99,6 @@ def _mark(
         if not changed.rowcount:
             raise EditionStateError(_refusal(week, action, edition.status))
         return _marks(edition)
-
-
-def edition_marks(session: Session, week: Week, settings: Settings) -> Marks | None:
-    """The week's edition with its marks, or None when it does not exist."""
-    edition = find_edition(session, settings.list_id, str(week))
-    return None if edition is None else _marks(edition)
 
 
 def _refusal(week: Week, action: str, status: str) -> str:

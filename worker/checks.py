@@ -20,18 +20,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from worker.config import DEV_SECRET_KEY, Settings, load_settings, redact_url
-from worker.errors import ConfigError, InputError
+from worker.errors import ConfigError, InputError, driver_words
 from worker.health import MAIL_TIMEOUT, probe_mail, store_health
+from worker.logs import url_secrets
 from worker.store import make_engine
 
 #: Fewer characters than this in a production SECRET_KEY is an error.
 SECRET_KEY_LENGTH = 32
+#: Fewer characters than this in a password or token is an error in
+#: production (a warning elsewhere): the log filter does not search for values
+#: under worker.logs.SHORTEST_SECRET characters, and a short one is guessable.
+PASSWORD_LENGTH = 8
 #: Seconds a PostgreSQL connection may take.
 CONNECT_TIMEOUT = 5
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+")
@@ -43,6 +48,8 @@ SCHEDULE_VARIABLES = frozenset(
 
 
 class Level(enum.StrEnum):
+    """How a finding counts: ``error`` makes ``digest check`` fail."""
+
     OK = "ok"
     WARNING = "warning"
     ERROR = "error"
@@ -50,11 +57,14 @@ class Level(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
+    """One line of ``digest check``: its level, the variable it names, and what was found."""
+
     level: Level
     subject: str  # the variable (or part) it is about
     message: str
 
     def line(self) -> str:
+        """The finding as ``digest check`` prints it."""
         return f"{self.level.value:<7} {self.subject}: {self.message}"
 
 
@@ -81,6 +91,7 @@ def check_environment(
         findings.append(_schedule(settings, now))
     findings += _templates(settings.templates_dir)
     findings += _signing(settings)
+    findings += _short_secrets(settings, production)
     return findings
 
 
@@ -108,6 +119,8 @@ def _database(url: str) -> list[Finding]:
         parsed = make_url(url)
     except ArgumentError:
         return [Finding(Level.ERROR, "DATABASE_URL", f"not a database URL: {shown}")]
+    except ValueError as error:  # a port that is not a number
+        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {driver_words(error)}")]
     file = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if file and file != ":memory:" and not file.startswith("file:") and not Path(file).exists():
         # Connecting would create an empty file, and then report it empty.
@@ -121,8 +134,9 @@ def _database(url: str) -> list[Finding]:
         engine = make_engine(
             url, connect_args={"connect_timeout": CONNECT_TIMEOUT} if postgresql else {}
         )
-    except (ArgumentError, NoSuchModuleError) as error:
-        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {error}")]
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as error:
+        # A bad query option, or a driver that is not installed.
+        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {driver_words(error)}")]
     try:
         health = store_health(engine)
     finally:
@@ -203,6 +217,31 @@ def _site(settings: Settings, production: bool) -> list[Finding]:
                 "holds the development key: links signed with it would still be accepted",
             )
         )
+    return findings
+
+
+def _short_secrets(settings: Settings, production: bool) -> list[Finding]:
+    """Passwords and tokens too short to be masked in logs or to resist a guess."""
+    level = Level.ERROR if production else Level.WARNING
+    advice = f"use at least {PASSWORD_LENGTH} (shorter ones are not masked in logs)"
+    findings = []
+    for name, url in (
+        ("DATABASE_URL", settings.database_url),
+        ("MAIL_URL", settings.mail_url),
+        ("BOUNCE_IMAP_URL", settings.bounce_imap_url),
+    ):
+        for password in url_secrets(url):
+            length = len(unquote(password))
+            if length < PASSWORD_LENGTH:
+                findings.append(
+                    Finding(level, name, f"its password has {length} characters; {advice}")
+                )
+    for name, value in (
+        ("POSTMARK_WEBHOOK_PASSWORD", settings.postmark_webhook_password),
+        ("METRICS_TOKEN", settings.metrics_token),
+    ):
+        if value and len(value) < PASSWORD_LENGTH:
+            findings.append(Finding(level, name, f"{len(value)} characters; {advice}"))
     return findings
 
 

@@ -42,7 +42,7 @@ from worker.config import Settings, load_settings, redact_url
 from worker.errors import DigestError, InputError
 from worker.store import make_engine, session_factory, upgrade
 from worker.store.models import SubscriberStatus, SuppressionReason, segment_categories
-from worker.weeks import Week, current_week, parse_week
+from worker.weeks import Week, last_complete_week, parse_week
 
 if TYPE_CHECKING:
     from subscribers.csvio import Exported
@@ -101,8 +101,12 @@ def _warn_before_sending(settings: Settings) -> None:
         )
 
 
+_LAST_WEEK = "ISO week, e.g. 2026-W48; default: last week, the edition the schedule builds now."
+
+
 def _week(settings: Settings, week: str | None) -> Week:
-    return parse_week(week) if week else current_week(settings.timezone)
+    # The clock's rule: an edition covers the last complete week.
+    return parse_week(week) if week else last_complete_week(_utcnow(), settings.timezone)
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
@@ -157,7 +161,7 @@ def ingest(feeds_file: Path | None) -> None:
     table = Table("feed", "result", "new", "duplicates", "skipped", "error")
     for result in report.feeds:
         table.add_row(
-            escape(result.url),
+            escape(redact_url(result.url)),
             result.status,
             str(result.new),
             str(result.duplicates),
@@ -189,7 +193,7 @@ def import_(path: Path) -> None:
 
 
 @main.command()
-@click.option("--week", help="ISO week, e.g. 2026-W48; default: this week.")
+@click.option("--week", help=_LAST_WEEK)
 @reports_errors
 def build(week: str | None) -> None:
     """Gather and render the week's edition, once per segment."""
@@ -212,7 +216,7 @@ def build(week: str | None) -> None:
 
 
 @main.command()
-@click.option("--week", help="ISO week, e.g. 2026-W48; default: this week.")
+@click.option("--week", help=_LAST_WEEK)
 @reports_errors
 def send(week: str | None) -> None:
     """Build the week's edition if needed and send it to every confirmed
@@ -387,11 +391,7 @@ for _action, _help in (
     ("resume", "Resume a paused edition."),
     ("cancel", "Cancel an edition for good; unsent deliveries stay unsent."),
 ):
-    main.command(_action, help=_help)(
-        click.option("--week", help="ISO week, e.g. 2026-W48; default: this week.")(
-            _control(_action)
-        )
-    )
+    main.command(_action, help=_help)(click.option("--week", help=_LAST_WEEK)(_control(_action)))
 
 
 @main.command()

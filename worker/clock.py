@@ -37,15 +37,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.crontime import cron_trigger
-from worker.jobs import describe, run_due
+from worker.errors import driver_words
+from worker.jobs import run_due
 from worker.locks import StoreLock
-from worker.schedule import JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.schedule import _EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
 
 log = logging.getLogger("worker.clock")
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LOCK_RETRY_SECONDS = 5.0
-LOCK_CHECK_SECONDS = 30
+# A lost lock is also noticed at the start of every job; this check covers
+# the quiet minutes between jobs.
+LOCK_CHECK_SECONDS = 5
 # How long a stopping clock waits for a job under way before leaving anyway
 # (its transaction is rolled back; the state-driven jobs redo it).
 STOP_WAIT_SECONDS = 20.0
@@ -143,7 +145,7 @@ class Clock:
                     return True
                 reason = "another clock holds the lock"
             except SQLAlchemyError as error:
-                reason = f"the database is unreachable: {describe(error)}"
+                reason = f"the database is unreachable: {driver_words(error)}"
             if not said:
                 log.warning("clock waits", extra={"reason": reason})
                 said = True
@@ -177,6 +179,10 @@ class Clock:
         with self._idle:
             self._running += 1
         try:
+            # A clock that lost its lock may have a successor already: the
+            # job is that one's to do.
+            if self.stop.is_set() or not self._check_lock():
+                return
             run_due(self.sessions, self.settings, _now(), jobs=runs, stop=self.stop)
         finally:
             with self._idle:
@@ -187,13 +193,17 @@ class Clock:
         self._run(JOBS)
         log.info("clock caught up")
 
-    def _check_lock(self) -> None:
-        """A clock whose lock went with its database session (a server
-        restart) may have a successor already: it stops."""
-        if not self.lock.alive():
+    def _check_lock(self) -> bool:
+        """Whether the clock still holds its lock. One whose lock went with
+        its database session (a server restart, a killed backend) may have a
+        successor already: it stops, and exits 1."""
+        if self.lock.alive():
+            return True
+        if not self.lock_lost:
             log.error("clock lock lost (its database session ended): stopping")
-            self.lock_lost = True
-            self.stop.set()
+        self.lock_lost = True
+        self.stop.set()
+        return False
 
     def _stop_when_told(self) -> None:
         """Stop the scheduler once told to (from a thread of its own: a

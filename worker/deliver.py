@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
 from worker.config import Settings
 from worker.editions import edition_counts, start_edition
-from worker.errors import MailError
+from worker.errors import MailError, driver_words
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
 from worker.store import store_now, upsert
 from worker.store.models import (
@@ -533,7 +533,11 @@ class Worker:
                     raise
                 log.warning(
                     "could not record a sent batch",
-                    extra={"worker": self.worker_id, "attempt": attempt, "error": str(error)},
+                    extra={
+                        "worker": self.worker_id,
+                        "attempt": attempt,
+                        "error": driver_words(error),
+                    },
                 )
                 time.sleep(delay)
                 delay = min(30.0, delay * 2)
@@ -603,7 +607,7 @@ class Worker:
             except SQLAlchemyError as error:
                 log.warning(
                     "could not lease the next batch ahead",
-                    extra={"worker": self.worker_id, "error": str(error)},
+                    extra={"worker": self.worker_id, "error": driver_words(error)},
                 )
         while not recorded.wait(self.settings.lease_seconds / 3):
             try:
@@ -611,7 +615,7 @@ class Worker:
             except SQLAlchemyError as error:
                 log.warning(
                     "could not extend the leases of the batch in hand",
-                    extra={"worker": self.worker_id, "error": str(error)},
+                    extra={"worker": self.worker_id, "error": driver_words(error)},
                 )
         return ahead
 

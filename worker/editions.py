@@ -12,6 +12,7 @@ caller, decides what happens, so every step can be run again safely.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class Counts:
     suppressed: int
     started_at: dt.datetime | None
     sent_at: dt.datetime | None
+    # Set by start_edition: True only for the call that moved it ready → sending.
+    started: bool = False
 
     @property
     def total(self) -> int:
@@ -150,7 +153,9 @@ def _build(
 def start_edition(
     sessions: sessionmaker[Session], week: Week, settings: Settings, *, approved_only: bool = False
 ) -> Counts:
-    """Materialise a ready edition's deliveries (once) and mark it sending.
+    """Materialise a ready edition's deliveries (once) and mark it sending;
+    the counts say ``started`` when this call made the move (of two calls
+    at once, one does).
 
     A held edition is refused (EditionStateError); with ``approved_only``
     (the clock, under DIGEST_REQUIRE_APPROVAL) one not yet approved is left
@@ -170,6 +175,7 @@ def start_edition(
                 "release it first: digest hold --release"
             )
         created = 0
+        started = False
         ready = [
             Edition.id == edition.id,
             Edition.status == EditionStatus.READY,
@@ -184,12 +190,13 @@ def start_edition(
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount:
+            started = True
             created = materialise_deliveries(session, edition.id)
             log.info("edition started", extra={"edition": str(week), "queued": created})
         edition_id = edition.id
     if created:
         refresh_statistics(sessions)
-    return edition_counts(sessions, edition_id)
+    return dataclasses.replace(edition_counts(sessions, edition_id), started=started)
 
 
 def refresh_statistics(sessions: sessionmaker[Session]) -> None:

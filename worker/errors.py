@@ -17,7 +17,12 @@ without a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+# C0 and C1 controls: a driver's message may quote untrusted text (a feed's).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LONGEST = 300
 
 
 class DigestError(Exception):
@@ -62,3 +67,19 @@ class RenderError(DigestError):
 
 class MailError(DigestError):
     """A mail backend is misconfigured or unreachable."""
+
+
+def driver_words(error: BaseException) -> str:
+    """One line about ``error``, safe to log or show: the worker's own
+    message for a DigestError; for a database error the driver's first line
+    (SQLAlchemy's own text carries the statement and its parameters, which
+    may be subscribers' addresses), after the error's type name."""
+    if isinstance(error, DigestError):
+        lines = str(error).strip().splitlines()
+        return lines[0] if lines else type(error).__name__
+    orig = getattr(error, "orig", None)  # a DBAPIError's driver exception
+    cause = orig if isinstance(orig, BaseException) else error
+    lines = str(cause).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= _LONGEST else text[: _LONGEST - 1] + "…"

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import redact_url
-from worker.errors import MailError
+from worker.errors import MailError, driver_words
 from worker.mail import backend_from_url
 from worker.mail.file import FileBackend
 from worker.mail.postmark import PostmarkBackend
@@ -92,15 +92,8 @@ def store_health(engine: Engine) -> StoreHealth:
             connection.execute(text("SELECT 1"))
         revision = current_revision(engine)
     except SQLAlchemyError as error:
-        return StoreHealth(False, None, head, _driver_words(error))
+        return StoreHealth(False, None, head, driver_words(error))
     return StoreHealth(True, revision, head)
-
-
-def _driver_words(error: SQLAlchemyError) -> str:
-    """The driver's first line: SQLAlchemy's own text carries the statement."""
-    cause = getattr(error, "orig", None) or error
-    lines = str(cause).strip().splitlines()
-    return lines[0] if lines else type(cause).__name__
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, redact_url
-from worker.errors import FeedError
+from worker.errors import FeedError, driver_words
 from worker.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
 from worker.launches import Skip, entry_place, launch, our_prefixes, text
 from worker.limits import CATEGORY_MAX, CONTROL, ETAG_MAX, LAST_MODIFIED_MAX, TITLE_MAX, label
@@ -122,19 +121,9 @@ def _ingest_guarded(
         return _ingest_one(sessions, spec, settings, now)
     except Exception as error:  # one feed's failure must not cost the others
         log.debug("feed %s failed", spec.url, exc_info=True)
-        reason = f"unexpected error: {_describe(error)}"
+        reason = f"unexpected error: {driver_words(error)}"
         _record_failure(sessions, spec.url, reason, now)
-        return FeedResult(spec.url, "error", error=f"{spec.url}: {reason}")
-
-
-def _describe(error: Exception) -> str:
-    """One short line about ``error``. For a database error the message is the
-    driver's: SQLAlchemy's own carries the statement and its parameters."""
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
-    lines = str(cause).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    text = CONTROL.sub(" ", text)  # the message may quote the feed
-    return text if len(text) <= 300 else text[:299] + "…"
+        return FeedResult(spec.url, "error", error=f"{redact_url(spec.url)}: {reason}")
 
 
 def _record_failure(
@@ -159,7 +148,8 @@ def _ingest_one(
 ) -> FeedResult:
     problem = feed_url_problem(spec.url)
     if problem:
-        return FeedResult(spec.url, "error", error=f"{label(spec.url)}: the feed URL {problem}")
+        where = label(redact_url(spec.url))
+        return FeedResult(spec.url, "error", error=f"{where}: the feed URL {problem}")
     with sessions.begin() as session:
         feed = session.scalars(select(Feed).where(Feed.url == spec.url)).one_or_none()
         if feed is None:
@@ -188,7 +178,7 @@ def _ingest_one(
             if getattr(error, "status", None) == 410:
                 feed.active = False
                 return FeedResult(spec.url, "gone", error=error.reason)
-        return FeedResult(spec.url, "error", error=str(error))
+        return FeedResult(spec.url, "error", error=f"{redact_url(error.url)}: {error.reason}")
     with sessions.begin() as session:
         feed = session.get_one(Feed, feed_id)
         feed.last_fetched_at = now

@@ -25,13 +25,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.deliver import Worker, finish_if_done
 from worker.editions import BuildResult, Counts, EditionStateError, build_edition, start_edition
-from worker.errors import DigestError
+from worker.errors import DigestError, driver_words
 from worker.feeds import load_feeds_file
 from worker.ingest import IngestReport, ingest_feeds
 from worker.locks import try_lock
@@ -51,7 +50,7 @@ class DueReport:
 
     ingested: IngestReport | None = None
     built: list[BuildResult] = field(default_factory=list)
-    started: Counts | None = None  # the edition of a due send, now sending
+    started: Counts | None = None  # the edition this run moved ready → sending
     waiting: str | None = None  # a due send that waits, and why
     finished: list[str] = field(default_factory=list)  # weeks found all sent
     pruned: int = 0
@@ -84,7 +83,7 @@ def run_due(
         try:
             steps[job]()
         except Exception as error:  # one job's failure must not stop the others
-            reason = describe(error)
+            reason = driver_words(error)
             log.error("job failed", extra={"job": job, "error": reason})
             report.failed.append(f"{job}: {reason}")
     return report
@@ -212,7 +211,7 @@ def _start(
         # Held between the look and the start.
         report.waiting = str(error)
         return
-    if counts.status == EditionStatus.SENDING:
+    if counts.started:
         report.started = counts
 
 
@@ -242,16 +241,6 @@ def _prune(
         report.pruned = result.rowcount
     if report.pruned:
         log.info("fetch log pruned", extra={"rows": report.pruned})
-
-
-def describe(error: BaseException) -> str:
-    """One line about a job's error: the worker's own message, or the
-    driver's words for a database error (never its statement or URL)."""
-    if isinstance(error, DigestError):
-        return str(error).splitlines()[0]
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
-    lines = str(cause).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _engine(sessions: sessionmaker[Session]) -> Engine:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ class StoreLock:
         self._connection: Connection | None = None
         self._descriptor: int | None = None
         self._key = 0
+        # The clock asks alive() from its jobs' threads; a connection is
+        # not to be used by two threads at once.
+        self._using = threading.Lock()
 
     def acquire(self) -> bool:
         """Take the lock if it is free; False (at once) if someone holds it."""
@@ -78,19 +82,21 @@ class StoreLock:
     def alive(self) -> bool:
         """True while the lock is still held: on PostgreSQL, while its
         connection answers (a server restart ends the session and the lock)."""
-        if self._connection is None:
-            return self._descriptor is not None or lock_file(self.engine, self.name) is None
-        try:
-            self._connection.scalar(text("SELECT 1"))
-            self._connection.commit()
-        except Exception:
-            return False
-        return True
+        with self._using:
+            if self._connection is None:
+                return self._descriptor is not None or lock_file(self.engine, self.name) is None
+            try:
+                self._connection.scalar(text("SELECT 1"))
+                self._connection.commit()
+            except Exception:
+                return False
+            return True
 
     def release(self) -> None:
         """Give the lock back (nothing happens if it is not held)."""
-        if self._connection is not None:
+        with self._using:
             connection, self._connection = self._connection, None
+        if connection is not None:
             try:
                 connection.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), self._ids)
                 connection.commit()

@@ -70,8 +70,10 @@ SECRET_SUFFIXES = ("_KEY", "_KEYS", "_PASSWORD", "_TOKEN", "_SECRET")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # scheme://user:password@ — the user part has no "/", so a path holding an
-# "@" (https://medium.com/@someone/feed) is not taken for credentials.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
+# "@" (https://medium.com/@someone/feed) is not taken for credentials. The
+# password runs to the URL's last "@", as in worker.config.redact_url: it
+# may hold a raw "/", "?", "#" or "@".
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)\S*@")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 # What every LogRecord has: anything else on a record came from ``extra``.
@@ -91,12 +93,12 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
             found.add(value)
             if name.endswith("_KEYS"):
                 found.update(part.strip() for part in value.split(","))
-        found.update(_url_secrets(value))
+        found.update(url_secrets(value))
     found |= {unquote(value) for value in found}
     return sorted((v for v in found if len(v) >= SHORTEST_SECRET), key=len, reverse=True)
 
 
-def _url_secrets(value: str) -> list[str]:
+def url_secrets(value: str) -> list[str]:
     """The password of a URL (``smtp://user:PASSWORD@host``), or its token
     when it has only one credential (``postmark://TOKEN@host``)."""
     scheme, slashes, rest = value.strip().partition("://")
@@ -127,7 +129,7 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted(set(secrets), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._clean(record.getMessage())
+        record.msg = self._message(record)
         record.args = None
         for key in extra_fields(record):
             setattr(record, key, self._value(getattr(record, key)))
@@ -138,6 +140,19 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = self._clean(record.stack_info)
         return True
+
+    def _message(self, record: logging.LogRecord) -> str:
+        """The message with its arguments; a call whose arguments do not fit
+        its format (``log.warning("%d", "x")``) still logs both, and never
+        raises in the caller (a filter runs outside logging's own handling
+        of such errors)."""
+        try:
+            return self._clean(record.getMessage())
+        except Exception:
+            try:
+                return self._clean(f"{record.msg} {record.args!r}")
+            except Exception:
+                return f"unprintable log message from {record.pathname}:{record.lineno}"
 
     def _clean(self, text: str) -> str:
         return redact(text, self.secrets)

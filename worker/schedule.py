@@ -6,6 +6,11 @@ Five jobs: ``ingest`` (every ``INGEST_EVERY`` minutes), ``build`` (at
 slots counted from the Unix epoch (every 60 minutes: on the hour, UTC), so
 the schedule is a pure function of the settings and the time.
 
+An edition built at a moment covers the last complete ISO week before it
+(the week before the one the moment falls in, in ``DIGEST_TIMEZONE``): the
+Monday 18:00 build gathers the Monday–Sunday just ended, and Tuesday's send
+sends it. A week is never built while its launches are still coming in.
+
 The scheduler only says when to look. Whether a job does anything is decided
 by the store: a build when the week's edition does not exist, a start when
 it is ready (not held, approved if need be) and its send time has come
@@ -26,7 +31,7 @@ from worker.config import Settings
 from worker.crontime import cron_trigger, occurrences
 from worker.editions import find_edition
 from worker.store.models import EditionStatus, FetchLog
-from worker.weeks import Week, week_of
+from worker.weeks import Week, last_complete_week
 
 JOBS = ("ingest", "build", "send", "retries", "prune")
 PRUNE_EVERY = dt.timedelta(days=1)
@@ -113,16 +118,23 @@ def last_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime | 
     return latest
 
 
+def build_week(settings: Settings, build_at: dt.datetime) -> Week:
+    """The week an edition built at ``build_at`` covers: the last complete
+    week before it."""
+    return last_complete_week(build_at, settings.timezone)
+
+
 def send_week(settings: Settings, send_at: dt.datetime) -> Week:
-    """The week whose edition a send at ``send_at`` sends: the week of the
-    latest build time in the week before it (a Sunday build sent on Monday
-    is the Sunday's week), else the send's own week."""
+    """The week whose edition a send at ``send_at`` sends: the one built at
+    the latest build time in the week before it (Tuesday's send, Monday's
+    build: the Monday–Sunday before that Monday), else the last complete
+    week before the send."""
     trigger = cron_trigger(settings.digest_build_at, settings.timezone)
     built = None
     window = send_at - dt.timedelta(days=7, hours=1)
     for moment in occurrences(trigger, window, send_at + dt.timedelta(microseconds=1)):
         built = moment
-    return week_of(built or send_at, settings.timezone)
+    return build_week(settings, built or send_at)
 
 
 def coming_week(settings: Settings, now: dt.datetime) -> Week:
@@ -136,17 +148,17 @@ def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
     """What is due at ``now``, by the schedule and the store's state.
 
     - ingest: when no feed was fetched since the current slot began;
-    - build: the week of a build time passed within ``MISFIRE_GRACE_HOURS``,
-      and the week of a send time passed within it, whose edition does not
-      exist yet (a ready or skipped edition is kept: ``digest build``
-      refreshes it by hand);
+    - build: the week a build time passed within ``MISFIRE_GRACE_HOURS``
+      covers (the last complete week before it), and the week a send time
+      passed within it sends, whose edition does not exist yet (a ready or
+      skipped edition is kept: ``digest build`` refreshes it by hand);
     - send: the week of a send time passed within the grace period, whose
       edition is ready, not held, and approved if DIGEST_REQUIRE_APPROVAL.
     """
     weeks: list[Week] = []
     build_at = last_cron(settings.digest_build_at, settings, now)
     if build_at is not None:
-        weeks.append(week_of(build_at, settings.timezone))
+        weeks.append(build_week(settings, build_at))
     send_at = last_cron(settings.digest_send_at, settings, now)
     if send_at is not None:
         weeks.append(send_week(settings, send_at))

@@ -28,6 +28,9 @@ from worker.schedule import ScheduledRun, upcoming
 
 @dataclass(frozen=True)
 class StatusReport:
+    """What ``digest status`` shows without ``--week``: the schedule, the
+    latest editions, the feeds and the mail backend's health."""
+
     timezone: str
     now: dt.datetime
     schedule: list[ScheduledRun]

@@ -28,6 +28,11 @@ class Week:
     def sunday(self) -> dt.date:
         return self.monday + dt.timedelta(days=6)
 
+    def previous(self) -> Week:
+        """The ISO week before this one (2026-W01 → 2025-W53)."""
+        year, number, _ = (self.monday - dt.timedelta(days=7)).isocalendar()
+        return Week(year, number)
+
     def bounds(self, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
         """The week as a half-open UTC interval: Monday 00:00 to the next
         Monday 00:00, local time in ``zone``."""
@@ -55,5 +60,8 @@ def week_of(moment: dt.datetime, zone: ZoneInfo) -> Week:
     return Week(year, number)
 
 
-def current_week(zone: ZoneInfo) -> Week:
-    return week_of(dt.datetime.now(dt.UTC), zone)
+def last_complete_week(moment: dt.datetime, zone: ZoneInfo) -> Week:
+    """The last ISO week that had ended by ``moment`` in ``zone``: the week
+    before the one ``moment`` falls in. An edition built at ``moment``
+    covers it, so every launch is in a week that is over when it is built."""
+    return week_of(moment, zone).previous()
