@@ -59,7 +59,7 @@ from typing import Any
 from flufl.bounce import all_failures
 
 from subscribers.intake import IntakeRecord, address, event_key
-from subscribers.tokens import BadToken, Purpose, read_token
+from subscribers.tokens import BadToken, Purpose, read_subscriber_token
 from worker.compose import SentTo, subscriber_of_envelope, subscriber_of_message_id
 from worker.config import Settings
 from worker.store.models import IntakeKind
@@ -357,17 +357,9 @@ def _token_subscriber(original: Message, settings: Settings) -> int | None:
 
 def _read_unsubscribe_token(token: str, settings: Settings) -> int | None:
     try:
-        payload = read_token(settings, Purpose.UNSUBSCRIBE, token)
+        return read_subscriber_token(settings, Purpose.UNSUBSCRIBE, token)[0]
     except BadToken:
         return None
-    if (
-        isinstance(payload, list)
-        and len(payload) == 2
-        and isinstance(payload[0], int)
-        and payload[1] == settings.list_id
-    ):
-        return payload[0]
-    return None
 
 
 # Unsubscribes by email

@@ -173,6 +173,26 @@ def read_token_issued(settings: Settings, purpose: Purpose, token: str) -> tuple
     return payload, issued
 
 
+def read_subscriber_token(
+    settings: Settings, purpose: Purpose, token: str
+) -> tuple[int, str, dt.datetime]:
+    """The subscriber id a link's token names, its second field (the list
+    id; to confirm, the address) and when it was issued. Raises
+    :class:`BadToken` for a token that is not genuine, unexpired and for
+    ``purpose``, or that does not hold that payload, or is for another list."""
+    payload, issued_at = read_token_issued(settings, purpose, token)
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], int)
+        or not isinstance(payload[1], str)
+    ):
+        raise BadToken(f"this {purpose.value} link is not valid")
+    if purpose != Purpose.CONFIRM and payload[1] != settings.list_id:
+        raise BadToken(f"this {purpose.value} link is for another list")
+    return payload[0], payload[1], issued_at
+
+
 def subscriber_payload(subscriber_id: int, list_id: str) -> list[int | str]:
     """The payload of a recipient's links: who, and on which list."""
     return [subscriber_id, list_id]

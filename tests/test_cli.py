@@ -5,26 +5,11 @@ from __future__ import annotations
 import email
 import email.policy
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from commands import digest
 from feedserver import serve_feeds
 from worker.config import PROJECT_ROOT
-
-
-def digest(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands import digest
 from worker.clock import Clock, clock_jobs
 from worker.config import Settings
 from worker.jobs import run_due
@@ -283,34 +284,27 @@ def test_approve_and_hold_commands_record_who_and_refuse_what_they_must(
         "DIGEST_SEND_AT": "tue 09:00",
     }
 
-    def digest(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "worker", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return digest(env, *args, timeout=60)
 
     week = str(last_complete_week(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN))
-    refused = digest("approve", "--week", week)
+    refused = command("approve", "--week", week)
     assert refused.returncode == 1 and "no edition for that week yet" in refused.stderr
-    assert digest("build", "--week", week).returncode == 0
-    held = digest("hold", "--week", week, "--by", "editor-bo")
+    assert command("build", "--week", week).returncode == 0
+    held = command("hold", "--week", week, "--by", "editor-bo")
     assert held.returncode == 0 and f"{week}: held by editor-bo" in held.stdout
-    approved = digest("approve", "--week", week)
+    approved = command("approve", "--week", week)
     assert approved.returncode == 0, approved.stderr
     assert "still held by editor-bo" in approved.stdout
     with sessions() as session:
         edition = session.scalars(select(Edition)).one()
     assert edition.held_by == "editor-bo" and edition.approved_by  # the OS user
     assert edition.approved_at is not None and edition.held_at is not None
-    sent = digest("send", "--week", week)
+    sent = command("send", "--week", week)
     assert sent.returncode == 1 and "held" in sent.stderr
-    released = digest("hold", "--week", week, "--release")
+    released = command("hold", "--week", week, "--release")
     assert released.returncode == 0 and "hold released" in released.stdout
-    assert digest("send", "--week", week).returncode == 0
-    late = digest("hold", "--week", week)
+    assert command("send", "--week", week).returncode == 0
+    late = command("hold", "--week", week)
     assert late.returncode == 1
     assert "the edition is sent; only a ready edition can be held" in late.stderr

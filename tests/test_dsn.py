@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import mailbox
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands import digest
 from dovecot import PASSWORD, Dovecot, run_dovecot
 from intakehelpers import state, status_of
 from subscribers.dsn import DELAYED, MessageError, classify
@@ -452,17 +451,6 @@ def test_imap_urls_are_parsed_by_position() -> None:
 
 
 # The command
-
-
-def digest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_bounces_read_prints_a_summary_and_the_unreadable_places(

@@ -7,14 +7,13 @@ import email
 import email.policy
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from commands import digest
 from smtpserver import Handler, smtp_server
 from subscribers.tokens import Purpose, read_token
 from worker.config import PROJECT_ROOT, load_settings
@@ -27,17 +26,6 @@ def smtp_handler() -> Iterator[tuple[int, Handler]]:
     handler = Handler()
     with smtp_server(handler) as controller:
         yield controller.port, handler
-
-
-def digest_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_send_a_week_over_smtp_and_read_what_arrived(
@@ -60,7 +48,7 @@ def test_send_a_week_over_smtp_and_read_what_arrived(
         ("subscribers", "import", str(SAMPLE / "subscribers.csv")),
         ("send", "--week", "2026-W48"),
     ):
-        done = digest_command(env, *args)
+        done = digest(env, *args)
         assert done.returncode == 0, done.stderr
     assert "8 sent" in done.stdout
 
@@ -106,7 +94,7 @@ def test_send_a_week_over_smtp_and_read_what_arrived(
     assert read_token(settings, Purpose.VOTE, vote[1])[0] == subscriber_id
 
     # A second send of the same week sends nothing.
-    again = digest_command(env, "send", "--week", "2026-W48")
+    again = digest(env, "send", "--week", "2026-W48")
     assert again.returncode == 0, again.stderr
     assert len(capture.envelopes) == 8
 
@@ -115,9 +103,9 @@ def test_errors_are_one_line_naming_the_place(database_url: str, tmp_path: Path)
     env = {**os.environ, "DATABASE_URL": database_url}
     bad = tmp_path / "bad.yaml"
     bad.write_text("tools:\n  - name: No slug\n")
-    done = digest_command(env, "import", str(bad))
+    done = digest(env, "import", str(bad))
     assert done.returncode == 1
     assert f"{bad}:2: tools[0].slug: is required" in done.stderr
     assert "Traceback" not in done.stderr
-    week = digest_command(env, "build", "--week", "2026-W54")
+    week = digest(env, "build", "--week", "2026-W54")
     assert week.returncode == 1 and "not an ISO week" in week.stderr

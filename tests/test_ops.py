@@ -8,8 +8,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands import digest
 from subscribers.csvio import import_csv
 from subscribers.web import create_app
 from worker.config import PROJECT_ROOT, Settings
@@ -357,17 +356,6 @@ def test_metrics_token_guards_the_endpoint(
 
 
 # digest status
-
-
-def digest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_status_shows_schedule_editions_feeds_and_mail(

@@ -40,7 +40,7 @@ from worker.crontime import cron_trigger
 from worker.errors import driver_words
 from worker.jobs import run_due
 from worker.locks import StoreLock
-from worker.schedule import _EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.schedule import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
 
 log = logging.getLogger("worker.clock")
 
@@ -73,7 +73,7 @@ def clock_jobs(settings: Settings) -> list[ClockJob]:
 
     def every(period: dt.timedelta) -> IntervalTrigger:
         # Slots counted from the epoch, as in worker.schedule.next_slot.
-        return IntervalTrigger(seconds=period.total_seconds(), start_date=_EPOCH, timezone=zone)
+        return IntervalTrigger(seconds=period.total_seconds(), start_date=EPOCH, timezone=zone)
 
     return [
         ClockJob("ingest", every(ingest_period(settings)), ("ingest",)),

@@ -35,7 +35,8 @@ from worker.weeks import Week, last_complete_week
 
 JOBS = ("ingest", "build", "send", "retries", "prune")
 PRUNE_EVERY = dt.timedelta(days=1)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Interval slots (ingest, sweeps) count from here: the same marks for every process.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def sweep_period(settings: Settings) -> dt.timedelta:
 def slot_start(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
     """The start of the period-long slot (counted from the epoch) that
     ``now`` falls in."""
-    return _EPOCH + ((now - _EPOCH) // period) * period
+    return EPOCH + ((now - EPOCH) // period) * period
 
 
 def next_slot(now: dt.datetime, period: dt.timedelta) -> dt.datetime:

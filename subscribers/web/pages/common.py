@@ -3,6 +3,7 @@ pages, and reading the signed token of a link."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from subscribers.roster import InvalidField, clean_categories
-from subscribers.tokens import BadToken, Purpose, read_token_issued
+from subscribers.tokens import BadToken, Purpose, read_subscriber_token
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
@@ -87,26 +88,16 @@ def _too_large(_error: Exception) -> tuple[str, int]:
     return message("Too much data", "The form sent more than this site accepts.", status=413)
 
 
-def read_link(purpose: Purpose, token: str) -> tuple[int, str, Any]:
+def read_link(purpose: Purpose, token: str) -> tuple[int, str, dt.datetime]:
     """The subscriber id and list id (or, to confirm, the address) that a
     token of ``purpose`` names, and when it was issued; raises
     :class:`InvalidLink`."""
     if len(token) > FIELD_LIMIT:
         raise InvalidLink(f"This {purpose.value} link is not valid.")
     try:
-        payload, issued_at = read_token_issued(settings(), purpose, token)
+        return read_subscriber_token(settings(), purpose, token)
     except BadToken as error:
         raise InvalidLink(f"{str(error)[0].upper()}{str(error)[1:]}.") from None
-    if (
-        not isinstance(payload, list)
-        or len(payload) != 2
-        or not isinstance(payload[0], int)
-        or not isinstance(payload[1], str)
-    ):
-        raise InvalidLink(f"This {purpose.value} link is not valid.")
-    if purpose != Purpose.CONFIRM and payload[1] != settings().list_id:
-        raise InvalidLink(f"This {purpose.value} link is for another list.")
-    return payload[0], payload[1], issued_at
 
 
 def form_field(name: str) -> str:
