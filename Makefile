@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo preview test lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed" >&2; exit 1; }
@@ -21,14 +21,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/digest demo
 
+# The sample week, live, while you edit templates/email/ or sample/.
+preview: $(STAMP)
+	$(BIN)/digest preview --sample
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Delivery: both stores with one worker, PostgreSQL with two, and a worker's
+# The demo week's build per segment and a template save to the refreshed
+# preview (in chromium). Delivery: both stores with one worker, PostgreSQL with two, and a worker's
 # peak RSS on a list of a million (stopped after 100,000 sends). Then wrk's
 # one-click unsubscribes against gunicorn (sync, and gthread with 4 threads).
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/preview.py
 	bash bench/setup.sh
 	$(BIN)/python bench/delivery.py --subscribers 100000 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 2

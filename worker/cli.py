@@ -14,6 +14,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -40,13 +41,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, redact_url
 from worker.errors import DigestError, InputError
+from worker.segments import segment_label
 from worker.store import make_engine, session_factory, upgrade
-from worker.store.models import SubscriberStatus, SuppressionReason, segment_categories
+from worker.store.models import (
+    SubscriberStatus,
+    SuppressionReason,
+    segment_key,
+)
 from worker.weeks import Week, last_complete_week, parse_week
 
 if TYPE_CHECKING:
     from subscribers.csvio import Exported
     from subscribers.mailboxes import MailboxReport
+    from worker.preview import WeekSource
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -102,6 +109,15 @@ def _warn_before_sending(settings: Settings) -> None:
 
 
 _LAST_WEEK = "ISO week, e.g. 2026-W48; default: last week, the edition the schedule builds now."
+_COMING = "ISO week, e.g. 2026-W48; default: the edition of the coming send."
+_SEGMENT = (
+    "Segment: its categories, separated by commas (e.g. 'Design, Productivity'); "
+    "default: every category."
+)
+_SAMPLE = (
+    "Use the sample data (sample/) in a scratch store instead of DATABASE_URL; "
+    "the week defaults to the sample's."
+)
 
 
 def _week(settings: Settings, week: str | None) -> Week:
@@ -217,16 +233,34 @@ def build(week: str | None) -> None:
 
 @main.command()
 @click.option("--week", help=_LAST_WEEK)
+@click.option(
+    "--test",
+    is_flag=True,
+    help="Send the edition to --to only, marked as a test ([TEST], X-Digest-Test); "
+    "no deliveries are made.",
+)
+@click.option(
+    "--to", "to", multiple=True, metavar="ADDRESS", help="With --test: who gets it (repeatable)."
+)
+@click.option("--segment", help=_SEGMENT)
+@click.option("--sample", is_flag=True, help=_SAMPLE)
 @reports_errors
-def send(week: str | None) -> None:
+def send(
+    week: str | None, test: bool, to: tuple[str, ...], segment: str | None, sample: bool
+) -> None:
     """Build the week's edition if needed and send it to every confirmed
-    subscriber who has not had it."""
+    subscriber who has not had it; with --test, to --to only."""
     from worker.deliver import send_edition
     from worker.editions import build_edition
     from worker.mail import backend_from_url
     from worker.render import Renderer
 
     settings = _settings()
+    if test or to or segment or sample:
+        if not (test and to):
+            _fail("--to, --segment and --sample go with --test, and --test needs --to ADDRESS")
+        _send_test(settings, week, to, segment, sample)
+        return
     _warn_before_sending(settings)
     sessions = _sessions(settings)
     the_week = _week(settings, week)
@@ -248,6 +282,204 @@ def send(week: str | None) -> None:
         f"{built.week}: edition {status}; this run: {report.sent} sent, "
         f"{report.deferred} deferred, {report.failed} failed, {report.suppressed} suppressed"
     )
+
+
+def _send_test(
+    settings: Settings, week: str | None, to: tuple[str, ...], segment: str | None, sample: bool
+) -> None:
+    from subscribers.roster import InvalidField, normalise_email
+    from worker.compose import Recipient
+    from worker.mail import backend_from_url
+    from worker.mail.base import Outcome
+    from worker.preview import compose_preview
+    from worker.render import Renderer
+
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(normalise_email(address))
+        except InvalidField as error:
+            _fail(f"--to: {error}")
+    key = _segment_key(segment)
+    with _preview_source(settings, week, sample) as (source, the_week):
+        renderer = Renderer(settings.templates_dir)
+        messages = [
+            compose_preview(
+                source, key, renderer, settings, recipient=Recipient(0, address, None), test=True
+            ).message
+            for address in addresses
+        ]
+    backend = backend_from_url(settings.mail_url)
+    with backend:
+        results = backend.send_batch(messages)
+    failed = 0
+    for address, result in zip(addresses, results, strict=True):
+        if result.outcome == Outcome.ACCEPTED:
+            console.print(f"{the_week}: test for {segment_label(key)} sent to {address}")
+        else:
+            failed += 1
+            errors.print(
+                f"{the_week}: test to {address} not sent: {result.outcome} "
+                f"{result.code or ''} {result.text}".rstrip(),
+                markup=False,
+                highlight=False,
+            )
+    if failed:
+        sys.exit(1)
+
+
+def _segment_key(segment: str | None) -> str:
+    return segment_key(re.split(r"[,|]", segment or ""))
+
+
+@contextlib.contextmanager
+def _preview_source(
+    settings: Settings, week: str | None, sample: bool
+) -> Iterator[tuple[WeekSource, Week]]:
+    """The week a preview, lint or test send is of, read from the store
+    (or from the sample data in a scratch store)."""
+    from worker.preview import read_week
+    from worker.preview_server import SampleStore
+    from worker.sample import SAMPLE_WEEK
+
+    scratch = SampleStore(settings) if sample else None
+    try:
+        sessions = scratch.load() if scratch else _sessions(settings)
+        the_week = SAMPLE_WEEK if sample and not week else _coming(settings, week)
+        with sessions() as session:
+            source = read_week(session, the_week, settings)
+        yield source, the_week
+    finally:
+        if scratch:
+            scratch.close()
+
+
+@main.command()
+@click.option("--week", help=_COMING)
+@click.option("--segment", help=_SEGMENT)
+@click.option("--sample", is_flag=True, help=_SAMPLE + " Reloaded when a sample file changes.")
+@click.option("--port", default=8025, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the page and the message's parts into this folder, and exit.",
+)
+@reports_errors
+def preview(
+    week: str | None, segment: str | None, sample: bool, port: int, out: Path | None
+) -> None:
+    """Show the coming edition as a subscriber gets it, on 127.0.0.1: desktop
+    and phone frames, dark mode, the text part, headers and lint; it
+    reloads itself when a template, the sample data or the store changes."""
+    from worker.preview_page import PageRenderer, write_static
+    from worker.preview_server import LivePreview, PreviewServer, SampleStore, snapshot
+    from worker.sample import SAMPLE_WEEK
+
+    settings = _settings()
+    the_week = SAMPLE_WEEK if sample and not week else _coming(settings, week)
+    key = _segment_key(segment)
+    live = LivePreview(
+        settings, the_week, sample=SampleStore(settings) if sample else None, segment=key
+    )
+    pages = PageRenderer(settings.templates_dir)
+    if out is not None:
+        try:
+            payload, shown = snapshot(live, key)
+        finally:
+            live.close()
+        if shown is None:
+            _fail(payload["error"])
+        written = write_static(out, shown, payload, pages)
+        console.print(f"{the_week}: preview written to {written[0]}")
+        return
+    server = PreviewServer(live, pages, port)
+    server.start()
+    console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@main.command()
+@click.option("--week", help=_COMING)
+@click.option("--segment", help=_SEGMENT + " Default: every segment.")
+@click.option("--sample", is_flag=True, help=_SAMPLE)
+@click.option("--check-links", is_flag=True, help="Fetch every link (HEAD, else GET).")
+@click.option("--no-spam", is_flag=True, help="Skip SpamAssassin (about a second a segment).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@reports_errors
+def lint(
+    week: str | None,
+    segment: str | None,
+    sample: bool,
+    check_links: bool,
+    no_spam: bool,
+    as_json: bool,
+) -> None:
+    """Check the coming edition as an inbox would: size, images, links,
+    unsubscribe, postal address, preview text, subject, text part, spam
+    score. Exits 1 when there are errors."""
+    from worker.lint import Level, has_errors
+    from worker.preview import lint_edition
+    from worker.preview_page import finding_json
+    from worker.render import Renderer
+
+    settings = _settings()
+    with _preview_source(settings, week, sample) as (source, the_week):
+        segments = [_segment_key(segment)] if segment is not None else list(source.segments)
+        result = lint_edition(
+            source,
+            segments,
+            Renderer(settings.templates_dir),
+            settings,
+            spam=not no_spam,
+            links=check_links,
+        )
+    if as_json:
+        document = {
+            "week": str(the_week),
+            "segments": [
+                {
+                    "segment": s.segment,
+                    "label": segment_label(s.segment),
+                    "nothing": s.nothing,
+                    "findings": [finding_json(f) for f in s.findings],
+                }
+                for s in result.segments
+            ],
+            "links": [finding_json(f) for f in result.links],
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        colours = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
+        sections = [(segment_label(s.segment), s.findings, s.nothing) for s in result.segments]
+        if check_links:
+            sections.append(("links of every segment", result.links, None))
+        for label, findings, nothing in sections:
+            console.print(f"[bold]{the_week} · {escape(label)}[/]", highlight=False)
+            if nothing:
+                console.print(f"  {escape(nothing)}", style="dim", highlight=False)
+            for f in findings:
+                console.print(
+                    f"  [{colours[f.level]}]{f.level:<7}[/] {f.check}: {escape(f.message)}",
+                    highlight=False,
+                )
+        every = result.findings
+        count = {level: sum(f.level == level for f in every) for level in Level}
+        console.print(
+            f"{count[Level.ERROR]} error(s), {count[Level.WARNING]} warning(s) "
+            f"in {len(result.segments)} segment(s)"
+        )
+    if has_errors(result.findings):
+        sys.exit(1)
 
 
 @main.command()
@@ -449,7 +681,6 @@ def tick() -> None:
 
 
 _BY = "Who does it, recorded on the edition; default: your user name."
-_COMING = "ISO week, e.g. 2026-W48; default: the edition of the coming send."
 
 
 @main.command()
@@ -665,7 +896,7 @@ def subscribers_add(
     if not added.added:
         console.print(f"{who}: already on the list ({added.status}); left as it is")
         return
-    console.print(f"{who}: added, {added.status}, {_segment_label(added.categories)}")
+    console.print(f"{who}: added, {added.status}, {segment_label(added.categories)}")
     if pending:
         _send_confirmation(settings, added.subscriber_id, added.email, added.name)
         console.print(f"{who}: confirmation email sent")
@@ -819,7 +1050,7 @@ def subscribers_stats() -> None:
     )
     for segment in stats.segments:
         segments.add_row(
-            escape(_segment_label(segment.categories)),
+            escape(segment_label(segment.categories)),
             str(segment.confirmed),
             str(segment.receiving),
         )
@@ -829,10 +1060,6 @@ def subscribers_stats() -> None:
         f"pending for longer than the {CONFIRM_WINDOW.days}-day confirmation window: "
         f"{stats.stale_pending}"
     )
-
-
-def _segment_label(key: str) -> str:
-    return ", ".join(segment_categories(key)) or "every category"
 
 
 def _utcnow() -> datetime:
@@ -932,7 +1159,8 @@ def demo(directory: Path, week: str | None) -> None:
     """The whole job on the embedded default: fresh SQLite store, sample
     data and feeds, sample subscribers, the week's edition sent to a file
     outbox, and an HTML preview."""
-    from worker.demo import SAMPLE_WEEK, run_demo
+    from worker.demo import run_demo
+    from worker.sample import SAMPLE_WEEK
 
     result = run_demo(directory, parse_week(week) if week else SAMPLE_WEEK, console)
     console.print()

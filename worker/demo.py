@@ -8,37 +8,24 @@ a preview of one delivered message as HTML and text.
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.policy
-import functools
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from rich.console import Console
 
-from subscribers.csvio import import_csv
-from worker.config import PROJECT_ROOT, load_settings
+from worker.config import load_settings
 from worker.deliver import send_edition
 from worker.editions import build_edition
 from worker.errors import DigestError
-from worker.feeds import load_feeds_file
-from worker.importer import import_file
-from worker.ingest import ingest_feeds
 from worker.mail import backend_from_url
 from worker.render import Renderer
+from worker.sample import load_sample
 from worker.store import make_engine, session_factory, upgrade
 from worker.weeks import Week
-
-SAMPLE = PROJECT_ROOT / "sample"
-# The week the sample content and feeds are dated in.
-SAMPLE_WEEK = Week(2026, 48)
 
 
 @dataclass(frozen=True)
@@ -65,23 +52,15 @@ def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
     sessions = session_factory(engine)
     console.print(f"store: fresh SQLite at {directory / 'digest.sqlite3'}")
 
-    summary = import_file(sessions, SAMPLE / "content.yaml", settings.timezone)
+    loaded = load_sample(sessions, settings)
+    content = loaded.content
     console.print(
-        f"import: {summary.tools_added} tools, {summary.reviews} reviews, "
-        f"{summary.comparisons_added} comparisons from sample/content.yaml"
+        f"import: {content.tools_added} tools, {content.reviews} reviews, "
+        f"{content.comparisons_added} comparisons from sample/content.yaml"
     )
-
-    with _serve(SAMPLE / "feeds") as base_url:
-        feeds = [
-            dataclasses.replace(spec, url=f"{base_url}/{spec.url.rsplit('/', 1)[-1]}")
-            for spec in load_feeds_file(SAMPLE / "feeds.toml")
-        ]
-        report = ingest_feeds(sessions, feeds, settings)
-    for feed in report.feeds:
+    for feed in loaded.feeds.feeds:
         console.print(f"ingest: {feed.url}: {feed.status}, {feed.new} new launches")
-
-    people = import_csv(sessions, SAMPLE / "subscribers.csv")
-    console.print(f"subscribers: {people.added} confirmed from sample/subscribers.csv")
+    console.print(f"subscribers: {loaded.subscribers} confirmed from sample/subscribers.csv")
 
     built = build_edition(sessions, week, settings, Renderer(settings.templates_dir))
     if built.status == "skipped":
@@ -112,23 +91,3 @@ def _write_preview(eml: Path, directory: Path) -> tuple[Path, Path]:
     html_path.write_text(html_part.get_content(), encoding="utf-8")
     text_path.write_text(text_part.get_content(), encoding="utf-8")
     return html_path, text_path
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the demo's output to what it did, not each request."""
-
-
-@contextmanager
-def _serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` on an ephemeral loopback port; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -118,7 +118,7 @@ def _build(
         if edition is not None and not _rebuildable(session, edition):
             return _built(edition, built=False)
         digest = gather_week(session, week, settings)
-        keys = {EVERYONE, *_segment_keys(session)}
+        keys = {EVERYONE, *segment_keys(session)}
         if edition is None:
             edition = Edition(list_id=settings.list_id, week=str(week), status=EditionStatus.READY)
             session.add(edition)
@@ -314,7 +314,7 @@ def _rebuildable(session: Session, edition: Edition) -> bool:
     return not session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
 
 
-def _segment_keys(session: Session) -> list[str]:
+def segment_keys(session: Session) -> list[str]:
     """The category choices of confirmed subscribers: one render each."""
     return list(
         session.scalars(

@@ -115,7 +115,10 @@ class Renderer:
     def _compile(self, name: str, context: dict[str, object]) -> str:
         mjml = self._render(self._html, name, context)
         try:
-            return str(mjml2html(mjml, disable_comments=True))
+            # fonts={}: no web font links. MJML would link Google Fonts for
+            # "Roboto" in the font stack, so every reader's client would call
+            # Google; the stack's system fonts serve.
+            return str(mjml2html(mjml, disable_comments=True, fonts={}))
         except ValueError as error:
             raise RenderError(f"{name}: MJML did not compile: {error}") from None
 

@@ -29,3 +29,8 @@ def digest_for_segment(digest: Digest, key: str) -> Digest:
         launches=tuple(launch for launch in digest.launches if wanted(launch.category)),
         categories=segment_categories(key),
     )
+
+
+def segment_label(key: str) -> str:
+    """A segment as a person reads it."""
+    return ", ".join(segment_categories(key)) or "every category"

@@ -1,0 +1,535 @@
+"""The digest lint: what an inbox would hold against a composed message.
+
+Every check reads the bytes that are sent (never a re-render), parsed once:
+the headers, the text/plain part and the text/html part, scanned in one pass
+by the standard library's HTML parser. No network, no subprocess: the link
+check (:mod:`worker.linkcheck`) and SpamAssassin (:mod:`worker.spamcheck`)
+live apart and give :class:`Finding` too.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from enum import StrEnum
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from worker.config import Settings
+from worker.render import SUBJECT_LIMIT
+
+
+class Level(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str  # short id, one of CHECKS
+    message: str  # one line, naming the place (the image src, the URL, the missing text…)
+
+
+# The short ids of every check, in the order a panel lists them.
+CHECKS = (
+    "html-part",
+    "size",
+    "image-alt",
+    "image-width",
+    "link-scheme",
+    "unsubscribe",
+    "postal-address",
+    "preview-text",
+    "subject",
+    "text-part",
+    "link-check",
+    "spam",
+)
+
+GMAIL_CLIP_BYTES = 102 * 1024
+# Past this share of the clipping limit, a little more content clips the message.
+SIZE_WARNING_SHARE = 0.9
+# An HTML block shorter than this (a button, a figure) need not be in the text part.
+MIN_BLOCK_WORDS = 4
+MISSING_BLOCKS_LISTED = 5
+_SHOWN_CHARS = 80
+
+_LEVEL_RANK = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
+_PLACEHOLDER = re.compile(r"%%[A-Za-z0-9_]+%%")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# Preheader padding: zero-width characters some templates repeat after the text.
+_INVISIBLE = re.compile("[\u00ad\u034f\u200b-\u200d\u2060\ufeff]")
+_WORD = re.compile(r"\w+")
+_URL = re.compile(r"\b(?:https?|mailto):\S+", re.IGNORECASE)
+_VOID = re.compile(r"area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr")
+_BLOCK = re.compile(
+    r"h[1-6]|address|article|blockquote|body|br|center|div|footer|header|hr|li|ol|p|pre"
+    r"|section|table|tbody|td|tfoot|th|thead|tr|ul"
+)
+# Elements whose content is never shown.
+_UNSHOWN = frozenset(("head", "script", "style", "template", "title"))
+_LINK_SCHEMES_OK = frozenset(("https", "mailto", "tel"))
+_IMAGE_SCHEMES_OK = frozenset(("https", "cid"))
+
+
+def lint_message(raw: bytes, settings: Settings) -> list[Finding]:
+    """The fast checks (no network, no subprocess), errors first, then warnings, then info."""
+    mail = read_message(raw)
+    findings = [finding for check in _CHECK_FUNCTIONS for finding in check(mail, settings)]
+    return by_level(dict.fromkeys(findings))  # one of each, in first-seen order
+
+
+def preheader_of(html: str) -> str | None:
+    """The hidden preview text at the top of the body (what inboxes show after the subject),
+    or None. mjml's <mj-preview> writes it as the first <div style="display:none…"> in body."""
+    return scan_html(html).preheader
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    """Whether any of ``findings`` is an error."""
+    return any(finding.level is Level.ERROR for finding in findings)
+
+
+def by_level(findings: Iterable[Finding]) -> list[Finding]:
+    """``findings`` errors first, then warnings, then info; in their order within a level."""
+    return sorted(findings, key=lambda finding: _LEVEL_RANK[finding.level])
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A composed message, parsed: its subject and the decoded bodies (None when missing)."""
+
+    message: EmailMessage
+    subject: str
+    html: str | None
+    text: str | None
+    scan: HtmlScan | None
+
+
+def read_message(raw: bytes) -> Mail:
+    """``raw`` parsed as a mail client would, with its HTML part scanned."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)  # the policy's message factory
+    html, text = (_body(message, subtype) for subtype in ("html", "plain"))
+    return Mail(
+        message,
+        str(message["Subject"] or ""),
+        html,
+        text,
+        scan_html(html) if html is not None else None,
+    )
+
+
+def _body(message: EmailMessage, subtype: str) -> str | None:
+    part = message.get_body((subtype,))
+    if part is None or part.get_content_type() != f"text/{subtype}":
+        return None
+    content = part.get_content()
+    return content if isinstance(content, str) else None
+
+
+@dataclass
+class Image:
+    src: str | None
+    alt: str | None
+    width: str | None
+
+
+@dataclass
+class Anchor:
+    href: str | None  # None: no href attribute (a named anchor)
+    visible: bool
+    words: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(" ".join(self.words).split())
+
+
+@dataclass
+class HtmlScan:
+    """What the lint needs of an HTML body, from one pass."""
+
+    anchors: list[Anchor] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)  # hrefs and image srcs, in document order
+    blocks: list[str] = field(default_factory=list)  # visible text of each block element
+    preheader: str | None = None
+
+    @property
+    def visible_text(self) -> str:
+        return " ".join(self.blocks)
+
+
+def scan_html(html: str) -> HtmlScan:
+    """One pass over ``html`` (entities decoded; mso conditional comments are
+    comments, so Outlook-only markup is skipped)."""
+    scanner = _Scanner()
+    scanner.feed(html)
+    scanner.close()
+    return scanner.result
+
+
+class _Scanner(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.result = HtmlScan()
+        # Open elements, each with whether it hides its content; unclosed
+        # ones (<p>, <td>) are popped with the element that contains them.
+        self._open: list[tuple[str, bool]] = []
+        self._hiding = 0
+        self._block: list[str] = []
+        self._anchor: Anchor | None = None
+        self._preheader: list[str] | None = None
+        self._preheader_depth = 0
+        self._preheader_decided = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if _BLOCK.fullmatch(tag):
+            self._flush()
+        if tag == "a":
+            href = values.get("href")
+            self._anchor = Anchor(href, visible=not self._hiding)
+            self.result.anchors.append(self._anchor)
+            if href is not None:
+                self.result.urls.append(href)
+        elif tag == "img":
+            image = Image(values.get("src"), values.get("alt"), values.get("width"))
+            self.result.images.append(image)
+            if image.src is not None:
+                self.result.urls.append(image.src)
+            if self._anchor is not None:
+                self._anchor.images.append(image)
+        if _VOID.fullmatch(tag):
+            return
+        hides = (
+            tag in _UNSHOWN
+            or "hidden" in values
+            or bool(_HIDDEN_STYLE.search(values.get("style", "")))
+        )
+        self._open.append((tag, hides))
+        self._hiding += hides
+        if tag == "div" and hides and not self._preheader_decided and not self._in("head"):
+            self._preheader, self._preheader_depth = [], len(self._open)
+            self._preheader_decided = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if _BLOCK.fullmatch(tag):
+            self._flush()
+        if tag == "a":
+            self._anchor = None
+        for depth in range(len(self._open) - 1, -1, -1):
+            if self._open[depth][0] == tag:
+                for _, hides in self._open[depth:]:
+                    self._hiding -= hides
+                del self._open[depth:]
+                break
+        if self._preheader is not None and len(self._open) < self._preheader_depth:
+            text = _INVISIBLE.sub("", " ".join(self._preheader))
+            self.result.preheader = " ".join(text.split()) or None
+            self._preheader = None
+
+    def handle_data(self, data: str) -> None:
+        if self._preheader is not None:
+            self._preheader.append(data)
+        if self._hiding:
+            return
+        self._block.append(data)
+        if self._anchor is not None:
+            self._anchor.words.append(data)
+        if data.strip():
+            # Text before any hidden div: the body has no preheader at its top.
+            self._preheader_decided = True
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+    def _in(self, tag: str) -> bool:
+        return any(name == tag for name, _ in self._open)
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._block).split())
+        if text:
+            self.result.blocks.append(text)
+        self._block = []
+
+
+# The checks: each takes the parsed message and the settings.
+
+
+def _html_part(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.html is None:
+        return [Finding(Level.ERROR, "html-part", "the message has no text/html part")]
+    if not mail.html.strip():
+        return [Finding(Level.ERROR, "html-part", "the HTML part is empty")]
+    return []
+
+
+def _size(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.html is None:
+        return []
+    size = len(mail.html.encode("utf-8"))
+    limit = f"{GMAIL_CLIP_BYTES:,} bytes (102 KB)"
+    if size > GMAIL_CLIP_BYTES:
+        return [
+            Finding(
+                Level.ERROR, "size", f"HTML is {size:,} bytes; Gmail clips messages over {limit}"
+            )
+        ]
+    share = round(100 * size / GMAIL_CLIP_BYTES)
+    if size > SIZE_WARNING_SHARE * GMAIL_CLIP_BYTES:
+        message = f"HTML is {size:,} bytes, {share} % of the {limit} past which Gmail clips it"
+        return [Finding(Level.WARNING, "size", message)]
+    return [
+        Finding(Level.INFO, "size", f"HTML is {size:,} bytes, {share} % of Gmail's clip at {limit}")
+    ]
+
+
+def _image_alt(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.scan is None:
+        return []
+    findings = [
+        Finding(Level.ERROR, "image-alt", f"image without alt text: {_shown(image.src)}")
+        for image in mail.scan.images
+        if image.alt is None
+    ]
+    for anchor in mail.scan.anchors:
+        if anchor.text or any((image.alt or "").strip() for image in anchor.images):
+            continue
+        findings.extend(
+            Finding(
+                Level.WARNING,
+                "image-alt",
+                f"image with empty alt is a link's only content, so the link has no name: "
+                f"{_shown(image.src)} (links to {_shown(anchor.href)})",
+            )
+            for image in anchor.images
+            if image.alt is not None
+        )
+    return findings
+
+
+def _image_width(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.scan is None:
+        return []
+    return [
+        Finding(
+            Level.WARNING,
+            "image-width",
+            f"image without a width attribute (Outlook shows it at its natural size): "
+            f"{_shown(image.src)}",
+        )
+        for image in mail.scan.images
+        if not (image.width or "").strip()
+    ]
+
+
+def _link_scheme(mail: Mail, settings: Settings) -> list[Finding]:
+    findings = [
+        Finding(Level.ERROR, "link-scheme", f"leftover placeholder {mark} in the {part} part")
+        for part, body in (("HTML", mail.html), ("text", mail.text))
+        for mark in dict.fromkeys(_PLACEHOLDER.findall(body or ""))
+    ]
+    if mail.scan is None:
+        return findings
+    plain: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for anchor in mail.scan.anchors:
+        if anchor.href is None:
+            continue
+        href = anchor.href.strip()
+        scheme = urlsplit(href).scheme.lower()
+        named = f"link “{_shown(anchor.text)}”" if anchor.text else "link"
+        if not href or href.startswith("#"):
+            problem = "goes nowhere"
+        elif scheme == "javascript":
+            problem = "runs JavaScript, which no mail client does"
+        elif not scheme:
+            problem = "is relative; a mail client has no page to resolve it against"
+        elif scheme == "http":
+            plain[("link", _origin(href))].append(href)
+            continue
+        elif scheme in _LINK_SCHEMES_OK:
+            continue
+        else:
+            problem = f"has the {scheme}: scheme, which mail clients do not open"
+        findings.append(Finding(Level.ERROR, "link-scheme", f"{named} {problem}: href={href!r}"))
+    for image in mail.scan.images:
+        src = (image.src or "").strip()
+        scheme = urlsplit(src).scheme.lower()
+        if scheme == "http":
+            plain[("image", _origin(src))].append(src)
+        elif scheme not in _IMAGE_SCHEMES_OK:
+            message = f"image src is not an https URL, so it does not load: {_shown(src)}"
+            findings.append(Finding(Level.ERROR, "link-scheme", message))
+    for (kind, origin), urls in plain.items():
+        count = len(urls)
+        many = count != 1
+        where = "to" if kind == "link" else "from"
+        message = (
+            f"{count} {kind}{'s' if many else ''} {where} {origin} {'are' if many else 'is'} "
+            f"not https (e.g. {_shown(urls[0])})"
+        )
+        findings.append(Finding(Level.WARNING, "link-scheme", message))
+    return findings
+
+
+def _unsubscribe(mail: Mail, settings: Settings) -> list[Finding]:
+    findings = []
+    post = mail.message["List-Unsubscribe-Post"]
+    if post is None:
+        findings.append(Finding(Level.ERROR, "unsubscribe", "no List-Unsubscribe-Post header"))
+    elif str(post).strip() != "List-Unsubscribe=One-Click":
+        message = f"List-Unsubscribe-Post is {str(post)!r}, not 'List-Unsubscribe=One-Click'"
+        findings.append(Finding(Level.ERROR, "unsubscribe", message))
+    header = mail.message["List-Unsubscribe"]
+    if header is None:
+        return [Finding(Level.ERROR, "unsubscribe", "no List-Unsubscribe header"), *findings]
+    web = [uri for uri in re.findall(r"<([^<>\s]+)>", str(header)) if _is_web(uri)]
+    if not web:
+        message = f"List-Unsubscribe has no https URL: {str(header)!r}"
+        return [Finding(Level.ERROR, "unsubscribe", message), *findings]
+    url = web[0]
+    if urlsplit(url).scheme.lower() != "https":
+        message = f"List-Unsubscribe's URL is not https, as one-click unsubscribe needs: {url}"
+        findings.append(Finding(Level.WARNING, "unsubscribe", message))
+    if mail.scan is not None and not any(
+        anchor.visible and (anchor.href or "").strip() == url for anchor in mail.scan.anchors
+    ):
+        message = f"no unsubscribe link in the HTML (an <a> to List-Unsubscribe's {url})"
+        findings.append(Finding(Level.ERROR, "unsubscribe", message))
+    if (mail.text or "").strip() and not _mentions(mail.text or "", url):
+        message = f"no unsubscribe link in the text part (List-Unsubscribe's {url})"
+        findings.append(Finding(Level.ERROR, "unsubscribe", message))
+    return findings
+
+
+def _postal_address(mail: Mail, settings: Settings) -> list[Finding]:
+    address = " ".join(settings.postal_address.split())
+    if not address:
+        return [Finding(Level.ERROR, "postal-address", "POSTAL_ADDRESS is not set")]
+    # Compared word by word, so a line break for a comma still counts.
+    words = _words(address)
+    findings = []
+    if mail.scan is not None and not _contains(_words(mail.scan.visible_text), words):
+        message = f"the postal address is not in the HTML's visible text: “{address}”"
+        findings.append(Finding(Level.ERROR, "postal-address", message))
+    if (mail.text or "").strip() and not _contains(_words(mail.text or ""), words):
+        message = f"the postal address is not in the text part: “{address}”"
+        findings.append(Finding(Level.ERROR, "postal-address", message))
+    return findings
+
+
+def _preview_text(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.scan is None:
+        return []
+    if mail.scan.preheader is None:
+        message = "no preview text: inboxes show the body's first words after the subject"
+        return [Finding(Level.WARNING, "preview-text", message)]
+    return [Finding(Level.INFO, "preview-text", f"preview text: “{_shown(mail.scan.preheader)}”")]
+
+
+def _subject(mail: Mail, settings: Settings) -> list[Finding]:
+    subject = mail.subject.strip()
+    if not subject:
+        return [Finding(Level.ERROR, "subject", "the subject is empty")]
+    length = len(subject)
+    if length > SUBJECT_LIMIT:
+        message = (
+            f"the subject is {length} characters; inboxes cut it after about {SUBJECT_LIMIT}: "
+            f"“{subject}”"
+        )
+        return [Finding(Level.WARNING, "subject", message)]
+    return [Finding(Level.INFO, "subject", f"the subject is {length} characters: “{subject}”")]
+
+
+def _text_part(mail: Mail, settings: Settings) -> list[Finding]:
+    if mail.text is None:
+        return [Finding(Level.ERROR, "text-part", "the message has no text/plain part")]
+    if not mail.text.strip():
+        return [Finding(Level.ERROR, "text-part", "the text part is empty")]
+    if mail.scan is None:
+        return []
+    text_words = _words(mail.text)
+    missing = [
+        block
+        for block in dict.fromkeys(mail.scan.blocks)
+        if len(block_words := _words(block)) >= MIN_BLOCK_WORDS
+        and not _contains(text_words, block_words)
+    ]
+    findings = [
+        Finding(Level.WARNING, "text-part", f"the text part lacks “{_shown(block)}”")
+        for block in missing[:MISSING_BLOCKS_LISTED]
+    ]
+    if len(missing) > MISSING_BLOCKS_LISTED:
+        more = len(missing) - MISSING_BLOCKS_LISTED
+        message = f"and {more} more HTML text block{'s' if more != 1 else ''} the text part lacks"
+        findings.append(Finding(Level.WARNING, "text-part", message))
+    links = [
+        href
+        for href in dict.fromkeys((anchor.href or "").strip() for anchor in mail.scan.anchors)
+        if _is_web(href) and not _mentions(mail.text, href)
+    ]
+    if links:
+        many = len(links) != 1
+        message = (
+            f"{len(links)} link{'s' if many else ''} of the HTML {'are' if many else 'is'} "
+            f"not in the text part (e.g. {_shown(links[0])})"
+        )
+        findings.append(Finding(Level.WARNING, "text-part", message))
+    return findings
+
+
+_CHECK_FUNCTIONS: tuple[Callable[[Mail, Settings], list[Finding]], ...] = (
+    _html_part,
+    _size,
+    _image_alt,
+    _image_width,
+    _link_scheme,
+    _unsubscribe,
+    _postal_address,
+    _preview_text,
+    _subject,
+    _text_part,
+)
+
+
+def _words(text: str) -> list[str]:
+    """Casefolded words without punctuation or URLs, for comparing the two
+    parts: where the HTML has a button ("Ship it"), the text part has its
+    label and then its URL ("Ship it: https://…")."""
+    return _WORD.findall(_URL.sub(" ", text).casefold())
+
+
+def _contains(words: list[str], run: list[str]) -> bool:
+    """Whether ``run`` occurs in ``words``, its words next to each other."""
+    return f" {' '.join(run)} " in f" {' '.join(words)} "
+
+
+def _mentions(text: str, url: str) -> bool:
+    """Whether ``url`` is in ``text``, whole (not the start of a longer URL)."""
+    return re.search(re.escape(url) + r"(?=$|[\s<>\"'()\[\].,;:!?])", text) is not None
+
+
+def _is_web(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc}"
+
+
+def _shown(text: str | None) -> str:
+    """``text`` cut to fit a one-line message."""
+    text = " ".join((text or "").split()) or "(none)"
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"

@@ -1,0 +1,219 @@
+"""The editor's preview: the coming edition as a sample reader gets it.
+
+A preview is composed by the same code as a delivery (render, then
+:func:`worker.compose.compose_message`) for a sample reader who is nobody on
+the list (subscriber id 0: its signed links unsubscribe nobody, so a shared
+preview leaks no one's links). While an edition can still be rebuilt, what a
+send would deliver is a fresh render of the store's content; once deliveries
+exist, the edition's stored render is what goes out, and what is shown.
+
+:func:`read_week` is the only store reader here; everything after it is a
+pure function of what it read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
+from worker.config import Settings
+from worker.digest import Digest
+from worker.editions import EVERYONE, find_edition, segment_keys
+from worker.errors import DigestError
+from worker.gather import gather_week
+from worker.linkcheck import check_links, links_of
+from worker.lint import Finding, by_level, lint_message
+from worker.mail.base import OutgoingMessage
+from worker.render import Renderer
+from worker.segments import digest_for_segment, segment_label
+from worker.spamcheck import check_spam, spam_findings, spamassassin_path
+from worker.store.models import Delivery, EditionStatus
+from worker.weeks import Week
+
+SAMPLE_READER = Recipient(subscriber_id=0, email="reader@example.com", name="Sample Reader")
+
+
+class NothingToPreview(DigestError):
+    """The segment gets nothing that week."""
+
+
+@dataclass(frozen=True)
+class WeekSource:
+    """What the store holds for one week's preview, read in one go."""
+
+    week: Week
+    digest: Digest
+    segments: tuple[str, ...]  # EVERYONE first, then the subscribers' choices
+    edition_id: int  # 0 before the edition exists
+    edition_status: str | None
+    # The edition's renders by segment, once it has deliveries: what goes out.
+    stored: Mapping[str, SegmentParts] | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One segment's message for the sample reader, and its parts decoded."""
+
+    week: str
+    segment: str
+    edition_status: str | None
+    stored: bool  # shown from the edition's stored render
+    parts: SegmentParts  # before the reader's links were filled in
+    message: OutgoingMessage
+    subject: str
+    headers: tuple[tuple[str, str], ...]
+    html: str
+    text: str
+
+    @property
+    def raw(self) -> bytes:
+        return self.message.data
+
+
+def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
+    """The week's content, segments and edition, as a preview needs them."""
+    digest = gather_week(session, week, settings)
+    keys = (EVERYONE, *sorted(k for k in set(segment_keys(session)) if k != EVERYONE))
+    edition = find_edition(session, settings.list_id, str(week))
+    if edition is None:
+        return WeekSource(week, digest, keys, 0, None)
+    stored = None
+    delivered = session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
+    if delivered or edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED):
+        stored = {s.segment: SegmentParts(s.subject, s.html, s.text) for s in edition.segments}
+    return WeekSource(week, digest, keys, edition.id, str(edition.status), stored)
+
+
+def segment_parts(source: WeekSource, segment: str, renderer: Renderer) -> SegmentParts:
+    """What a send would deliver to ``segment``: the stored render once the
+    edition has gone out, else a fresh one. Raises NothingToPreview."""
+    if source.stored is not None:
+        if segment not in source.stored:
+            raise NothingToPreview(
+                f"{source.week}: the edition ({source.edition_status}) has no render for "
+                f"{segment_label(segment)}"
+            )
+        return source.stored[segment]
+    digest = digest_for_segment(source.digest, segment)
+    if digest.is_empty:
+        raise NothingToPreview(
+            f"{source.week}: nothing for {segment_label(segment)} this week"
+            + ("" if segment else " (the edition would be skipped)")
+        )
+    rendered = renderer.render(digest)
+    return SegmentParts(rendered.subject, rendered.html, rendered.text)
+
+
+def compose_preview(
+    source: WeekSource,
+    segment: str,
+    renderer: Renderer,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+    recipient: Recipient = SAMPLE_READER,
+    test: bool = False,
+) -> Preview:
+    """``segment``'s message for ``recipient`` (the sample reader unless
+    told), composed as a delivery is."""
+    parts = segment_parts(source, segment, renderer)
+    edition = EditionRef(source.edition_id, str(source.week))
+    message = compose_message(parts, recipient, edition, settings, now=now, test=test)
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    html_part = parsed.get_body(("html",))
+    text_part = parsed.get_body(("plain",))
+    return Preview(
+        week=str(source.week),
+        segment=segment,
+        edition_status=source.edition_status,
+        stored=source.stored is not None,
+        parts=parts,
+        message=message,
+        subject=str(parsed["Subject"]),
+        headers=tuple((name, str(value)) for name, value in parsed.items()),
+        html=html_part.get_content() if html_part is not None else "",
+        text=text_part.get_content() if text_part is not None else "",
+    )
+
+
+# The template's dark rules sit under this media query (and [data-ogsc],
+# which Outlook.com sets on the elements it darkens).
+_DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
+
+
+def dark_mode(html: str) -> str:
+    """``html`` as a mail client in dark mode shows it (Apple Mail, iOS,
+    Outlook.com): the template's dark-mode rules applied whatever the
+    viewer's own setting, and Outlook.com's marker set on the body."""
+    darkened = _DARK_QUERY.sub("@media all", html)
+    return re.sub(r"<body\b", "<body data-ogsc", darkened, count=1, flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SegmentLint:
+    """One segment's findings (or why it has no message)."""
+
+    segment: str
+    findings: tuple[Finding, ...]
+    nothing: str | None = None  # NothingToPreview's reason
+
+
+@dataclass(frozen=True)
+class EditionLint:
+    segments: tuple[SegmentLint, ...]
+    links: tuple[Finding, ...] = ()  # of every segment's links, each fetched once
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*(f for s in self.segments for f in s.findings), *self.links]
+
+
+def lint_edition(
+    source: WeekSource,
+    segments: Sequence[str],
+    renderer: Renderer,
+    settings: Settings,
+    *,
+    spam: bool = True,
+    links: bool = False,
+) -> EditionLint:
+    """The lint of each segment's message for the sample reader; with
+    ``spam``, SpamAssassin's too when installed (two at a time: each takes
+    about a second); with ``links``, every link fetched once."""
+    previews: dict[str, Preview] = {}
+    empty: dict[str, str] = {}
+    for segment in segments:
+        try:
+            previews[segment] = compose_preview(source, segment, renderer, settings)
+        except NothingToPreview as error:
+            empty[segment] = str(error)
+    spam_by_segment: dict[str, list[Finding]] = {key: [] for key in previews}
+    if spam and spamassassin_path() is None:
+        spam_by_segment = {key: spam_findings(None) for key in previews}
+    elif spam:
+        with ThreadPoolExecutor(2) as pool:
+            reports = pool.map(lambda p: check_spam(p.raw), previews.values())
+            spam_by_segment = dict(zip(previews, map(spam_findings, reports), strict=True))
+    checked: list[Finding] = []
+    if links:
+        urls = dict.fromkeys(url for p in previews.values() for url in links_of(p.raw))
+        checked = check_links(urls, settings)
+    results = []
+    for key in segments:
+        if key in empty:
+            results.append(SegmentLint(key, (), empty[key]))
+            continue
+        found = [*lint_message(previews[key].raw, settings), *spam_by_segment[key]]
+        results.append(SegmentLint(key, tuple(by_level(found))))
+    return EditionLint(tuple(results), tuple(checked))
