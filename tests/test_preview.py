@@ -19,6 +19,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -37,15 +42,24 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands import digest
+from postmarkserver import TOKEN, FakePostmark, postmark_server
 from smtpserver import Handler, smtp_server
-from worker.compose import Recipient
+from worker.compose import Recipient, SegmentParts
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.editions import build_edition, start_edition
-from worker.preview import SAMPLE_READER, compose_preview, dark_mode, read_week
+from worker.lint import Level
+from worker.preview import (
+    SAMPLE_READER,
+    WeekSource,
+    compose_preview,
+    dark_mode,
+    edition_findings,
+    read_week,
+)
 from worker.preview_page import PageRenderer
-from worker.preview_server import LivePreview, SampleStore, serving
+from worker.preview_server import FILE_POLL, STORE_POLL, LivePreview, serving
 from worker.render import Renderer
-from worker.sample import SAMPLE, SAMPLE_WEEK, load_sample
+from worker.sample import SAMPLE, SAMPLE_WEEK, SampleStore, load_sample
 from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, Tool
 
@@ -219,7 +233,7 @@ def test_preview_of_a_sent_edition_is_each_subscribers_message(
     with sessions() as session:
         source = read_week(session, SAMPLE_WEEK, settings)
         people = {s.email: s for s in session.scalars(select(Subscriber))}
-    assert source.stored is not None and source.edition_status == "sent"
+    assert source.delivered and source.edition_status == "sent"
     for envelope in handler.envelopes:
         captured = parse(envelope.original_content)
         person = people[envelope.rcpt_tos[0]]
@@ -606,3 +620,326 @@ def sample_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
         yield store.load()
     finally:
         store.close()
+
+
+# After the review: sample data that stops loading, a failing expression in
+# a template, a busy port, a test send over an email API, a built edition
+# that differs, the long poll, segments as people write them, the message
+# alone, and a SpamAssassin that fails.
+
+
+def save(path: Path, text: str) -> None:
+    """Write ``path`` whole, as an editor saving by rename does: the watcher
+    never sees it half written."""
+    staged = path.parent.parent / f".{path.name}.saving"
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
+
+
+def test_sample_data_that_does_not_load_shows_until_a_save_loads(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SampleStore keeps its stores
+    folder = tmp_path / "sample"
+    shutil.copytree(SAMPLE, folder)
+    content = folder / "content.yaml"
+    good = content.read_text(encoding="utf-8")
+    live = LivePreview(settings, SAMPLE_WEEK, sample=SampleStore(settings, folder), spam=False)
+    (stores,) = scratch.iterdir()
+    with watching(live):
+        assert live.payload("")["error"] is None
+        save(content, "tools: [unclosed\n  - slug: : :\n")
+        broken = wait_for(live, "", lambda p: bool(p["error"]))
+        assert broken["error"].startswith(f"sample data: {content}: 1 problem:"), broken["error"]
+        assert "line 2" in broken["error"] and "html" not in broken
+        # The store is read again every STORE_POLL (from the last good
+        # load): those reads leave the error, and the version, as they are.
+        time.sleep(2 * STORE_POLL + FILE_POLL)
+        still = live.payload("")
+        assert (still["version"], still["error"]) == (broken["version"], broken["error"])
+        # The failed load dropped its file; the first one is still the store.
+        assert [p.name for p in stores.iterdir()] == ["sample-1.sqlite3"]
+
+        save(content, good.replace(FILES_API_TAGLINE, "Upload once (fixed sample)"))
+        fixed = wait_for(live, "", lambda p: p["error"] is None)
+        assert "Upload once (fixed sample)" in fixed["html"]
+        assert fixed["version"] > broken["version"]
+        assert [p.name for p in stores.iterdir()] == ["sample-3.sqlite3"]
+    assert list(scratch.iterdir()) == []  # closed: no scratch store left behind
+
+
+def test_a_failing_template_expression_names_the_place(
+    templates: Path, sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = templates / DIGEST_TEMPLATE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Line 5: a string plus a number, a TypeError raised outside Jinja2's own errors.
+    path.write_text("".join([*lines[:4], "{{ digest.week + 1 }}\n", *lines[4:]]), encoding="utf-8")
+    where = re.escape(f"{path}:5: TypeError(")
+    store = tmp_path / "store.sqlite3"
+    shutil.copyfile(sqlite_template, store)
+    env = cli_env(f"sqlite:///{store}", TEMPLATES_DIR=str(templates))
+    settings = load_settings(env)
+
+    live = LivePreview(settings, SAMPLE_WEEK, sample=SampleStore(settings), spam=False)
+    try:
+        payload = live.payload("")
+    finally:
+        live.close()
+    assert re.fullmatch(rf"{where}.+\)", payload["error"]), payload["error"]
+    assert "html" not in payload
+
+    engine = make_engine(f"sqlite:///{store}")
+    sessions = session_factory(engine)
+    load_sample(sessions, settings)
+    out = tmp_path / "out"
+    for args in (
+        ("lint", "--sample", "--no-spam"),
+        ("preview", "--sample", "--out", str(out)),
+        ("build", "--week", WEEK),
+    ):
+        done = digest(env, *args)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert re.search(rf"^error: {where}", done.stderr, re.M), (args, done.stderr)
+        assert "Traceback" not in done.stderr, args
+    assert not out.exists()
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Edition)) == 0
+    engine.dispose()
+
+
+def test_preview_on_a_busy_port_fails_and_leaves_no_scratch_store(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = cli_env(TMPDIR=str(scratch))  # the sample's scratch store goes here
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = digest(env, "preview", "--sample", "--port", str(port), timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = f"error: preview: cannot listen on 127.0.0.1:{port}: Address already in use"
+    # (Its line may go on to say what it tried to bind.)
+    assert any(line.startswith(said) for line in done.stderr.splitlines()), done.stderr
+    assert "Traceback" not in done.stderr and "preview at" not in done.stdout
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_preview_stops_on_a_signal_and_leaves_no_scratch_store(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = cli_env(TMPDIR=str(scratch), LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker", "preview", "--sample", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the first line says where it serves
+        url = re.search(r"preview at (http://127\.0\.0\.1:\d+/)", line)
+        assert url is not None, line
+        assert json.loads(get(f"{url[1]}api/preview"))["error"] is None
+        assert list(scratch.iterdir())  # the sample's scratch store, while serving
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=25)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "preview stopped" in out and "Traceback" not in err
+    assert list(scratch.iterdir()) == []
+
+
+POSTMARK_TOKEN = TOKEN
+
+
+@pytest.fixture
+def postmark() -> Iterator[FakePostmark]:
+    with postmark_server() as state:
+        yield state
+
+
+def test_send_test_goes_out_through_postmark(
+    sqlite_template: Path, tmp_path: Path, postmark: FakePostmark
+) -> None:
+    store = tmp_path / "store.sqlite3"
+    shutil.copyfile(sqlite_template, store)
+    before = store.read_bytes()
+    mail_url = f"postmark://{POSTMARK_TOKEN}@127.0.0.1:{postmark.port}?scheme=http"
+    env = cli_env(f"sqlite:///{store}", MAIL_URL=mail_url)
+    done = digest(env, "send", "--test", "--to", "me@example.com", "--sample")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{WEEK}: test for every category sent to me@example.com" in done.stdout
+
+    # The look-alike takes only /email/batch with the token.
+    assert postmark.tokens == [POSTMARK_TOKEN]
+    ((message,),) = postmark.batches
+    assert message["To"] == "me@example.com"
+    assert message["Subject"].startswith("[TEST] Claude Files API vs Claude Haiku Open Weights")
+    headers = {h["Name"]: h["Value"] for h in message["Headers"]}
+    assert headers["X-Digest-Test"] == "yes"
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html, text = message["HtmlBody"], message["TextBody"]
+    assert FILES_API_TAGLINE in html and FOOTER in html and "https://verdicts.example/u/" in html
+    assert "Claude Haiku Open Weights" in text
+    assert "%%" not in html + text  # every per-recipient placeholder filled in
+    # The sample went to a scratch store: the configured one is untouched.
+    assert store.read_bytes() == before
+
+
+def edition_lint(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f["level"], f["message"]) for f in payload["lint"] if f["check"] == "edition"]
+
+
+DIFFERS = (
+    "the built edition (ready) differs from this preview, and the schedule sends the built "
+    "one: run `digest build` to take these changes"
+)
+
+
+def test_a_built_edition_that_differs_from_the_preview_is_a_warning(
+    sessions: sessionmaker[Session], database_url: str, templates: Path
+) -> None:
+    env = cli_env(database_url, TEMPLATES_DIR=str(templates))
+    settings = load_settings(env)
+    load_sample(sessions, settings)
+    built = digest(env, "build", "--week", WEEK)
+    assert built.returncode == 0, built.stdout + built.stderr
+    live = LivePreview(settings, SAMPLE_WEEK, spam=False)
+    with watching(live):
+        for key in ("", "Developer Tools"):
+            same = live.payload(key)
+            assert (same["edition"], same["stored"], same["error"]) == ("ready", False, None)
+            assert edition_lint(same) == [("info", "the built edition (ready) is this message")]
+        edit(templates / DIGEST_TEMPLATE, FOOTER, "AFTER-BUILD " + FOOTER)
+        changed = wait_for(live, "", lambda p: "AFTER-BUILD" in (p.get("html") or ""))
+        assert edition_lint(changed) == [("warning", DIFFERS)]
+        assert changed["stored"] is False  # the preview shows the edit, not the build
+
+    done = digest(env, "lint", "--week", WEEK, "--no-spam")
+    assert done.returncode == 0, done.stdout + done.stderr  # a warning, not an error
+    warned = re.findall(r"^  warning +edition: (.*)$", done.stdout, re.M)
+    assert warned == [DIFFERS] * 6, done.stdout
+    with sessions() as session:
+        assert session.scalars(select(Edition)).one().status == "ready"  # lint built nothing
+
+
+def test_the_long_poll_waits_while_nothing_changes(settings: Settings, templates: Path) -> None:
+    config = replace(settings, templates_dir=templates)
+    live = LivePreview(config, SAMPLE_WEEK, sample=SampleStore(config), spam=False)
+    with serving(live, PageRenderer(templates)) as server:
+        version = live.version
+        # Long enough for the watcher to read the store twice: reading the
+        # same week again is no change.
+        assert live.wait_for_change(version, 2 * STORE_POLL + FILE_POLL) == version
+        assert live.payload("")["version"] == version
+
+        # A page waiting on /api/changes, and a waiter here, both learn of an edit.
+        seen: dict[str, int] = {}
+        changes = f"{server.url}api/changes?since={version}"
+
+        def page() -> None:
+            seen["page"] = json.loads(get(changes))["version"]
+
+        def here() -> None:
+            seen["here"] = live.wait_for_change(version, CHANGE_TIMEOUT)
+
+        waiters = [threading.Thread(target=page), threading.Thread(target=here)]
+        for waiter in waiters:
+            waiter.start()
+        edit(templates / DIGEST_TEMPLATE, FOOTER, "WAKE-UP " + FOOTER)
+        for waiter in waiters:
+            waiter.join(CHANGE_TIMEOUT + 5)
+        assert seen.keys() == {"page", "here"}, seen
+        assert seen["page"] > version and seen["here"] > version
+
+
+def test_a_segment_is_read_as_a_person_writes_it(sample_server: str) -> None:
+    written = json.loads(get(f"{sample_server}api/preview?segment=Productivity,%20Design"))
+    key = json.loads(get(f"{sample_server}api/preview?segment=Design%7CProductivity"))
+    assert written["error"] is None
+    assert written["segment"] == key["segment"] == "Design|Productivity"
+    assert written["segment_label"] == "Design, Productivity"
+    assert written["html"] == key["html"] and "Your picks: Design, Productivity" in written["html"]
+    assert get(f"{sample_server}message.html?segment=Productivity,%20Design") == get(
+        f"{sample_server}message.html?segment=Design%7CProductivity"
+    )
+    page = get(f"{sample_server}?segment=%20Productivity%20,Design,,").decode("utf-8")
+    assert payload_of(page)["segment"] == "Design|Productivity"
+    # Categories match whatever their case: the subscribers' spelling wins.
+    lower = json.loads(get(f"{sample_server}api/preview?segment=productivity,%20design"))
+    assert lower["segment"] == "Design|Productivity" and lower["html"] == key["html"]
+
+
+def headers_of(url: str) -> http.client.HTTPMessage:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        response.read()
+        return response.headers
+
+
+def test_the_message_alone_is_sandboxed(sample_server: str) -> None:
+    for path in ("message.html", "message-dark.html", "message.txt", "message.eml"):
+        headers = headers_of(f"{sample_server}{path}")
+        assert headers["Content-Security-Policy"] == "sandbox allow-popups", path
+        assert headers["Cache-Control"] == "no-store", path
+    # The page runs its own script: it is not sandboxed.
+    assert "sandbox" not in (headers_of(sample_server)["Content-Security-Policy"] or "")
+
+
+FAILING_SPAMASSASSIN = """#!/usr/bin/perl
+print STDERR "spamassassin: config: rules failed to compile\\n";
+exit 2;
+"""
+
+
+def test_lint_goes_on_when_spamassassin_fails(tmp_path: Path) -> None:
+    programs = tmp_path / "bin"
+    programs.mkdir()
+    fake = programs / "spamassassin"
+    fake.write_text(FAILING_SPAMASSASSIN, encoding="utf-8")
+    fake.chmod(0o755)
+    env = cli_env(PATH=f"{programs}{os.pathsep}{os.environ['PATH']}")
+    done = digest(env, "lint", "--sample")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    warned = re.findall(r"^  warning +spam: (.*)$", done.stdout, re.M)
+    assert len(warned) == 6, done.stdout  # one per segment
+    for said in warned:
+        assert said.startswith("SpamAssassin failed"), said
+        assert "(exit 2): spamassassin: config: rules failed to compile" in said, said
+    assert not re.search(r"^  info +spam:", done.stdout, re.M)  # no score was made up
+    assert re.search(r"^0 error\(s\), \d+ warning\(s\) in 6 segment\(s\)$", done.stdout, re.M)
+
+
+def test_the_edition_lint_says_what_will_go_out(settings: Settings) -> None:
+    parts = SegmentParts("Subject", "<p>html</p>", "text")
+    other = SegmentParts("Subject", "<p>built before an edit</p>", "text")
+    # The digest is any value: the edition's lint never reads it.
+    week: dict[str, Any] = dict(week=SAMPLE_WEEK, digest=None, segments=("",), edition_id=1)
+
+    def lint(
+        status: str | None, rendered: dict[str, SegmentParts], **extra: Any
+    ) -> list[tuple[Level, str]]:
+        source = WeekSource(**week, edition_status=status, rendered=rendered, **extra)
+        return [(f.level, f.message) for f in edition_findings(source, "", parts, settings)]
+
+    ((level, said),) = lint(None, {})
+    assert level == Level.INFO and said.startswith("not built yet")
+    assert lint("ready", {"": parts}) == [(Level.INFO, "the built edition (ready) is this message")]
+    ((level, said),) = lint("ready", {"": other})
+    assert level == Level.WARNING and "run `digest build` to take these changes" in said
+    ((level, said),) = lint("skipped", {})
+    assert level == Level.WARNING and "recorded as skipped" in said and "digest build" in said
+    ((level, said),) = lint("sent", {"": other}, delivered=True)
+    assert level == Level.INFO and "no longer apply" in said
+    approving = replace(settings, digest_require_approval=True)
+    source = WeekSource(**week, edition_status="ready", rendered={"": other})
+    ((level, said),) = [
+        (f.level, f.message) for f in edition_findings(source, "", parts, approving)
+    ]
+    assert level == Level.WARNING and "`digest approve` again" in said

@@ -25,8 +25,8 @@ import pytest
 from commands import digest
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.preview_page import PageRenderer
-from worker.preview_server import LivePreview, SampleStore, serving
-from worker.sample import SAMPLE_WEEK
+from worker.preview_server import LivePreview, serving
+from worker.sample import SAMPLE, SAMPLE_WEEK, SampleStore
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "preview"
 FRAMES = ("frame-desktop", "frame-375", "frame-320")
@@ -71,10 +71,11 @@ def preview_settings(templates: Path) -> Settings:
 
 
 @contextmanager
-def preview_site(templates: Path, *, spam: bool) -> Iterator[str]:
-    """The live preview of the sample week over ``templates``: its URL."""
+def preview_site(templates: Path, *, spam: bool, sample: Path = SAMPLE) -> Iterator[str]:
+    """The live preview of the sample week (from ``sample``) over
+    ``templates``: its URL."""
     settings = preview_settings(templates)
-    live = LivePreview(settings, SAMPLE_WEEK, sample=SampleStore(settings), spam=spam)
+    live = LivePreview(settings, SAMPLE_WEEK, sample=SampleStore(settings, sample), spam=spam)
     with serving(live, PageRenderer(templates)) as server:
         yield server.url
 
@@ -98,8 +99,8 @@ class Opened:
 def opened(browser: Any, url: str, width: int = 1600) -> Iterator[Opened]:
     """The page at ``url`` with every frame filled."""
     page = browser.new_page(viewport={"width": width, "height": 1000})
-    # Offline: the message's remote resources (mjml's Google Fonts link)
-    # fail at once instead of after a DNS timeout.
+    # Offline: any remote resource in the message (a feed's image, say)
+    # fails at once instead of after a DNS timeout.
     page.route(ELSEWHERE, lambda route: route.abort())
     try:
         page.goto(url)
@@ -253,7 +254,7 @@ def test_the_static_copy_opens_from_disk(browser: Any, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     with opened(browser, (out / "index.html").as_uri()) as shown:
         page = shown.page
-        assert page.locator("#status").text_content() == "snapshot"
+        assert (page.locator("#status").text_content() or "").startswith("snapshot of ")
         assert page.locator("#segment").is_disabled()
         text = page.locator("#text").text_content()
         assert text == (out / "message.txt").read_bytes().decode("utf-8")
@@ -266,3 +267,48 @@ def test_the_static_copy_opens_from_disk(browser: Any, tmp_path: Path) -> None:
         size = page.evaluate(OVERFLOW, "frame-320")
         assert size["scroll"] <= size["client"] == 320, size
         assert page.locator("#lint li.finding").count() > 0
+
+
+# Store content that tries to get out of the message and into the page.
+BREAKOUT = '</script><img src=x onerror="window.pwned=1">'
+TAGLINE = "Persistent file storage for Claude API — upload once, reference forever"
+TITLE = "title: Claude Files API vs Claude Haiku Open Weights"
+# The injected image (or any onerror handler), in the page or in a frame's message.
+INJECTED = """() => [document, ...[...document.querySelectorAll("iframe[data-width]")].map(
+  (frame) => frame.contentDocument)].map(
+  (doc) => doc.querySelectorAll('img[src="x"], [onerror]').length)"""
+
+
+def test_content_cannot_break_out_of_the_page(browser: Any, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    sample = tmp_path / "sample"
+    shutil.copytree(SAMPLE, sample)
+    content = sample / "content.yaml"
+    text = content.read_text(encoding="utf-8")
+    assert TAGLINE in text and TITLE in text
+    quoted = BREAKOUT.replace("'", "''")  # in a single-quoted YAML scalar
+    text = text.replace(TAGLINE, f"'Files {quoted} that stay'", 1)
+    text = text.replace(TITLE, f"title: 'Claude Files API {quoted} vs Claude Haiku'", 1)
+    content.write_text(text, encoding="utf-8")
+    with (
+        preview_site(templates, spam=False, sample=sample) as url,
+        opened(browser, url) as shown,
+    ):
+        page, payload = shown.page, shown.payload
+        # The payload parsed whole: the message, its subject and its text are shown.
+        assert payload["error"] is None
+        assert BREAKOUT in payload["subject"] and f"Files {BREAKOUT} that stay" in payload["text"]
+        assert page.locator("#subject").text_content() == payload["subject"]
+        assert BREAKOUT in page.title()
+        assert f"Files {BREAKOUT} that stay" in (page.locator("#text").text_content() or "")
+        assert page.locator("#edition").text_content() == "edition: not built yet"
+        for frame in FRAMES:
+            shown_text = page.evaluate(
+                f"document.getElementById('{frame}').contentDocument.body.innerText"
+            )
+            assert f"Files {BREAKOUT} that stay" in shown_text, frame  # as text, escaped
+        # Nothing became an element, in the page or in a frame, and nothing ran.
+        assert page.evaluate(INJECTED) == [0, 0, 0, 0]
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert page.locator("#error").is_hidden()

@@ -14,7 +14,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -41,12 +40,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, redact_url
 from worker.errors import DigestError, InputError
-from worker.segments import segment_label
+from worker.segments import parse_segment, segment_label
 from worker.store import make_engine, session_factory, upgrade
 from worker.store.models import (
     SubscriberStatus,
     SuppressionReason,
-    segment_key,
 )
 from worker.weeks import Week, last_complete_week, parse_week
 
@@ -232,7 +230,7 @@ def build(week: str | None) -> None:
 
 
 @main.command()
-@click.option("--week", help=_LAST_WEEK)
+@click.option("--week", help=_LAST_WEEK + " With --test: the edition of the coming send.")
 @click.option(
     "--test",
     is_flag=True,
@@ -300,16 +298,22 @@ def _send_test(
             addresses.append(normalise_email(address))
         except InvalidField as error:
             _fail(f"--to: {error}")
-    key = _segment_key(segment)
+    key = parse_segment(segment)
+    backend = backend_from_url(settings.mail_url)
     with _preview_source(settings, week, sample) as (source, the_week):
         renderer = Renderer(settings.templates_dir)
         messages = [
             compose_preview(
-                source, key, renderer, settings, recipient=Recipient(0, address, None), test=True
+                source,
+                key,
+                renderer,
+                settings,
+                recipient=Recipient(0, address, None),
+                test=True,
+                with_fields=backend.wants_fields,
             ).message
             for address in addresses
         ]
-    backend = backend_from_url(settings.mail_url)
     with backend:
         results = backend.send_batch(messages)
     failed = 0
@@ -328,10 +332,6 @@ def _send_test(
         sys.exit(1)
 
 
-def _segment_key(segment: str | None) -> str:
-    return segment_key(re.split(r"[,|]", segment or ""))
-
-
 @contextlib.contextmanager
 def _preview_source(
     settings: Settings, week: str | None, sample: bool
@@ -339,10 +339,10 @@ def _preview_source(
     """The week a preview, lint or test send is of, read from the store
     (or from the sample data in a scratch store)."""
     from worker.preview import read_week
-    from worker.preview_server import SampleStore
-    from worker.sample import SAMPLE_WEEK
+    from worker.sample import SAMPLE_WEEK, SampleStore
 
     scratch = SampleStore(settings) if sample else None
+    sessions = None
     try:
         sessions = scratch.load() if scratch else _sessions(settings)
         the_week = SAMPLE_WEEK if sample and not week else _coming(settings, week)
@@ -352,13 +352,21 @@ def _preview_source(
     finally:
         if scratch:
             scratch.close()
+        elif sessions is not None:
+            sessions.kw["bind"].dispose()
 
 
 @main.command()
 @click.option("--week", help=_COMING)
 @click.option("--segment", help=_SEGMENT)
 @click.option("--sample", is_flag=True, help=_SAMPLE + " Reloaded when a sample file changes.")
-@click.option("--port", default=8025, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free one).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
@@ -372,40 +380,48 @@ def preview(
     and phone frames, dark mode, the text part, headers and lint; it
     reloads itself when a template, the sample data or the store changes."""
     from worker.preview_page import PageRenderer, write_static
-    from worker.preview_server import LivePreview, PreviewServer, SampleStore, snapshot
-    from worker.sample import SAMPLE_WEEK
+    from worker.preview_server import LivePreview, serving, snapshot
+    from worker.sample import SAMPLE_WEEK, SampleStore
 
     settings = _settings()
     the_week = SAMPLE_WEEK if sample and not week else _coming(settings, week)
-    key = _segment_key(segment)
-    live = LivePreview(
-        settings, the_week, sample=SampleStore(settings) if sample else None, segment=key
-    )
-    pages = PageRenderer(settings.templates_dir)
-    if out is not None:
-        try:
-            payload, shown = snapshot(live, key)
-        finally:
-            live.close()
-        if shown is None:
-            _fail(payload["error"])
-        written = write_static(out, shown, payload, pages)
-        console.print(f"{the_week}: preview written to {written[0]}")
-        return
-    server = PreviewServer(live, pages, port)
-    server.start()
-    console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
+    key = parse_segment(segment)
+
     stop = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGTERM, signal.SIGINT)
-    }
+
+    def interrupted(_signum: int, _frame: object) -> None:
+        stop.set()  # kept, should the exception land where it is swallowed (a GC callback)
+        raise KeyboardInterrupt
+
+    # SIGTERM as Ctrl-C, from the first moment: whatever is under way (the
+    # sample loading, SpamAssassin) stops, and the scratch store goes.
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
+    scratch = SampleStore(settings) if sample else None
+    live = None
     try:
-        stop.wait()
+        live = LivePreview(settings, the_week, sample=scratch, segment=key)
+        pages = PageRenderer(settings.templates_dir)
+        if stop.is_set():
+            raise KeyboardInterrupt
+        if out is not None:
+            payload, shown = snapshot(live, key)
+            if shown is None:
+                _fail(payload["error"])
+            written = write_static(out, shown, payload, pages)
+            console.print(f"{the_week}: preview written to {written[0]}")
+            return
+        with serving(live, pages, port) as server:
+            console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
+            stop.wait()
+    except KeyboardInterrupt:
+        console.print("preview stopped")
     finally:
-        server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if live is not None:
+            live.close()
+        elif scratch is not None:
+            scratch.close()
 
 
 @main.command()
@@ -434,7 +450,7 @@ def lint(
 
     settings = _settings()
     with _preview_source(settings, week, sample) as (source, the_week):
-        segments = [_segment_key(segment)] if segment is not None else list(source.segments)
+        segments = [parse_segment(segment)] if segment is not None else list(source.segments)
         result = lint_edition(
             source,
             segments,

@@ -1,6 +1,6 @@
 """Whether a message's links work: one HEAD (or GET) per URL, in a thread pool.
 
-Only ``digest lint --check-links`` and the preview ask for it: it is the
+Only ``digest lint --check-links`` asks for it: it is the
 one check that goes to the network. A reader's own links (unsubscribe,
 preferences, votes) are skipped: in a lint they carry a sample reader's
 signed tokens, and following them could unsubscribe or vote for that reader.

@@ -3,9 +3,11 @@
 A preview is composed by the same code as a delivery (render, then
 :func:`worker.compose.compose_message`) for a sample reader who is nobody on
 the list (subscriber id 0: its signed links unsubscribe nobody, so a shared
-preview leaks no one's links). While an edition can still be rebuilt, what a
-send would deliver is a fresh render of the store's content; once deliveries
-exist, the edition's stored render is what goes out, and what is shown.
+preview leaks no one's links). While an edition can still be rebuilt, the
+preview is a fresh render of the store, what ``digest build`` and ``digest
+send`` make now; a built edition that differs (the schedule sends it as
+built) gets a warning. Once deliveries exist, the edition's stored render is
+what goes out, and what is shown.
 
 :func:`read_week` is the only store reader here; everything after it is a
 pure function of what it read.
@@ -19,7 +21,7 @@ import email.policy
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from sqlalchemy import exists, select
@@ -32,12 +34,12 @@ from worker.editions import EVERYONE, find_edition, segment_keys
 from worker.errors import DigestError
 from worker.gather import gather_week
 from worker.linkcheck import check_links, links_of
-from worker.lint import Finding, by_level, lint_message
+from worker.lint import Finding, Level, by_level, lint_message
 from worker.mail.base import OutgoingMessage
 from worker.render import Renderer
 from worker.segments import digest_for_segment, segment_label
-from worker.spamcheck import check_spam, spam_findings, spamassassin_path
-from worker.store.models import Delivery, EditionStatus
+from worker.spamcheck import spam_check_findings, spam_findings, spamassassin_path
+from worker.store.models import Delivery, EditionStatus, segment_categories
 from worker.weeks import Week
 
 SAMPLE_READER = Recipient(subscriber_id=0, email="reader@example.com", name="Sample Reader")
@@ -56,8 +58,11 @@ class WeekSource:
     segments: tuple[str, ...]  # EVERYONE first, then the subscribers' choices
     edition_id: int  # 0 before the edition exists
     edition_status: str | None
-    # The edition's renders by segment, once it has deliveries: what goes out.
-    stored: Mapping[str, SegmentParts] | None = None
+    # The edition's renders by segment (empty when there is no edition).
+    rendered: Mapping[str, SegmentParts] = field(default_factory=dict)
+    # True once it has deliveries: its renders are what goes out, and no
+    # rebuild will change them.
+    delivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class Preview:
 
     @property
     def raw(self) -> bytes:
+        """The whole message, as a backend gets it."""
         return self.message.data
 
 
@@ -87,23 +93,36 @@ def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
     edition = find_edition(session, settings.list_id, str(week))
     if edition is None:
         return WeekSource(week, digest, keys, 0, None)
-    stored = None
-    delivered = session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
-    if delivered or edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED):
-        stored = {s.segment: SegmentParts(s.subject, s.html, s.text) for s in edition.segments}
-    return WeekSource(week, digest, keys, edition.id, str(edition.status), stored)
+    rendered = {s.segment: SegmentParts(s.subject, s.html, s.text) for s in edition.segments}
+    delivered = bool(
+        session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
+    ) or edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED)
+    return WeekSource(week, digest, keys, edition.id, str(edition.status), rendered, delivered)
+
+
+def known_segment(source: WeekSource, segment: str) -> str:
+    """``segment`` as the week's segments spell it, when one matches but for
+    case ("design" is the subscribers' "Design"): categories match so."""
+
+    def folded(key: str) -> list[str]:
+        return sorted(name.casefold() for name in segment_categories(key))
+
+    wanted = folded(segment)
+    known = (*source.segments, *source.rendered)  # the edition's may be of older choices
+    return next((key for key in known if folded(key) == wanted), segment)
 
 
 def segment_parts(source: WeekSource, segment: str, renderer: Renderer) -> SegmentParts:
-    """What a send would deliver to ``segment``: the stored render once the
-    edition has gone out, else a fresh one. Raises NothingToPreview."""
-    if source.stored is not None:
-        if segment not in source.stored:
+    """What a send would deliver to ``segment``: the edition's render once it
+    has deliveries, else a fresh one (what ``digest build`` and ``digest
+    send`` make of the store now). Raises NothingToPreview."""
+    if source.delivered:
+        if segment not in source.rendered:
             raise NothingToPreview(
                 f"{source.week}: the edition ({source.edition_status}) has no render for "
                 f"{segment_label(segment)}"
             )
-        return source.stored[segment]
+        return source.rendered[segment]
     digest = digest_for_segment(source.digest, segment)
     if digest.is_empty:
         raise NothingToPreview(
@@ -123,12 +142,17 @@ def compose_preview(
     now: dt.datetime | None = None,
     recipient: Recipient = SAMPLE_READER,
     test: bool = False,
+    with_fields: bool = False,
 ) -> Preview:
     """``segment``'s message for ``recipient`` (the sample reader unless
-    told), composed as a delivery is."""
+    told), composed as a delivery is (``with_fields`` for an email API
+    backend)."""
+    segment = known_segment(source, segment)
     parts = segment_parts(source, segment, renderer)
     edition = EditionRef(source.edition_id, str(source.week))
-    message = compose_message(parts, recipient, edition, settings, now=now, test=test)
+    message = compose_message(
+        parts, recipient, edition, settings, now=now, test=test, with_fields=with_fields
+    )
     parsed = email.message_from_bytes(message.data, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     html_part = parsed.get_body(("html",))
@@ -137,7 +161,7 @@ def compose_preview(
         week=str(source.week),
         segment=segment,
         edition_status=source.edition_status,
-        stored=source.stored is not None,
+        stored=source.delivered,
         parts=parts,
         message=message,
         subject=str(parsed["Subject"]),
@@ -160,6 +184,37 @@ def dark_mode(html: str) -> str:
     return re.sub(r"<body\b", "<body data-ogsc", darkened, count=1, flags=re.IGNORECASE)
 
 
+def edition_findings(
+    source: WeekSource, segment: str, parts: SegmentParts, settings: Settings
+) -> list[Finding]:
+    """How the shown message stands to the week's edition: the schedule
+    sends a built edition as it was built, so a template or store change
+    after the build reaches subscribers only through a rebuild."""
+    status = source.edition_status
+    if status is None:
+        return [Finding(Level.INFO, "edition", "not built yet: this is what a build makes now")]
+    if source.delivered:
+        message = (
+            f"the edition is {status}: this is its render as it goes out; "
+            "template and store changes no longer apply"
+        )
+        return [Finding(Level.INFO, "edition", message)]
+    if source.rendered.get(segment) == parts:
+        return [Finding(Level.INFO, "edition", f"the built edition ({status}) is this message")]
+    again = " (and `digest approve` again)" if settings.digest_require_approval else ""
+    if status == EditionStatus.SKIPPED:
+        message = (
+            "the edition was recorded as skipped (nothing new then), so nothing goes out: "
+            f"run `digest build`{again} to send this"
+        )
+    else:
+        message = (
+            f"the built edition ({status}) differs from this preview, and the schedule sends "
+            f"the built one: run `digest build`{again} to take these changes"
+        )
+    return [Finding(Level.WARNING, "edition", message)]
+
+
 @dataclass(frozen=True)
 class SegmentLint:
     """One segment's findings (or why it has no message)."""
@@ -171,11 +226,14 @@ class SegmentLint:
 
 @dataclass(frozen=True)
 class EditionLint:
+    """Every segment's lint, and the link check's (links are shared)."""
+
     segments: tuple[SegmentLint, ...]
     links: tuple[Finding, ...] = ()  # of every segment's links, each fetched once
 
     @property
     def findings(self) -> list[Finding]:
+        """Every finding, segment by segment, then the links'."""
         return [*(f for s in self.segments for f in s.findings), *self.links]
 
 
@@ -203,8 +261,8 @@ def lint_edition(
         spam_by_segment = {key: spam_findings(None) for key in previews}
     elif spam:
         with ThreadPoolExecutor(2) as pool:
-            reports = pool.map(lambda p: check_spam(p.raw), previews.values())
-            spam_by_segment = dict(zip(previews, map(spam_findings, reports), strict=True))
+            found = pool.map(lambda p: spam_check_findings(p.raw), previews.values())
+            spam_by_segment = dict(zip(previews, found, strict=True))
     checked: list[Finding] = []
     if links:
         urls = dict.fromkeys(url for p in previews.values() for url in links_of(p.raw))
@@ -214,6 +272,11 @@ def lint_edition(
         if key in empty:
             results.append(SegmentLint(key, (), empty[key]))
             continue
-        found = [*lint_message(previews[key].raw, settings), *spam_by_segment[key]]
+        preview = previews[key]
+        found = [
+            *lint_message(preview.raw, settings),
+            *spam_by_segment[key],
+            *edition_findings(source, preview.segment, preview.parts, settings),
+        ]
         results.append(SegmentLint(key, tuple(by_level(found))))
     return EditionLint(tuple(results), tuple(checked))

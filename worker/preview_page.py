@@ -80,6 +80,7 @@ def error_payload(
 
 
 def finding_json(finding: Finding) -> dict[str, str]:
+    """A finding as the page and ``digest lint --json`` give it."""
     return {"level": str(finding.level), "check": finding.check, "message": finding.message}
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import shutil
-import tempfile
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,20 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from worker.config import Settings
 from worker.errors import DigestError
-from worker.lint import Finding, Level, lint_message
-from worker.preview import Preview, WeekSource, compose_preview, read_week
+from worker.lint import Finding, by_level, lint_message
+from worker.preview import Preview, WeekSource, compose_preview, edition_findings, read_week
 from worker.preview_page import PageRenderer, error_payload, preview_payload
 from worker.render import Renderer
-from worker.sample import SAMPLE, load_sample, sample_files
-from worker.spamcheck import check_spam, spam_findings, spamassassin_path
-from worker.store import make_engine, session_factory, upgrade
+from worker.sample import SampleStore, sample_files
+from worker.segments import parse_segment
+from worker.spamcheck import spam_check_findings, spam_findings, spamassassin_path
+from worker.store import make_engine, session_factory
 from worker.weeks import Week
 
 log = logging.getLogger("worker.preview")
@@ -46,41 +45,6 @@ log = logging.getLogger("worker.preview")
 FILE_POLL = 0.1  # seconds between looks at the template and sample files
 STORE_POLL = 0.5  # seconds between reads of the week from the store
 LONG_POLL = 25.0  # seconds a page waits on /api/changes before asking again
-
-
-class SampleStore:
-    """The sample data in a scratch SQLite store, reloaded from scratch (into
-    a new file) when a sample file changes, so a deleted record goes too."""
-
-    def __init__(self, settings: Settings, folder: Path = SAMPLE) -> None:
-        self.settings = settings
-        self.folder = folder
-        self._directory = Path(tempfile.mkdtemp(prefix="digest-preview-"))
-        self._loads = 0
-        self._engine: Engine | None = None
-
-    def load(self) -> sessionmaker[Session]:
-        """A fresh store holding the sample data; the previous one is dropped."""
-        self._loads += 1
-        path = self._directory / f"sample-{self._loads}.sqlite3"
-        engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        sessions = session_factory(engine)
-        load_sample(sessions, self.settings, self.folder)
-        self._drop()
-        self._engine = engine
-        return sessions
-
-    def close(self) -> None:
-        self._drop()
-        shutil.rmtree(self._directory, ignore_errors=True)
-
-    def _drop(self) -> None:
-        if self._engine is not None:
-            url = self._engine.url.database
-            self._engine.dispose()
-            if url:
-                Path(url).unlink(missing_ok=True)
 
 
 class LivePreview:
@@ -105,9 +69,10 @@ class LivePreview:
         # content does: SpamAssassin's late verdict leaves the frames as they are.
         self._composed_at = clock()
         self._sample = sample
-        self._sessions = (
-            sample.load() if sample else session_factory(make_engine(settings.database_url))
-        )
+        self._engine = None if sample else make_engine(settings.database_url)
+        self._sessions = sample.load() if sample else session_factory(self._engine)
+        # A sample that no longer loads: shown until a save loads again.
+        self._sample_error: str | None = None
         self._renderer = Renderer(settings.templates_dir)
         self._version = 0
         self._changed = threading.Condition()
@@ -119,10 +84,14 @@ class LivePreview:
         self._built: dict[tuple[int, str], tuple[dict[str, Any], Preview | None]] = {}
         self._spam_path = spamassassin_path() if spam else None
         self._spam: dict[str, list[Finding] | None] = {}  # None while running
+        # The checks the current content asked for: a queued one of content
+        # since changed is skipped, so a burst of saves costs one check.
+        self._spam_wanted: set[str] = set()
         self._spam_pool = ThreadPoolExecutor(1, thread_name_prefix="spamassassin")
 
     @property
     def version(self) -> int:
+        """The number of the last change seen."""
         return self._version
 
     # The watcher.
@@ -131,10 +100,15 @@ class LivePreview:
         """Look for changes until ``stop`` is set."""
         next_read = time.monotonic() + STORE_POLL
         while not stop.wait(FILE_POLL):
-            changed = self._look_at_files()
-            if changed or time.monotonic() >= next_read:
-                changed = self._read_store() or changed
-                next_read = time.monotonic() + STORE_POLL
+            try:
+                changed = self._look_at_files()
+                if changed or time.monotonic() >= next_read:
+                    changed = self._read_store() or changed
+                    next_read = time.monotonic() + STORE_POLL
+            except Exception as error:  # the watcher must outlive one bad look
+                changed = self._set(None, f"the preview failed: {error!r}")
+                if changed:  # once per new failure, not at every look
+                    log.exception("preview watcher failed")
             if changed:
                 self._bump(content=True)
 
@@ -162,17 +136,20 @@ class LivePreview:
         changed = {
             p for p in files.keys() | self._files.keys() if files.get(p) != self._files.get(p)
         }
-        self._files = files
         if self._sample is not None and any(p.is_relative_to(self._sample.folder) for p in changed):
             try:
                 self._sessions = self._sample.load()
-            except (DigestError, SQLAlchemyError, OSError) as error:
-                self._error = f"sample data: {error}"
-                log.warning("sample data not loaded", extra={"error": str(error)})
+                self._sample_error = None
+            except Exception as error:  # an editor's file can break anything: show it
+                self._files = files  # shown until the next save, not retried at every look
+                self._sample_error = f"sample data: {error}"
+                log.warning("sample data not loaded: %s", error, extra={"error": str(error)})
                 return True
         # A new environment: Jinja2 would see most edits itself, but not
         # all (a macro file imported by a cached template).
         self._renderer = Renderer(self.settings.templates_dir)
+        # Only now: a look that failed above is made again.
+        self._files = files
         return True
 
     def _read_store(self) -> bool:
@@ -196,6 +173,7 @@ class LivePreview:
         with self._changed:
             if content:
                 self._composed_at = self.clock()
+                self._spam_wanted = set()
             self._version += 1
             self._changed.notify_all()
 
@@ -229,17 +207,28 @@ class LivePreview:
         source = self._source
         segments = source.segments if source else ("",)
         week = str(self.week)
-        if source is None or self._error:
-            return error_payload(self._error or "", week, segment, segments, version=version), None
+        error = self._sample_error or self._error
+        if source is None or error:
+            return error_payload(error or "", week, segment, segments, version=version), None
         started = time.perf_counter()
         try:
             preview = compose_preview(
                 source, segment, self._renderer, self.settings, now=self._composed_at
             )
+            spam, state = self._spam_state(preview)
+            findings = by_level(
+                [
+                    *lint_message(preview.raw, self.settings),
+                    *spam,
+                    *edition_findings(source, preview.segment, preview.parts, self.settings),
+                ]
+            )
         except DigestError as error:
             return error_payload(str(error), week, segment, segments, version=version), None
-        spam, state = self._spam_state(preview)
-        findings = [*lint_message(preview.raw, self.settings), *spam]
+        except Exception as error:  # shown on the page, not a 500 it cannot explain
+            log.exception("preview failed")
+            failed = f"the preview failed: {error!r}"
+            return error_payload(failed, week, segment, segments, version=version), None
         payload = preview_payload(
             preview,
             segments,
@@ -259,6 +248,7 @@ class LivePreview:
         parts = preview.parts
         key = hashlib.sha256("\x00".join((parts.subject, parts.html, parts.text)).encode())
         digest = key.hexdigest()
+        self._spam_wanted.add(digest)
         if digest not in self._spam:
             self._spam[digest] = None
             self._spam_pool.submit(self._check_spam, digest, preview.raw)
@@ -266,17 +256,22 @@ class LivePreview:
         return ([], "pending") if found is None else (found, "done")
 
     def _check_spam(self, key: str, raw: bytes) -> None:
-        try:
-            findings = spam_findings(check_spam(raw))
-        except DigestError as error:
-            findings = [Finding(Level.WARNING, "spam", f"SpamAssassin failed: {error}")]
-        self._spam[key] = findings
+        with self._lock:  # as built() asks for checks: none is dropped once asked again
+            if key not in self._spam_wanted:
+                del self._spam[key]  # content since changed; asked again if it comes back
+                return
+        found = spam_check_findings(raw)
+        with self._lock:
+            self._spam[key] = found
         self._bump(content=False)
 
     def close(self) -> None:
+        """Stop the checks and let go of the store."""
         self._spam_pool.shutdown(wait=False, cancel_futures=True)
         if self._sample is not None:
             self._sample.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
@@ -295,7 +290,8 @@ def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
             abort(400)
 
     def segment() -> str:
-        return request.args.get("segment", live.default_segment)
+        asked = request.args.get("segment")
+        return live.default_segment if asked is None else parse_segment(asked)
 
     @app.get("/")
     def page() -> Response:
@@ -318,7 +314,7 @@ def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
         if preview is None:
             return Response(f"{payload['error']}\n", status=404, mimetype="text/plain")
         body = preview.raw if name == "raw" else payload[name].encode("utf-8")
-        return Response(body, mimetype=mimetype, headers=_NO_STORE)
+        return Response(body, mimetype=mimetype, headers=_MESSAGE)
 
     app.add_url_rule("/message.html", "html", lambda: part("html", "text/html"))
     app.add_url_rule("/message-dark.html", "dark", lambda: part("dark_html", "text/html"))
@@ -328,6 +324,9 @@ def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+# The message opened on its own runs no script and reaches nothing of the
+# preview's origin, as in the page's sandboxed frames.
+_MESSAGE = {**_NO_STORE, "Content-Security-Policy": "sandbox allow-popups"}
 
 
 class _QuietRequests(WSGIRequestHandler):
@@ -342,17 +341,20 @@ class PreviewServer:
     def __init__(self, live: LivePreview, pages: PageRenderer, port: int = 0) -> None:
         self.live = live
         try:
+            listener = socket.create_server(("127.0.0.1", port))
+        except OSError as error:
+            # Not str(error): create_server appends the address to it.
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise DigestError(f"preview: cannot listen on 127.0.0.1:{port}: {reason}") from None
+        with listener:  # the server listens on its own copy
             self._server: BaseWSGIServer = make_server(
                 "127.0.0.1",
-                port,
+                listener.getsockname()[1],
                 create_app(live, pages),
                 threaded=True,
                 request_handler=_QuietRequests,
+                fd=listener.fileno(),
             )
-        except OSError as error:
-            raise DigestError(
-                f"preview: cannot listen on 127.0.0.1:{port}: {error.strerror}"
-            ) from None
         self._server.daemon_threads = True
         self._stop = threading.Event()
         self._threads = [
@@ -364,13 +366,16 @@ class PreviewServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/"
+        """The page's address."""
+        return f"http://127.0.0.1:{self._server.port}/"
 
     def start(self) -> None:
+        """Serve and watch, each on a thread of its own."""
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
+        """Stop serving and watching, and close the preview."""
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()

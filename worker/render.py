@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import textwrap
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from itertools import groupby
@@ -130,6 +131,19 @@ class Renderer:
             where = f"{getattr(error, 'filename', None) or name}"
             line = getattr(error, "lineno", None)
             raise RenderError(f"{where}{f':{line}' if line else ''}: {error}") from None
+        except Exception as error:  # an expression in a template failed (1 + "a")
+            raise RenderError(f"{_template_line(error, name)}: {error!r}") from None
+
+
+def _template_line(error: BaseException, name: str) -> str:
+    """Where in a template ``error`` was raised: Jinja2 puts the template's
+    file and line into the traceback's frames."""
+    found = name
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        filename = frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = f"{filename}:{line}"
+    return found
 
 
 # An attribute whose value holds a per-recipient placeholder.

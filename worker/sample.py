@@ -4,13 +4,16 @@
 (``content.yaml``), two feeds of launches (``feeds.toml`` and ``feeds/``) and
 a few subscribers (``subscribers.csv``). :func:`load_sample` puts them into a
 store the real way: the importer, the ingester over HTTP on loopback, the
-CSV importer. ``digest demo`` and ``digest preview --sample`` use it.
+CSV importer. ``digest demo`` uses it, and :class:`SampleStore` for the
+``--sample`` of ``digest preview``, ``lint`` and ``send --test``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
@@ -25,6 +29,7 @@ from worker.config import PROJECT_ROOT, Settings
 from worker.feeds import load_feeds_file
 from worker.importer import ImportSummary, import_file
 from worker.ingest import IngestReport, ingest_feeds
+from worker.store import make_engine, session_factory, upgrade
 from worker.weeks import Week
 
 SAMPLE = PROJECT_ROOT / "sample"
@@ -34,6 +39,8 @@ SAMPLE_WEEK = Week(2026, 48)
 
 @dataclass(frozen=True)
 class SampleLoad:
+    """What :func:`load_sample` put into the store."""
+
     content: ImportSummary
     feeds: IngestReport
     subscribers: int
@@ -60,6 +67,50 @@ def sample_files(folder: Path = SAMPLE) -> list[Path]:
     return sorted(path for path in folder.rglob("*") if path.is_file())
 
 
+class SampleStore:
+    """The sample data in a scratch SQLite store, reloaded from scratch (into
+    a new file) when a sample file changes, so a deleted record goes too."""
+
+    def __init__(self, settings: Settings, folder: Path = SAMPLE) -> None:
+        self.settings = settings
+        self.folder = folder
+        self._directory = Path(tempfile.mkdtemp(prefix="digest-preview-"))
+        self._loads = 0
+        self._engine: Engine | None = None
+
+    def load(self) -> sessionmaker[Session]:
+        """A fresh store holding the sample data; the previous one is
+        dropped. When the data does not load, the previous one is kept."""
+        self._loads += 1
+        path = self._directory / f"sample-{self._loads}.sqlite3"
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            upgrade(engine)
+            sessions = session_factory(engine)
+            load_sample(sessions, self.settings, self.folder)
+        except BaseException:
+            _drop(engine)
+            raise
+        if self._engine is not None:
+            _drop(self._engine)
+        self._engine = engine
+        return sessions
+
+    def close(self) -> None:
+        """Drop the store and its folder."""
+        if self._engine is not None:
+            _drop(self._engine)
+            self._engine = None
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def _drop(engine: Engine) -> None:
+    path = engine.url.database
+    engine.dispose()
+    if path:
+        Path(path).unlink(missing_ok=True)
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Keep the output to what was done, not each request."""
@@ -70,7 +121,8 @@ def serve_folder(folder: Path) -> Iterator[str]:
     """Serve ``folder`` on an ephemeral loopback port; yields its base URL."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for it, and a preview reloads the sample.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

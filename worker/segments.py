@@ -7,9 +7,10 @@ means every category.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from worker.digest import Digest
-from worker.store.models import segment_categories
+from worker.store.models import segment_categories, segment_key
 
 
 def digest_for_segment(digest: Digest, key: str) -> Digest:
@@ -34,3 +35,9 @@ def digest_for_segment(digest: Digest, key: str) -> Digest:
 def segment_label(key: str) -> str:
     """A segment as a person reads it."""
     return ", ".join(segment_categories(key)) or "every category"
+
+
+def parse_segment(text: str | None) -> str:
+    """The segment key of a category list as a person writes it
+    ("Design, Productivity"; "|" works too); empty or None is everyone."""
+    return segment_key(re.split(r"[,|]", text or ""))

@@ -179,3 +179,14 @@ def _hook_module(home: str) -> str:
 def _first_words(stderr: bytes) -> str:
     text = " ".join(stderr.decode("utf-8", "replace").split())
     return (text[:_STDERR_SHOWN] + "…" if len(text) > _STDERR_SHOWN else text) or "no message"
+
+
+def spam_check_findings(raw: bytes) -> list[Finding]:
+    """SpamAssassin's findings on ``raw``; a check that fails is a warning
+    saying why, never the end of the lint."""
+    try:
+        return spam_findings(check_spam(raw))
+    except SpamCheckError as error:
+        return [Finding(Level.WARNING, "spam", str(error))]
+    except Exception as error:  # a lint reports, whatever went wrong in the check
+        return [Finding(Level.WARNING, "spam", f"SpamAssassin failed: {error}")]

@@ -18,6 +18,8 @@ function show(payload) {
   if (payload.error) {
     return; // keep the last good message on screen below the reason
   }
+  $("edition").textContent = "edition: " + payload.edition +
+    (payload.stored ? " (its render as sent; edits no longer apply)" : "");
   $("subject").textContent = payload.subject;
   $("preheader").textContent = payload.preheader;
   $("text").textContent = payload.text;
@@ -30,7 +32,11 @@ function paint() {
   document.body.classList.toggle("dark", dark);
   if (current.error || current.html === undefined) return;
   const html = dark ? current.dark_html : current.html;
-  if (html === painted) return; // a lint verdict came in; the message is the same
+  if (html === painted) {
+    // A lint verdict came in; the message is the same.
+    for (const frame of frames) frame.dataset.version = String(current.version);
+    return;
+  }
   painted = html;
   for (const frame of frames) {
     const scroll = frame.contentWindow ? frame.contentWindow.scrollY : 0;
@@ -55,11 +61,13 @@ function fitted(frame, scroll) {
 }
 
 function fillSegments(payload) {
-  const select = $("segment");
-  select.replaceChildren(...payload.segments.map((s) => {
-    const option = new Option(s.label, s.key, false, s.key === payload.segment);
-    return option;
-  }));
+  const segments = payload.segments.slice();
+  if (!segments.some((s) => s.key === payload.segment)) {
+    // Asked for by --segment or the address, though no subscriber chose it.
+    segments.push({ key: payload.segment, label: payload.segment_label });
+  }
+  $("segment").replaceChildren(...segments.map(
+    (s) => new Option(s.label, s.key, false, s.key === payload.segment)));
 }
 
 function fillHeaders(payload) {
@@ -148,4 +156,8 @@ async function follow() {
 }
 
 show(current);
-if (LIVE) follow();
+if (LIVE) {
+  follow();
+} else {
+  $("status").textContent = "snapshot of " + new Date(current.built_at).toLocaleString();
+}
