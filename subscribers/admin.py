@@ -20,10 +20,13 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from subscribers import consent
-from subscribers.roster import InvalidField, candidate, normalise_email
+from subscribers.ratelimit import address_key
+from subscribers.roster import InvalidField, candidate, lookup_form, normalise_email
 from subscribers.tokens import CONFIRM_WINDOW
 from worker.errors import DigestError
 from worker.store.models import (
+    IntakeEvent,
+    RateHit,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -117,15 +120,20 @@ def add_subscriber(
 
 def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.datetime) -> Removal:
     """Unsubscribe ``email`` at once, or with ``erase`` delete its row (and
-    with it its votes and deliveries). A suppression of the address stays;
-    an erased address without one gets one (``manual``), the only trace of
-    them kept, so that no import can subscribe them again."""
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == _lookup(email)))
+    with it its votes and deliveries), the bounce and complaint reports
+    stored about the address and its subscribe-form rate-limit hits. A
+    suppression of the address stays; an erased address without one gets
+    one (``manual``), the only trace of them kept, so that no import can
+    subscribe them again."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == lookup_form(email)))
     if subscriber is None:
         raise ListError(f"email: {email.strip()} is not on the list")
     if erase:
         address, subscriber_id = subscriber.email, subscriber.id
         session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+        # A report quotes the message it is about, name and address included.
+        session.execute(delete(IntakeEvent).where(IntakeEvent.email == address))
+        session.execute(delete(RateHit).where(RateHit.key == address_key(address)))
         detail = f"erased on request {now.date().isoformat()}"
         consent.suppress(session, address, SuppressionReason.MANUAL, detail)
         return Removal.DELETED
@@ -150,7 +158,7 @@ def suppress_address(
 def unsuppress_address(session: Session, email: str) -> str:
     """Take ``email`` off the suppression list; returns the address. It is
     not resubscribed: a subscriber who left or bounced stays so."""
-    address = _lookup(email)
+    address = lookup_form(email)
     if not consent.unsuppress(session, address):
         raise ListError(f"email: {email.strip()} is not on the suppression list")
     return address
@@ -206,12 +214,3 @@ def _valid(check: Callable[[], T]) -> T:
         return check()
     except InvalidField as error:
         raise ListError(str(error)) from None
-
-
-def _lookup(email: str) -> str:
-    """The stored form of an address to look up. One that is no longer
-    valid (it reached the store some other way) is looked up as written."""
-    try:
-        return normalise_email(email)
-    except InvalidField:
-        return email.strip().lower()

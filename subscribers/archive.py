@@ -37,19 +37,16 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from worker import placeholders
-from worker.store.models import Edition, EditionSegment, EditionStatus
+from worker.errors import ConfigError
+from worker.store.models import EVERYONE, WENT_OUT, Edition, EditionSegment
+from worker.weeks import parse_week
 
-# The segment key of the full digest (worker.editions.EVERYONE; a test keeps
-# them equal): rendered for every edition, for the archive and previews.
-FULL_DIGEST = ""
-PUBLIC = (EditionStatus.SENDING, EditionStatus.PAUSED, EditionStatus.SENT)
 # The rendered HTML's preheader sits right after <head>, about 3,000
 # characters in; a listing reads this much of each edition, not all of it.
 HEAD_CHARS = 8000
 TEXT_CHARS = 1000
 SUMMARY_LIMIT = 300
 
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 # MJML writes <mj-preview> as the first, hidden, element of the body.
 _PREVIEW = re.compile(r"<body[^>]*>\s*<div style=\"display:none[^\"]*\">([^<]*)</div>")
 _ANCHOR = re.compile(
@@ -83,15 +80,12 @@ class Part(enum.StrEnum):
 
 
 def is_week(text: str) -> bool:
-    """Whether ``text`` is an ISO week written like ``2026-W48``."""
-    match = _WEEK.match(text)
-    if match is None:
-        return False
+    """Whether ``text`` is an ISO week written exactly like ``2026-W48``
+    (:func:`~worker.weeks.parse_week` forgives spaces; a URL must not)."""
     try:
-        dt.date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
+        return str(parse_week(text)) == text
+    except ConfigError:
         return False
-    return True
 
 
 def past_editions(
@@ -206,9 +200,9 @@ def _public(list_id: str, *columns: Any) -> Select[Any]:
         .select_from(Edition)
         .join(
             EditionSegment,
-            and_(EditionSegment.edition_id == Edition.id, EditionSegment.segment == FULL_DIGEST),
+            and_(EditionSegment.edition_id == Edition.id, EditionSegment.segment == EVERYONE),
         )
-        .where(Edition.list_id == list_id, Edition.status.in_(PUBLIC))
+        .where(Edition.list_id == list_id, Edition.status.in_(WENT_OUT))
     )
 
 

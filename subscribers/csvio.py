@@ -2,19 +2,21 @@
 
 Import: the file needs a header row with an ``email`` column; ``name``,
 ``categories`` (separated by ``;``), ``status``, ``suppressed`` (a
-suppression reason) and the ``created_at``, ``confirmed_at`` and
-``unsubscribed_at`` timestamps (ISO 8601; without an offset, UTC) are
-optional, so a file written by :func:`export_csv` imports as it was
-exported. Good rows are imported, bad rows are reported with their line
-number, and nothing else is lost. Duplicates are merged: within the file,
-and with subscribers already stored (names fill gaps, category choices are
-united). An imported row never changes the consent state of a stored
-subscriber, and a row's ``status`` can only hold back a new subscriber
-(``pending``, ``unsubscribed``, ``bounced``), never confirm one the
-operator imports as pending. A row's ``suppressed`` reason puts the address
-on the suppression list, stored subscriber or not: that only ever keeps
-mail from going out. A new subscriber whose address is suppressed (already,
-or by its row) is never stored as ``confirmed`` or ``pending``: it is
+suppression reason) and the ``created_at``, ``confirmed_at``,
+``unsubscribed_at`` and ``paused_until`` timestamps (ISO 8601; without an
+offset, UTC) are optional, so a file written by :func:`export_csv` imports
+as it was exported. A pause is kept for a subscriber stored ``confirmed``
+(confirming ends a pause, so for no one else). Good rows are imported, bad
+rows are reported with their line number, and nothing else is lost.
+Duplicates are merged: within the file, and with subscribers already stored
+(names fill gaps, category choices are united). An imported row never
+changes the consent state of a stored subscriber, and a row's ``status``
+can only hold back a new subscriber (``pending``, ``unsubscribed``,
+``bounced``), never confirm one the operator imports as pending. A row's
+``suppressed`` reason puts the address on the suppression list, stored
+subscriber or not: that only ever keeps mail from going out. A new
+subscriber whose address is suppressed (already, or by its row) is never
+stored as ``confirmed`` or ``pending``: it is
 ``bounced`` when the reason is a bounce, else ``unsubscribed``, and the
 report lists it; an ``unsuppress`` later must not start mailing a
 complainer.
@@ -63,6 +65,7 @@ EXPORT_FIELDS = (
     "confirmed_at",
     "unsubscribed_at",
     "suppressed",
+    "paused_until",  # last: added later, so older files' columns stay where they were
 )
 # What a spreadsheet reads as the start of a formula (OWASP's list), and
 # the quote that defuses it.
@@ -112,6 +115,7 @@ class _Row:
     created_at: dt.datetime | None = None
     confirmed_at: dt.datetime | None = None
     unsubscribed_at: dt.datetime | None = None
+    paused_until: dt.datetime | None = None
 
     def merged_with(self, later: _Row) -> _Row:
         """This row and a later one for the same address: the least
@@ -130,6 +134,7 @@ class _Row:
             created_at=self.created_at or later.created_at,
             confirmed_at=self.confirmed_at or later.confirmed_at,
             unsubscribed_at=self.unsubscribed_at or later.unsubscribed_at,
+            paused_until=self.paused_until or later.paused_until,
         )
 
 
@@ -214,9 +219,8 @@ def export_csv(
     writer.writerow(EXPORT_FIELDS)
     counts = [0, 0]
     for kind, query in enumerate(_export_queries(status)):
-        for email, name, state, categories, created, confirmed, left, reason in session.execute(
-            query.execution_options(yield_per=CHUNK)
-        ):
+        rows = session.execute(query.execution_options(yield_per=CHUNK))
+        for email, name, state, categories, created, confirmed, left, reason, paused in rows:
             writer.writerow(
                 defused(value)
                 for value in (
@@ -228,6 +232,8 @@ def export_csv(
                     _timestamp(confirmed),
                     _timestamp(left),
                     reason or "",
+                    # A pause means something only while confirmed.
+                    _timestamp(paused) if state == SubscriberStatus.CONFIRMED else "",
                 )
             )
             counts[kind] += 1
@@ -248,6 +254,7 @@ def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
             Subscriber.confirmed_at,
             Subscriber.unsubscribed_at,
             Suppression.reason,
+            Subscriber.paused_until,
         )
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .order_by(Subscriber.id)
@@ -268,6 +275,7 @@ def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
             null(),
             Suppression.created_at,
             Suppression.reason,
+            null(),
         )
         .where(~exists().where(Subscriber.email == Suppression.email))
         .order_by(Suppression.id)
@@ -301,6 +309,7 @@ def _parse(cells: dict[str, str]) -> _Row:
         created_at=_moment(cells, "created_at"),
         confirmed_at=_moment(cells, "confirmed_at"),
         unsubscribed_at=_moment(cells, "unsubscribed_at"),
+        paused_until=_moment(cells, "paused_until"),
     )
 
 
@@ -331,6 +340,7 @@ def _new_subscriber(
         unsubscribed_at=(
             row.unsubscribed_at or now if status == SubscriberStatus.UNSUBSCRIBED else None
         ),
+        paused_until=row.paused_until if status == SubscriberStatus.CONFIRMED else None,
     )
     if row.created_at is not None:
         subscriber.created_at = row.created_at

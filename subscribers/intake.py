@@ -40,7 +40,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from subscribers.consent import suppress, unsubscribe
-from subscribers.roster import InvalidField, normalise_email
+from subscribers.roster import lookup_form
 from worker.store import upsert
 from worker.store.models import (
     IntakeEvent,
@@ -51,9 +51,13 @@ from worker.store.models import (
 )
 
 KEY_LIMIT = 300  # intake_event.event_key
-EMAIL_LIMIT = 320
 DETAIL_LIMIT = 2000
 RAW_LIMIT = 64 * 1024  # a DSN quotes our whole message; its report comes first
+
+
+class PayloadError(ValueError):
+    """A webhook's payload is not what its service sends (SES's JSON, a
+    Postmark record); the message names what is wrong or missing."""
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,10 @@ class IntakeSummary:
 
 
 def address(raw: str) -> str:
-    """An address as intake stores it (a display name dropped): normalised
-    when it is valid, else stripped and lowercased, since a bounce may quote
-    an address we would refuse and the event is still worth keeping."""
-    bare = parseaddr(raw)[1] or raw
-    try:
-        return normalise_email(bare)
-    except InvalidField:
-        return bare.strip().strip("<>").strip().lower()[:EMAIL_LIMIT]
+    """An address as intake stores it: a display name dropped, then in
+    :func:`~subscribers.roster.lookup_form` (a bounce may quote an address we
+    would refuse, and the event is still worth keeping)."""
+    return lookup_form(parseaddr(raw)[1] or raw)
 
 
 def event_key(*parts: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from subscribers.intake import IntakeRecord, address, event_key
+from subscribers.intake import IntakeRecord, PayloadError, address, event_key
 from worker.store.models import IntakeKind
 
 SOURCE = "postmark"
@@ -41,10 +41,6 @@ SUPPRESSION_KINDS = {
     "SpamComplaint": IntakeKind.COMPLAINT,
     "ManualSuppression": IntakeKind.UNSUBSCRIBE,
 }
-
-
-class PayloadError(ValueError):
-    """The webhook's JSON lacks what its record type needs."""
 
 
 def records(payload: dict[str, Any], raw: str) -> list[IntakeRecord]:

@@ -18,6 +18,11 @@ from worker.store.models import RateHit
 KEEP = dt.timedelta(days=2)
 
 
+def address_key(email: str) -> str:
+    """The key of the subscribe form's limit on mails to ``email`` (stored form)."""
+    return f"address:{email}"
+
+
 def allow(
     session: Session, key: str, *, limit: int, window: dt.timedelta, now: dt.datetime
 ) -> bool:
@@ -34,6 +39,7 @@ def allow(
 
 
 def prune(session: Session, now: dt.datetime) -> int:
-    """Forget hits older than any window; returns how many."""
+    """Forget hits older than any window; returns how many. The daily prune
+    job calls it (:mod:`worker.jobs`), not each request."""
     result = session.execute(delete(RateHit).where(RateHit.at < now - KEEP))
     return int(result.rowcount)  # type: ignore[attr-defined]

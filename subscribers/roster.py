@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from worker.store.models import CATEGORY_SEPARATOR, segment_categories, segment_key
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+EMAIL_LIMIT = 320  # RFC 5321's path limit, and subscriber.email's length
 NAME_LIMIT = 200
 CATEGORY_LIMIT = 100
 MAX_CATEGORIES = 20
@@ -45,8 +46,8 @@ def normalise_email(raw: str) -> str:
     such an address is refused with that reason rather than failing at send.
     """
     raw = raw.strip()
-    if len(raw) > 320:
-        raise InvalidField("email", f"is {len(raw)} characters long; the limit is 320")
+    if len(raw) > EMAIL_LIMIT:
+        raise InvalidField("email", f"is {len(raw)} characters long; the limit is {EMAIL_LIMIT}")
     if CONTROL.search(raw):
         raise InvalidField("email", "contains control characters")
     try:
@@ -54,6 +55,16 @@ def normalise_email(raw: str) -> str:
     except EmailNotValidError as error:
         raise InvalidField("email", f"{raw!r} is not a valid address: {error}") from None
     return (checked.ascii_email or checked.normalized).lower()
+
+
+def lookup_form(raw: str) -> str:
+    """The form of an address to look up in the store: normalised when it is
+    valid, else stripped and lowercased, since an address that reached the
+    store some other way (or that a bounce quotes) may not be valid now."""
+    try:
+        return normalise_email(raw)
+    except InvalidField:
+        return raw.strip().strip("<>").strip().lower()[:EMAIL_LIMIT]
 
 
 def clean_name(raw: str | None) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from subscribers.intake import IntakeRecord, address, event_key
+from subscribers.intake import IntakeRecord, PayloadError, address, event_key
 from worker.store.models import IntakeKind
 
 SOURCE = "ses"
@@ -26,10 +26,6 @@ BOUNCE_KINDS = {
     "Transient": IntakeKind.SOFT_BOUNCE,
     "Undetermined": IntakeKind.SOFT_BOUNCE,
 }
-
-
-class PayloadError(ValueError):
-    """The notification is not SES's JSON; the message names what is wrong."""
 
 
 def records(message: str, raw: str) -> list[IntakeRecord]:

@@ -29,7 +29,6 @@ class Purpose(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     VOTE = "vote"
-    VIEW = "view"
 
 
 # How long a link keeps working. Unsubscribe links must outlive any mail
@@ -39,7 +38,6 @@ MAX_AGE = {
     Purpose.UNSUBSCRIBE: 400 * DAY,
     Purpose.PREFERENCES: 400 * DAY,
     Purpose.VOTE: 60 * DAY,
-    Purpose.VIEW: 400 * DAY,
 }
 
 

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.archive import (
-    FULL_DIGEST,
     ArchiveEntry,
     Part,
     archived_part,
@@ -78,7 +77,7 @@ def add_edition(
     ``html``) under ``subject``: the sample content has one week only."""
     with sessions.begin() as session:
         model = session.scalars(
-            select(EditionSegment).where(EditionSegment.segment == FULL_DIGEST)
+            select(EditionSegment).where(EditionSegment.segment == EVERYONE)
         ).first()
         assert model is not None
         session.add(
@@ -91,7 +90,7 @@ def add_edition(
                 sent_at=sent_at,
                 segments=[
                     EditionSegment(
-                        segment=FULL_DIGEST,
+                        segment=EVERYONE,
                         subject=subject,
                         html=model.html if html is None else html,
                         text=text,
@@ -105,10 +104,6 @@ def add_edition(
 def client(sessions: sessionmaker[Session], settings: Settings) -> FlaskClient:
     send_sample_week(sessions, settings)
     return create_app(settings, sessions=sessions).test_client()
-
-
-def test_the_full_digest_segment_is_the_one_editions_always_render() -> None:
-    assert FULL_DIGEST == EVERYONE
 
 
 def test_the_index_lists_editions_that_went_out_newest_first(

@@ -12,8 +12,10 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, event
 
 from smtpserver import Handler, self_signed, smtp_server
 from worker.checks import Finding, Level, check_environment
@@ -73,6 +75,14 @@ def digest_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def next_at(weekday: int, hour: int, zone: str = "Europe/Berlin") -> dt.datetime:
+    """The next ``weekday`` (Monday is 0) at ``hour``:00 in ``zone`` after now."""
+    now = dt.datetime.now(ZoneInfo(zone))
+    day = now.date() + dt.timedelta(days=(weekday - now.weekday()) % 7)
+    at = dt.datetime.combine(day, dt.time(hour), ZoneInfo(zone))
+    return at if at > now else at + dt.timedelta(days=7)
+
+
 def by_subject(findings: list[Finding]) -> dict[str, list[Finding]]:
     grouped: dict[str, list[Finding]] = {}
     for finding in findings:
@@ -102,7 +112,9 @@ def test_a_good_environment_passes_every_check(good_env: dict[str, str]) -> None
     assert f"schema at the latest revision ({head_revision()})" in out
     assert "answered NOOP with 250, logged in as mailer" in out
     assert "FEEDS_FILE: " in out and ": 2 feeds" in out
-    assert "schedule: next build Mon 2026-11-30 18:00, send Tue 2026-12-01 09:00" in out
+    # `digest check` reads the real clock: the defaults, Mon 18:00 and Tue 09:00 in Berlin.
+    build, send = next_at(0, 18), next_at(1, 9)
+    assert f"schedule: next build {build:%a %Y-%m-%d %H:%M}, send {send:%a %Y-%m-%d %H:%M}" in out
     assert "SECRET_KEY: set (46 characters)" in out
     for secret in (SMTP_PASSWORD, SECRET_KEY):
         assert secret not in done.stdout + done.stderr
@@ -158,6 +170,24 @@ def test_an_unreachable_database_is_named_without_its_password(
         "postgresql+psycopg://digest:***@127.0.0.1:1/digest is unreachable: "
     )
     assert "db-pass-6626" not in database.line()
+
+
+def test_the_database_check_keeps_the_urls_connect_timeout(
+    good_env: dict[str, str], pg_engine: Engine
+) -> None:
+    timeouts: list[object] = []
+
+    def record(_dialect: object, _record: object, _args: object, params: dict) -> None:
+        timeouts.append(params.get("connect_timeout"))
+
+    url = pg_engine.url.render_as_string(hide_password=False)
+    event.listen(Engine, "do_connect", record)
+    try:
+        findings = check_environment({**good_env, "DATABASE_URL": f"{url}&connect_timeout=3"}, NOW)
+    finally:
+        event.remove(Engine, "do_connect", record)
+    assert by_subject(findings)["DATABASE_URL"][0].level == Level.OK
+    assert timeouts and set(timeouts) == {"3"}
 
 
 def test_a_schema_behind_the_code_is_an_error(good_env: dict[str, str], tmp_path: Path) -> None:
@@ -276,6 +306,20 @@ def test_on_this_machine_the_development_defaults_pass(
     production = {**env, "SITE_URL": "https://verdicts.example", "SECRET_KEY": SECRET_KEY}
     mail = by_subject(check_environment(production, NOW))["MAIL_URL"][0]
     assert mail.level == Level.WARNING and "nothing to reach" in mail.message
+
+
+def test_no_feeds_file_at_the_default_place_is_a_warning(
+    good_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"  # tmp_path holds the good_env's feeds.toml
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where the default feeds.toml would be
+    env = {k: v for k, v in good_env.items() if k != "FEEDS_FILE"}
+    findings = check_environment(env, NOW)
+    [feeds] = by_subject(findings)["FEEDS_FILE"]
+    assert feeds.level == Level.WARNING
+    assert feeds.message == "no feeds file (feeds.toml): content only by digest import"
+    assert not [f for f in findings if f.level == Level.ERROR]
 
 
 def test_a_bad_feeds_file_and_a_bad_key_are_named(good_env: dict[str, str], tmp_path: Path) -> None:

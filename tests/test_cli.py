@@ -41,6 +41,17 @@ def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> 
     assert "HTTP 404" in done.stdout and "ok" in done.stdout
 
 
+def test_ingest_without_a_feeds_file_says_so(database_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FEEDS_FILE"}
+    env["DATABASE_URL"] = database_url
+    done = digest(env, "ingest", cwd=tmp_path)  # no feeds.toml there: none configured
+    assert done.returncode == 0, done.stderr
+    assert "no feeds configured" in done.stdout
+    named = digest(env, "ingest", "--feeds", "absent.toml", cwd=tmp_path)
+    assert named.returncode == 1
+    assert "--feeds: absent.toml does not exist" in named.stderr
+
+
 def test_subscribers_import_reports_bad_rows_and_keeps_good_ones(
     database_url: str, tmp_path: Path
 ) -> None:

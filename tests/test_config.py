@@ -59,3 +59,18 @@ def test_bad_values_name_their_variable() -> None:
         load_settings({"DELIVERY_BATCH_SIZE": "lots"})
     with pytest.raises(ConfigError, match="DIGEST_TIMEZONE: unknown time zone"):
         load_settings({"DIGEST_TIMEZONE": "Mars/Olympus"})
+
+
+def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
+    for var, name in (
+        ("VERP", "verp"),
+        ("SNS_CONFIRM_SUBSCRIPTIONS", "sns_confirm_subscriptions"),
+        ("DIGEST_REQUIRE_APPROVAL", "digest_require_approval"),
+    ):
+        for word in ("1", "true", " YES ", "On"):
+            assert getattr(load_settings({var: word}), name) is True
+        for word in ("0", "False", " no", "OFF"):
+            assert getattr(load_settings({var: word}), name) is False
+        with pytest.raises(ConfigError, match=rf"^{var}: .*'ture'$"):
+            load_settings({var: "ture"})
+    assert load_settings({}).digest_require_approval is False

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedserver import FeedServer, Route, serve_feeds
 from worker import ingest
-from worker.config import PROJECT_ROOT, Settings
-from worker.errors import InputError
-from worker.feeds import FeedSpec, load_feeds_file
+from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.errors import ConfigError, InputError
+from worker.feeds import FeedSpec, configured_feeds, load_feeds_file
 from worker.ingest import ingest_feeds
 from worker.launches import canonical_url
 from worker.store.models import Feed, Tool
@@ -328,6 +328,24 @@ def test_feeds_files_toml_and_yaml(tmp_path: Path) -> None:
     yaml_file = tmp_path / "feeds.yaml"
     yaml_file.write_text("feeds:\n  - url: https://a.example/feed\n    category: Design\n")
     assert load_feeds_file(yaml_file) == [FeedSpec("https://a.example/feed", "Design")]
+
+
+def test_feeds_are_optional_only_at_the_default_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default feeds.toml is looked for here: none yet
+    defaults = load_settings({})
+    assert configured_feeds(defaults) == []
+    gone = tmp_path / "gone.toml"
+    with pytest.raises(ConfigError, match=f"^FEEDS_FILE: {re.escape(str(gone))} does not exist$"):
+        configured_feeds(load_settings({"FEEDS_FILE": str(gone)}))
+    with pytest.raises(ConfigError, match=r"^--feeds: feeds\.toml does not exist$"):
+        configured_feeds(defaults, Path("feeds.toml"))
+    (tmp_path / "feeds.toml").write_text('[[feed]]\nurl = "https://a.example/feed"\n')
+    assert configured_feeds(defaults) == [FeedSpec("https://a.example/feed")]
+    (tmp_path / "feeds.toml").write_text("[[feed]]\n")
+    with pytest.raises(InputError, match="feed\\[0\\]: needs a url"):
+        configured_feeds(defaults)
 
 
 @pytest.mark.parametrize(

@@ -416,6 +416,8 @@ def test_two_runs_at_once_build_and_start_once(
         thread.join()
     assert sum(len(r.built) for r in reports) == 1
     assert not any(r.failed for r in reports)
+    # ON CONFLICT keeps the count right even if both moved the edition: ask who did.
+    assert [r.started is not None for r in reports].count(True) == 1
     assert deliveries(sessions) == 20
 
 
@@ -426,18 +428,19 @@ def test_a_start_made_twice_at_once_materialises_once(
     week = Week(2026, 47)
     build_edition(sessions, week, clocked, Renderer(clocked.templates_dir))
     barrier = threading.Barrier(2)
-    statuses = []
+    results = []
 
     def start() -> None:
         barrier.wait()
-        statuses.append(start_edition(sessions, week, clocked).status)
+        results.append(start_edition(sessions, week, clocked))
 
     threads = [threading.Thread(target=start) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses == ["sending", "sending"]
+    assert [c.status for c in results] == ["sending", "sending"]
+    assert [c.started for c in results].count(True) == 1
     assert deliveries(sessions) == 50
 
 
@@ -573,6 +576,18 @@ def test_ingest_is_due_once_per_slot(
     assert run_due(sessions, settings, at, jobs=("ingest",)).ingested is not None
     assert run_due(sessions, settings, at, jobs=("ingest",)).ingested is None
     assert run_due(sessions, settings, utc(2026, 11, 25, 10, 15), jobs=("ingest",)).ingested
+
+
+def test_without_a_feeds_file_at_the_default_place_ingest_does_nothing(
+    sessions: sessionmaker[Session],
+    clocked: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no feeds.toml here
+    unconfigured = dataclasses.replace(clocked, feeds_file=Settings().feeds_file)
+    report = run_due(sessions, unconfigured, utc(2026, 11, 25, 10, 0), jobs=("ingest",))
+    assert report.failed == [] and report.ingested is None
 
 
 def test_a_missing_feeds_file_fails_the_ingest_alone(

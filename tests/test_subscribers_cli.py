@@ -114,6 +114,25 @@ def test_add_stores_a_confirmed_or_pending_subscriber(
     assert read_token(settings, Purpose.CONFIRM, token[1]) == [pat.id, "pat@example.com"]
 
 
+def test_add_pending_says_when_the_confirmation_is_refused(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    from smtpserver import Handler, smtp_server
+
+    handler = Handler(replies={"pat@example.com": "550 5.1.1 no such user"})
+    with smtp_server(handler) as controller:
+        digest.env["MAIL_URL"] = f"smtp://127.0.0.1:{controller.port}?starttls=off"
+        refused = digest("subscribers", "add", "pat@example.com", "--pending")
+    line = one_error_line(refused)
+    assert line.startswith(
+        "error: pat@example.com: added as pending, but the confirmation email was not sent "
+        "(permanent 550 5.1.1 no such user, message <"
+    )
+    assert line.endswith(">); they can subscribe on the site to get another")
+    assert handler.envelopes == []
+    assert people(sessions)["pat@example.com"].status == "pending"
+
+
 def test_add_leaves_someone_on_the_list_as_they_are(
     digest: CliRunnerCall, sessions: sessionmaker[Session]
 ) -> None:
@@ -312,7 +331,7 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "paused@example.com",
         "erased@example.com",
     ]
-    ada, formula, minus, left, bounced, _, erased = rows
+    ada, formula, minus, left, bounced, paused, erased = rows
     assert ada == {
         "email": "ada@example.com",
         "name": "Ada Lovelace",
@@ -322,7 +341,9 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "confirmed_at": "2026-10-26T09:00:00+00:00",
         "unsubscribed_at": "",
         "suppressed": "",
+        "paused_until": "",
     }
+    assert paused["paused_until"] == "2026-12-08T09:00:00+00:00"
     assert formula["name"] == f"'{HYPERLINK}"
     assert minus["name"] == "''quoted, with a comma'"
     assert left["name"] == '\'+Plus "Q"'
@@ -341,6 +362,7 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "confirmed_at": "",
         "unsubscribed_at": "2026-11-21T09:00:00+00:00",
         "suppressed": "manual",
+        "paused_until": "",
     }
     # Nothing in the file starts a formula.
     for row in rows:
@@ -367,6 +389,9 @@ def test_export_round_trips_through_import(
     stored = people(sessions)
     assert stored["=1+2@example.com"].name == HYPERLINK
     assert stored["-minus@example.com"].name == "'quoted, with a comma'"
+    paused_until = stored["paused@example.com"].paused_until
+    assert paused_until is not None
+    assert paused_until.replace(tzinfo=dt.UTC) == NOW + dt.timedelta(days=14)
     assert {e: s.status for e, s in stored.items()} == {
         "ada@example.com": "confirmed",
         "=1+2@example.com": "confirmed",
@@ -524,5 +549,6 @@ def test_export_of_an_empty_list_is_a_header(sessions: sessionmaker[Session]) ->
     with sessions() as session:
         assert export_csv(session, out) == (0, 0)
     assert out.getvalue() == (
-        "email,name,status,categories,created_at,confirmed_at,unsubscribed_at,suppressed\r\n"
+        "email,name,status,categories,created_at,confirmed_at,unsubscribed_at,suppressed,"
+        "paused_until\r\n"
     )

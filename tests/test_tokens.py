@@ -51,6 +51,9 @@ def test_altered_and_forged_tokens_are_refused(settings: Settings) -> None:
 
 
 def test_tokens_expire_by_purpose(settings: Settings) -> None:
+    # Every purpose has its age, and each is one a link is made for.
+    assert set(MAX_AGE) == set(Purpose)
+    assert {p.value for p in Purpose} == {"confirm", "unsubscribe", "preferences", "vote"}
     now = dt.datetime.now(dt.UTC)
     for purpose, seconds in MAX_AGE.items():
         fresh = make_token(settings, purpose, PAYLOAD, issued_at=now - dt.timedelta(seconds=60))

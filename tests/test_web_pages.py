@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import logging
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -123,6 +124,7 @@ def test_subscribe_confirm_by_button_and_get_nothing_before(
     assert message["List-Unsubscribe"] is None  # not on the list yet
     confirm = link(message, "confirm")
     assert confirm in body(message, "html")
+    assert "The link works for 7 days." in body(message, "html")
 
     # Opening the link (as a mail scanner would) confirms nothing.
     opened = client.get(confirm)
@@ -163,7 +165,8 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(
     assert "gone@example.com" not in recipients
     already = next(m for m in sent() if m["To"] == "known@example.com")
     assert "already subscribed" in already["Subject"]
-    assert link(already, "preferences")
+    preferences = client.get(link(already, "preferences"))
+    assert preferences.status_code == 200 and b"known@example.com" in preferences.data
 
 
 def test_honeypot_answers_as_usual_and_stores_nothing(
@@ -231,6 +234,36 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
             select(Delivery.status).where(Delivery.subscriber_id == late.id)
         ).all()
     assert statuses == ["sent"]
+
+
+def test_the_welcome_edition_is_the_subscribers_segment_or_else_the_full_digest(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from worker.editions import EVERYONE, build_edition, latest_segment, start_edition
+    from worker.render import Renderer
+    from worker.store.models import EditionSegment
+    from worker.weeks import parse_week
+
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    reader = add_confirmed(sessions, "dev@example.com", "Developer Tools")  # gets its segment
+    week = parse_week("2026-W48")
+    build_edition(sessions, week, settings, Renderer(settings.templates_dir))
+    start_edition(sessions, week, settings)
+    newcomer = add_confirmed(sessions, "new-dev@example.com", "Developer Tools")
+    elsewhere = add_confirmed(sessions, "new-other@example.com", "Nothing Rendered")
+    with sessions() as session:
+        ids = {
+            segment: id_
+            for segment, id_ in session.execute(select(EditionSegment.segment, EditionSegment.id))
+        }
+        own = latest_segment(session, settings.list_id, newcomer, "Developer Tools")
+        full = latest_segment(session, settings.list_id, elsewhere, "Nothing Rendered")
+        again = latest_segment(session, settings.list_id, reader, "Developer Tools")
+    assert set(ids) == {EVERYONE, "Developer Tools"}
+    assert own is not None and own.segment_id == ids["Developer Tools"]
+    assert full is not None and full.segment_id == ids[EVERYONE]
+    assert own.edition.week == full.edition.week == "2026-W48"
+    assert again is None  # already has a delivery of it
 
 
 def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
@@ -557,11 +590,47 @@ def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
     pending = subscriber(sessions, "patient@example.com")
     assert pending is not None
 
-    # A confirmation stands even when the welcome email cannot go out.
+    # A confirmation stands even when the welcome email cannot go out: an
+    # edition went out, so confirming tries to mail it.
+    from worker.editions import build_edition, start_edition
+    from worker.render import Renderer
+    from worker.store.models import Delivery
+    from worker.weeks import parse_week
+
+    week = parse_week("2026-W48")
+    build_edition(sessions, week, settings, Renderer(settings.templates_dir))
+    start_edition(sessions, week, settings)
+    assert "welcome email not sent" not in caplog.text
     confirm = make_token(down, Purpose.CONFIRM, [pending.id, pending.email])
     assert client.post(f"/confirm/{confirm}").status_code == 200
     wait_for_mail()
+    assert "welcome email not sent" in caplog.text
     assert subscriber(sessions, "patient@example.com").status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+    # Nor is the edition recorded as delivered to them.
+    with sessions() as session:
+        theirs = select(Delivery).where(Delivery.subscriber_id == pending.id)
+        assert session.scalars(theirs).all() == []
+
+
+def test_a_confirmation_the_mail_server_refuses_is_logged_once(
+    settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    from smtpserver import Handler, smtp_server
+
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    handler = Handler(replies={"nobody@example.com": "550 5.1.1 no such user"})
+    with smtp_server(handler) as controller:
+        refusing = replace(settings, mail_url=f"smtp://127.0.0.1:{controller.port}?starttls=off")
+        client = create_app(refusing, sessions=sessions).test_client()
+        answer = client.post("/subscribe", data={"email": "nobody@example.com"})
+        wait_for_mail()
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert handler.envelopes == []
+    [problem] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problem.getMessage().startswith("confirmation email not sent: permanent 550")
+    assert "no such user" in problem.getMessage()
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
@@ -629,6 +698,15 @@ def test_the_development_key_is_refused_for_a_public_site(
         create_app(public, sessions=sessions)
     local = replace(public, site_url="http://localhost:5000")
     assert create_app(local, sessions=sessions)
+
+    # Kept as an old key after a rotation, it would still verify every link.
+    rotated = replace(public, secret_key="a-long-random-key-" + "x" * 32)
+    assert create_app(rotated, sessions=sessions)
+    kept = replace(rotated, old_secret_keys=("an-older-real-key", DEV_SECRET_KEY))
+    with pytest.raises(ConfigError, match=r"^OLD_SECRET_KEYS holds the development key"):
+        create_app(kept, sessions=sessions)
+    assert create_app(replace(kept, site_url="http://127.0.0.1:5000"), sessions=sessions)
+    assert create_app(replace(kept, site_url="http://[::1]:5000"), sessions=sessions)
 
 
 def test_one_click_survives_a_connection_the_database_dropped(

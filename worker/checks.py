@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from worker.config import DEV_SECRET_KEY, Settings, load_settings, redact_url
+from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings, redact_url
 from worker.errors import ConfigError, InputError, driver_words
 from worker.health import MAIL_TIMEOUT, probe_mail, store_health
 from worker.logs import url_secrets
@@ -37,10 +37,7 @@ SECRET_KEY_LENGTH = 32
 #: production (a warning elsewhere): the log filter does not search for values
 #: under worker.logs.SHORTEST_SECRET characters, and a short one is guessable.
 PASSWORD_LENGTH = 8
-#: Seconds a PostgreSQL connection may take.
-CONNECT_TIMEOUT = 5
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 # What the schedule line reads; it is left out when one of them was rejected.
 SCHEDULE_VARIABLES = frozenset(
     {"DIGEST_TIMEZONE", "DIGEST_BUILD_AT", "DIGEST_SEND_AT", "INGEST_EVERY", "RETRY_SWEEP_EVERY"}
@@ -78,12 +75,12 @@ def check_environment(
     if settings is None:
         return findings
     rejected = {f.subject for f in findings}
-    production = urlsplit(settings.site_url).hostname not in _LOCAL_HOSTS
+    production = not is_local_site(settings.site_url)
     findings += _database(settings.database_url)
     findings.append(_mail(settings.mail_url, production, mail_timeout))
     findings += _site(settings, production)
     findings.append(_postal_address(settings, production))
-    findings.append(_feeds(settings.feeds_file))
+    findings.append(_feeds(settings))
     findings += _addresses(settings)
     if "DIGEST_TIMEZONE" not in rejected:
         findings.append(Finding(Level.OK, "DIGEST_TIMEZONE", settings.digest_timezone))
@@ -129,11 +126,9 @@ def _database(url: str) -> list[Finding]:
                 Level.ERROR, "DATABASE_URL", f"no SQLite file at {file}; run: digest db upgrade"
             )
         ]
-    postgresql = parsed.get_backend_name() == "postgresql"
     try:
-        engine = make_engine(
-            url, connect_args={"connect_timeout": CONNECT_TIMEOUT} if postgresql else {}
-        )
+        # make_engine's connect timeout, unless the URL gives one.
+        engine = make_engine(url)
     except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as error:
         # A bad query option, or a driver that is not installed.
         return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {driver_words(error)}")]
@@ -256,13 +251,23 @@ def _postal_address(settings: Settings, production: bool) -> Finding:
     return Finding(Level.OK, "POSTAL_ADDRESS", settings.postal_address)
 
 
-def _feeds(path: Path) -> Finding:
-    from worker.feeds import load_feeds_file
+def _feeds(settings: Settings) -> Finding:
+    from worker.feeds import configured_feeds
 
+    path = settings.feeds_file
     try:
-        feeds = load_feeds_file(path)
+        feeds = configured_feeds(settings)
+    except ConfigError:  # a file FEEDS_FILE names is missing
+        return Finding(
+            Level.ERROR, "FEEDS_FILE", f"{path}: cannot read the feeds file: it does not exist"
+        )
     except InputError as error:
         return Finding(Level.ERROR, "FEEDS_FILE", f"{path}: {'; '.join(error.problems)}")
+    if not feeds and not path.exists():
+        # The clock and `digest ingest` accept this: feeds are optional.
+        return Finding(
+            Level.WARNING, "FEEDS_FILE", f"no feeds file ({path}): content only by digest import"
+        )
     if not feeds:
         return Finding(Level.WARNING, "FEEDS_FILE", f"{path} lists no feed: ingest fetches nothing")
     return Finding(Level.OK, "FEEDS_FILE", f"{path}: {len(feeds)} feed{'s' * (len(feeds) != 1)}")

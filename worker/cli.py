@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import Settings, load_settings, redact_url
 from worker.errors import DigestError, InputError
 from worker.segments import parse_segment, segment_label
+from worker.signals import on_stop_signals
 from worker.store import make_engine, session_factory, upgrade
 from worker.store.models import (
     SubscriberStatus,
@@ -164,11 +165,14 @@ def db_upgrade() -> None:
 @reports_errors
 def ingest(feeds_file: Path | None) -> None:
     """Fetch the feeds and store their new launches."""
-    from worker.feeds import load_feeds_file
+    from worker.feeds import configured_feeds
     from worker.ingest import ingest_feeds
 
     settings = _settings()
-    feeds = load_feeds_file(feeds_file or settings.feeds_file)
+    feeds = configured_feeds(settings, feeds_file)
+    if not feeds:
+        console.print("no feeds configured: content comes by digest import")
+        return
     report = ingest_feeds(_sessions(settings), feeds, settings)
     # Feed text may hold rich [markup]: escaped. Skipped entries were
     # logged one by one as warnings.
@@ -395,29 +399,28 @@ def preview(
 
     # SIGTERM as Ctrl-C, from the first moment: whatever is under way (the
     # sample loading, SpamAssassin) stops, and the scratch store goes.
-    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
-    scratch = SampleStore(settings) if sample else None
-    live = None
+    scratch: SampleStore | None = None
+    live: LivePreview | None = None
     try:
-        live = LivePreview(settings, the_week, sample=scratch, segment=key)
-        pages = PageRenderer(settings.templates_dir)
-        if stop.is_set():
-            raise KeyboardInterrupt
-        if out is not None:
-            payload, shown = snapshot(live, key)
-            if shown is None:
-                _fail(payload["error"])
-            written = write_static(out, shown, payload, pages)
-            console.print(f"{the_week}: preview written to {written[0]}")
-            return
-        with serving(live, pages, port) as server:
-            console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
-            stop.wait()
+        with on_stop_signals(interrupted):
+            scratch = SampleStore(settings) if sample else None
+            live = LivePreview(settings, the_week, sample=scratch, segment=key)
+            pages = PageRenderer(settings.templates_dir)
+            if stop.is_set():
+                raise KeyboardInterrupt
+            if out is not None:
+                payload, shown = snapshot(live, key)
+                if shown is None:
+                    _fail(payload["error"])
+                written = write_static(out, shown, payload, pages)
+                console.print(f"{the_week}: preview written to {written[0]}")
+                return
+            with serving(live, pages, port) as server:
+                console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
+                stop.wait()
     except KeyboardInterrupt:
         console.print("preview stopped")
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         if live is not None:
             live.close()
         elif scratch is not None:
@@ -780,12 +783,8 @@ def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
         )
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    previous = {signum: signal.signal(signum, first) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with on_stop_signals(first):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -922,19 +921,18 @@ def _send_confirmation(
     settings: Settings, subscriber_id: int, email: str, name: str | None
 ) -> None:
     from worker.compose import Recipient
-    from worker.mail.base import Outcome
-    from worker.notices import confirm_notice, send_notice
+    from worker.notices import NoticeNotSent, confirm_notice, send_notice
     from worker.render import Renderer
 
     notice = confirm_notice(settings, subscriber_id, email)
     recipient = Recipient(subscriber_id, email, name)
-    result = send_notice(settings, Renderer(settings.templates_dir), notice, recipient)
-    if result.outcome != Outcome.ACCEPTED:
+    try:
+        send_notice(settings, Renderer(settings.templates_dir), notice, recipient)
+    except NoticeNotSent as error:
         raise DigestError(
-            f"{email}: added as pending, but the confirmation email was not sent "
-            f"({result.outcome}: {result.code or ''} {result.text}); "
+            f"{email}: added as pending, but the confirmation email was not sent ({error}); "
             "they can subscribe on the site to get another"
-        )
+        ) from None
 
 
 @subscribers.command("remove")

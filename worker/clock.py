@@ -41,6 +41,7 @@ from worker.errors import driver_words
 from worker.jobs import run_due
 from worker.locks import StoreLock
 from worker.schedule import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.signals import on_stop_signals
 
 log = logging.getLogger("worker.clock")
 
@@ -238,12 +239,8 @@ def stopping_on_signals(clock: Clock) -> Iterator[None]:
         log.info("clock stopping", extra={"signal": signal.Signals(signum).name})
         clock.stop.set()
 
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with on_stop_signals(handle):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _now() -> dt.datetime:

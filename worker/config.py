@@ -14,6 +14,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from worker.errors import ConfigError
 
@@ -148,18 +149,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         values["old_secret_keys"] = tuple(
             k.strip() for k in env["OLD_SECRET_KEYS"].split(",") if k.strip()
         )
-    if env.get("VERP"):
-        values["verp"] = env["VERP"].strip().lower() in ("1", "true", "yes", "on")
+    for name, var in (
+        ("verp", "VERP"),
+        ("sns_confirm_subscriptions", "SNS_CONFIRM_SUBSCRIPTIONS"),
+        ("digest_require_approval", "DIGEST_REQUIRE_APPROVAL"),
+    ):
+        if env.get(var):
+            values[name] = _flag(env, var)
     if env.get("SNS_TOPIC_ARNS"):
         values["sns_topic_arns"] = tuple(
             a.strip() for a in env["SNS_TOPIC_ARNS"].split(",") if a.strip()
         )
-    if env.get("SNS_CONFIRM_SUBSCRIPTIONS"):
-        confirm = env["SNS_CONFIRM_SUBSCRIPTIONS"].strip().lower()
-        values["sns_confirm_subscriptions"] = confirm in ("1", "true", "yes", "on")
-    if env.get("DIGEST_REQUIRE_APPROVAL"):
-        approval = env["DIGEST_REQUIRE_APPROVAL"].strip().lower()
-        values["digest_require_approval"] = approval in ("1", "true", "yes", "on")
     if env.get("DKIM_PRIVATE_KEY_FILE"):
         values["dkim_key_file"] = Path(env["DKIM_PRIVATE_KEY_FILE"])
     if env.get("FEEDS_FILE"):
@@ -209,6 +209,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     return settings
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], var: str) -> bool:
+    """``env[var]`` as a yes/no setting; anything else is refused, since a
+    typo read as "no" could, say, send an edition nobody approved."""
+    word = env[var].strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(f"{var}: not one of 1/true/yes/on or 0/false/no/off: {env[var]!r}")
+
+
 def _check_schedule(settings: Settings) -> None:
     """The clock's settings, each refused with its variable's name."""
     from worker.crontime import cron_trigger
@@ -254,3 +269,14 @@ def redact_url(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user, colon, _ = credentials.partition(":")
     return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+
+
+# The hosts that are this machine: a SITE_URL there is a developer's.
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def is_local_site(site_url: str) -> bool:
+    """Whether ``site_url`` is served on this machine only (``localhost``,
+    ``127.0.0.1``, ``::1``): a developer's site, where the public development
+    key and plain http do no harm; any other host is production."""
+    return urlsplit(site_url).hostname in _LOCAL_HOSTS

@@ -26,9 +26,10 @@ from worker.config import Settings
 from worker.errors import DigestError
 from worker.gather import gather_week
 from worker.render import Renderer
-from worker.segments import digest_for_segment
 from worker.store import upsert
 from worker.store.models import (
+    EVERYONE,
+    WENT_OUT,
     Delivery,
     DeliveryStatus,
     Edition,
@@ -42,8 +43,6 @@ from worker.store.models import (
 from worker.weeks import Week
 
 log = logging.getLogger("worker.editions")
-
-EVERYONE = ""  # the segment key of the full digest, always rendered (archive, preview)
 
 
 class EditionStateError(DigestError):
@@ -115,7 +114,7 @@ def _build(
 ) -> BuildResult:
     with sessions.begin() as session:
         edition = find_edition(session, settings.list_id, str(week), lock=True)
-        if edition is not None and not _rebuildable(session, edition):
+        if edition is not None and not rebuildable(session, edition):
             return _built(edition, built=False)
         digest = gather_week(session, week, settings)
         keys = {EVERYONE, *segment_keys(session)}
@@ -134,10 +133,9 @@ def _build(
             log.info("edition skipped: nothing new this week", extra={"edition": str(week)})
             return _built(edition, built=True)
         for key in sorted(keys):
-            segment = digest_for_segment(digest, key)
-            if segment.is_empty:
+            rendered = renderer.render_segment(digest, key)
+            if rendered is None:
                 continue  # its subscribers have nothing to read this week
-            rendered = renderer.render(segment)
             edition.segments.append(
                 EditionSegment(
                     segment=key, subject=rendered.subject, html=rendered.html, text=rendered.text
@@ -308,7 +306,9 @@ def _existing(session: Session, week: Week, settings: Settings) -> Edition:
     return edition
 
 
-def _rebuildable(session: Session, edition: Edition) -> bool:
+def rebuildable(session: Session, edition: Edition) -> bool:
+    """Whether a build may still replace ``edition``'s renders: it is ready
+    or skipped, and has no deliveries."""
     if edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED):
         return False
     return not session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
@@ -345,10 +345,6 @@ class LatestSegment:
     parts: SegmentParts
 
 
-# Editions whose messages have gone out (to some at least).
-WENT_OUT = (EditionStatus.SENDING, EditionStatus.PAUSED, EditionStatus.SENT)
-
-
 def latest_segment(
     session: Session, list_id: str, subscriber_id: int, categories: str
 ) -> LatestSegment | None:
@@ -369,8 +365,16 @@ def latest_segment(
     )
     if session.scalar(select(had_it)):
         return None
-    segments = {s.segment: s for s in edition.segments}
-    segment = segments.get(categories) or segments.get(EVERYONE)
+    # One row's HTML, not every segment's: the subscriber's own, else the full digest.
+    segment = session.scalar(
+        select(EditionSegment)
+        .where(
+            EditionSegment.edition_id == edition.id,
+            EditionSegment.segment.in_((categories, EVERYONE)),
+        )
+        .order_by((EditionSegment.segment == categories).desc())
+        .limit(1)
+    )
     if segment is None:
         return None
     return LatestSegment(

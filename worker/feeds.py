@@ -23,11 +23,13 @@ import feedparser
 import yaml
 
 from worker.config import Settings
-from worker.errors import FeedError, InputError
+from worker.errors import ConfigError, FeedError, InputError
 from worker.limits import FEED_URL_MAX, label
 from worker.sanitise import is_web_url, plain_text
 
 CHUNK = 64 * 1024
+#: Where the feeds are looked for when FEEDS_FILE names no file.
+DEFAULT_FEEDS_FILE = Settings().feeds_file
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,23 @@ class FeedSpec:
     url: str
     category: str | None = None
     title: str | None = None
+
+
+def configured_feeds(settings: Settings, named: Path | None = None) -> list[FeedSpec]:
+    """The feeds to ingest: those of ``named`` (``digest ingest --feeds``),
+    else of ``FEEDS_FILE``.
+
+    Feeds are optional: no file at the default place means none are
+    configured, and content comes by ``digest import`` only. A file someone
+    named must exist (a ConfigError naming the option or variable); a bad one
+    is an InputError, as :func:`load_feeds_file` reports it.
+    """
+    path = named or settings.feeds_file
+    if not path.exists():
+        if named is None and path == DEFAULT_FEEDS_FILE:
+            return []
+        raise ConfigError(f"{'--feeds' if named else 'FEEDS_FILE'}: {path} does not exist")
+    return load_feeds_file(path)
 
 
 def load_feeds_file(path: Path) -> list[FeedSpec]:

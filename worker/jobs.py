@@ -31,7 +31,7 @@ from worker.config import Settings
 from worker.deliver import Worker, finish_if_done
 from worker.editions import BuildResult, Counts, EditionStateError, build_edition, start_edition
 from worker.errors import DigestError, driver_words
-from worker.feeds import load_feeds_file
+from worker.feeds import configured_feeds
 from worker.ingest import IngestReport, ingest_feeds
 from worker.locks import try_lock
 from worker.mail.base import MailBackend
@@ -40,8 +40,6 @@ from worker.schedule import JOBS, due, ingest_due
 from worker.store.models import Edition, EditionStatus, FetchLog
 
 log = logging.getLogger("worker.schedule")
-
-DEFAULT_FEEDS_FILE = Settings().feeds_file
 
 
 @dataclass
@@ -141,14 +139,9 @@ def _ingest(
         with sessions() as session:
             if not ingest_due(session, settings, now):
                 return
-        if not settings.feeds_file.exists():
-            if settings.feeds_file != DEFAULT_FEEDS_FILE:
-                raise DigestError(f"FEEDS_FILE: {settings.feeds_file} does not exist")
-            # Not configured: content comes by `digest import` only.
-            log.debug("ingest skipped: no feeds file")
-            return
-        specs = load_feeds_file(settings.feeds_file)
+        specs = configured_feeds(settings)
         if not specs:
+            log.debug("ingest skipped: no feeds configured")
             return
         report.ingested = IngestReport()
         # Feed by feed, so that a clock told to stop stops between two.

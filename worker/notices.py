@@ -9,10 +9,9 @@ the composer, the mail backend), so they look and encode like the digest.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 
-from subscribers.tokens import Purpose, make_token
+from subscribers.tokens import CONFIRM_WINDOW, Purpose, make_token
 from worker.compose import (
     Recipient,
     SegmentParts,
@@ -22,11 +21,22 @@ from worker.compose import (
 from worker.config import Settings
 from worker.digest import Notice
 from worker.editions import LatestSegment
+from worker.errors import MailError
+from worker.links import recipient_links
 from worker.mail import OutgoingMessage, SendResult, backend_from_url
 from worker.mail.base import Outcome
 from worker.render import Renderer
 
-log = logging.getLogger("worker.notices")
+
+class NoticeNotSent(MailError):
+    """The mail backend answered a notice with something other than
+    accepted; ``result`` is its answer."""
+
+    def __init__(self, message_id: str, result: SendResult) -> None:
+        self.message_id = message_id
+        self.result = result
+        answer = " ".join(str(part) for part in (result.outcome, result.code, result.text) if part)
+        super().__init__(f"{answer}, message {message_id}")
 
 
 def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:
@@ -44,7 +54,8 @@ def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice
         action_url=f"{settings.site_url.rstrip('/')}/confirm/{token}",
         footnote=(
             "If you did not ask for this, ignore this email: "
-            "nothing is sent to you unless you confirm. The link works for 7 days."
+            "nothing is sent to you unless you confirm. "
+            f"The link works for {CONFIRM_WINDOW.days} days."
         ),
     )
 
@@ -52,7 +63,7 @@ def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice
 def already_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:
     """For a subscribe request of an address that is subscribed already: no
     change, a way to the preferences instead."""
-    token = make_token(settings, Purpose.PREFERENCES, [subscriber_id, settings.list_id])
+    links = recipient_links(settings, subscriber_id, dt.datetime.now(dt.UTC))
     return Notice(
         subject=f"You are already subscribed to {settings.list_name}",
         preheader="Nothing changed; your preferences are one click away.",
@@ -63,27 +74,28 @@ def already_notice(settings: Settings, subscriber_id: int, email: str) -> Notice
             "To change which categories you get, or to pause for a while, open your preferences.",
         ),
         action_label="Open my preferences",
-        action_url=f"{settings.site_url.rstrip('/')}/preferences/{token}",
+        action_url=links.preferences_url,
     )
 
 
 def send_notice(
     settings: Settings, renderer: Renderer, notice: Notice, recipient: Recipient
-) -> SendResult:
-    """Render ``notice``, compose it for ``recipient`` and send it."""
+) -> None:
+    """Render ``notice``, compose it for ``recipient`` and send it; raises
+    :class:`NoticeNotSent` if it is not accepted, MailError if the backend
+    cannot be reached."""
     rendered = renderer.render_notice(notice, settings.list_name, settings.postal_address)
     parts = SegmentParts(rendered.subject, rendered.html, rendered.text)
-    return _send(
-        settings, lambda fields: compose_notice(parts, recipient, settings, with_fields=fields)
-    )
+    _send(settings, lambda fields: compose_notice(parts, recipient, settings, with_fields=fields))
 
 
-def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> SendResult:
+def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> None:
     """Send a newly confirmed subscriber the latest edition (from
-    :func:`worker.editions.latest_segment`), with their own links."""
+    :func:`worker.editions.latest_segment`), with their own links; raises as
+    :func:`send_notice` does."""
     parts = latest.parts
     welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)
-    return _send(
+    _send(
         settings,
         lambda fields: compose_message(
             welcome,
@@ -96,17 +108,11 @@ def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment
     )
 
 
-def _send(settings: Settings, compose: Callable[[bool], OutgoingMessage]) -> SendResult:
-    """Compose (with the parts an email API wants, if it wants them) and send."""
+def _send(settings: Settings, compose: Callable[[bool], OutgoingMessage]) -> None:
+    """Compose (with the parts an email API wants, if it wants them) and
+    send; the caller reports a failure (logs it, or tells the operator)."""
     with backend_from_url(settings.mail_url) as backend:
         message = compose(backend.wants_fields)
         result = backend.send_batch([message])[0]
     if result.outcome != Outcome.ACCEPTED:
-        log.warning(
-            "notice %s not sent: %s %s %s",
-            message.message_id,
-            result.outcome,
-            result.code or "",
-            result.text,
-        )
-    return result
+        raise NoticeNotSent(message.message_id, result)

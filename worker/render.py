@@ -23,6 +23,7 @@ from worker import placeholders
 from worker.digest import Digest, Launch, Notice, SeatVerdict
 from worker.errors import RenderError
 from worker.sanitise import is_web_url
+from worker.segments import digest_for_segment
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -100,6 +101,12 @@ class Renderer:
         return RenderedDigest(
             subject=subject, preheader=preheader, html=isolate_placeholders(html), text=_tidy(text)
         )
+
+    def render_segment(self, digest: Digest, key: str) -> RenderedDigest | None:
+        """``digest`` narrowed to segment ``key`` and rendered; None when that
+        segment gets nothing this week. What a build stores and a preview shows."""
+        segment = digest_for_segment(digest, key)
+        return None if segment.is_empty else self.render(segment)
 
     def render_notice(self, notice: Notice, list_name: str, postal_address: str) -> RenderedDigest:
         """The subject, preheader, HTML and text of a one-off ``notice``."""

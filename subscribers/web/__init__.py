@@ -7,15 +7,13 @@ the ``Procfile``). Every page is rendered from ``templates/web``.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
-from worker.config import DEV_SECRET_KEY, Settings, load_settings
+from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings
 from worker.errors import ConfigError
 from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
@@ -28,13 +26,7 @@ def create_app(
     store of ``settings.database_url`` unless ``sessions`` is given."""
     configure_logging()  # under gunicorn; a CLI or a test harness has its own
     settings = settings or load_settings()
-    if settings.secret_key == DEV_SECRET_KEY and not _on_this_machine(settings.site_url):
-        # The development key is public: with it anyone could forge every
-        # link (unsubscribe anyone, confirm anyone, open anyone's preferences).
-        raise ConfigError(
-            "SECRET_KEY is the development key; set a long random SECRET_KEY "
-            f"before serving {settings.site_url}"
-        )
+    _refuse_the_development_key(settings)
     if sessions is None:
         sessions = session_factory(make_engine(settings.database_url))
     app = Flask(
@@ -71,5 +63,19 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops.blueprint)
 
 
-def _on_this_machine(site_url: str) -> bool:
-    return urlsplit(site_url).hostname in ("localhost", "127.0.0.1", "::1")
+def _refuse_the_development_key(settings: Settings) -> None:
+    """The development key is public: with it anyone could forge every link
+    (unsubscribe anyone, confirm anyone, open anyone's preferences). Links
+    verify with OLD_SECRET_KEYS too, so it may be in neither."""
+    if is_local_site(settings.site_url):
+        return
+    if settings.secret_key == DEV_SECRET_KEY:
+        raise ConfigError(
+            "SECRET_KEY is the development key; set a long random SECRET_KEY "
+            f"before serving {settings.site_url}"
+        )
+    if DEV_SECRET_KEY in settings.old_secret_keys:
+        raise ConfigError(
+            "OLD_SECRET_KEYS holds the development key, which would still verify links; "
+            f"remove it before serving {settings.site_url}"
+        )

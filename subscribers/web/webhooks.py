@@ -27,7 +27,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 
 from subscribers import postmark, ses, sns
-from subscribers.intake import IntakeRecord, apply
+from subscribers.intake import IntakeRecord, PayloadError, apply
 from subscribers.web.state import sessions, settings
 
 log = logging.getLogger("subscribers.webhooks")
@@ -67,7 +67,7 @@ def _ses() -> Response:
         return _answer(200, result="unsubscribe confirmation noted")
     try:
         records = ses.records(str(message["Message"]), body.decode("utf-8", "replace"))
-    except ses.PayloadError as error:
+    except PayloadError as error:
         return _refuse("ses", 400, str(error))
     return _apply(records)
 
@@ -113,7 +113,7 @@ def _postmark() -> Response:
         return _refuse("postmark", 400, "the body is not a JSON object")
     try:
         records = postmark.records(payload, body.decode("utf-8", "replace"))
-    except postmark.PayloadError as error:
+    except PayloadError as error:
         return _refuse("postmark", 400, str(error))
     return _apply(records)
 

@@ -111,6 +111,15 @@ class EditionStatus(enum.StrEnum):
     SKIPPED = "skipped"  # nothing new that week: nothing to send
 
 
+# Editions whose messages have gone out (to some at least): the archive shows
+# them, and a new subscriber's welcome carries the newest.
+WENT_OUT = (EditionStatus.SENDING, EditionStatus.PAUSED, EditionStatus.SENT)
+
+# The segment key of the full digest (every category), rendered for every
+# edition: the archive's, the previews' and the fallback of a welcome.
+EVERYONE = ""
+
+
 class SuppressionReason(enum.StrEnum):
     UNKNOWN_USER = "unknown_user"  # a 5.1.x permanent failure
     HARD_BOUNCE = "hard_bounce"

@@ -23,11 +23,8 @@ from subscribers.web.pages.common import (
 from subscribers.web.state import sessions, settings
 from worker.compose import Recipient
 from worker.config import Settings
-from worker.digest import Notice
 from worker.editions import LatestSegment, latest_segment, record_delivered
-from worker.mail import Outcome
 from worker.notices import already_notice, confirm_notice, send_notice, send_welcome
-from worker.render import Renderer
 from worker.store.models import Subscriber, utcnow
 
 
@@ -91,21 +88,17 @@ def subscribe() -> tuple[str, int] | str:
     emails = renderer()
     if outcome == consent.SubscribeOutcome.CONFIRM:
         notice = confirm_notice(config, recipient.subscriber_id, recipient.email)
-        send_later(lambda: _notify(config, emails, notice, recipient), "confirmation email")
+        send_later(lambda: send_notice(config, emails, notice, recipient), "confirmation email")
     elif outcome == consent.SubscribeOutcome.ALREADY:
         notice = already_notice(config, recipient.subscriber_id, recipient.email)
-        send_later(lambda: _notify(config, emails, notice, recipient), "already-subscribed email")
+        send_later(
+            lambda: send_notice(config, emails, notice, recipient), "already-subscribed email"
+        )
     return _check_inbox()
 
 
 def _check_inbox() -> str:
     return render_template("check_inbox.html")
-
-
-def _notify(config: Settings, emails: Renderer, notice: Notice, recipient: Recipient) -> None:
-    result = send_notice(config, emails, notice, recipient)
-    if result.outcome != Outcome.ACCEPTED:
-        raise RuntimeError(f"{result.outcome} {result.code or ''} {result.text}".strip())
 
 
 @blueprint.route("/confirm/<token>", methods=["GET", "POST"])
@@ -139,10 +132,8 @@ def confirm(token: str) -> tuple[str, int] | str:
 def _welcome(
     config: Settings, store: sessionmaker[Session], recipient: Recipient, latest: LatestSegment
 ) -> None:
-    """Mail the welcome, and record it as the subscriber's delivery of that
-    edition so that no send mails it again."""
-    result = send_welcome(config, recipient, latest)
-    if result.outcome != Outcome.ACCEPTED:
-        raise RuntimeError(f"{result.outcome} {result.code or ''} {result.text}".strip())
+    """Mail the welcome and, once it is accepted, record it as the
+    subscriber's delivery of that edition so that no send mails it again."""
+    send_welcome(config, recipient, latest)
     with store.begin() as session:
         record_delivered(session, latest, recipient.subscriber_id)
