@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS
+from scratch import store
 
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.digest import Digest
@@ -92,10 +93,8 @@ def verdict(value: float, target: float) -> str:
 def measure_build(rounds: int) -> None:
     """Gather + render of every segment of the sample week, then
     build_edition end to end, in a fresh SQLite store."""
-    with tempfile.TemporaryDirectory(prefix="bench-preview-") as folder:
-        settings = load_settings(
-            database_url=f"sqlite:///{folder}/bench.sqlite3", mail_url="memory://"
-        )
+    with store("sqlite") as url:
+        settings = load_settings(database_url=url, mail_url="memory://")
         engine = make_engine(settings.database_url)
         try:
             upgrade(engine)
@@ -123,9 +122,7 @@ def _measure_build(sessions: sessionmaker[Session], settings: Settings, rounds: 
     def build() -> None:
         found = gather()
         for key in keys:
-            segment = digest_for_segment(found, key)
-            if not segment.is_empty:
-                renderer.render(segment)
+            renderer.render_segment(found, key)
 
     def edition() -> None:
         build_edition(sessions, SAMPLE_WEEK, settings, renderer)

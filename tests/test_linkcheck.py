@@ -15,7 +15,7 @@ from digests import seed_digest
 from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.linkcheck import check_links, links_of
-from worker.lint import Finding, Level
+from worker.lint import Finding, Level, read_message
 from worker.render import Renderer
 
 
@@ -160,7 +160,8 @@ def test_links_of_a_composed_message(settings: Settings) -> None:
         parts, Recipient(0, "reader@example.com", None), EditionRef(1, "2026-W48"), settings
     ).data
     # The recipient's tokens, filled in by the composer, stood for by TOKEN.
-    links = [re.sub(r"/(u|preferences|vote)/[\w.-]+", r"/\1/TOKEN", url) for url in links_of(raw)]
+    found = links_of(read_message(raw))
+    links = [re.sub(r"/(u|preferences|vote)/[\w.-]+", r"/\1/TOKEN", url) for url in found]
     site = "https://verdicts.example"
     assert links == [
         f"{site}/archive/2026-W48",
@@ -175,3 +176,10 @@ def test_links_of_a_composed_message(settings: Settings) -> None:
         f"{site}/preferences/TOKEN",
         f"{site}/chart.png",
     ]
+
+
+def test_a_link_that_does_not_parse_is_an_error(settings: Settings) -> None:
+    findings = check_links(["http://[oops/"], settings, timeout=1)
+    assert findings[0] == Finding(
+        Level.ERROR, "link-check", "link fails: http://[oops/ (not a valid URL: Invalid IPv6 URL)"
+    )

@@ -254,7 +254,9 @@ def test_links_that_go_nowhere_are_errors(lint_settings: Settings) -> None:
         '<p><a href="#">Back to top</a> <a href="">Empty</a> <a href="javascript:void(0)">Menu</a>'
         ' <a href="/archive/2026-W48">Archive</a> <a href="ftp://files.example/x">Files</a>'
         ' <a name="anchor">Named</a> <a href="tel:+15550100">Call</a>'
-        ' <img src="logo.png" alt="Logo" width="10"></p>',
+        ' <a href="http://[oops/">Broken</a>'
+        ' <img src="logo.png" alt="Logo" width="10">'
+        ' <img src="http://[oops/x.png" alt="" width="1"></p>',
     )
     findings = lint(parts, lint_settings)
     assert of(findings, "link-scheme", Level.ERROR) == [
@@ -265,7 +267,9 @@ def test_links_that_go_nowhere_are_errors(lint_settings: Settings) -> None:
         "href='/archive/2026-W48'",
         "link “Files” has the ftp: scheme, which mail clients do not open: "
         "href='ftp://files.example/x'",
+        "link “Broken” is not a valid URL: href='http://[oops/'",
         "image src is not an https URL, so it does not load: logo.png",
+        "image src is not an https URL, so it does not load: http://[oops/x.png",
     ]
 
 

@@ -47,7 +47,7 @@ from smtpserver import Handler, smtp_server
 from worker.compose import Recipient, SegmentParts
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.editions import build_edition, start_edition
-from worker.lint import Level
+from worker.lint import CHECKS, Level
 from worker.preview import (
     SAMPLE_READER,
     WeekSource,
@@ -377,7 +377,7 @@ def test_lint_of_the_demo_digest_has_no_errors() -> None:
     assert document["segments"][0]["segment"] == ""
     assert len(document["segments"]) == 6
     checks = {f["check"] for s in document["segments"] for f in s["findings"]}
-    assert {"size", "subject", "preview-text"} <= checks
+    assert {"size", "subject", "preview-text", "edition"} <= checks <= set(CHECKS)
     assert not [f for s in document["segments"] for f in s["findings"] if f["level"] == "error"]
 
 

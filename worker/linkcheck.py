@@ -19,7 +19,7 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO
 
 from worker.config import Settings
-from worker.lint import Finding, Level, read_message
+from worker.lint import Finding, Level, Mail
 
 # Paths under SITE_URL whose links carry a recipient's signed token.
 RECIPIENT_PATHS = ("/u/", "/preferences/", "/vote/")
@@ -27,9 +27,9 @@ RECIPIENT_PATHS = ("/u/", "/preferences/", "/vote/")
 _HEAD_REFUSED = frozenset((403, 405, 501))
 
 
-def links_of(raw: bytes) -> list[str]:
+def links_of(mail: Mail) -> list[str]:
     """Unique http(s) hrefs of the HTML part's <a> and <img src>, in order."""
-    scan = read_message(raw).scan
+    scan = mail.scan
     if scan is None:
         return []
     urls = (url.strip() for url in scan.urls)
@@ -100,10 +100,12 @@ def _failure(url: str, *, timeout: float, agent: str) -> str | None:
 
 def _status(url: str, method: str, timeout: float, agent: str) -> int | str:
     """The final HTTP status of ``method`` on ``url``, or why there is none."""
-    request = urllib.request.Request(url, method=method, headers={"User-Agent": agent})
     try:
+        request = urllib.request.Request(url, method=method, headers={"User-Agent": agent})
         with _OPENER.open(request, timeout=timeout) as response:
             return int(response.status)
+    except ValueError as error:  # a URL that does not parse (http://[oops/)
+        return f"not a valid URL: {error}"
     except urllib.error.HTTPError as error:
         error.close()
         if error.code < 400:  # a redirect urllib would not follow: a loop, or to ftp:

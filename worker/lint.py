@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from worker.config import Settings
 from worker.htmlscan import HtmlScan, scan_html
 from worker.render import SUBJECT_LIMIT
+from worker.sanitise import is_web_url
 
 
 class Level(StrEnum):
@@ -37,7 +38,8 @@ class Finding:
     message: str  # one line, naming the place (the image src, the URL, the missing text…)
 
 
-# The short ids of every check, in the order a panel lists them.
+# The short ids of every check, as `digest lint --json` gives them (and
+# docs/preview.md lists them): what a script may match on.
 CHECKS = (
     "html-part",
     "size",
@@ -51,6 +53,7 @@ CHECKS = (
     "text-part",
     "link-check",
     "spam",
+    "edition",
 )
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -71,7 +74,11 @@ _IMAGE_SCHEMES_OK = frozenset(("https", "cid"))
 
 def lint_message(raw: bytes, settings: Settings) -> list[Finding]:
     """The fast checks (no network, no subprocess), errors first, then warnings, then info."""
-    mail = read_message(raw)
+    return lint_mail(read_message(raw), settings)
+
+
+def lint_mail(mail: Mail, settings: Settings) -> list[Finding]:
+    """:func:`lint_message` of a message already parsed."""
     findings = [finding for check in _CHECK_FUNCTIONS for finding in check(mail, settings)]
     return by_level(dict.fromkeys(findings))  # one of each, in first-seen order
 
@@ -208,10 +215,12 @@ def _link_scheme(mail: Mail, settings: Settings) -> list[Finding]:
         if anchor.href is None:
             continue
         href = anchor.href.strip()
-        scheme = urlsplit(href).scheme.lower()
+        scheme = _scheme(href)
         named = f"link “{_shown(anchor.text)}”" if anchor.text else "link"
         if not href or href.startswith("#"):
             problem = "goes nowhere"
+        elif scheme is None:
+            problem = "is not a valid URL"
         elif scheme == "javascript":
             problem = "runs JavaScript, which no mail client does"
         elif not scheme:
@@ -226,7 +235,7 @@ def _link_scheme(mail: Mail, settings: Settings) -> list[Finding]:
         findings.append(Finding(Level.ERROR, "link-scheme", f"{named} {problem}: href={href!r}"))
     for image in mail.scan.images:
         src = (image.src or "").strip()
-        scheme = urlsplit(src).scheme.lower()
+        scheme = _scheme(src)
         if scheme == "http":
             plain[("image", _origin(src))].append(src)
         elif scheme not in _IMAGE_SCHEMES_OK:
@@ -255,7 +264,7 @@ def _unsubscribe(mail: Mail, settings: Settings) -> list[Finding]:
     header = mail.message["List-Unsubscribe"]
     if header is None:
         return [Finding(Level.ERROR, "unsubscribe", "no List-Unsubscribe header"), *findings]
-    web = [uri for uri in re.findall(r"<([^<>\s]+)>", str(header)) if _is_web(uri)]
+    web = [uri for uri in re.findall(r"<([^<>\s]+)>", str(header)) if is_web_url(uri)]
     if not web:
         message = f"List-Unsubscribe has no https URL: {str(header)!r}"
         return [Finding(Level.ERROR, "unsubscribe", message), *findings]
@@ -338,7 +347,7 @@ def _text_part(mail: Mail, settings: Settings) -> list[Finding]:
     links = [
         href
         for href in dict.fromkeys((anchor.href or "").strip() for anchor in mail.scan.anchors)
-        if _is_web(href) and not _mentions(mail.text, href)
+        if is_web_url(href) and not _mentions(mail.text, href)
     ]
     if links:
         many = len(links) != 1
@@ -381,8 +390,13 @@ def _mentions(text: str, url: str) -> bool:
     return re.search(re.escape(url) + r"(?=$|[\s<>\"'()\[\].,;:!?])", text) is not None
 
 
-def _is_web(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in ("http", "https")
+def _scheme(url: str) -> str | None:
+    """``url``'s scheme, lowercased ("" for a relative URL); None when it
+    does not parse (``http://[oops/``)."""
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return None
 
 
 def _origin(url: str) -> str:

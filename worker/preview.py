@@ -16,30 +16,26 @@ pure function of what it read.
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 
-from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.digest import Digest
-from worker.editions import EVERYONE, find_edition, segment_keys
+from worker.editions import EVERYONE, find_edition, rebuildable, segment_keys
 from worker.errors import DigestError
 from worker.gather import gather_week
 from worker.linkcheck import check_links, links_of
-from worker.lint import Finding, Level, by_level, lint_message
+from worker.lint import Finding, Level, Mail, by_level, lint_mail, read_message
 from worker.mail.base import OutgoingMessage
 from worker.render import Renderer
-from worker.segments import digest_for_segment, segment_label
-from worker.spamcheck import spam_check_findings, spam_findings, spamassassin_path
-from worker.store.models import Delivery, EditionStatus, segment_categories
+from worker.segments import segment_label
+from worker.spamcheck import spam_check_findings
+from worker.store.models import EditionStatus, segment_categories
 from worker.weeks import Week
 
 SAMPLE_READER = Recipient(subscriber_id=0, email="reader@example.com", name="Sample Reader")
@@ -60,8 +56,8 @@ class WeekSource:
     edition_status: str | None
     # The edition's renders by segment (empty when there is no edition).
     rendered: Mapping[str, SegmentParts] = field(default_factory=dict)
-    # True once it has deliveries: its renders are what goes out, and no
-    # rebuild will change them.
+    # True once a build may no longer replace its renders (it has deliveries,
+    # or is sending, sent, cancelled): they are what goes out.
     delivered: bool = False
 
 
@@ -75,15 +71,37 @@ class Preview:
     stored: bool  # shown from the edition's stored render
     parts: SegmentParts  # before the reader's links were filled in
     message: OutgoingMessage
-    subject: str
-    headers: tuple[tuple[str, str], ...]
-    html: str
-    text: str
+    mail: Mail  # the message parsed, as a mail client (and the lint) reads it
 
     @property
     def raw(self) -> bytes:
         """The whole message, as a backend gets it."""
         return self.message.data
+
+    @property
+    def subject(self) -> str:
+        """The Subject header, decoded."""
+        return self.mail.subject
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header of the message, decoded, in order."""
+        return tuple((name, str(value)) for name, value in self.mail.message.items())
+
+    @property
+    def html(self) -> str:
+        """The HTML part, decoded: what the frames show."""
+        return self.mail.html or ""
+
+    @property
+    def text(self) -> str:
+        """The plain-text part, decoded."""
+        return self.mail.text or ""
+
+    @property
+    def preheader(self) -> str:
+        """The preview text inboxes show after the subject ("" if none)."""
+        return (self.mail.scan.preheader if self.mail.scan else None) or ""
 
 
 def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
@@ -94,9 +112,7 @@ def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
     if edition is None:
         return WeekSource(week, digest, keys, 0, None)
     rendered = {s.segment: SegmentParts(s.subject, s.html, s.text) for s in edition.segments}
-    delivered = bool(
-        session.scalar(select(exists().where(Delivery.edition_id == edition.id)))
-    ) or edition.status not in (EditionStatus.READY, EditionStatus.SKIPPED)
+    delivered = not rebuildable(session, edition)
     return WeekSource(week, digest, keys, edition.id, str(edition.status), rendered, delivered)
 
 
@@ -123,13 +139,12 @@ def segment_parts(source: WeekSource, segment: str, renderer: Renderer) -> Segme
                 f"{segment_label(segment)}"
             )
         return source.rendered[segment]
-    digest = digest_for_segment(source.digest, segment)
-    if digest.is_empty:
+    rendered = renderer.render_segment(source.digest, segment)
+    if rendered is None:
         raise NothingToPreview(
             f"{source.week}: nothing for {segment_label(segment)} this week"
             + ("" if segment else " (the edition would be skipped)")
         )
-    rendered = renderer.render(digest)
     return SegmentParts(rendered.subject, rendered.html, rendered.text)
 
 
@@ -153,10 +168,6 @@ def compose_preview(
     message = compose_message(
         parts, recipient, edition, settings, now=now, test=test, with_fields=with_fields
     )
-    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-    assert isinstance(parsed, EmailMessage)
-    html_part = parsed.get_body(("html",))
-    text_part = parsed.get_body(("plain",))
     return Preview(
         week=str(source.week),
         segment=segment,
@@ -164,10 +175,7 @@ def compose_preview(
         stored=source.delivered,
         parts=parts,
         message=message,
-        subject=str(parsed["Subject"]),
-        headers=tuple((name, str(value)) for name, value in parsed.items()),
-        html=html_part.get_content() if html_part is not None else "",
-        text=text_part.get_content() if text_part is not None else "",
+        mail=read_message(message.data),
     )
 
 
@@ -215,6 +223,20 @@ def edition_findings(
     return [Finding(Level.WARNING, "edition", message)]
 
 
+def message_findings(
+    source: WeekSource, preview: Preview, settings: Settings, spam: list[Finding]
+) -> list[Finding]:
+    """Everything said of a previewed message: the lint, SpamAssassin's
+    ``spam`` findings, and how it stands to the built edition; errors first."""
+    return by_level(
+        [
+            *lint_mail(preview.mail, settings),
+            *spam,
+            *edition_findings(source, preview.segment, preview.parts, settings),
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class SegmentLint:
     """One segment's findings (or why it has no message)."""
@@ -257,26 +279,19 @@ def lint_edition(
         except NothingToPreview as error:
             empty[segment] = str(error)
     spam_by_segment: dict[str, list[Finding]] = {key: [] for key in previews}
-    if spam and spamassassin_path() is None:
-        spam_by_segment = {key: spam_findings(None) for key in previews}
-    elif spam:
+    if spam:
         with ThreadPoolExecutor(2) as pool:
             found = pool.map(lambda p: spam_check_findings(p.raw), previews.values())
             spam_by_segment = dict(zip(previews, found, strict=True))
     checked: list[Finding] = []
     if links:
-        urls = dict.fromkeys(url for p in previews.values() for url in links_of(p.raw))
+        urls = dict.fromkeys(url for p in previews.values() for url in links_of(p.mail))
         checked = check_links(urls, settings)
     results = []
     for key in segments:
         if key in empty:
             results.append(SegmentLint(key, (), empty[key]))
             continue
-        preview = previews[key]
-        found = [
-            *lint_message(preview.raw, settings),
-            *spam_by_segment[key],
-            *edition_findings(source, preview.segment, preview.parts, settings),
-        ]
-        results.append(SegmentLint(key, tuple(by_level(found))))
+        found = message_findings(source, previews[key], settings, spam_by_segment[key])
+        results.append(SegmentLint(key, tuple(found)))
     return EditionLint(tuple(results), tuple(checked))

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from worker.lint import Finding, preheader_of
+from worker.lint import Finding
 from worker.preview import Preview, dark_mode
 from worker.segments import segment_label
 
@@ -48,7 +48,7 @@ def preview_payload(
         "edition": preview.edition_status or "not built yet",
         "stored": preview.stored,
         "subject": preview.subject,
-        "preheader": preheader_of(preview.html) or "",
+        "preheader": preview.preheader,
         "html_bytes": len(preview.html.encode("utf-8")),
         "message_bytes": len(preview.raw),
         "html": preview.html,

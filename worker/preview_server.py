@@ -30,8 +30,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from worker.config import Settings
 from worker.errors import DigestError
-from worker.lint import Finding, by_level, lint_message
-from worker.preview import Preview, WeekSource, compose_preview, edition_findings, read_week
+from worker.lint import Finding
+from worker.preview import Preview, WeekSource, compose_preview, message_findings, read_week
 from worker.preview_page import PageRenderer, error_payload, preview_payload
 from worker.render import Renderer
 from worker.sample import SampleStore, sample_files
@@ -216,13 +216,7 @@ class LivePreview:
                 source, segment, self._renderer, self.settings, now=self._composed_at
             )
             spam, state = self._spam_state(preview)
-            findings = by_level(
-                [
-                    *lint_message(preview.raw, self.settings),
-                    *spam,
-                    *edition_findings(source, preview.segment, preview.parts, self.settings),
-                ]
-            )
+            findings = message_findings(source, preview, self.settings, spam)
         except DigestError as error:
             return error_payload(str(error), week, segment, segments, version=version), None
         except Exception as error:  # shown on the page, not a 500 it cannot explain

@@ -182,8 +182,10 @@ def _first_words(stderr: bytes) -> str:
 
 
 def spam_check_findings(raw: bytes) -> list[Finding]:
-    """SpamAssassin's findings on ``raw``; a check that fails is a warning
-    saying why, never the end of the lint."""
+    """SpamAssassin's findings on ``raw`` (info when it is not installed); a
+    check that fails is a warning saying why, never the end of the lint."""
+    if spamassassin_path() is None:
+        return spam_findings(None)
     try:
         return spam_findings(check_spam(raw))
     except SpamCheckError as error:
