@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.admin import Segment, list_stats
 from subscribers.csvio import defused, export_csv, import_csv, undefused
+from subscribers.ratelimit import address_key
 from subscribers.tokens import CONFIRM_WINDOW, Purpose, read_token
 from worker.cli import main
 from worker.config import load_settings
 from worker.mail.memory import MemoryBackend
 from worker.store.models import (
+    IntakeEvent,
+    RateHit,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -199,6 +202,33 @@ def test_remove_unsubscribes_and_delete_erases(
 
     line = one_error_line(digest("subscribers", "remove", "nobody@example.com"))
     assert line == "error: email: nobody@example.com is not on the list"
+
+
+def test_erasure_deletes_the_reports_and_rate_hits_about_the_address(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        session.add(Subscriber(email="ada@example.com", status=SubscriberStatus.CONFIRMED))
+        for who in ("ada@example.com", "bo@example.com"):
+            session.add(
+                IntakeEvent(
+                    source="mbox",
+                    event_key=f"<dsn-{who}>",
+                    kind="hard_bounce",
+                    email=who,
+                    raw=f"To: Ada Lovelace <{who}>\n\n550 5.1.1",
+                )
+            )
+            session.add(RateHit(key=address_key(who), at=NOW))
+        session.add(RateHit(key="client:192.0.2.7", at=NOW))
+
+    assert digest("subscribers", "remove", "Ada@Example.com", "--delete").exit_code == 0
+    with sessions() as session:
+        assert session.scalars(select(IntakeEvent.email)).all() == ["bo@example.com"]
+        assert sorted(session.scalars(select(RateHit.key))) == [
+            "address:bo@example.com",
+            "client:192.0.2.7",
+        ]
 
 
 def test_an_erased_subscriber_stays_suppressed_and_no_import_brings_them_back(

@@ -74,7 +74,7 @@ def subscribe() -> tuple[str, int] | str:
             )
         daily = config.subscribe_limit_per_address
         if not ratelimit.allow(
-            session, f"address:{email}", limit=daily, window=dt.timedelta(days=1), now=now
+            session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
         ):
             # Enough mail went to this address today: the usual answer
             # (no enumeration), nothing more sent.
