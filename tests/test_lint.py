@@ -19,6 +19,7 @@ from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
 from worker.config import Settings, load_settings
 from worker.demo import run_demo
 from worker.digest import Digest
+from worker.htmlscan import scan_html
 from worker.lint import (
     CHECKS,
     GMAIL_CLIP_BYTES,
@@ -27,7 +28,6 @@ from worker.lint import (
     by_level,
     has_errors,
     lint_message,
-    preheader_of,
 )
 from worker.render import Renderer, preheader_for
 from worker.sample import SAMPLE_WEEK
@@ -407,12 +407,15 @@ def test_findings_come_errors_first(lint_settings: Settings) -> None:
     assert by_level(reversed(findings))[0].level is Level.ERROR
 
 
-def test_preheader_of_reads_the_hidden_text_at_the_top(lint_settings: Settings) -> None:
+def test_the_preheader_is_the_hidden_text_at_the_top(lint_settings: Settings) -> None:
     digest = seed_digest()
     html = Renderer(lint_settings.templates_dir).render(digest).html
-    assert preheader_of(html) == preheader_for(digest)
+    assert scan_html(html).preheader == preheader_for(digest)
     padded = '<body><div style="display: none; max-height:0">Read this week\u200c&nbsp;\u200c</div>'
-    assert preheader_of(padded + "<p>Hello</p></body>") == "Read this week"
-    assert preheader_of("<body><p>Hello</p></body>") is None
+    assert scan_html(padded + "<p>Hello</p></body>").preheader == "Read this week"
+    assert scan_html("<body><p>Hello</p></body>").preheader is None
     # A hidden div further down is not preview text: inboxes show "Hello" first.
-    assert preheader_of('<body><p>Hello</p><div style="display:none">Later</div></body>') is None
+    assert (
+        scan_html('<body><p>Hello</p><div style="display:none">Later</div></body>').preheader
+        is None
+    )

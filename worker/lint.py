@@ -83,12 +83,6 @@ def lint_mail(mail: Mail, settings: Settings) -> list[Finding]:
     return by_level(dict.fromkeys(findings))  # one of each, in first-seen order
 
 
-def preheader_of(html: str) -> str | None:
-    """The hidden preview text at the top of the body (what inboxes show after the subject),
-    or None. mjml's <mj-preview> writes it as the first <div style="display:none…"> in body."""
-    return scan_html(html).preheader
-
-
 def has_errors(findings: Iterable[Finding]) -> bool:
     """Whether any of ``findings`` is an error."""
     return any(finding.level is Level.ERROR for finding in findings)
