@@ -41,9 +41,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 500
 	$(BIN)/python bench/unsubscribe.py --subscribers 50000 --seconds 10
 
+# ruff, then the import contract (pyproject.toml, docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-out test-artifacts .pytest_cache

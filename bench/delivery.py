@@ -40,14 +40,17 @@ from scratch import add_subscribers, free_port, store
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
+from worker.compose.ids import EditionRef
+from worker.compose.message import Recipient, SegmentParts
+from worker.compose.template import MessageTemplate
 from worker.config import PROJECT_ROOT, Settings, load_settings
-from worker.editions import build_edition, edition_counts, start_edition
-from worker.importer import import_file
-from worker.render import Renderer
+from worker.deliver.editions import build_edition, edition_counts, start_edition
+from worker.domain.states import DeliveryStatus
+from worker.domain.weeks import Week
+from worker.ingest.importer import import_file
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
-from worker.store.models import Delivery, DeliveryStatus, EditionSegment
-from worker.weeks import Week
+from worker.store.models import Delivery, EditionSegment
 
 WEEK = Week(2026, 48)
 

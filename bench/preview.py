@@ -38,12 +38,12 @@ from conftest import CHROMIUM, CHROMIUM_ARGS
 from scratch import store
 
 from worker.config import PROJECT_ROOT, Settings, load_settings
-from worker.digest import Digest
-from worker.editions import EVERYONE, build_edition, segment_keys
+from worker.deliver.editions import build_edition, segment_keys
+from worker.domain.digest import Digest
+from worker.domain.segments import EVERYONE, digest_for_segment, segment_label
+from worker.editor.sample import SAMPLE_WEEK, SampleStore, load_sample
 from worker.gather import gather_week
-from worker.render import Renderer
-from worker.sample import SAMPLE_WEEK, SampleStore, load_sample
-from worker.segments import digest_for_segment, segment_label
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
 
 BUILD_TARGET_MS = 100.0  # per segment

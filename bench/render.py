@@ -16,16 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from sqlalchemy import select
 
-from digests import big_digest
 from subscribers.csvio import import_csv
+from support.digests import big_digest
 from worker.config import PROJECT_ROOT, load_settings
+from worker.domain.segments import digest_for_segment
+from worker.domain.weeks import Week
 from worker.gather import gather_week
-from worker.importer import import_file
-from worker.render import Renderer
-from worker.segments import digest_for_segment
+from worker.ingest.importer import import_file
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
 from worker.store.models import Subscriber
-from worker.weeks import Week
 
 
 def timed(runs: int, work) -> float:  # type: ignore[no-untyped-def]

@@ -41,10 +41,11 @@ from scratch import add_subscribers, free_port, store
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.tokens import Purpose, make_token, subscriber_payload
 from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.domain.states import SubscriberStatus
+from worker.domain.tokens import Purpose, make_token, subscriber_payload
 from worker.store import make_engine, session_factory, upgrade
-from worker.store.models import Subscriber, SubscriberStatus
+from worker.store.models import Subscriber
 
 APP = "subscribers.web:create_app()"
 SECRET_KEY = "bench-unsubscribe-not-secret"

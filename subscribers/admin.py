@@ -22,17 +22,11 @@ from sqlalchemy.orm import Session
 from subscribers import consent
 from subscribers.ratelimit import address_key
 from subscribers.roster import InvalidField, candidate, lookup_form, normalise_email
-from subscribers.tokens import CONFIRM_WINDOW
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.domain.tokens import CONFIRM_WINDOW
 from worker.errors import DigestError
-from worker.store.models import (
-    IntakeEvent,
-    RateHit,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    SuppressionReason,
-    receiving,
-)
+from worker.store.models import IntakeEvent, RateHit, Subscriber, Suppression, receiving
 
 T = TypeVar("T")
 

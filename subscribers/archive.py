@@ -36,10 +36,12 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
-from worker import placeholders
+from worker.domain import placeholders
+from worker.domain.segments import EVERYONE
+from worker.domain.states import WENT_OUT
+from worker.domain.weeks import parse_week
 from worker.errors import ConfigError
-from worker.store.models import EVERYONE, WENT_OUT, Edition, EditionSegment
-from worker.weeks import parse_week
+from worker.store.models import Edition, EditionSegment
 
 # The rendered HTML's preheader sits right after <head>, about 3,000
 # characters in; a listing reads this much of each edition, not all of it.
@@ -81,7 +83,7 @@ class Part(enum.StrEnum):
 
 def is_week(text: str) -> bool:
     """Whether ``text`` is an ISO week written exactly like ``2026-W48``
-    (:func:`~worker.weeks.parse_week` forgives spaces; a URL must not)."""
+    (:func:`~worker.domain.weeks.parse_week` forgives spaces; a URL must not)."""
     try:
         return str(parse_week(text)) == text
     except ConfigError:

@@ -20,14 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from subscribers.roster import Candidate
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.now import process_now
 from worker.store import upsert
-from worker.store.models import (
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    SuppressionReason,
-    utcnow,
-)
+from worker.store.models import Subscriber, Suppression
 
 
 class SubscribeOutcome(enum.StrEnum):
@@ -178,7 +175,7 @@ def suppress(
     The first reason stays: a later one does not overwrite it."""
     result = session.execute(
         upsert(session, Suppression)
-        .values(email=email, reason=reason.value, detail=detail, created_at=utcnow())
+        .values(email=email, reason=reason.value, detail=detail, created_at=process_now())
         .on_conflict_do_nothing(index_elements=["email"])
         # SQLAlchemy keeps an INSERT's row count only when asked.
         .execution_options(preserve_rowcount=True)

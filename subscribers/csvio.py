@@ -45,13 +45,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.consent import suppress
 from subscribers.roster import Candidate, InvalidField, candidate, merge_categories
-from worker.store.models import (
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    SuppressionReason,
-    segment_categories,
-)
+from worker.domain.segments import segment_categories
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.now import process_now
+from worker.store.models import Subscriber, Suppression
 
 CHUNK = 500
 # A row's fields beyond this are not a subscriber list but something else.
@@ -160,7 +158,7 @@ def import_csv(
             report.merged += 1
             found = earlier.merged_with(found)
         rows[found.who.email] = found
-    now = dt.datetime.now(dt.UTC)
+    now = process_now()
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
         chunk = emails[start : start + CHUNK]

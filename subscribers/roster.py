@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from worker.store.models import CATEGORY_SEPARATOR, segment_categories, segment_key
+from worker.domain.segments import CATEGORY_SEPARATOR, segment_categories, segment_key
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 EMAIL_LIMIT = 320  # RFC 5321's path limit, and subscriber.email's length

@@ -7,8 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.domain.verdicts import Verdict
 from worker.store import upsert
-from worker.store.models import Tool, Verdict, Vote
+from worker.store.models import Tool, Vote
 
 
 def record_vote(

@@ -20,7 +20,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.config import Settings, load_settings
+from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.mail.base import OutgoingMessage
+from worker.mail.memory import MemoryBackend
 from worker.store import make_engine, session_factory, upgrade
 from worker.store.models import Base
 
@@ -36,7 +38,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +97,15 @@ def engine(
         pg = request.getfixturevalue("pg_engine")
         _empty_postgres(pg)
         yield pg
+
+
+@pytest.fixture(autouse=True)
+def outbox() -> Iterator[list[OutgoingMessage]]:
+    """What the ``memory://`` backend sent during the test, emptied before
+    and after every test."""
+    MemoryBackend.reset()
+    yield MemoryBackend.outbox
+    MemoryBackend.reset()
 
 
 @pytest.fixture

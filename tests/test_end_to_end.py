@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from commands import digest
-from smtpserver import Handler, smtp_server
-from subscribers.tokens import Purpose, read_token
+from support.commands import digest
+from support.smtpserver import Handler, smtp_server
 from worker.config import PROJECT_ROOT, load_settings
+from worker.domain.tokens import Purpose, read_token
 
 SAMPLE = PROJECT_ROOT / "sample"
 

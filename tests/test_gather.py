@@ -8,11 +8,11 @@ import datetime as dt
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import PROJECT_ROOT, Settings
+from worker.domain.segments import digest_for_segment
+from worker.domain.weeks import Week, parse_week
 from worker.gather import gather_week
-from worker.importer import import_file
-from worker.segments import digest_for_segment
+from worker.ingest.importer import import_file
 from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
-from worker.weeks import Week, parse_week
 
 W48 = Week(2026, 48)
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.errors import ConfigError
-from worker.feeds import FeedSpec
-from worker.ingest import ingest_feeds
+from worker.ingest.feeds import FeedSpec
+from worker.ingest.runner import ingest_feeds
 from worker.logs import (
     RedactSecrets,
     configure_logging,

@@ -32,16 +32,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedserver import Route, serve_feeds
-from smtpserver import Handler, free_port, smtp_server
+from support.feedserver import Route, serve_feeds
+from support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
-from worker.editions import build_edition, edition_counts, start_edition
-from worker.importer import import_file
-from worker.locks import StoreLock
-from worker.render import Renderer
+from worker.deliver.editions import build_edition, edition_counts, start_edition
+from worker.domain.weeks import Week
+from worker.ingest.importer import import_file
+from worker.render.renderer import Renderer
+from worker.schedule.locks import StoreLock
 from worker.store import alembic_config, current_revision, make_engine
 from worker.store.models import Delivery, FetchLog, Subscriber
-from worker.weeks import Week
 
 PROCFILE = PROJECT_ROOT / "Procfile"
 CONTENT = PROJECT_ROOT / "sample" / "content.yaml"

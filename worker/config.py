@@ -226,7 +226,7 @@ def _flag(env: Mapping[str, str], var: str) -> bool:
 
 def _check_schedule(settings: Settings) -> None:
     """The clock's settings, each refused with its variable's name."""
-    from worker.crontime import cron_trigger
+    from worker.domain.cron import cron_trigger
 
     for var, value in (
         ("DIGEST_BUILD_AT", settings.digest_build_at),

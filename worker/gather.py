@@ -1,4 +1,4 @@
-"""Store → a week's :class:`~worker.digest.Digest`: the only reader of content.
+"""Store → a week's :class:`~worker.domain.digest.Digest`: the only reader of content.
 
 A pure query: it reads, never writes, and hands back plain dataclasses that
 render can use without a database.
@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from worker.config import Settings
-from worker.digest import ComparisonBlock, Digest, Launch, SeatVerdict, ToolColumn
+from worker.domain.digest import ComparisonBlock, Digest, Launch, SeatVerdict, ToolColumn
+from worker.domain.verdicts import figures_for, pull_quote
+from worker.domain.weeks import Week
 from worker.store.models import Comparison, ComparisonTool, Tool, Vote
-from worker.verdicts import figures_for, pull_quote
-from worker.weeks import Week
 
 
 def gather_week(session: Session, week: Week, settings: Settings) -> Digest:

@@ -58,11 +58,11 @@ from typing import Any
 
 from flufl.bounce import all_failures
 
-from subscribers.intake import IntakeRecord, address, event_key
-from subscribers.tokens import BadToken, Purpose, read_subscriber_token
-from worker.compose import SentTo, subscriber_of_envelope, subscriber_of_message_id
+from subscribers.intake.records import IntakeRecord, address, event_key
+from worker.compose.ids import SentTo, subscriber_of_envelope, subscriber_of_message_id
 from worker.config import Settings
-from worker.store.models import IntakeKind
+from worker.domain.suppression import IntakeKind
+from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
 
 SOURCE = "mailbox"
 # flufl.bounce logs every detector it tries at INFO, 17 lines a message,

@@ -1,7 +1,7 @@
 """Bounce mailboxes read into the intake: an mbox file, a Maildir directory,
 or an IMAP mailbox.
 
-Messages are classified by :mod:`subscribers.dsn` and applied by
+Messages are classified by :mod:`subscribers.intake.dsn` and applied by
 :mod:`subscribers.intake` a hundred at a time, each hundred in one
 transaction. A message that cannot be read is reported with its place (the
 mbox message number, the Maildir file name, the IMAP UID) and the others go
@@ -39,8 +39,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.dsn import MessageError, classify
-from subscribers.intake import IntakeRecord, IntakeSummary, apply
+from subscribers.intake.dsn import MessageError, classify
+from subscribers.intake.records import IntakeRecord, IntakeSummary, apply
 from worker.config import Settings, redact_url
 from worker.errors import ConfigError, DigestError
 

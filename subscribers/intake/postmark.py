@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from subscribers.intake import IntakeRecord, PayloadError, address, event_key
-from worker.store.models import IntakeKind
+from subscribers.intake.records import IntakeRecord, PayloadError, address, event_key
+from worker.domain.suppression import IntakeKind
 
 SOURCE = "postmark"
 BOUNCE_KINDS = {

@@ -41,14 +41,11 @@ from sqlalchemy.orm import Session
 
 from subscribers.consent import suppress, unsubscribe
 from subscribers.roster import lookup_form
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import IntakeKind, SuppressionReason
+from worker.now import process_now
 from worker.store import upsert
-from worker.store.models import (
-    IntakeEvent,
-    IntakeKind,
-    Subscriber,
-    SubscriberStatus,
-    SuppressionReason,
-)
+from worker.store.models import IntakeEvent, Subscriber
 
 KEY_LIMIT = 300  # intake_event.event_key
 DETAIL_LIMIT = 2000
@@ -133,7 +130,7 @@ def apply(
     Runs in the caller's transaction: the events and their effects are
     committed together, so an event is never recorded without its effect.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or process_now()
     summary = IntakeSummary()
     for record in records:
         subscriber = _find_subscriber(session, record)

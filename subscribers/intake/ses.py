@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from subscribers.intake import IntakeRecord, PayloadError, address, event_key
-from worker.store.models import IntakeKind
+from subscribers.intake.records import IntakeRecord, PayloadError, address, event_key
+from worker.domain.suppression import IntakeKind
 
 SOURCE = "ses"
 BOUNCE_KINDS = {

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import re
 import threading
 import urllib.error
@@ -35,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from worker.config import Settings
+from worker.now import process_now
 
 _CONFIRMATION_FIELDS = (
     "Message",
@@ -107,7 +107,7 @@ def verify(message: Mapping[str, Any], settings: Settings) -> None:
     except binascii.Error:
         raise Rejected(403, "the Signature is not base64") from None
     certificate = certificates.get(cert_url)
-    now = dt.datetime.now(dt.UTC)
+    now = process_now()
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise Rejected(403, "the signing certificate is not valid now")
     key = certificate.public_key()

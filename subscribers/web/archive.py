@@ -18,6 +18,7 @@ from flask import Blueprint, Response, render_template, url_for
 
 from subscribers.archive import ArchiveEntry, Part, archived_part, is_week, past_editions
 from subscribers.web.state import sessions, settings
+from worker.now import process_now
 
 blueprint = Blueprint("archive", __name__)
 
@@ -75,7 +76,7 @@ def feed() -> Response:
         editions,
         title=settings().list_name,
         site_url=settings().site_url,
-        now=dt.datetime.now(dt.UTC),
+        now=process_now(),
     )
     response = Response(body, mimetype="application/atom+xml")
     response.headers["Cache-Control"] = CACHE

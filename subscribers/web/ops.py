@@ -6,7 +6,7 @@ schema of this code's latest migration. 200 ``{"status": "ok"}``, or 503
 read; the driver's own words go to the log.
 
 ``GET /metrics`` is the Prometheus text exposition (format 0.0.4) of
-:func:`worker.overview.read_metrics`. With ``METRICS_TOKEN`` set it asks
+:func:`worker.ops.overview.read_metrics`. With ``METRICS_TOKEN`` set it asks
 for ``Authorization: Bearer <token>``. Each metric is described in
 docs/observability.md.
 """
@@ -21,8 +21,8 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from subscribers.web.state import engine, sessions, settings
-from worker.health import store_health
-from worker.overview import Metrics, read_metrics
+from worker.ops.health import store_health
+from worker.ops.overview import Metrics, read_metrics
 
 log = logging.getLogger("subscribers.ops")
 blueprint = Blueprint("ops", __name__)

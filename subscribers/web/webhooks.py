@@ -3,7 +3,7 @@ by an email service, applied through the intake (:mod:`subscribers.intake`).
 
 - ``ses``: Amazon SES through an SNS topic. Refused (503) while
   ``SNS_TOPIC_ARNS`` is not set; every message's topic and signature are
-  verified (:mod:`subscribers.sns`) before anything is read from it, so a
+  verified (:mod:`subscribers.intake.sns`) before anything is read from it, so a
   subscription confirmation is only ever one of an accepted topic. It is
   logged with its SubscribeURL, and visited only when
   ``SNS_CONFIRM_SUBSCRIPTIONS`` is on.
@@ -26,8 +26,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from subscribers import postmark, ses, sns
-from subscribers.intake import IntakeRecord, PayloadError, apply
+from subscribers.intake import postmark, ses, sns
+from subscribers.intake.records import IntakeRecord, PayloadError, apply
 from subscribers.web.state import sessions, settings
 
 log = logging.getLogger("subscribers.webhooks")

@@ -1,12 +1,13 @@
-"""A recipient's own links, with signed tokens (see :mod:`subscribers.tokens`)."""
+"""A recipient's own links, with signed tokens (see :mod:`worker.domain.tokens`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from subscribers.tokens import Purpose, make_tokens, subscriber_payload
 from worker.config import Settings
+from worker.domain import placeholders
+from worker.domain.tokens import Purpose, make_tokens, subscriber_payload
 
 
 @dataclass(frozen=True)
@@ -37,4 +38,16 @@ def recipient_links(
         ),
         preferences_url=f"{site}/preferences/{preferences}",
         vote_token=vote,
+    )
+
+
+def fill_placeholders(rendered: str, links: RecipientLinks) -> str:
+    """``rendered`` with the recipient's links where the placeholders stand.
+
+    Tokens are URL-safe base64 and dots, so they need no escaping in HTML.
+    """
+    return (
+        rendered.replace(placeholders.UNSUBSCRIBE_URL, links.unsubscribe_url)
+        .replace(placeholders.PREFERENCES_URL, links.preferences_url)
+        .replace(placeholders.VOTE_TOKEN, links.vote_token)
     )

@@ -21,9 +21,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.editions import EditionStateError, find_edition
-from worker.store.models import Edition, EditionStatus
-from worker.weeks import Week
+from worker.deliver.editions import EditionStateError, find_edition
+from worker.domain.states import EditionStatus
+from worker.domain.weeks import Week
+from worker.store.models import Edition
 
 log = logging.getLogger("worker.approvals")
 

@@ -21,26 +21,18 @@ from sqlalchemy import and_, exists, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.compose import EditionRef, SegmentParts
+from worker.compose.ids import EditionRef
+from worker.compose.message import SegmentParts
 from worker.config import Settings
+from worker.domain.segments import EVERYONE
+from worker.domain.states import WENT_OUT, DeliveryStatus, EditionStatus, SubscriberStatus
+from worker.domain.weeks import Week
 from worker.errors import DigestError
 from worker.gather import gather_week
-from worker.render import Renderer
-from worker.store import upsert
-from worker.store.models import (
-    EVERYONE,
-    WENT_OUT,
-    Delivery,
-    DeliveryStatus,
-    Edition,
-    EditionSegment,
-    EditionStatus,
-    Subscriber,
-    SubscriberStatus,
-    receiving,
-    utcnow,
-)
-from worker.weeks import Week
+from worker.now import process_now
+from worker.render.renderer import Renderer
+from worker.store import store_now, upsert
+from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, receiving
 
 log = logging.getLogger("worker.editions")
 
@@ -88,7 +80,7 @@ class Counts:
         """Messages sent per second since the edition started."""
         if self.started_at is None or not self.sent:
             return None
-        end = self.sent_at or now or dt.datetime.now(dt.UTC)
+        end = self.sent_at or now or process_now()
         seconds = (end - self.started_at).total_seconds()
         return self.sent / seconds if seconds > 0 else None
 
@@ -184,7 +176,7 @@ def start_edition(
         moved = session.execute(
             update(Edition)
             .where(*ready)
-            .values(status=EditionStatus.SENDING, started_at=dt.datetime.now(dt.UTC))
+            .values(status=EditionStatus.SENDING, started_at=store_now(session))
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount:
@@ -224,7 +216,7 @@ def materialise_deliveries(session: Session, edition_id: int) -> int:
                 EditionSegment.segment == Subscriber.categories,
             ),
         )
-        .where(receiving(utcnow()))
+        .where(receiving(process_now()))
     )
     # A subscriber who already has the delivery keeps it. ON CONFLICT rather
     # than an anti-join on delivery: the planner's estimate of a table being
@@ -395,7 +387,7 @@ def record_delivered(session: Session, latest: LatestSegment, subscriber_id: int
             segment_id=latest.segment_id,
             status=DeliveryStatus.SENT.value,
             attempts=1,
-            sent_at=utcnow(),
+            sent_at=process_now(),
         )
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )

@@ -8,24 +8,19 @@ the composer, the mail backend), so they look and encode like the digest.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
-from subscribers.tokens import CONFIRM_WINDOW, Purpose, make_token
-from worker.compose import (
-    Recipient,
-    SegmentParts,
-    compose_message,
-    compose_notice,
-)
+from worker.compose.links import recipient_links
+from worker.compose.message import Recipient, SegmentParts, compose_message, compose_notice
 from worker.config import Settings
-from worker.digest import Notice
-from worker.editions import LatestSegment
+from worker.deliver.editions import LatestSegment
+from worker.domain.digest import Notice
+from worker.domain.tokens import CONFIRM_WINDOW, Purpose, make_token
 from worker.errors import MailError
-from worker.links import recipient_links
 from worker.mail import OutgoingMessage, SendResult, backend_from_url
 from worker.mail.base import Outcome
-from worker.render import Renderer
+from worker.now import process_now
+from worker.render.renderer import Renderer
 
 
 class NoticeNotSent(MailError):
@@ -63,7 +58,7 @@ def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice
 def already_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:
     """For a subscribe request of an address that is subscribed already: no
     change, a way to the preferences instead."""
-    links = recipient_links(settings, subscriber_id, dt.datetime.now(dt.UTC))
+    links = recipient_links(settings, subscriber_id, process_now())
     return Notice(
         subject=f"You are already subscribed to {settings.list_name}",
         preheader="Nothing changed; your preferences are one click away.",
@@ -91,7 +86,7 @@ def send_notice(
 
 def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> None:
     """Send a newly confirmed subscriber the latest edition (from
-    :func:`worker.editions.latest_segment`), with their own links; raises as
+    :func:`worker.deliver.editions.latest_segment`), with their own links; raises as
     :func:`send_notice` does."""
     parts = latest.parts
     welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)
@@ -102,7 +97,7 @@ def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment
             recipient,
             latest.edition,
             settings,
-            now=dt.datetime.now(dt.UTC),
+            now=process_now(),
             with_fields=fields,
         ),
     )

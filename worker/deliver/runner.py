@@ -1,428 +1,48 @@
-"""Deliveries: claimed in batches under a lease, sent, recorded, retried.
-
-A worker claims the lowest pending deliveries of a sending edition
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share
-one edition; one atomic ``UPDATE`` on SQLite), leases them for
-``lease_seconds``, sends them over one backend connection, and records the
-batch's results. A worker killed mid-batch leaves a lease that expires; the
-batch is then claimed again (the only way a recipient can get a second copy).
-
-Transient failures are deferred with exponential backoff and jitter until
-``max_attempts`` or ``max_age_hours``; permanent ones fail, and an unknown
-user (5.1.x) is suppressed. Subscribers who left or were suppressed while the
-edition was sending are skipped from the next claimed batch on.
+"""The runner: claims, sends and records batches until told to stop
+(``digest worker``), or until nothing is due (``digest send``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import logging
 import os
-import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.compose import EditionRef, MessageTemplate, Recipient, SegmentParts
+from worker.compose.ids import EditionRef
+from worker.compose.message import SegmentParts
+from worker.compose.template import MessageTemplate
 from worker.config import Settings
-from worker.editions import edition_counts, start_edition
+from worker.deliver.claims import (
+    Claimed,
+    Cursor,
+    claim_batch,
+    keep_leases,
+    lease_batch,
+    release_batch,
+    take_batch,
+)
+from worker.deliver.editions import edition_counts, start_edition
+from worker.deliver.results import SendReport, finish_if_done, record_results
+from worker.domain.states import EditionStatus
+from worker.domain.weeks import Week
 from worker.errors import MailError, driver_words
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
-from worker.store import store_now, upsert
+from worker.now import process_now
 from worker.store.models import (
-    Delivery,
-    DeliveryStatus,
     Edition,
     EditionSegment,
-    EditionStatus,
-    Subscriber,
-    Suppression,
-    receiving,
-    utcnow,
 )
-from worker.weeks import Week
 
 log = logging.getLogger("worker.deliver")
-
-PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
-
-
-@dataclass
-class SendReport:
-    """What one worker run did."""
-
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    suppressed: int = 0
-    batches: int = 0
-    editions: set[int] = field(default_factory=set)
-
-
-#: Where a worker is in each sending edition's queue: the highest delivery id
-#: it has leased there. Claims go on from it (keyset, as listmonk does)
-#: rather than reading past every delivery already sent.
-Cursor = dict[int, int]
-
-
-@dataclass(frozen=True)
-class Claimed:
-    delivery_id: int
-    edition_id: int
-    week: str
-    started_at: dt.datetime | None
-    segment_id: int
-    attempts: int
-    recipient: Recipient
-
-
-def claim_batch(
-    sessions: sessionmaker[Session],
-    worker_id: str,
-    settings: Settings,
-    *,
-    edition_id: int | None = None,
-    now: dt.datetime | None = None,
-    cursor: Cursor | None = None,
-) -> tuple[list[Claimed], int]:
-    """Lease the next pending deliveries of a sending edition to ``worker_id``.
-
-    Returns the deliveries to send, and how many claimed deliveries were
-    suppressed instead (their subscriber left or was suppressed meanwhile).
-    A worker passes its ``cursor`` (see :data:`Cursor`).
-    """
-    with sessions.begin() as session:
-        ids = _lease_next(session, worker_id, settings, edition_id, now, cursor)
-        return _recipients(session, worker_id, ids) if ids else ([], 0)
-
-
-def lease_batch(
-    sessions: sessionmaker[Session],
-    worker_id: str,
-    settings: Settings,
-    *,
-    edition_id: int | None = None,
-    cursor: Cursor | None = None,
-) -> list[int]:
-    """Lease the next batch without reading its recipients yet (see
-    :func:`take_batch`): what a worker does while its current batch goes out."""
-    with sessions.begin() as session:
-        return _lease_next(session, worker_id, settings, edition_id, None, cursor)
-
-
-def take_batch(
-    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
-) -> tuple[list[Claimed], int]:
-    """The deliveries ``ids`` leased ahead, with their recipients as they are
-    now. Their leases start afresh; any this worker no longer holds (they
-    ran out and another worker claimed them) are left out."""
-    with sessions.begin() as session:
-        held = _renew(session, worker_id, ids, settings, store_now(session))
-        return _recipients(session, worker_id, held) if held else ([], 0)
-
-
-def keep_leases(
-    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
-) -> None:
-    """Extend the leases this worker still holds on ``ids`` (a batch going
-    out slowly, at a rate limit or through a stalling relay, stays its own)."""
-    with sessions.begin() as session:
-        _renew(session, worker_id, ids, settings, store_now(session))
-
-
-def _renew(
-    session: Session, worker_id: str, ids: Sequence[int], settings: Settings, now: dt.datetime
-) -> list[int]:
-    return list(
-        session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-            .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds))
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-
-
-def _lease_next(
-    session: Session,
-    worker_id: str,
-    settings: Settings,
-    edition_id: int | None,
-    now: dt.datetime | None,
-    cursor: Cursor | None,
-) -> list[int]:
-    now = now or store_now(session)
-    cursor = {} if cursor is None else cursor
-    editions = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
-    if edition_id is not None:
-        editions = editions.where(Edition.id == edition_id)
-    for sending in session.scalars(editions.order_by(Edition.id)).all():
-        # Retries that are due first, then the queue in id order from where
-        # this worker left it; at its end, once more from the start, for
-        # what was handed back or whose lease ran out behind the cursor.
-        ids = _lease(session, sending, DeliveryStatus.DEFERRED, worker_id, settings, now)
-        queued: list[int] = []
-        for after in dict.fromkeys((cursor.get(sending, 0), 0)):
-            left = settings.batch_size - len(ids) - len(queued)
-            if left > 0:
-                queued += _lease(
-                    session, sending, DeliveryStatus.QUEUED, worker_id, settings, now, left, after
-                )
-        if queued:
-            cursor[sending] = max(queued)
-        if ids or queued:
-            return ids + queued
-    return []
-
-
-def _lease(
-    session: Session,
-    edition_id: int,
-    status: DeliveryStatus,
-    worker_id: str,
-    settings: Settings,
-    now: dt.datetime,
-    limit: int | None = None,
-    after: int = 0,
-) -> list[int]:
-    """Lease up to ``limit`` free deliveries of one edition in one state,
-    queued ones from id ``after`` on.
-
-    The scan stops after the batch instead of reading (and sorting) the whole
-    rest of the queue, and starts past what this worker already took instead
-    of reading every delivery sent so far: a claim costs the same at the last
-    batch of a million as at the first, whichever index the planner picks.
-    """
-    # Each order is its partial index's own (ix_delivery_queued,
-    # ix_delivery_deferred): the most overdue retries, then the queue by id.
-    order = Delivery.next_attempt_at if status == DeliveryStatus.DEFERRED else Delivery.id
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.edition_id == edition_id,
-            Delivery.status == status,
-            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
-        )
-        .order_by(order)
-        .limit(limit or settings.batch_size)
-    )
-    if status == DeliveryStatus.DEFERRED:
-        due = due.where(Delivery.next_attempt_at <= now)
-    elif after:
-        due = due.where(Delivery.id > after)
-    if session.get_bind().dialect.name == "postgresql":
-        # Other workers' batches are locked: take the next free rows.
-        due = due.with_for_update(skip_locked=True)
-    return list(
-        session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(
-                lease_owner=worker_id,
-                lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-            )
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-
-
-def _recipients(session: Session, worker_id: str, ids: Sequence[int]) -> tuple[list[Claimed], int]:
-    """The leased deliveries with their recipients, as they are now: those
-    whose subscriber left or was suppressed are marked suppressed; those of
-    an edition paused or cancelled since the lease are handed back."""
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.edition_id,
-            Edition.week,
-            Edition.started_at,
-            Delivery.segment_id,
-            Delivery.attempts,
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            receiving(utcnow()),
-            Edition.status == EditionStatus.SENDING,
-        )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(Edition, Edition.id == Delivery.edition_id)
-        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-        .order_by(Delivery.id)
-    ).all()
-    claimed = [
-        Claimed(row[0], row[1], row[2], row[3], row[4], row[5], Recipient(row[6], row[7], row[8]))
-        for row in rows
-        if row[9] and row[10]
-    ]
-    gone = [row[0] for row in rows if row[10] and not row[9]]
-    held = [row[0] for row in rows if not row[10]]
-    if gone:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(gone))
-            .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
-    if held:
-        _unlease(session, worker_id, held)
-    return claimed, len(gone)
-
-
-def release_batch(sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
-    """Hand claimed deliveries back unsent (no attempt counted)."""
-    with sessions.begin() as session:
-        _unlease(session, worker_id, ids)
-
-
-def _unlease(session: Session, worker_id: str, ids: Sequence[int]) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def record_results(
-    sessions: sessionmaker[Session],
-    worker_id: str,
-    batch: Sequence[Claimed],
-    results: Sequence[SendResult],
-    settings: Settings,
-    report: SendReport,
-    *,
-    now: dt.datetime | None = None,
-) -> None:
-    """Write a batch's outcomes: the accepted ones in one statement, the
-    failures (rare) in one executemany; suppress the addresses the backend
-    found dead; hand back the unsent ones with no attempt counted. ``report``
-    counts them once they are written."""
-    counted = SendReport()
-    with sessions.begin() as session:
-        _record(session, worker_id, batch, results, settings, counted, now or store_now(session))
-    report.sent += counted.sent
-    report.deferred += counted.deferred
-    report.failed += counted.failed
-
-
-def _record(
-    session: Session,
-    worker_id: str,
-    batch: Sequence[Claimed],
-    results: Sequence[SendResult],
-    settings: Settings,
-    report: SendReport,
-    now: dt.datetime,
-) -> None:
-    accepted = [
-        c.delivery_id for c, r in zip(batch, results, strict=True) if r.outcome == Outcome.ACCEPTED
-    ]
-    unsent = [
-        c.delivery_id for c, r in zip(batch, results, strict=True) if r.outcome == Outcome.UNSENT
-    ]
-    failures: list[dict[str, object]] = []
-    dead: list[dict[str, object]] = []
-    for claimed, result in zip(batch, results, strict=True):
-        if result.outcome in (Outcome.ACCEPTED, Outcome.UNSENT):
-            continue
-        attempts = claimed.attempts + 1
-        too_old = now - (claimed.started_at or now) > dt.timedelta(hours=settings.max_age_hours)
-        retry = (
-            result.outcome == Outcome.TRANSIENT and attempts < settings.max_attempts and not too_old
-        )
-        failures.append(
-            {
-                "b_id": claimed.delivery_id,
-                "b_status": DeliveryStatus.DEFERRED if retry else DeliveryStatus.FAILED,
-                "b_attempts": attempts,
-                "b_next": now + retry_delay(attempts, settings) if retry else None,
-                "b_code": result.code,
-                "b_error": result.text[:1000],
-            }
-        )
-        if retry:
-            report.deferred += 1
-        else:
-            report.failed += 1
-        if result.outcome == Outcome.PERMANENT and result.suppress is not None:
-            dead.append(
-                {
-                    "email": claimed.recipient.email,
-                    "reason": result.suppress.value,
-                    "detail": f"{result.code} {result.text}"[:1000],
-                    "created_at": now,
-                }
-            )
-    report.sent += len(accepted)
-    if accepted:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(accepted), Delivery.lease_owner == worker_id)
-            .values(
-                status=DeliveryStatus.SENT,
-                attempts=Delivery.attempts + 1,
-                sent_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                last_code=None,
-                last_error=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-    if failures:
-        session.connection().execute(
-            update(Delivery.__table__)
-            .where(Delivery.id == bindparam("b_id"), Delivery.lease_owner == worker_id)
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
-                last_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                lease_owner=None,
-                lease_expires_at=None,
-            ),
-            failures,
-        )
-    if unsent:
-        _unlease(session, worker_id, unsent)
-    if dead:
-        _suppress(session, dead)
-
-
-def retry_delay(attempts: int, settings: Settings) -> dt.timedelta:
-    """Exponential backoff with jitter: between half and all of
-    base × 2^(attempts−1), capped."""
-    ceiling = min(settings.retry_cap_seconds, settings.retry_base_seconds * 2 ** (attempts - 1))
-    return dt.timedelta(seconds=random.uniform(ceiling / 2, ceiling))
-
-
-def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
-    """Mark a sending edition sent once no delivery is pending; True if sent."""
-    with sessions.begin() as session:
-        # One probe per state, each answered by its partial index; an IN
-        # over both states would read the whole edition.
-        for status in PENDING:
-            pending = exists().where(Delivery.edition_id == edition_id, Delivery.status == status)
-            if session.scalar(select(pending)):
-                return False
-        done = session.execute(
-            update(Edition)
-            .where(Edition.id == edition_id, Edition.status == EditionStatus.SENDING)
-            .values(status=EditionStatus.SENT, sent_at=dt.datetime.now(dt.UTC))
-            .execution_options(synchronize_session=False)
-        )
-        return bool(done.rowcount)
 
 
 class Worker:
@@ -545,7 +165,7 @@ class Worker:
     def _send(self, batch: list[Claimed]) -> list[SendResult] | None:
         """The batch's results, in order; None when the backend could not
         take it at all (the batch is then handed back)."""
-        now = dt.datetime.now(dt.UTC)
+        now = process_now()
         templates = self._templates_for(batch)
         failed: dict[int, SendResult] = {}
 
@@ -701,10 +321,3 @@ def send_edition(
         )
         report = worker.run(until_idle=True)
     return report, edition_counts(sessions, counts.edition_id).status
-
-
-def _suppress(session: Session, rows: list[dict[str, object]]) -> None:
-    """Add addresses to the suppression list; ones already there stay as they are."""
-    session.execute(
-        upsert(session, Suppression).values(rows).on_conflict_do_nothing(index_elements=["email"])
-    )

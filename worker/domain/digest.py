@@ -1,7 +1,7 @@
 """The digest as plain data: what gather produces and render consumes.
 
 Nothing here touches the store or the network. Per-recipient links are not
-part of a digest: render writes placeholders (see :mod:`worker.placeholders`)
+part of a digest: render writes placeholders (see :mod:`worker.domain.placeholders`)
 that the composer fills in for each recipient.
 """
 

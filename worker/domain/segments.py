@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 
-from worker.digest import Digest
-from worker.store.models import segment_categories, segment_key
+from worker.domain.digest import Digest
+
+# The segment key of the full digest (every category), rendered for every
+# edition: the archive's, the previews' and the fallback of a welcome.
+EVERYONE = ""
+
+CATEGORY_SEPARATOR = "|"
+
+
+def segment_key(categories: Iterable[str]) -> str:
+    """The canonical form of a category choice, as ``Subscriber.categories``
+    holds it: names sorted, blanks and duplicates dropped, joined with ``|``.
+    The empty key means every category."""
+    return CATEGORY_SEPARATOR.join(sorted({c.strip() for c in categories if c and c.strip()}))
+
+
+def segment_categories(key: str) -> tuple[str, ...]:
+    """The category names of a segment key; () for every category."""
+    return tuple(c for c in key.split(CATEGORY_SEPARATOR) if c)
 
 
 def digest_for_segment(digest: Digest, key: str) -> Digest:

@@ -11,17 +11,31 @@ import datetime as dt
 import enum
 import functools
 import hashlib
-import hmac
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from itsdangerous import BadData, Serializer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 from itsdangerous.signer import HMACAlgorithm
 
-from worker.config import Settings
+from worker.domain.keyed import hmac_of
+from worker.now import process_now
 
 DAY = 24 * 3600
+
+
+class SigningKeys(Protocol):
+    """What signing needs of the settings (:class:`worker.config.Settings`
+    has it): the key, older keys still accepted, and the list's id."""
+
+    @property
+    def secret_key(self) -> str: ...
+
+    @property
+    def old_secret_keys(self) -> tuple[str, ...]: ...
+
+    @property
+    def list_id(self) -> str: ...
 
 
 class Purpose(enum.StrEnum):
@@ -50,20 +64,11 @@ class BadToken(Exception):
 
 
 class _HMACSHA1(HMACAlgorithm):
-    """itsdangerous's default HMAC-SHA1, from a keyed C HMAC object made once
-    per key and copied per token: ``hmac.new`` with a digest constructor runs
-    in Python, and the one-shot ``hmac.digest`` gives up the GIL on every
-    call, which a worker's sending threads then keep."""
+    """itsdangerous's default HMAC-SHA1, from a keyed HMAC made once per key
+    (:mod:`worker.domain.keyed`)."""
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        mac = _keyed(key).copy()
-        mac.update(value)
-        return mac.digest()
-
-
-@functools.lru_cache(maxsize=256)
-def _keyed(key: bytes) -> hmac.HMAC:
-    return hmac.new(key, digestmod="sha1")
+        return hmac_of(key, "sha1", value).digest()
 
 
 _ALGORITHM = _HMACSHA1(hashlib.sha1)
@@ -112,16 +117,16 @@ def _signer_for(keys: tuple[str, ...], purpose: Purpose) -> _Signer:
     return signer
 
 
-def _keys(settings: Settings) -> tuple[str, ...]:
+def _keys(settings: SigningKeys) -> tuple[str, ...]:
     return (*settings.old_secret_keys, settings.secret_key)
 
 
-def _serializer(settings: Settings, purpose: Purpose) -> _Serializer:
+def _serializer(settings: SigningKeys, purpose: Purpose) -> _Serializer:
     return _serializer_for(_keys(settings), purpose)
 
 
 def make_token(
-    settings: Settings, purpose: Purpose, payload: Any, *, issued_at: dt.datetime | None = None
+    settings: SigningKeys, purpose: Purpose, payload: Any, *, issued_at: dt.datetime | None = None
 ) -> str:
     """A URL-safe token carrying ``payload`` (JSON-serialisable), signed for
     ``purpose``; its age is counted from ``issued_at`` (default: now)."""
@@ -129,7 +134,7 @@ def make_token(
 
 
 def make_tokens(
-    settings: Settings,
+    settings: SigningKeys,
     purposes: Sequence[Purpose],
     payload: Any,
     *,
@@ -142,7 +147,7 @@ def make_tokens(
     in the format of ``TimestampSigner.sign`` (payload, issue time and
     signature joined by dots), so that itsdangerous reads the tokens.
     """
-    moment = int((issued_at or dt.datetime.now(dt.UTC)).timestamp())
+    moment = int((issued_at or process_now()).timestamp())
     keys = _keys(settings)
     body = _serializer_for(keys, purposes[0]).dump_payload(payload)
     stamped = body + b"." + base64_encode(int_to_bytes(moment))
@@ -152,12 +157,14 @@ def make_tokens(
     ]
 
 
-def read_token(settings: Settings, purpose: Purpose, token: str) -> Any:
+def read_token(settings: SigningKeys, purpose: Purpose, token: str) -> Any:
     """The payload of ``token`` if it is genuine, unexpired and for ``purpose``."""
     return read_token_issued(settings, purpose, token)[0]
 
 
-def read_token_issued(settings: Settings, purpose: Purpose, token: str) -> tuple[Any, dt.datetime]:
+def read_token_issued(
+    settings: SigningKeys, purpose: Purpose, token: str
+) -> tuple[Any, dt.datetime]:
     """The payload of ``token`` and when it was issued (to the second), if it
     is genuine, unexpired and for ``purpose``."""
     try:
@@ -172,7 +179,7 @@ def read_token_issued(settings: Settings, purpose: Purpose, token: str) -> tuple
 
 
 def read_subscriber_token(
-    settings: Settings, purpose: Purpose, token: str
+    settings: SigningKeys, purpose: Purpose, token: str
 ) -> tuple[int, str, dt.datetime]:
     """The subscriber id a link's token names, its second field (the list
     id; to confirm, the address) and when it was issued. Raises

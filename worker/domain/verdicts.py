@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 
-from worker.digest import Figures, PullQuote, SeatVerdict
+from worker.domain.digest import Figures, PullQuote, SeatVerdict
 
-SEAT_ORDER = ("builder", "skeptic", "buyer", "futurist")
-SHIP = "ship"
+
+class Seat(enum.StrEnum):
+    """A reviewer's seat on the panel, in the order the page shows them."""
+
+    BUILDER = "builder"
+    SKEPTIC = "skeptic"
+    BUYER = "buyer"
+    FUTURIST = "futurist"
+
+
+class Verdict(enum.StrEnum):
+    SHIP = "ship"
+    SKIP = "skip"
+
+
+SEAT_ORDER = tuple(seat.value for seat in Seat)
+SHIP = Verdict.SHIP
 
 # A pull quote is cut at a sentence end near this length, so a comparison
 # block stays a few lines tall in the email.

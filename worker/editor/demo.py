@@ -18,14 +18,14 @@ from pathlib import Path
 from rich.console import Console
 
 from worker.config import load_settings
-from worker.deliver import send_edition
-from worker.editions import build_edition
+from worker.deliver.editions import build_edition
+from worker.deliver.runner import send_edition
+from worker.domain.weeks import Week
+from worker.editor.sample import load_sample
 from worker.errors import DigestError
 from worker.mail import backend_from_url
-from worker.render import Renderer
-from worker.sample import load_sample
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
-from worker.weeks import Week
 
 
 @dataclass(frozen=True)

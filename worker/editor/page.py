@@ -1,5 +1,5 @@
 """The preview page: one edition's message in frames, with its text part,
-headers and lint, served live by :mod:`worker.preview_server` or written
+headers and lint, served live by :mod:`worker.editor.server` or written
 once as static files (``digest preview --out``).
 
 The page is one HTML file with its data inside (JSON in a script element),
@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
-from worker.lint import Finding
-from worker.preview import Preview, dark_mode
-from worker.segments import segment_label
+from worker.domain.segments import segment_label
+from worker.editor.lint.rules import Finding
+from worker.editor.preview import Preview, dark_mode
+from worker.now import process_now
 
 PAGE_TEMPLATE = "page.html.j2"
 # The phone widths shown beside the desktop frame: an iPhone's and the
@@ -57,7 +58,7 @@ def preview_payload(
         "headers": [list(header) for header in preview.headers],
         "lint": [finding_json(f) for f in findings],
         "spam": spam,
-        "built_at": (built_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "built_at": (built_at or process_now()).isoformat(timespec="seconds"),
         "build_ms": None if build_ms is None else round(build_ms, 1),
         "error": None,
     }
@@ -75,7 +76,7 @@ def error_payload(
         "segment_label": segment_label(segment),
         "segments": [{"key": key, "label": segment_label(key)} for key in segments],
         "error": error,
-        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "built_at": process_now().isoformat(timespec="seconds"),
     }
 
 

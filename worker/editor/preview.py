@@ -1,7 +1,7 @@
 """The editor's preview: the coming edition as a sample reader gets it.
 
 A preview is composed by the same code as a delivery (render, then
-:func:`worker.compose.compose_message`) for a sample reader who is nobody on
+:func:`worker.compose.message.compose_message`) for a sample reader who is nobody on
 the list (subscriber id 0: its signed links unsubscribe nobody, so a shared
 preview leaks no one's links). While an edition can still be rebuilt, the
 preview is a fresh render of the store, what ``digest build`` and ``digest
@@ -23,20 +23,21 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from worker.compose import EditionRef, Recipient, SegmentParts, compose_message
+from worker.compose.ids import EditionRef
+from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
-from worker.digest import Digest
-from worker.editions import EVERYONE, find_edition, rebuildable, segment_keys
+from worker.deliver.editions import find_edition, rebuildable, segment_keys
+from worker.domain.digest import Digest
+from worker.domain.segments import EVERYONE, segment_categories, segment_label
+from worker.domain.states import EditionStatus
+from worker.domain.weeks import Week
+from worker.editor.lint.linkcheck import check_links, links_of
+from worker.editor.lint.rules import Finding, Level, Mail, by_level, lint_mail, read_message
+from worker.editor.lint.spamcheck import spam_check_findings
 from worker.errors import DigestError
 from worker.gather import gather_week
-from worker.linkcheck import check_links, links_of
-from worker.lint import Finding, Level, Mail, by_level, lint_mail, read_message
 from worker.mail.base import OutgoingMessage
-from worker.render import Renderer
-from worker.segments import segment_label
-from worker.spamcheck import spam_check_findings
-from worker.store.models import EditionStatus, segment_categories
-from worker.weeks import Week
+from worker.render.renderer import Renderer
 
 SAMPLE_READER = Recipient(subscriber_id=0, email="reader@example.com", name="Sample Reader")
 

@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
 from worker.config import PROJECT_ROOT, Settings
-from worker.feeds import load_feeds_file
-from worker.importer import ImportSummary, import_file
-from worker.ingest import IngestReport, ingest_feeds
+from worker.domain.weeks import Week
+from worker.ingest.feeds import load_feeds_file
+from worker.ingest.importer import ImportSummary, import_file
+from worker.ingest.runner import IngestReport, ingest_feeds
 from worker.store import make_engine, session_factory, upgrade
-from worker.weeks import Week
 
 SAMPLE = PROJECT_ROOT / "sample"
 # The week the sample content and feeds are dated in.

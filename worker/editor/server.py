@@ -29,16 +29,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from worker.config import Settings
+from worker.domain.segments import parse_segment
+from worker.domain.weeks import Week
+from worker.editor.lint.rules import Finding
+from worker.editor.lint.spamcheck import spam_check_findings, spam_findings, spamassassin_path
+from worker.editor.page import PageRenderer, error_payload, preview_payload
+from worker.editor.preview import Preview, WeekSource, compose_preview, message_findings, read_week
+from worker.editor.sample import SampleStore, sample_files
 from worker.errors import DigestError
-from worker.lint import Finding
-from worker.preview import Preview, WeekSource, compose_preview, message_findings, read_week
-from worker.preview_page import PageRenderer, error_payload, preview_payload
-from worker.render import Renderer
-from worker.sample import SampleStore, sample_files
-from worker.segments import parse_segment
-from worker.spamcheck import spam_check_findings, spam_findings, spamassassin_path
+from worker.now import process_now
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory
-from worker.weeks import Week
 
 log = logging.getLogger("worker.preview")
 
@@ -57,7 +58,7 @@ class LivePreview:
         week: Week,
         *,
         sample: SampleStore | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = process_now,
         segment: str = "",
         spam: bool = True,
     ) -> None:

@@ -23,9 +23,10 @@ import feedparser
 import yaml
 
 from worker.config import Settings
+from worker.domain.urls import is_web_url
 from worker.errors import ConfigError, FeedError, InputError
-from worker.limits import FEED_URL_MAX, label
-from worker.sanitise import is_web_url, plain_text
+from worker.ingest.lengths import FEED_URL_MAX, label
+from worker.ingest.sanitise import plain_text
 
 CHUNK = 64 * 1024
 #: Where the feeds are looked for when FEEDS_FILE names no file.

@@ -20,9 +20,11 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.domain.urls import is_web_url
+from worker.domain.verdicts import Seat, Verdict
 from worker.errors import ImportFileError
-from worker.sanitise import clean_html, is_web_url
-from worker.store.models import Comparison, ComparisonTool, Review, Seat, Tool, Verdict
+from worker.ingest.sanitise import clean_html
+from worker.store.models import Comparison, ComparisonTool, Review, Tool
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")

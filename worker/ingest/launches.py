@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import feedparser
 
 from worker.config import Settings
-from worker.limits import (
+from worker.ingest.lengths import (
     CATEGORY_MAX,
     CONTROL,
     LINK_MAX,
@@ -28,7 +28,8 @@ from worker.limits import (
     VENDOR_MAX,
     label,
 )
-from worker.sanitise import clean_html, plain_text
+from worker.ingest.sanitise import clean_html, plain_text
+from worker.now import process_now
 
 TRACKING = re.compile(r"^(utm_.*|ref|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECASE)
 # Entries carry the tool's vendor and price in this namespace, under whatever
@@ -158,10 +159,10 @@ def _launch_date(entry: Any, settings: Settings) -> dt.date:
     """The entry's publication date in the digest's zone; today without one."""
     stamp = entry.get("published_parsed") or entry.get("updated_parsed")
     try:
-        moment = dt.datetime(*stamp[:6], tzinfo=dt.UTC) if stamp else dt.datetime.now(dt.UTC)
+        moment = dt.datetime(*stamp[:6], tzinfo=dt.UTC) if stamp else process_now()
         return moment.astimezone(settings.timezone).date()
     except (TypeError, ValueError, OverflowError):  # a date no calendar has
-        return dt.datetime.now(settings.timezone).date()
+        return process_now().astimezone(settings.timezone).date()
 
 
 def canonical_url(url: str) -> str:

@@ -3,8 +3,8 @@
 Each feed owns its fetch state (ETag, Last-Modified). The HTTP status decides
 what happens: 304 skips, 301/308 rewrite the feed's URL, 410 deactivates it,
 other errors are recorded on the feed. Entries are deduplicated by guid, then
-by canonical URL. Fetching and parsing are ``worker.feeds``; checking an entry
-is ``worker.launches``.
+by canonical URL. Fetching and parsing are ``worker.ingest.feeds``; checking an entry
+is ``worker.ingest.launches``.
 
 An entry that cannot be stored is skipped with a warning naming the feed and
 the entry. One feed's failure never costs another feed anything: each feed is
@@ -26,10 +26,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, redact_url
 from worker.errors import FeedError, driver_words
-from worker.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
-from worker.launches import Skip, entry_place, launch, our_prefixes, text
-from worker.limits import CATEGORY_MAX, CONTROL, ETAG_MAX, LAST_MODIFIED_MAX, TITLE_MAX, label
-from worker.sanitise import plain_text
+from worker.ingest.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
+from worker.ingest.launches import Skip, entry_place, launch, our_prefixes, text
+from worker.ingest.lengths import (
+    CATEGORY_MAX,
+    CONTROL,
+    ETAG_MAX,
+    LAST_MODIFIED_MAX,
+    TITLE_MAX,
+    label,
+)
+from worker.ingest.sanitise import plain_text
+from worker.now import process_now
 from worker.store.models import Feed, FetchLog, Tool
 
 log = logging.getLogger("worker.ingest")
@@ -135,7 +143,7 @@ def _record_failure(
             feed = session.scalars(select(Feed).where(Feed.url == url)).one_or_none()
             if feed is None:  # the failure came before the feed had a row
                 return
-            feed.last_fetched_at = now or dt.datetime.now(dt.UTC)
+            feed.last_fetched_at = now or process_now()
             feed.last_error = reason
             feed.error_count += 1
             _log_fetch(session, feed.id, feed.last_fetched_at, None, error=reason)
@@ -163,7 +171,7 @@ def _ingest_one(
         feed_id, etag, modified, active = feed.id, feed.etag, feed.last_modified, feed.active
     if not active:
         return FeedResult(spec.url, "inactive")
-    now = at or dt.datetime.now(dt.UTC)
+    now = at or process_now()
     try:
         response = fetch(spec.url, etag, modified, settings)
         parsed = parse(spec.url, response) if response.status == 200 else None

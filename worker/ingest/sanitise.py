@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urlsplit
 
 import nh3
 
@@ -43,12 +42,3 @@ def plain_text(fragment: str, limit: int | None = None) -> str:
             cut = cut[: cut.rfind(" ")]
         text = cut.rstrip(" ,;:") + "…"
     return text
-
-
-def is_web_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)

@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import ClassVar, Self
 from urllib.parse import SplitResult, parse_qs
 
+from worker.domain.suppression import SuppressionReason
 from worker.errors import MailError
-from worker.mail.ratelimit import RateLimit
-from worker.store.models import SuppressionReason
+from worker.mail.pacing import RateLimit
 
 
 @dataclass(frozen=True)

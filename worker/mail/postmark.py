@@ -32,9 +32,9 @@ import urllib.request
 from collections.abc import Iterable
 from urllib.parse import SplitResult, parse_qs, unquote
 
+from worker.domain.suppression import SuppressionReason
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
-from worker.store.models import SuppressionReason
 
 log = logging.getLogger("worker.mail")
 

@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import SplitResult, parse_qs, unquote
 
 from worker.config import redact_url
+from worker.domain.suppression import SuppressionReason
 from worker.errors import MailError
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
-from worker.store.models import SuppressionReason
 
 log = logging.getLogger("worker.mail")
 

@@ -27,8 +27,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings, redact_url
 from worker.errors import ConfigError, InputError, driver_words
-from worker.health import MAIL_TIMEOUT, probe_mail, store_health
 from worker.logs import url_secrets
+from worker.ops.health import MAIL_TIMEOUT, probe_mail, store_health
 from worker.store import make_engine
 
 #: Fewer characters than this in a production SECRET_KEY is an error.
@@ -252,7 +252,7 @@ def _postal_address(settings: Settings, production: bool) -> Finding:
 
 
 def _feeds(settings: Settings) -> Finding:
-    from worker.feeds import configured_feeds
+    from worker.ingest.feeds import configured_feeds
 
     path = settings.feeds_file
     try:
@@ -288,7 +288,7 @@ def _addresses(settings: Settings) -> list[Finding]:
 
 
 def _schedule(settings: Settings, now: dt.datetime) -> Finding:
-    from worker.schedule import upcoming
+    from worker.schedule.due import upcoming
 
     zone = settings.timezone
     runs = {run.job: run.at.astimezone(zone) for run in upcoming(settings, now)}

@@ -18,18 +18,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from worker.config import redact_url
+from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
+from worker.domain.suppression import SuppressionReason
 from worker.store import store_now
-from worker.store.models import (
-    Delivery,
-    DeliveryStatus,
-    Edition,
-    EditionStatus,
-    Feed,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    SuppressionReason,
-)
+from worker.store.models import Delivery, Edition, Feed, Subscriber, Suppression
 
 RECENT_EDITIONS = 5
 # Editions whose deliveries may still change.

@@ -21,9 +21,9 @@ from rich.table import Column, Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.health import MailHealth, probe_mail
-from worker.overview import EditionSummary, FeedSummary, feed_summaries, recent_editions
-from worker.schedule import ScheduledRun, upcoming
+from worker.ops.health import MailHealth, probe_mail
+from worker.ops.overview import EditionSummary, FeedSummary, feed_summaries, recent_editions
+from worker.schedule.due import ScheduledRun, upcoming
 
 
 @dataclass(frozen=True)

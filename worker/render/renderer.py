@@ -1,7 +1,7 @@
 """Digest → MJML (Jinja2) → HTML (mjml-python), and the plain-text part.
 
 One render per segment: nothing here knows a recipient. Per-recipient links
-are written as the placeholders of :mod:`worker.placeholders`.
+are written as the placeholders of :mod:`worker.domain.placeholders`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import TypeVar
 import jinja2
 from mjml import mjml2html
 
-from worker import placeholders
-from worker.digest import Digest, Launch, Notice, SeatVerdict
+from worker.domain import placeholders
+from worker.domain.digest import Digest, Launch, Notice, SeatVerdict
+from worker.domain.segments import digest_for_segment
+from worker.domain.urls import is_web_url
 from worker.errors import RenderError
-from worker.sanitise import is_web_url
-from worker.segments import digest_for_segment
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"

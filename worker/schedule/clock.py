@@ -1,12 +1,12 @@
 """``digest clock``: the one scheduler process (APScheduler 3).
 
-It only says when to look: each job calls :func:`worker.jobs.run_due`, and
+It only says when to look: each job calls :func:`worker.schedule.jobs.run_due`, and
 the store's state decides what happens, so a job that fires late, twice, or
 after a restart changes nothing by itself. Sending is left to ``digest
 worker`` processes.
 
 Only one clock runs at a time. It holds the ``clock`` lock of
-:mod:`worker.locks` for its whole life; a second clock says once that it
+:mod:`worker.schedule.locks` for its whole life; a second clock says once that it
 waits, tries again every few seconds, and takes over when the first one's
 lock is freed (its process ended, or its database session did). On start
 it runs every job once, which catches up a build or send missed while no
@@ -36,11 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.crontime import cron_trigger
+from worker.domain.cron import cron_trigger
 from worker.errors import driver_words
-from worker.jobs import run_due
-from worker.locks import StoreLock
-from worker.schedule import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.now import process_now
+from worker.schedule.due import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.schedule.jobs import run_due
+from worker.schedule.locks import StoreLock
 from worker.signals import on_stop_signals
 
 log = logging.getLogger("worker.clock")
@@ -65,7 +66,7 @@ class ClockJob:
 
 
 def clock_jobs(settings: Settings) -> list[ClockJob]:
-    """The clock's jobs, as :func:`worker.schedule.upcoming` describes them.
+    """The clock's jobs, as :func:`worker.schedule.due.upcoming` describes them.
 
     The sweep also looks at the send: an edition approved or released
     after its send time (within the grace period) starts at the next sweep.
@@ -73,7 +74,7 @@ def clock_jobs(settings: Settings) -> list[ClockJob]:
     zone = settings.timezone
 
     def every(period: dt.timedelta) -> IntervalTrigger:
-        # Slots counted from the epoch, as in worker.schedule.next_slot.
+        # Slots counted from the epoch, as in worker.schedule.due.next_slot.
         return IntervalTrigger(seconds=period.total_seconds(), start_date=EPOCH, timezone=zone)
 
     return [
@@ -119,7 +120,7 @@ class Clock:
             return 0
         try:
             self._add_jobs()
-            runs = upcoming(self.settings, _now())
+            runs = upcoming(self.settings, process_now())
             log.info(
                 "clock started",
                 extra={"next": "; ".join(f"{r.job} {r.at:%a %Y-%m-%d %H:%M %Z}" for r in runs)},
@@ -184,7 +185,7 @@ class Clock:
             # job is that one's to do.
             if self.stop.is_set() or not self._check_lock():
                 return
-            run_due(self.sessions, self.settings, _now(), jobs=runs, stop=self.stop)
+            run_due(self.sessions, self.settings, process_now(), jobs=runs, stop=self.stop)
         finally:
             with self._idle:
                 self._running -= 1
@@ -241,7 +242,3 @@ def stopping_on_signals(clock: Clock) -> Iterator[None]:
 
     with on_stop_signals(handle):
         yield
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

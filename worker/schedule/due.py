@@ -28,10 +28,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.config import Settings
-from worker.crontime import cron_trigger, occurrences
-from worker.editions import find_edition
-from worker.store.models import EditionStatus, FetchLog
-from worker.weeks import Week, last_complete_week
+from worker.deliver.editions import find_edition
+from worker.domain.cron import cron_trigger, occurrences
+from worker.domain.states import EditionStatus
+from worker.domain.weeks import Week, last_complete_week
+from worker.store.models import FetchLog
 
 JOBS = ("ingest", "build", "send", "retries", "prune")
 PRUNE_EVERY = dt.timedelta(days=1)

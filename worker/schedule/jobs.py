@@ -28,16 +28,24 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.deliver import Worker, finish_if_done
-from worker.editions import BuildResult, Counts, EditionStateError, build_edition, start_edition
+from worker.deliver.editions import (
+    BuildResult,
+    Counts,
+    EditionStateError,
+    build_edition,
+    start_edition,
+)
+from worker.deliver.results import finish_if_done
+from worker.deliver.runner import Worker
+from worker.domain.states import EditionStatus
 from worker.errors import DigestError, driver_words
-from worker.feeds import configured_feeds
-from worker.ingest import IngestReport, ingest_feeds
-from worker.locks import try_lock
+from worker.ingest.feeds import configured_feeds
+from worker.ingest.runner import IngestReport, ingest_feeds
 from worker.mail.base import MailBackend
-from worker.render import Renderer
-from worker.schedule import JOBS, due, ingest_due
-from worker.store.models import Edition, EditionStatus, FetchLog
+from worker.render.renderer import Renderer
+from worker.schedule.due import JOBS, due, ingest_due
+from worker.schedule.locks import try_lock
+from worker.store.models import Edition, FetchLog
 
 log = logging.getLogger("worker.schedule")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -32,6 +31,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
+from worker.domain.suppression import IntakeKind, SuppressionReason
+from worker.domain.verdicts import Seat, Verdict
+from worker.now import process_now
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -58,10 +62,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -79,72 +79,6 @@ class Base(DeclarativeBase):
 def _choices(name: str, column: str, values: type[enum.StrEnum]) -> CheckConstraint:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return CheckConstraint(f"{column} IN ({listed})", name=name)
-
-
-class Seat(enum.StrEnum):
-    """A reviewer's seat on the panel, in the order the page shows them."""
-
-    BUILDER = "builder"
-    SKEPTIC = "skeptic"
-    BUYER = "buyer"
-    FUTURIST = "futurist"
-
-
-class Verdict(enum.StrEnum):
-    SHIP = "ship"
-    SKIP = "skip"
-
-
-class SubscriberStatus(enum.StrEnum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-
-
-class EditionStatus(enum.StrEnum):
-    READY = "ready"  # rendered, deliveries may be materialised
-    SENDING = "sending"  # deliveries exist; workers claim them
-    PAUSED = "paused"  # deliveries exist; workers leave them until resumed
-    SENT = "sent"
-    CANCELLED = "cancelled"  # stopped for good; unsent deliveries stay unsent
-    SKIPPED = "skipped"  # nothing new that week: nothing to send
-
-
-# Editions whose messages have gone out (to some at least): the archive shows
-# them, and a new subscriber's welcome carries the newest.
-WENT_OUT = (EditionStatus.SENDING, EditionStatus.PAUSED, EditionStatus.SENT)
-
-# The segment key of the full digest (every category), rendered for every
-# edition: the archive's, the previews' and the fallback of a welcome.
-EVERYONE = ""
-
-
-class SuppressionReason(enum.StrEnum):
-    UNKNOWN_USER = "unknown_user"  # a 5.1.x permanent failure
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCES = "soft_bounces"  # soft bounces past SOFT_BOUNCE_LIMIT
-    COMPLAINT = "complaint"
-    MANUAL = "manual"
-
-
-class IntakeKind(enum.StrEnum):
-    """What a bounce, complaint or webhook event says, normalised over its source."""
-
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCE = "soft_bounce"
-    COMPLAINT = "complaint"
-    UNSUBSCRIBE = "unsubscribe"
-    DELIVERED = "delivered"
-    OTHER = "other"
-
-
-class DeliveryStatus(enum.StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
-    DEFERRED = "deferred"  # transient failure, to be retried
-    FAILED = "failed"  # permanent failure
-    SUPPRESSED = "suppressed"  # not sent: the subscriber left or was suppressed meanwhile
 
 
 class Feed(Base):
@@ -186,7 +120,7 @@ class Tool(Base):
     canonical_url: Mapped[str | None] = mapped_column(String(2048), unique=True)
     launched_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feed.id", ondelete="SET NULL"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
     feed: Mapped[Feed | None] = relationship(back_populates="tools")
     reviews: Mapped[list[Review]] = relationship(
@@ -250,21 +184,6 @@ class ComparisonTool(Base):
     tool: Mapped[Tool] = relationship()
 
 
-CATEGORY_SEPARATOR = "|"
-
-
-def segment_key(categories: Iterable[str]) -> str:
-    """The canonical form of a category choice, as ``Subscriber.categories``
-    holds it: names sorted, blanks and duplicates dropped, joined with ``|``.
-    The empty key means every category."""
-    return CATEGORY_SEPARATOR.join(sorted({c.strip() for c in categories if c and c.strip()}))
-
-
-def segment_categories(key: str) -> tuple[str, ...]:
-    """The category names of a segment key; () for every category."""
-    return tuple(c for c in key.split(CATEGORY_SEPARATOR) if c)
-
-
 class Subscriber(Base):
     """A list member, with consent state and category choice.
 
@@ -285,7 +204,7 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.PENDING, index=True)
     categories: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
     confirmed_at: Mapped[dt.datetime | None]
     unsubscribed_at: Mapped[dt.datetime | None]
     # A pause chosen on the preferences page: no edition until then.
@@ -308,7 +227,7 @@ class Vote(Base):
     tool_id: Mapped[int] = mapped_column(ForeignKey("tool.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
     verdict: Mapped[str] = mapped_column(String(10))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
 
 class Edition(Base):
@@ -325,7 +244,7 @@ class Edition(Base):
     week: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
     started_at: Mapped[dt.datetime | None]  # when deliveries were materialised
     sent_at: Mapped[dt.datetime | None]
     # An editor's approval (DIGEST_REQUIRE_APPROVAL) and hold, with who and when.
@@ -419,7 +338,7 @@ class Suppression(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     reason: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
 
 class RateHit(Base):
@@ -431,7 +350,7 @@ class RateHit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(400))
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
 
 class IntakeEvent(Base):
@@ -452,7 +371,7 @@ class IntakeEvent(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
 
 def receiving(now: dt.datetime) -> ColumnElement[bool]:
@@ -474,7 +393,7 @@ class FetchLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     feed_id: Mapped[int] = mapped_column(ForeignKey("feed.id", ondelete="CASCADE"))
-    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=process_now, index=True)
     status: Mapped[int | None]  # HTTP status; None when no answer came
     new_launches: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -15,11 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from subscribers.roster import InvalidField, clean_categories
-from subscribers.tokens import BadToken, Purpose, read_subscriber_token
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
-from worker.render import Renderer
+from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
+from worker.render.renderer import Renderer
 from worker.store.models import Tool
 
 log = logging.getLogger("subscribers.web")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError
 
 from subscribers import consent
-from subscribers.tokens import Purpose
 from subscribers.web.pages.common import blueprint, read_link, static_page
 from subscribers.web.state import engine
-from worker.store.models import utcnow
+from worker.domain.tokens import Purpose
+from worker.now import process_now
 
 
 @blueprint.get("/u/<token>")
@@ -30,7 +30,7 @@ def unsubscribe(token: str) -> str:
     for attempt in (1, 2):
         try:
             with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as store:
-                consent.unsubscribe(store, subscriber_id, utcnow())
+                consent.unsubscribe(store, subscriber_id, process_now())
             break
         except DBAPIError as error:
             if attempt == 2 or not error.connection_invalidated:

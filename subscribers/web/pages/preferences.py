@@ -7,7 +7,6 @@ import datetime as dt
 from flask import render_template, request
 
 from subscribers.roster import InvalidField
-from subscribers.tokens import Purpose
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import (
     InvalidLink,
@@ -18,7 +17,10 @@ from subscribers.web.pages.common import (
     read_link,
 )
 from subscribers.web.state import sessions, settings
-from worker.store.models import Subscriber, segment_categories, utcnow
+from worker.domain.segments import segment_categories
+from worker.domain.tokens import Purpose
+from worker.now import process_now
+from worker.store.models import Subscriber
 
 PAUSE_CHOICES = (0, 2, 4, 8)  # weeks
 
@@ -47,7 +49,7 @@ def preferences(token: str) -> tuple[str, int] | str:
             except InvalidField as field_error:
                 error = str(field_error)
         paused_until = subscriber.paused_until
-        paused = paused_until is not None and paused_until > utcnow()
+        paused = paused_until is not None and paused_until > process_now()
         local = paused_until.astimezone(settings().timezone) if paused_until else None
         page = render_template(
             "preferences.html",
@@ -73,4 +75,4 @@ def _save(subscriber: Subscriber, known: list[str]) -> None:
     subscriber.categories = categories
     if pause != "keep":
         weeks = int(pause)
-        subscriber.paused_until = utcnow() + dt.timedelta(weeks=weeks) if weeks else None
+        subscriber.paused_until = process_now() + dt.timedelta(weeks=weeks) if weeks else None

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers import consent, ratelimit
 from subscribers.roster import Candidate, InvalidField, clean_name, normalise_email
-from subscribers.tokens import CONFIRM_WINDOW, Purpose
 from subscribers.web.outbox import send_later
 from subscribers.web.pages.common import (
     blueprint,
@@ -21,11 +20,13 @@ from subscribers.web.pages.common import (
     renderer,
 )
 from subscribers.web.state import sessions, settings
-from worker.compose import Recipient
+from worker.compose.message import Recipient
 from worker.config import Settings
-from worker.editions import LatestSegment, latest_segment, record_delivered
-from worker.notices import already_notice, confirm_notice, send_notice, send_welcome
-from worker.store.models import Subscriber, utcnow
+from worker.deliver.editions import LatestSegment, latest_segment, record_delivered
+from worker.deliver.notices import already_notice, confirm_notice, send_notice, send_welcome
+from worker.domain.tokens import CONFIRM_WINDOW, Purpose
+from worker.now import process_now
+from worker.store.models import Subscriber
 
 
 @blueprint.get("/")
@@ -60,7 +61,7 @@ def subscribe() -> tuple[str, int] | str:
         )
         return page, 400
     config = settings()
-    now = utcnow()
+    now = process_now()
     with sessions().begin() as session:
         client = f"client:{request.remote_addr or 'unknown'}"
         hourly = config.subscribe_limit_per_client
@@ -110,7 +111,7 @@ def confirm(token: str) -> tuple[str, int] | str:
         return render_template("confirm.html", email=email)
     config = settings()
     with sessions().begin() as session:
-        outcome = consent.confirm(session, subscriber_id, email, issued_at, utcnow())
+        outcome = consent.confirm(session, subscriber_id, email, issued_at, process_now())
         subscriber = session.get(Subscriber, subscriber_id)
         welcome = None
         if outcome == consent.ConfirmOutcome.CONFIRMED and subscriber is not None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import abort, render_template, request
 
-from subscribers.tokens import Purpose
 from subscribers.votes import record_vote
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link
 from subscribers.web.state import sessions
+from worker.domain.tokens import Purpose
+from worker.domain.verdicts import Verdict
 from worker.gather import gather_tool
-from worker.store.models import Subscriber, Verdict, utcnow
+from worker.now import process_now
+from worker.store.models import Subscriber
 
 
 @blueprint.route("/vote/<token>/<tool_slug>/<verdict>", methods=["GET", "POST"])
@@ -32,7 +34,7 @@ def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
                     "The form was out of date (or sent from another site). No vote was recorded.",
                     status=400,
                 )
-            voted = record_vote(session, subscriber_id, tool_slug, choice, utcnow())
+            voted = record_vote(session, subscriber_id, tool_slug, choice, process_now())
             session.flush()
         tool = gather_tool(session, tool_slug)
         if tool is None:

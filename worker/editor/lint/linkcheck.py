@@ -19,7 +19,7 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO
 
 from worker.config import Settings
-from worker.lint import Finding, Level, Mail
+from worker.editor.lint.rules import Finding, Level, Mail
 
 # Paths under SITE_URL whose links carry a recipient's signed token.
 RECIPIENT_PATHS = ("/u/", "/preferences/", "/vote/")

@@ -2,8 +2,8 @@
 
 Every check reads the bytes that are sent (never a re-render), parsed once:
 the headers, the text/plain part and the text/html part, scanned in one pass
-by :mod:`worker.htmlscan`. No network, no subprocess: the link
-check (:mod:`worker.linkcheck`) and SpamAssassin (:mod:`worker.spamcheck`)
+by :mod:`worker.editor.lint.htmlscan`. No network, no subprocess: the link
+check (:mod:`worker.editor.lint.linkcheck`) and SpamAssassin (:mod:`worker.editor.lint.spamcheck`)
 live apart and give :class:`Finding` too.
 """
 
@@ -20,9 +20,9 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from worker.config import Settings
-from worker.htmlscan import HtmlScan, scan_html
-from worker.render import SUBJECT_LIMIT
-from worker.sanitise import is_web_url
+from worker.domain.urls import is_web_url
+from worker.editor.lint.htmlscan import HtmlScan, scan_html
+from worker.render.renderer import SUBJECT_LIMIT
 
 
 class Level(StrEnum):

@@ -23,8 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker.editor.lint.rules import Finding, Level
 from worker.errors import DigestError
-from worker.lint import Finding, Level
 
 NOT_INSTALLED = (
     "SpamAssassin is not installed (apt-get install spamassassin): spam score not checked"

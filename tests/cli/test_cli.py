@@ -1,0 +1,98 @@
+"""The `digest` command as a user runs it: the demo, ingest, subscriber import."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from pathlib import Path
+
+from support.commands import digest
+from support.feedserver import serve_feeds
+from worker.config import PROJECT_ROOT
+
+
+def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
+    done = digest(dict(os.environ), "demo", "--dir", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    outbox = tmp_path / "demo" / "outbox"
+    files = sorted(outbox.glob("*.eml"))
+    assert len(files) == 8
+    assert f"Outbox:  {outbox} (8 .eml files)" in done.stdout
+    assert "ok, 5 new launches" in done.stdout
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "100%" in html and "50%" in html and "Claude Haiku Open Weights" in html
+    preview = (tmp_path / "demo" / "preview.html").read_bytes().decode("utf-8")
+    assert preview == html
+    assert len(preview.encode()) < 95_000
+
+
+def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    with serve_feeds(PROJECT_ROOT / "sample" / "feeds") as server:
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feed]]\nurl = "{server.url("/launches.rss.xml")}"\n'
+            f'[[feed]]\nurl = "{server.url("/nope.xml")}"\n'
+        )
+        done = digest(env, "ingest", "--feeds", str(feeds))
+    assert done.returncode == 2  # one feed failed; the other was stored
+    assert "HTTP 404" in done.stdout and "ok" in done.stdout
+
+
+def test_ingest_without_a_feeds_file_says_so(database_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FEEDS_FILE"}
+    env["DATABASE_URL"] = database_url
+    done = digest(env, "ingest", cwd=tmp_path)  # no feeds.toml there: none configured
+    assert done.returncode == 0, done.stderr
+    assert "no feeds configured" in done.stdout
+    named = digest(env, "ingest", "--feeds", "absent.toml", cwd=tmp_path)
+    assert named.returncode == 1
+    assert "--feeds: absent.toml does not exist" in named.stderr
+
+
+def test_subscribers_import_reports_bad_rows_and_keeps_good_ones(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\nok@example.com,Ok\nnot-an-address,Bad\n")
+    done = digest(env, "subscribers", "import", str(people))
+    assert done.returncode == 1
+    assert "1 added" in done.stdout
+    assert f"{people}:3: email: 'not-an-address' is not a valid address" in done.stderr
+
+
+def test_an_unreachable_database_is_one_line_without_the_password() -> None:
+    env = {**os.environ, "DATABASE_URL": "postgresql://bob:hunter2-secret@127.0.0.1:9/none"}
+    done = digest(env, "db", "upgrade")
+    assert done.returncode == 1
+    assert "the database is unreachable or refused" in done.stderr
+    assert "hunter2-secret" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_worker_status_and_control_commands(database_url: str, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    env = {**os.environ, "DATABASE_URL": database_url, "MAIL_URL": f"file://{outbox}"}
+    sample = PROJECT_ROOT / "sample"
+    for args in (
+        ("db", "upgrade"),
+        ("import", str(sample / "content.yaml")),
+        ("subscribers", "import", str(sample / "subscribers.csv")),
+        ("build", "--week", "2026-W48"),
+    ):
+        assert digest(env, *args).returncode == 0
+    refused = digest(env, "pause", "--week", "2026-W48")
+    assert refused.returncode == 1 and "only a sending edition can be paused" in refused.stderr
+    worker = digest(env, "worker", "--once", "--id", "w1")
+    assert worker.returncode == 0 and "0 sent" in worker.stdout  # not started yet
+    sent = digest(env, "send", "--week", "2026-W48")
+    assert sent.returncode == 0 and "edition sent" in sent.stdout
+    status = digest(env, "status", "--week", "2026-W48")
+    assert status.returncode == 0
+    assert "2026-W48" in status.stdout and "sent" in status.stdout and "8" in status.stdout
+    assert len(list(outbox.glob("*.eml"))) == 8
+    cancel = digest(env, "cancel", "--week", "2026-W48")
+    assert cancel.returncode == 1 and "nothing to cancel" in cancel.stderr

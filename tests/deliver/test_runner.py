@@ -1,0 +1,535 @@
+"""Editions and deliveries: built once per week, claimed under leases, sent
+once per subscriber, retried, suppressed, paused and cancelled."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.csvio import import_csv
+from worker.compose.message import Recipient
+from worker.compose.template import MessageTemplate
+from worker.config import PROJECT_ROOT, Settings
+from worker.deliver import runner as deliver
+from worker.deliver.claims import claim_batch, lease_batch, release_batch, take_batch
+from worker.deliver.editions import (
+    EditionStateError,
+    build_edition,
+    cancel_edition,
+    edition_counts,
+    set_paused,
+    start_edition,
+)
+from worker.deliver.results import SendReport, retry_delay
+from worker.deliver.runner import Worker, send_edition
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.domain.weeks import Week
+from worker.errors import MailError
+from worker.ingest.importer import import_file
+from worker.mail import backend_from_url
+from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
+from worker.render.renderer import Renderer
+from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, Suppression
+
+W48 = Week(2026, 48)
+SAMPLE = PROJECT_ROOT / "sample"
+
+
+@pytest.fixture
+def renderer(settings: Settings) -> Renderer:
+    return Renderer(settings.templates_dir)
+
+
+@pytest.fixture
+def small(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, batch_size=3)
+
+
+def load_sample(sessions: sessionmaker[Session]) -> None:
+    import_file(sessions, SAMPLE / "content.yaml")
+    import_csv(sessions, SAMPLE / "subscribers.csv")
+
+
+def built(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
+    load_sample(sessions)
+    build_edition(sessions, W48, settings, renderer)
+
+
+def recipients(outbox: Sequence[OutgoingMessage]) -> list[str]:
+    return sorted(m.recipient for m in outbox)
+
+
+def leased(sessions: sessionmaker[Session]) -> int:
+    """How many deliveries some worker holds a lease on."""
+    with sessions() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
+            )
+            or 0
+        )
+
+
+class Scripted(MailBackend):
+    """Answers chosen recipients with chosen results; accepts the rest."""
+
+    def __init__(self, answers: dict[str, SendResult]) -> None:
+        super().__init__(backend_from_url("memory://").url)
+        self.answers = answers
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        return [self.answers.get(m.recipient, SendResult.accepted()) for m in messages]
+
+
+def test_build_renders_once_per_segment(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    load_sample(sessions)
+    result = build_edition(sessions, W48, settings, renderer)
+    assert result.status == "ready" and result.built
+    with sessions() as session:
+        keys = set(session.scalars(select(Subscriber.categories).distinct()))
+        rendered = set(session.scalars(select(EditionSegment.segment)))
+    assert rendered == keys | {""}  # every segment, plus the full digest
+    assert result.subject and "Claude Files API" in result.subject
+
+
+def test_send_delivers_once_to_every_confirmed_subscriber(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    load_sample(sessions)
+    with sessions.begin() as session:
+        session.add(Subscriber(email="pending@example.com", status=SubscriberStatus.PENDING))
+        session.add(Subscriber(email="left@example.com", status=SubscriberStatus.UNSUBSCRIBED))
+    build_edition(sessions, W48, small, renderer)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, report.failed, report.batches, status) == (8, 0, 3, "sent")
+    with sessions() as session:
+        confirmed = sorted(
+            session.scalars(
+                select(Subscriber.email).where(Subscriber.status == SubscriberStatus.CONFIRMED)
+            )
+        )
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 8
+    assert recipients(outbox) == confirmed
+
+    again, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    rebuilt = build_edition(sessions, W48, small, renderer)
+    assert (again.sent, status) == (0, "sent")
+    assert not rebuilt.built
+    assert len(outbox) == 8
+
+
+def test_each_segment_gets_its_own_digest(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, settings, renderer)
+    send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    by_address = {
+        m.recipient: email.message_from_bytes(m.data, policy=email.policy.default) for m in outbox
+    }
+    design = by_address["jose@example.net"].get_body(("plain",)).get_content()
+    everything = by_address["ada@example.com"].get_body(("plain",)).get_content()
+    assert "Prismatic Canvas" in design and "Claude Files API" not in design
+    assert "Prismatic Canvas" in everything and "Claude Files API" in everything
+
+
+def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    def leave_after_first_batch(report: SendReport) -> None:
+        if report.batches > 1:
+            return
+        with sessions.begin() as session:
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.email == "barbara@example.com")
+                .values(status=SubscriberStatus.UNSUBSCRIBED)
+            )
+            session.add(Suppression(email="linus@example.net", reason="manual"))
+
+    report, status = send_edition(
+        sessions, W48, small, backend_from_url("memory://"), on_batch=leave_after_first_batch
+    )
+    assert "barbara@example.com" not in recipients(outbox)
+    assert "linus@example.net" not in recipients(outbox)
+    assert (report.sent, report.suppressed, status) == (6, 2, "sent")
+    counts = edition_counts(sessions, 1)
+    assert (counts.sent, counts.suppressed, counts.pending) == (6, 2, 0)
+
+
+def test_two_concurrent_starts_move_the_edition_once(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def start() -> None:
+        barrier.wait()
+        results.append(start_edition(sessions, W48, settings))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result.started for result in results) == [False, True]
+    mover = next(result for result in results if result.started)
+    final = edition_counts(sessions, mover.edition_id)
+    assert final.started_at == mover.started_at
+    assert all(result.started_at == mover.started_at for result in results)
+    assert (final.status, final.total) == ("sending", 8)
+
+
+def test_suppressed_addresses_get_no_delivery(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, settings, renderer)
+    with sessions.begin() as session:
+        session.add(Suppression(email="ada@example.com", reason="complaint"))
+    counts = start_edition(sessions, W48, settings)
+    assert counts.queued == 7
+
+
+def test_an_interrupted_send_resumes_without_a_second_copy(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    class Crash(Exception):
+        pass
+
+    def crash(_report: SendReport) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        send_edition(sessions, W48, small, backend_from_url("memory://"), on_batch=crash)
+    assert len(outbox) == 3
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (5, "sent")
+    assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
+
+
+def test_a_crashed_workers_lease_expires_and_its_batch_is_claimed_again(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    now = dt.datetime.now(dt.UTC)
+    first, _ = claim_batch(sessions, "dead-worker", small, now=now)
+    second, _ = claim_batch(sessions, "live-worker", small, now=now)
+    assert {c.delivery_id for c in first}.isdisjoint(c.delivery_id for c in second)
+    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
+    reclaimed, _ = claim_batch(sessions, "live-worker", small, now=later)
+    assert [c.delivery_id for c in reclaimed] == [c.delivery_id for c in first]
+
+
+def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    """While a batch goes out the worker leases the next one; stopped after
+    that batch, it hands the lease back at once instead of letting it run out."""
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    worker = Worker(sessions, small, backend_from_url("memory://"), "w")
+    worker.on_batch = lambda _report: worker.stop.set()
+    report = worker.run()
+    assert report.sent == 3
+    assert leased(sessions) == 0
+    second, _ = claim_batch(sessions, "other", small)
+    assert len(second) == 3
+
+
+def test_a_message_that_cannot_be_composed_fails_alone(
+    sessions: sessionmaker[Session],
+    small: Settings,
+    renderer: Renderer,
+    outbox: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever breaks the composer for one recipient (here made to raise
+    for ada), the rest of the batch and of the edition goes out."""
+    built(sessions, small, renderer)
+    compose = MessageTemplate.compose
+
+    def fragile(self: MessageTemplate, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
+        if recipient.email == "ada@example.com":
+            raise UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed")
+        return compose(self, recipient, now)
+
+    monkeypatch.setattr(MessageTemplate, "compose", fragile)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, report.failed, status) == (7, 1, "sent")
+    assert "ada@example.com" not in recipients(outbox) and len(outbox) == 7
+    with sessions() as session:
+        ada = session.scalars(
+            select(Delivery).join(Subscriber).where(Subscriber.email == "ada@example.com")
+        ).one()
+    assert ada.status == "failed" and ada.last_error.startswith("cannot compose:")
+
+
+class Slow(MailBackend):
+    """Accepts everything, slowly: a relay at a rate limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(backend_from_url("memory://").url)
+        self.seconds = seconds
+        self.sent: list[str] = []
+
+    def send_batch(self, messages: Iterable[OutgoingMessage]) -> list[SendResult]:
+        results = []
+        for message in messages:
+            time.sleep(self.seconds)
+            self.sent.append(message.recipient)
+            results.append(SendResult.accepted())
+        return results
+
+
+def test_a_batch_slower_than_its_lease_is_still_sent_once(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    """Two workers, batches that take twice the lease: the leases of the
+    batch in hand (and of the one leased ahead) are kept alive, so neither
+    worker claims the other's."""
+    slow = dataclasses.replace(settings, batch_size=2, lease_seconds=0.3)
+    built(sessions, slow, renderer)
+    start_edition(sessions, W48, slow)
+    backends = [Slow(0.3), Slow(0.3)]
+    workers = [Worker(sessions, slow, b, f"w{n}") for n, b in enumerate(backends)]
+    threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    sent = [address for b in backends for address in b.sent]
+    assert sorted(sent) == sorted(set(sent)) and len(sent) == 8
+    assert edition_counts(sessions, 1).status == "sent"
+
+
+def test_a_batch_leased_ahead_leaves_out_what_another_worker_took(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    now = dt.datetime.now(dt.UTC)
+    ahead = lease_batch(sessions, "slowpoke", small)
+    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
+    taken, _ = claim_batch(sessions, "other", small, now=later)  # the lease ran out
+    assert [c.delivery_id for c in taken] == ahead
+    mine, _ = take_batch(sessions, "slowpoke", ahead, small)
+    assert mine == []
+
+
+def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    refusing = Scripted({})
+    refusing.send_batch = lambda messages: [  # type: ignore[method-assign]
+        SendResult(Outcome.UNSENT, 553, "5.7.1 sender not allowed") for _ in messages
+    ]
+    with pytest.raises(MailError, match="sender not allowed"):
+        send_edition(sessions, W48, settings, refusing)
+    counts = start_edition(sessions, W48, settings)
+    assert (counts.status, counts.queued, counts.failed) == ("sending", 8, 0)
+    with sessions() as session:
+        rows = session.execute(select(Delivery.attempts, Delivery.lease_owner)).all()
+    assert all(row == (0, None) for row in rows)
+    report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
+
+
+def test_a_workers_cursor_still_finds_what_was_handed_back_behind_it(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
+) -> None:
+    """Claims go on from where the worker left the queue; at its end they
+    look once more from the start, for batches handed back meanwhile."""
+    built(sessions, small, renderer)
+    start_edition(sessions, W48, small)
+    cursor: dict[int, int] = {}
+    first = lease_batch(sessions, "w", small, cursor=cursor)
+    second = lease_batch(sessions, "w", small, cursor=cursor)
+    assert first == [1, 2, 3] and second == [4, 5, 6] and cursor == {1: 6}
+    release_batch(sessions, "w", first)
+    third = lease_batch(sessions, "w", small, cursor=cursor)
+    assert third == [7, 8, 1]  # the rest of the queue, then from the start
+    fourth = lease_batch(sessions, "w", small, cursor=cursor)
+    assert fourth == [2, 3]
+    assert lease_batch(sessions, "w", small, cursor=cursor) == []
+
+
+def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
+    sessions: sessionmaker[Session],
+    small: Settings,
+    renderer: Renderer,
+    outbox: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store drops the connection as the first batch is recorded: the
+    worker tries again (its leases kept alive) instead of leaving a sent
+    batch to be claimed and sent again."""
+    built(sessions, small, renderer)
+    real = deliver.record_results
+    failures = [OperationalError("UPDATE delivery", {}, Exception("server closed the connection"))]
+
+    def flaky(*args: object, **kwargs: object) -> None:
+        if failures:
+            raise failures.pop()
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deliver, "record_results", flaky)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
+    assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
+
+
+def test_transient_failures_are_retried_with_backoff_then_fail(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    quick = dataclasses.replace(settings, max_attempts=3, retry_base_seconds=0, retry_cap_seconds=0)
+    built(sessions, quick, renderer)
+    busy = SendResult(Outcome.TRANSIENT, 451, "4.3.0 try again later")
+    backend = Scripted({"ada@example.com": busy})
+    report, status = send_edition(sessions, W48, quick, backend)
+    # Due again at once (zero backoff), so one run retries it to the limit.
+    assert (report.sent, report.deferred, report.failed, status) == (7, 2, 1, "sent")
+    with sessions() as session:
+        ada = session.scalars(
+            select(Delivery).join(Subscriber).where(Subscriber.email == "ada@example.com")
+        ).one()
+    assert (ada.status, ada.attempts, ada.last_code) == ("failed", 3, 451)
+    assert ada.last_error == "4.3.0 try again later"
+
+
+def test_deferred_deliveries_wait_for_their_next_attempt(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    backend = Scripted({"ada@example.com": SendResult(Outcome.TRANSIENT, None, "timed out")})
+    report, status = send_edition(sessions, W48, settings, backend)
+    assert (report.deferred, status) == (1, "sending")
+    with sessions() as session:
+        ada = session.scalars(select(Delivery).where(Delivery.status == "deferred")).one()
+    wait = ada.next_attempt_at - dt.datetime.now(dt.UTC)  # type: ignore[operator]
+    assert dt.timedelta(seconds=25) < wait <= dt.timedelta(seconds=61)
+    backend.answers.clear()
+    again, status = send_edition(sessions, W48, settings, backend)
+    assert (again.sent, status) == (0, "sending")  # not due yet
+
+
+def test_retry_delay_grows_exponentially_with_jitter(settings: Settings) -> None:
+    delays = [retry_delay(n, settings).total_seconds() for n in range(1, 9)]
+    assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120 and 120 <= delays[2] <= 240
+    assert all(1800 <= d <= 3600 for d in delays[6:])  # capped at an hour
+
+
+def test_unknown_users_fail_and_are_suppressed(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    backend = Scripted(
+        {
+            "ada@example.com": SendResult(
+                Outcome.PERMANENT,
+                550,
+                "5.1.1 <ada@example.com>: User unknown",
+                suppress=SuppressionReason.UNKNOWN_USER,
+            ),
+            "zoe@example.org": SendResult(Outcome.PERMANENT, 554, "5.7.1 Message rejected as spam"),
+        }
+    )
+    report, status = send_edition(sessions, W48, settings, backend)
+    assert (report.sent, report.failed, status) == (6, 2, "sent")
+    with sessions() as session:
+        suppressed = list(session.scalars(select(Suppression.email)))
+    assert suppressed == ["ada@example.com"]  # the backend said so for ada only
+
+
+def test_pause_resume_and_cancel(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, small, renderer)
+
+    def pause_after_first_batch(_report: SendReport) -> None:
+        set_paused(sessions, W48, small, paused=True)
+
+    report, status = send_edition(
+        sessions, W48, small, backend_from_url("memory://"), on_batch=pause_after_first_batch
+    )
+    assert (report.sent, status) == (3, "paused")
+    assert leased(sessions) == 0  # the batch leased ahead was handed back
+    with pytest.raises(EditionStateError, match="only a sending edition can be paused"):
+        set_paused(sessions, W48, small, paused=True)
+    assert set_paused(sessions, W48, small, paused=False) == "sending"
+    cancelled = cancel_edition(sessions, W48, small)
+    assert (cancelled.status, cancelled.sent, cancelled.queued) == ("cancelled", 3, 5)
+    report, status = send_edition(sessions, W48, small, backend_from_url("memory://"))
+    assert (report.sent, status) == (0, "cancelled")
+    assert len(outbox) == 3
+
+
+def test_a_backend_that_is_down_hands_the_batch_back(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    renderer: Renderer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    built(sessions, settings, renderer)
+    start_edition(sessions, W48, settings)
+    worker = Worker(sessions, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"), "w")
+    worker.stop.set()  # the backoff wait returns at once
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert worker.run_once()
+    with sessions() as session:
+        rows = session.execute(select(Delivery.attempts, Delivery.lease_owner)).all()
+    assert rows and all(row == (0, None) for row in rows)
+    said = [r.getMessage() for r in caplog.records if r.name == "worker.deliver"]
+    assert len(said) == 1 and "backing off" in said[0]  # once, not once a try
+
+
+def test_send_reports_a_backend_that_is_down_and_keeps_every_delivery(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    with pytest.raises(MailError, match=r"cannot send through smtp://127\.0\.0\.1:9"):
+        send_edition(sessions, W48, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"))
+    counts = start_edition(sessions, W48, settings)
+    assert (counts.status, counts.queued, counts.sent) == ("sending", 8, 0)
+    report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (8, "sent")
+
+
+def test_an_empty_week_is_skipped_and_sends_nothing(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    load_sample(sessions)
+    result = build_edition(sessions, Week(2026, 47), settings, renderer)
+    assert result.status == "skipped"
+    report, status = send_edition(sessions, Week(2026, 47), settings, backend_from_url("memory://"))
+    assert (report.sent, status) == (0, "skipped") and outbox == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert session.scalars(select(Edition.status)).one() == "skipped"
+
+
+def test_sending_an_unbuilt_week_asks_for_a_build(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    with pytest.raises(LookupError, match="build it first"):
+        send_edition(sessions, W48, settings, backend_from_url("memory://"))

@@ -1,0 +1,384 @@
+"""Ingest over real HTTP on loopback: conditional GET, redirects, errors,
+time and size limits, dedupe, and sanitising of hostile feeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from support.feedserver import FeedServer, Route, serve_feeds
+from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.errors import ConfigError, InputError
+from worker.ingest import runner as ingest
+from worker.ingest.feeds import FeedSpec, configured_feeds, load_feeds_file
+from worker.ingest.launches import canonical_url
+from worker.ingest.runner import ingest_feeds
+from worker.store.models import Feed, Tool
+
+SAMPLE_FEEDS = PROJECT_ROOT / "sample" / "feeds"
+BAD_FEEDS = PROJECT_ROOT / "tests" / "fixtures" / "feeds"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[FeedServer]:
+    for folder in (SAMPLE_FEEDS, BAD_FEEDS):
+        for path in folder.glob("*.xml"):
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    with serve_feeds(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, feed_timeout=1.0, feed_max_bytes=1024 * 1024)
+
+
+def tools(sessions: sessionmaker[Session]) -> dict[str, Tool]:
+    with sessions() as session:
+        return {t.name: t for t in session.scalars(select(Tool))}
+
+
+def feed_row(sessions: sessionmaker[Session], url: str) -> Feed:
+    with sessions() as session:
+        return session.scalars(select(Feed).where(Feed.url == url)).one()
+
+
+def test_rss_and_atom_launches_are_stored(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    report = ingest_feeds(
+        sessions,
+        [
+            FeedSpec(server.url("/launches.rss.xml"), category="Developer Tools"),
+            FeedSpec(server.url("/launches.atom.xml")),
+        ],
+        fast,
+    )
+    assert [(f.status, f.new) for f in report.feeds] == [("ok", 5), ("ok", 5)]
+    stored = tools(sessions)
+    sage = stored["Stacktrace Sage"]
+    assert sage.vendor == "Sage Systems (fictional)" and sage.entry_price == "Freemium"
+    assert sage.category == "Developer Tools"
+    assert sage.launched_on == dt.date(2026, 11, 23)
+    assert sage.url == "https://stacktrace-sage.example/?utm_source=launch-radar"
+    assert sage.canonical_url == "https://stacktrace-sage.example/"
+    assert sage.guid == "launch-radar:stacktrace-sage"
+    assert sage.tagline is not None and sage.tagline.startswith("Explains a production")
+    assert sage.description is not None and "<em>" in sage.description
+    pilot = stored["Palette Pilot"]
+    assert (pilot.category, pilot.entry_price) == ("Design", "Free")  # from the Atom entry
+    assert stored["Slidesmith"].vendor == "Smithy Works (fictional)"  # the author stands in
+    assert feed_row(sessions, server.url("/launches.rss.xml")).title.startswith("Launch Radar")
+
+
+def test_a_second_fetch_is_conditional_and_stores_nothing_new(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    spec = FeedSpec(server.url("/launches.rss.xml"))
+    ingest_feeds(sessions, [spec], fast)
+    second = ingest_feeds(sessions, [spec], fast)
+    assert second.feeds[0].status == "not-modified"
+    headers = server.headers_of("/launches.rss.xml")[-1]
+    assert headers["if-none-match"].startswith('"')
+    assert "if-modified-since" in headers
+    assert headers["user-agent"].startswith("verdict-digest/")
+    assert len(tools(sessions)) == 5
+
+
+def test_a_changed_feed_adds_only_new_entries(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    spec = FeedSpec(server.url("/launches.rss.xml"))
+    ingest_feeds(sessions, [spec], fast)
+    rss = (server.root / "launches.rss.xml").read_text()
+    extra = (
+        rss.replace("Stacktrace Sage", "Stacktrace Sage Two")
+        .replace("launch-radar:stacktrace-sage", "launch-radar:stacktrace-sage-two")
+        .replace("https://stacktrace-sage.example/", "https://sage-two.example/")
+    )
+    (server.root / "launches.rss.xml").write_text(extra)
+    report = ingest_feeds(sessions, [spec], fast)
+    assert (report.feeds[0].new, report.feeds[0].duplicates) == (1, 4)
+    assert "Stacktrace Sage Two" in tools(sessions)
+
+
+def test_dedupe_by_canonical_url_across_feeds(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    ingest_feeds(sessions, [FeedSpec(server.url("/launches.rss.xml"))], fast)
+    copy = (server.root / "launches.rss.xml").read_text().replace("launch-radar:", "mirror:")
+    copy = copy.replace(
+        "https://schemafold.example/", "HTTPS://Schemafold.example:443/?utm_campaign=x#top"
+    )
+    server.routes["/mirror.xml"] = Route(body=copy.encode())
+    report = ingest_feeds(sessions, [FeedSpec(server.url("/mirror.xml"))], fast)
+    assert (report.feeds[0].new, report.feeds[0].duplicates) == (0, 5)
+    assert len(tools(sessions)) == 5
+
+
+def test_a_bad_feed_is_recorded_and_the_others_go_on(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    server.routes["/slow.xml"] = Route(file="launches.atom.xml", stall=2.5)
+    server.routes["/missing.xml"] = Route(status=404, body=b"no")
+    server.routes["/broken.xml"] = Route(status=500, body=b"oops")
+    specs = [
+        FeedSpec(server.url("/malformed.xml")),
+        FeedSpec(server.url("/slow.xml")),
+        FeedSpec(server.url("/launches.rss.xml")),
+        FeedSpec(server.url("/missing.xml")),
+        FeedSpec(server.url("/broken.xml")),
+        FeedSpec("http://127.0.0.1:9/closed.xml"),
+    ]
+    report = ingest_feeds(sessions, specs, fast)
+    by_url = {f.url: f for f in report.feeds}
+    assert by_url[server.url("/launches.rss.xml")].new == 5
+    assert report.errors == 5
+    malformed = by_url[server.url("/malformed.xml")]
+    assert malformed.status == "error" and "not a feed" in (malformed.error or "")
+    assert (malformed.error or "").startswith(server.url("/malformed.xml"))
+    assert "timed out" in (by_url[server.url("/slow.xml")].error or "")
+    assert "HTTP 404" in (by_url[server.url("/missing.xml")].error or "")
+    assert "HTTP 500" in (by_url[server.url("/broken.xml")].error or "")
+    assert "unreachable" in (by_url["http://127.0.0.1:9/closed.xml"].error or "")
+    row = feed_row(sessions, server.url("/missing.xml"))
+    assert (row.last_status, row.error_count) == (404, 1)
+    assert row.last_error == "HTTP 404 Not Found"
+    assert len(tools(sessions)) == 5
+
+
+def test_gone_feeds_are_deactivated_and_moved_feeds_follow(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    server.routes["/old.xml"] = Route(status=410)
+    server.routes["/moved.xml"] = Route(status=301, location="/launches.atom.xml")
+    server.routes["/temp.xml"] = Route(status=302, location="/launches.rss.xml")
+    specs = [
+        FeedSpec(server.url("/old.xml")),
+        FeedSpec(server.url("/moved.xml")),
+        FeedSpec(server.url("/temp.xml")),
+    ]
+    report = ingest_feeds(sessions, specs, fast)
+    assert [f.status for f in report.feeds] == ["gone", "ok", "ok"]
+    assert feed_row(sessions, server.url("/old.xml")).active is False
+    assert feed_row(sessions, server.url("/launches.atom.xml")).title  # the feed moved
+    assert feed_row(sessions, server.url("/temp.xml"))  # a temporary redirect keeps the URL
+    again = ingest_feeds(sessions, [FeedSpec(server.url("/old.xml"))], fast)
+    assert again.feeds[0].status == "inactive"
+    assert len(server.headers_of("/old.xml")) == 1
+
+
+def test_a_16_mb_feed_is_refused_without_reading_it_all(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    server.routes["/huge.xml"] = Route(stream_bytes=16 * 1024 * 1024)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = ingest_feeds(
+        sessions,
+        [FeedSpec(server.url("/huge.xml")), FeedSpec(server.url("/launches.rss.xml"))],
+        fast,
+    )
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    huge, good = report.feeds
+    assert huge.status == "error"
+    assert f"feed larger than {fast.feed_max_bytes} bytes" in (huge.error or "")
+    assert good.new == 5
+    assert grown_kb < 12 * 1024  # far less than the 16 MB offered
+
+
+def test_hostile_entries_are_stored_sanitised(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    hostile = (server.root / "hostile.xml").read_text().replace("LONGTITLE", "L" * 10_000)
+    server.routes["/hostile.xml"] = Route(body=hostile.encode())
+    report = ingest_feeds(sessions, [FeedSpec(server.url("/hostile.xml"))], fast)
+    assert report.feeds[0].new == 2
+    stored = tools(sessions)
+    evil = next(t for name, t in stored.items() if name.startswith("Evil"))
+    # Markup goes, scripts with their content; the CRLF and the bell become spaces.
+    assert evil.name == "Evil Bcc: victim@example.com Tool"
+    assert "\r" not in evil.name and "\n" not in evil.name and "\x07" not in evil.name
+    assert evil.vendor == "Vendor X-Injected: yes"
+    assert evil.entry_price == "Free"
+    assert evil.url is None  # javascript: is not a link
+    assert evil.description == (
+        '<p>Nice tool <a rel="noopener noreferrer">click</a> '
+        '<a href="https://ok.example/" rel="noopener noreferrer">ok</a> </p>'
+    )
+    feed = feed_row(sessions, server.url("/hostile.xml"))
+    assert feed.title == "Hostile feed"
+    long = next(t for name, t in stored.items() if name.startswith("LLL"))
+    assert len(long.name) == 300 and long.name.endswith("…")
+
+
+def test_entries_that_do_not_fit_are_skipped_and_the_rest_is_stored(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    long_link = "https://long-link.example/" + "a" * 3000
+    bad = (
+        (server.root / "bad-entries.xml")
+        .read_text()
+        .replace("LONGLINK", long_link)
+        .replace("LONGTITLE", "Lönger title " * 77)  # 1,001 characters, not all ASCII
+    )
+    server.routes["/bad-entries.xml"] = Route(body=bad.encode())
+    # An ETag longer than its column (1,024 characters).
+    server.routes["/long-etag.xml"] = Route(file="launches.atom.xml", etag=f'"{"e" * 1998}"')
+    bad_url, etag_url = server.url("/bad-entries.xml"), server.url("/long-etag.xml")
+    specs = [FeedSpec(bad_url), FeedSpec(etag_url), FeedSpec(server.url("/launches.rss.xml"))]
+
+    report = ingest_feeds(sessions, specs, fast)
+
+    assert [(f.status, f.new, f.skipped) for f in report.feeds] == [
+        ("ok", 2, 2),
+        ("ok", 5, 0),
+        ("ok", 5, 0),
+    ]
+    warnings = report.feeds[0].warnings
+    assert report.warnings == warnings and len(warnings) == 2
+    assert all(w.startswith(f"{bad_url}: entry ") for w in warnings)
+    port, long = warnings
+    assert "'http://x:abc/'" in port and "not a valid URL" in port
+    assert "https://long-link.example/aaa" in long and "longer than 2048 characters" in long
+    assert len(long) < 300  # the entry is named, not quoted whole
+    stored = tools(sessions)
+    assert len(stored) == 12
+    assert {"Goodgrip", "Slidesmith", "Stacktrace Sage"} <= stored.keys()
+    assert not {"Bad Port", "Long Link"} & stored.keys()
+    titled = next(t for t in stored.values() if t.guid == "bad-entries:long-title")
+    assert len(titled.name) <= 300 and titled.name.endswith("…")
+    assert titled.name.startswith("Lönger title Lönger title")
+    # The over-long ETag is not kept, so the next fetch does not send it.
+    assert feed_row(sessions, etag_url).etag is None
+    ingest_feeds(sessions, [FeedSpec(etag_url)], fast)
+    assert "if-none-match" not in server.headers_of("/long-etag.xml")[-1]
+
+
+def test_an_unexpected_error_fails_only_its_feed(
+    sessions: sessionmaker[Session],
+    server: FeedServer,
+    fast: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_slug = ingest._unique_slug
+
+    def clashing_slug(session: Session, name: str) -> str:
+        # Two entries of the RSS feed get one slug: the second INSERT fails
+        # in the database, which on PostgreSQL aborts the transaction.
+        return "clash" if name in ("Schemafold", "Testwhisper") else real_slug(session, name)
+
+    monkeypatch.setattr(ingest, "_unique_slug", clashing_slug)
+    rss_url = server.url("/launches.rss.xml")
+    specs = [
+        FeedSpec(rss_url),
+        FeedSpec("https://feeds.example/" + "x" * 3000),
+        FeedSpec(server.url("/launches.atom.xml")),
+    ]
+    report = ingest_feeds(sessions, specs, fast)
+    rss, too_long, atom = report.feeds
+    assert rss.status == "error" and (rss.error or "").startswith(f"{rss_url}: unexpected error")
+    assert too_long.status == "error" and "longer than 2048 characters" in (too_long.error or "")
+    assert (atom.status, atom.new) == ("ok", 5)
+    assert report.errors == 2
+    row = feed_row(sessions, rss_url)
+    assert (row.error_count, row.etag) == (1, None)  # its fetch state went with its entries
+    assert (row.last_error or "").startswith("unexpected error: IntegrityError")
+    assert len(tools(sessions)) == 5
+
+
+def test_the_namespace_uri_decides_not_the_prefix(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
+    # The same feed, not well-formed, goes through feedparser's other parser,
+    # which keys the elements differently.
+    loose = (
+        (server.root / "prefixed.xml")
+        .read_text()
+        .replace("prefixed:", "loose:")
+        .replace("-tool.example/", "-tool.example/loose")
+        .replace("<title>Prefixed</title>", "<title>Prefixed &bogus;</title>")
+    )
+    server.routes["/loose.xml"] = Route(body=loose.encode())
+    specs = [FeedSpec(server.url("/prefixed.xml")), FeedSpec(server.url("/loose.xml"))]
+    report = ingest_feeds(sessions, specs, fast)
+    assert [(f.status, f.new) for f in report.feeds] == [("ok", 2), ("ok", 2)]
+    assert report.feeds[1].warnings  # the loose feed parsed with problems
+    expected = {
+        "Vee Tool": ("Vee Labs (fictional)", "Paid"),
+        "Upper Tool": ("Upper Works (fictional)", "Freemium"),
+    }
+    with sessions() as session:
+        stored = session.scalars(select(Tool)).all()
+        assert len(stored) == 4
+        for tool in stored:
+            assert (tool.vendor, tool.entry_price) == expected[tool.name], tool.guid
+
+
+def test_feeds_files_toml_and_yaml(tmp_path: Path) -> None:
+    specs = load_feeds_file(PROJECT_ROOT / "sample" / "feeds.toml")
+    assert [s.category for s in specs] == ["Developer Tools", None]
+    yaml_file = tmp_path / "feeds.yaml"
+    yaml_file.write_text("feeds:\n  - url: https://a.example/feed\n    category: Design\n")
+    assert load_feeds_file(yaml_file) == [FeedSpec("https://a.example/feed", "Design")]
+
+
+def test_feeds_are_optional_only_at_the_default_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default feeds.toml is looked for here: none yet
+    defaults = load_settings({})
+    assert configured_feeds(defaults) == []
+    gone = tmp_path / "gone.toml"
+    with pytest.raises(ConfigError, match=f"^FEEDS_FILE: {re.escape(str(gone))} does not exist$"):
+        configured_feeds(load_settings({"FEEDS_FILE": str(gone)}))
+    with pytest.raises(ConfigError, match=r"^--feeds: feeds\.toml does not exist$"):
+        configured_feeds(defaults, Path("feeds.toml"))
+    (tmp_path / "feeds.toml").write_text('[[feed]]\nurl = "https://a.example/feed"\n')
+    assert configured_feeds(defaults) == [FeedSpec("https://a.example/feed")]
+    (tmp_path / "feeds.toml").write_text("[[feed]]\n")
+    with pytest.raises(InputError, match="feed\\[0\\]: needs a url"):
+        configured_feeds(defaults)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "fragment"),
+    [
+        ("feeds.toml", "[[feed]]\ntitle = 'no url'\n", "feed[0]: needs a url"),
+        ("feeds.toml", "[[feed]]\nurl = 'ftp://x.example/'\n", "feed[0].url: 'ftp://x.example/'"),
+        (
+            "feeds.toml",
+            "[[feed]]\nurl = 'http://x.example:abc/'\n",
+            "feed[0].url: 'http://x.example:abc/' is not a valid URL",
+        ),
+        ("feeds.toml", "[[feed]\nurl = 1", "not valid toml"),
+        ("feeds.yaml", "feeds: {url: x}\n", "expected a list of feeds"),
+    ],
+)
+def test_bad_feeds_files_name_the_place(
+    tmp_path: Path, name: str, body: str, fragment: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(body)
+    with pytest.raises(InputError, match=re.escape(fragment)) as caught:
+        load_feeds_file(path)
+    assert str(path) in str(caught.value)
+    with pytest.raises(InputError, match="cannot read"):
+        load_feeds_file(tmp_path / "absent.toml")
+
+
+def test_canonical_url() -> None:
+    assert canonical_url("HTTPS://Example.COM:443/a/b/?utm_source=x&b=2&a=1#frag") == (
+        "https://example.com/a/b?a=1&b=2"
+    )
+    assert canonical_url("http://example.com:8080") == "http://example.com:8080/"
+    assert canonical_url("http://[::1]:8080/a/") == "http://[::1]:8080/a"
+    with pytest.raises(ValueError, match="Port"):
+        canonical_url("http://x:abc/")

@@ -1,0 +1,176 @@
+"""Render: Jinja2 → MJML → HTML, and the text part, from plain Digest data."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from support.digests import big_digest, launch, seed_comparison, seed_digest
+from worker.config import PROJECT_ROOT
+from worker.domain import placeholders
+from worker.errors import RenderError
+from worker.render.renderer import Renderer, preheader_for, subject_for
+
+# Gmail clips HTML past 102 KB; keep a margin for the recipient's links.
+HTML_BUDGET = 95_000
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(PROJECT_ROOT / "templates")
+
+
+def visible_text(html: str) -> str:
+    body = re.sub(r"(?s)<(style|title|head)\b.*?</\1>", " ", html)
+    return " ".join(re.sub(r"<[^>]+>", " ", body).split())
+
+
+def test_seed_comparison_shows_its_verdict_table(renderer: Renderer) -> None:
+    out = renderer.render(seed_digest())
+    html = visible_text(out.html)
+    for part in (html, out.text):
+        assert "Claude Files API" in part and "Claude Haiku Open Weights" in part
+        assert "100%" in part and "50%" in part
+        assert "4 of 4 reviewers" in part and "2 of 4 reviewers" in part
+        assert "Paid" in part and "Free" in part
+        assert "Panel ship" in part and "Community" in part and "Reviewer split" in part
+    # Community has no votes: shown as a dash for both tools.
+    assert re.search(r"Community\s+—.*Community\s+—", html)
+    assert out.text.count("Community       —") == 2
+    assert "✓ Builder, ✗ Skeptic, ✗ Buyer, ✓ Futurist" in out.text
+    assert "the builder" in html
+
+
+def test_the_body_is_600_px_and_compiles_cleanly(renderer: Renderer) -> None:
+    out = renderer.render(seed_digest())
+    assert out.html.startswith("<!doctype html>")
+    assert "max-width:600px" in out.html
+    assert '<meta name="color-scheme" content="light dark" />' in out.html
+    assert "prefers-color-scheme: dark" in out.html
+    for leftover in ("{{", "{%", "<mj-", "</mj-"):
+        assert leftover not in out.html and leftover not in out.text
+    assert "<img" not in out.html  # nothing to miss with images off
+
+
+def test_per_recipient_links_are_placeholders(renderer: Renderer) -> None:
+    out = renderer.render(seed_digest())
+    for part in (out.html, out.text):
+        assert placeholders.UNSUBSCRIBE_URL in part
+        assert placeholders.PREFERENCES_URL in part
+        assert f"/vote/{placeholders.VOTE_TOKEN}/claude-files-api/ship" in part
+        assert f"/vote/{placeholders.VOTE_TOKEN}/claude-haiku-open-weights/skip" in part
+        assert "https://verdicts.example/archive/2026-W48" in part
+    assert f'href="{placeholders.UNSUBSCRIBE_URL}"' in out.html
+
+
+def test_footer_has_the_postal_address_and_why(renderer: Renderer) -> None:
+    out = renderer.render(seed_digest())
+    for part in (visible_text(out.html), out.text):
+        assert "548 Market St, San Francisco, CA 94104, USA" in part
+        assert "Unsubscribe" in part and "preferences" in part
+        assert "you subscribed to Weekly AI Tool Verdicts" in part
+
+
+def test_subject_and_preheader() -> None:
+    seed = seed_digest()
+    assert subject_for(seed) == "Claude Files API vs Claude Haiku Open Weights"
+    assert preheader_for(seed) == (
+        "Panel verdicts on 1 comparison and 2 new launches, week of Nov 23."
+    )
+    two = dataclasses.replace(seed, comparisons=(seed_comparison(), seed_comparison()))
+    assert subject_for(two) == "Claude Files API vs Claude Haiku Open Weights + 1 more comparison"
+    long = dataclasses.replace(big_digest(3, 0))
+    assert len(subject_for(long)) <= 78
+    only_launches = dataclasses.replace(seed, comparisons=())
+    assert subject_for(only_launches) == "2 new AI tools this week"
+
+
+def test_subject_and_preheader_reach_the_html(renderer: Renderer) -> None:
+    out = renderer.render(seed_digest())
+    assert f"<title>{out.subject}</title>" in out.html
+    assert out.preheader in out.html
+
+
+def test_hostile_text_is_escaped_and_bad_urls_are_not_linked(renderer: Renderer) -> None:
+    seed = seed_comparison()
+    evil = dataclasses.replace(
+        seed.tools[0],
+        name='<script>alert("x")</script> Tool',
+        url="javascript:alert(1)",
+        tagline='" onmouseover="alert(1)',
+    )
+    comparison = dataclasses.replace(
+        seed, tools=(evil, seed.tools[1]), title="A & B <b>bold</b>", url="data:text/html,x"
+    )
+    hostile = dataclasses.replace(seed_digest(), comparisons=(comparison,))
+    out = renderer.render(hostile)
+    assert "<script>" not in out.html and "&lt;script&gt;" in out.html
+    assert "A &amp; B &lt;b&gt;bold&lt;/b&gt;" in out.html
+    assert "javascript:" not in out.html and "data:text/html" not in out.html
+    assert '" onmouseover' not in out.html
+    # The text part is plain text: shown as written, never interpreted.
+    assert '<script>alert("x")</script> Tool' in out.text
+
+
+def test_content_cannot_pose_as_a_readers_own_links(renderer: Renderer) -> None:
+    """A feed entry linking to ``…?u=%%unsubscribe_url%%`` would otherwise
+    be filled with each reader's signed links by the composer."""
+    bait = "https://evil.example/?u=%%unsubscribe_url%%&p=%%preferences_url%%&v=%%vote_token%%"
+    week = dataclasses.replace(
+        seed_digest(),
+        launches=(dataclasses.replace(launch(1), url=bait, name="Tool %%vote_token%%"),),
+    )
+    out = renderer.render(week)
+    for part in (out.html, out.text):
+        assert "evil.example/?u=%25%25unsubscribe_url%25%25" in part
+        # Only the template's own links carry placeholders.
+        assert part.count(placeholders.UNSUBSCRIBE_URL) == 1
+        assert part.count(placeholders.PREFERENCES_URL) == 1
+        assert "Tool %%" not in part
+
+
+def test_a_very_long_title_gives_a_subject_that_fits(renderer: Renderer) -> None:
+    title = "Which one " + "really " * 80 + "ships?"
+    week = dataclasses.replace(
+        seed_digest(), comparisons=(dataclasses.replace(seed_comparison(), title=title),)
+    )
+    subject = renderer.render(week).subject
+    assert len(subject) <= 150 and subject.endswith("really…")
+
+
+def test_an_empty_digest_is_refused(renderer: Renderer) -> None:
+    empty = dataclasses.replace(seed_digest(), comparisons=(), launches=())
+    with pytest.raises(RenderError, match="nothing to render"):
+        renderer.render(empty)
+
+
+def test_launches_are_grouped_by_category(renderer: Renderer) -> None:
+    week = dataclasses.replace(
+        seed_digest(), launches=(launch(1, "Productivity"), launch(2, "Design"), launch(3))
+    )
+    text = renderer.render(week).text
+    assert text.index("DESIGN") < text.index("PRODUCTIVITY")
+    assert text.count("PRODUCTIVITY") == 1
+    assert "NEW THIS WEEK: 3 launches" in text
+
+
+def test_text_part_has_what_the_html_has(renderer: Renderer) -> None:
+    digest = big_digest(3, 8)
+    out = renderer.render(digest)
+    names = [t.name for c in digest.comparisons for t in c.tools]
+    names += [c.title for c in digest.comparisons] + [x.name for x in digest.launches]
+    html = visible_text(out.html)
+    for name in names:
+        assert name in html
+        assert name in out.text.replace("\n", " ")
+    assert "&amp;" not in out.text and "&#" not in out.text
+    assert max(len(line) for line in out.text.splitlines() if "://" not in line) <= 78
+
+
+def test_a_heavy_week_stays_under_gmail_clipping(renderer: Renderer) -> None:
+    out = renderer.render(big_digest(5, 30))
+    size = len(out.html.encode())
+    print(f"\nHTML of 5 comparisons and 30 launches: {size} bytes")
+    assert size < HTML_BUDGET

@@ -1,0 +1,180 @@
+"""Subscriber CSV import: validation by line, merging, consent kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.csvio import import_csv
+from subscribers.roster import merge_categories
+from worker.config import PROJECT_ROOT
+from worker.domain.states import SubscriberStatus
+from worker.store.models import Subscriber, Suppression
+
+
+def stored(sessions: sessionmaker[Session]) -> dict[str, Subscriber]:
+    with sessions() as session:
+        return {s.email: s for s in session.scalars(select(Subscriber))}
+
+
+def write(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sample_subscribers_import(sessions: sessionmaker[Session]) -> None:
+    report = import_csv(sessions, PROJECT_ROOT / "sample" / "subscribers.csv")
+    assert report.rejected == []
+    people = stored(sessions)
+    assert report.added == len(people) == 8
+    assert people["zoe@example.org"].name == "Zoë Ångström"
+    assert people["zoe@example.org"].categories == "Design|Productivity"
+    assert people["ada@example.com"].categories == ""
+    assert all(p.status == SubscriberStatus.CONFIRMED and p.confirmed_at for p in people.values())
+
+
+def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    long_name = "x" * 10_001
+    path = write(
+        tmp_path,
+        "Email,Name,Categories\n"
+        "good@example.com,Good,\n"  # line 2
+        "not-an-address,Bad,\n"  # line 3
+        '"evil@example.com","Eve\r\nBcc: victim@example.com",\n'  # lines 4-5
+        f"long@example.com,{long_name},\n"  # line 6
+        "cat@example.com,Cat,<script>alert(1)</script>\n"  # line 7
+        "extra@example.com,Extra,Design,surplus\n"  # line 8
+        "also-good@EXAMPLE.com,Also Good,Design\n"  # line 9
+        "spoof@example.com,=?utf-8?q?Eve_=3Cceo=40bank=2Eexample=3E?=,\n",  # line 10
+    )
+    report = import_csv(sessions, path)
+    rejected = "\n".join(report.rejected)
+    assert f"{path}:3: email: 'not-an-address' is not a valid address" in rejected
+    assert f"{path}:4: name: must be one line" in rejected
+    assert f"{path}:6: name: longer than 10000 characters" in rejected
+    assert f"{path}:7: categories:" in rejected
+    assert f"{path}:8: more fields than the header names" in rejected
+    assert f"{path}:10: name: must not contain '=?'" in rejected
+    assert len(report.rejected) == 6
+    assert set(stored(sessions)) == {"good@example.com", "also-good@example.com"}
+
+
+def test_international_domains_are_stored_in_ascii_and_utf8_local_parts_refused(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email\nAda@Bücher.example\njosé@example.com\n")
+    report = import_csv(sessions, path)
+    assert set(stored(sessions)) == {"ada@xn--bcher-kva.example"}
+    (refusal,) = report.rejected
+    assert refusal.startswith(f"{path}:3: email: 'josé@example.com' is not a valid address")
+    assert "Internationalized characters before the @-sign" in refusal
+
+
+def test_duplicates_merge_within_the_file_and_the_store_keeps_its_choices(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    first = write(tmp_path, "email,name,categories\nsam@example.com,,Design\n", "a.csv")
+    import_csv(sessions, first)
+    second = write(
+        tmp_path,
+        "email,categories,name\n"
+        "SAM@example.com,Productivity,Sam\n"
+        "sam@example.com,Data & Analytics,Samuel\n",
+        "b.csv",
+    )
+    third = write(tmp_path, "email,categories\nnew@example.com,Design\nnew@example.com,\n", "c.csv")
+    report = import_csv(sessions, second)
+    assert (report.added, report.merged) == (0, 2)
+    sam = stored(sessions)["sam@example.com"]
+    assert sam.name == "Sam"  # a missing name is filled in
+    assert sam.categories == "Design"  # the subscriber's choice stands
+    import_csv(sessions, third)
+    assert stored(sessions)["new@example.com"].categories == ""  # blank: every category
+
+
+def test_import_never_resubscribes_someone_who_left(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add(Subscriber(email="gone@example.com", status=SubscriberStatus.UNSUBSCRIBED))
+    import_csv(sessions, write(tmp_path, "email\ngone@example.com\n"))
+    assert stored(sessions)["gone@example.com"].status == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_file_without_an_email_column_or_not_utf8_is_named(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    report = import_csv(sessions, write(tmp_path, "name\nNobody\n"))
+    assert report.rejected == [f"{tmp_path / 'people.csv'}:1: no 'email' column in the header"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("email,name\na@example.com,Zo\xeb\n".encode("latin-1"))
+    report = import_csv(sessions, latin)
+    assert report.rejected and "not UTF-8" in report.rejected[0]
+    missing = import_csv(sessions, tmp_path / "missing.csv")
+    assert "cannot read" in missing.rejected[0]
+
+
+def test_everything_absorbs_narrower_choices() -> None:
+    assert merge_categories("", "Design") == ""
+    assert merge_categories("Design", "Productivity") == "Design|Productivity"
+
+
+def test_a_suppressed_address_is_never_imported_as_confirmed(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                Suppression(email="complainer@example.com", reason="complaint"),
+                Suppression(email="dead@example.com", reason="hard_bounce"),
+                Suppression(email="full@example.com", reason="soft_bounces"),
+            ]
+        )
+    path = write(
+        tmp_path,
+        "email,status,suppressed\n"
+        "complainer@example.com,confirmed,\n"  # suppressed in the store
+        "dead@example.com,,\n"
+        "full@example.com,pending,\n"
+        "asked@example.com,confirmed,manual\n"  # suppressed by its row
+        "gone@example.com,,unknown_user\n"
+        "left@example.com,unsubscribed,hard_bounce\n"  # its row says it left
+        "fine@example.com,,\n",
+    )
+    report = import_csv(sessions, path)
+    people = stored(sessions)
+    assert {email: person.status for email, person in people.items()} == {
+        "complainer@example.com": "unsubscribed",
+        "dead@example.com": "bounced",
+        "full@example.com": "bounced",
+        "asked@example.com": "unsubscribed",
+        "gone@example.com": "bounced",
+        "left@example.com": "unsubscribed",
+        "fine@example.com": "confirmed",
+    }
+    assert all(p.confirmed_at is None for e, p in people.items() if e != "fine@example.com")
+    assert people["complainer@example.com"].unsubscribed_at is not None
+    assert report.rejected == []
+    assert (report.added, report.suppressed) == (7, 3)
+    assert report.held_back == [
+        "complainer@example.com: suppressed (complaint); stored as unsubscribed",
+        "dead@example.com: suppressed (hard_bounce); stored as bounced",
+        "full@example.com: suppressed (soft_bounces); stored as bounced",
+        "asked@example.com: suppressed (manual); stored as unsubscribed",
+        "gone@example.com: suppressed (unknown_user); stored as bounced",
+    ]
+    with sessions() as session:
+        held = {s.email: s.reason for s in session.scalars(select(Suppression))}
+    assert held == {
+        "complainer@example.com": "complaint",
+        "dead@example.com": "hard_bounce",
+        "full@example.com": "soft_bounces",
+        "asked@example.com": "manual",
+        "gone@example.com": "unknown_user",
+        "left@example.com": "hard_bounce",
+    }

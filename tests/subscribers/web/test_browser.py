@@ -1,0 +1,187 @@
+"""A subscriber's whole journey in a real browser (Debian's Chromium,
+headless) against the app served over HTTP on loopback, with the emails
+captured by a real SMTP server: subscribe, confirm from the email, change
+preferences, vote, unsubscribe with the button.
+
+Screenshots of every page at 375 and 1280 px go to test-artifacts/web/.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
+
+from subscribers.web import create_app
+from subscribers.web.outbox import wait_for_mail
+from support.smtpserver import Handler, free_port, smtp_server
+from worker.config import PROJECT_ROOT, Settings
+from worker.deliver.editions import build_edition, start_edition
+from worker.domain.states import SubscriberStatus
+from worker.domain.weeks import parse_week
+from worker.ingest.importer import import_file
+from worker.render.renderer import Renderer
+from worker.store.models import Subscriber, Vote
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "web"
+WIDTHS = (375, 1280)
+
+
+@pytest.fixture
+def site(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> Iterator[tuple[str, Handler, sessionmaker[Session]]]:
+    """The app on a free loopback port, mailing through a real SMTP server;
+    an edition of 2026-W48 has gone out, so a new subscriber is welcomed
+    with it (and its links)."""
+    handler = Handler()
+    with smtp_server(handler) as smtp:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        config = replace(
+            settings, site_url=base, mail_url=f"smtp://127.0.0.1:{smtp.port}?starttls=off"
+        )
+        server = make_server("127.0.0.1", port, create_app(config, sessions=sessions))
+        import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+        week = parse_week("2026-W48")
+        build_edition(sessions, week, config, Renderer(config.templates_dir))
+        start_edition(sessions, week, config)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield base, handler, sessions
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def received(handler: Handler, count: int) -> list[EmailMessage]:
+    wait_for_mail()
+    assert len(handler.envelopes) == count, [e.rcpt_tos for e in handler.envelopes]
+    messages = []
+    for envelope in handler.envelopes:
+        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages.append(parsed)
+    return messages
+
+
+def html_link(message: EmailMessage, base: str, pattern: str) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    html = str(part.get_content())  # type: ignore[attr-defined]
+    found = re.search(rf'href="({re.escape(base)}/{pattern})"', html)
+    assert found, f"no {pattern} link in {message['Subject']}"
+    return found[1]
+
+
+def shoot(browser: object, url: str, name: str, store: str) -> None:
+    """Screenshots of ``url`` at each width, checked for horizontal overflow."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        page.goto(url)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{name}: horizontal overflow at {width}px ({scroll}px)"
+        page.screenshot(path=str(ARTIFACTS / f"{store}-{name}-{width}.png"), full_page=True)
+        page.close()
+
+
+def shoot_result(page: object, name: str, store: str) -> None:
+    """Screenshots of the page a form's POST answered, at each width."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})  # type: ignore[attr-defined]
+        scroll = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+        assert scroll <= width, f"{name}: horizontal overflow at {width}px ({scroll}px)"
+        path = ARTIFACTS / f"{store}-{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})  # type: ignore[attr-defined]
+
+
+def status_of(sessions: sessionmaker[Session], address: str) -> Subscriber:
+    with sessions() as session:
+        found = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        assert found is not None
+        return found
+
+
+def test_a_subscribers_journey(
+    browser: object,
+    site: tuple[str, Handler, sessionmaker[Session]],
+    request: pytest.FixtureRequest,
+) -> None:
+    base, handler, sessions = site
+    store = request.node.callspec.params["engine"]
+    page = browser.new_page(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
+
+    # Subscribe, with one category.
+    shoot(browser, f"{base}/", "subscribe", store)
+    page.goto(f"{base}/")
+    page.fill("#email", "grace@example.com")
+    page.fill("#name", "Grace Hopper")
+    page.check("input[name=category][value='Developer Tools']")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Check your inbox")
+    shoot_result(page, "check-inbox", store)
+    assert status_of(sessions, "grace@example.com").status == SubscriberStatus.PENDING
+
+    # Confirm from the email the SMTP server received.
+    (confirmation,) = received(handler, 1)
+    assert confirmation["To"] == "Grace Hopper <grace@example.com>"
+    confirm_url = html_link(confirmation, base, r"confirm/[\w.-]+")
+    shoot(browser, confirm_url, "confirm", store)
+    assert status_of(sessions, "grace@example.com").status == SubscriberStatus.PENDING
+    page.goto(confirm_url)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=You are subscribed")
+    shoot_result(page, "confirmed", store)
+    assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
+
+    # The welcome email carries the latest edition with Grace's own links.
+    welcome = received(handler, 2)[1]
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    preferences_url = html_link(welcome, base, r"preferences/[\w.-]+")
+    vote_url = html_link(welcome, base, r"vote/[\w.-]+/claude-haiku-open-weights/ship")
+    unsubscribe_url = html_link(welcome, base, r"u/[\w.-]+")
+
+    # Preferences: every category, and a pause of two weeks.
+    shoot(browser, preferences_url, "preferences", store)
+    page.goto(preferences_url)
+    assert page.is_checked("input[name=category][value='Developer Tools']")
+    page.uncheck("input[name=category][value='Developer Tools']")
+    page.check("input[name=all]")
+    page.check("input[name=pause][value='2']")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Saved")
+    shoot_result(page, "preferences-saved", store)
+    grace = status_of(sessions, "grace@example.com")
+    assert grace.categories == "" and grace.paused_until is not None
+
+    # Vote: the confirm page shows the verdict table; the button records it.
+    shoot(browser, vote_url, "vote", store)
+    page.goto(vote_url)
+    assert page.is_visible("text=Panel ship") and page.is_visible("text=50%")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=your vote")
+    shoot_result(page, "voted", store)
+    with sessions() as session:
+        assert session.scalars(select(Vote.verdict)).all() == ["ship"]
+
+    # Unsubscribe with the button (the GET alone changed nothing).
+    shoot(browser, unsubscribe_url, "unsubscribe", store)
+    assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
+    page.goto(unsubscribe_url)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=You are unsubscribed")
+    shoot_result(page, "unsubscribed", store)
+    assert status_of(sessions, "grace@example.com").status == SubscriberStatus.UNSUBSCRIBED
+    page.close()

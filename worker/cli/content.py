@@ -1,0 +1,71 @@
+"""``digest ingest`` and ``digest import``: content into the store."""
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from worker.cli.common import (
+    console,
+    load,
+    reports_errors,
+    sessions_for,
+)
+from worker.config import redact_url
+from worker.ingest.feeds import configured_feeds
+from worker.ingest.importer import import_file
+from worker.ingest.runner import ingest_feeds
+
+
+@click.command()
+@click.option(
+    "--feeds",
+    "feeds_file",
+    type=click.Path(path_type=Path),
+    help="Feeds file (TOML or YAML); default FEEDS_FILE or feeds.toml.",
+)
+@reports_errors
+def ingest(feeds_file: Path | None) -> None:
+    """Fetch the feeds and store their new launches."""
+
+    settings = load()
+    feeds = configured_feeds(settings, feeds_file)
+    if not feeds:
+        console.print("no feeds configured: content comes by digest import")
+        return
+    report = ingest_feeds(sessions_for(settings), feeds, settings)
+    # Feed text may hold rich [markup]: escaped. Skipped entries were
+    # logged one by one as warnings.
+    table = Table("feed", "result", "new", "duplicates", "skipped", "error")
+    for result in report.feeds:
+        table.add_row(
+            escape(redact_url(result.url)),
+            result.status,
+            str(result.new),
+            str(result.duplicates),
+            str(result.skipped),
+            escape(result.error or ""),
+        )
+    console.print(table)
+    if any(r.status == "error" for r in report.feeds):
+        sys.exit(2)
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@reports_errors
+def import_(path: Path) -> None:
+    """Load tools, reviews and comparisons from a YAML or JSON file.
+
+    A file with any bad record imports nothing; every problem is listed.
+    """
+
+    settings = load()
+    summary = import_file(sessions_for(settings), path, settings.timezone)
+    console.print(
+        f"{path}: {summary.tools_added} tools added, {summary.tools_updated} updated, "
+        f"{summary.reviews} reviews, {summary.comparisons_added} comparisons added, "
+        f"{summary.comparisons_updated} updated"
+    )

@@ -1,0 +1,67 @@
+"""``digest worker``: a delivery worker process."""
+
+import logging
+import os
+import socket
+import time
+
+import click
+
+from worker.cli.common import (
+    console,
+    finishing_on_signals,
+    load,
+    reports_errors,
+    sessions_for,
+    warn_before_sending,
+)
+from worker.deliver.results import SendReport
+from worker.deliver.runner import Worker
+from worker.mail import backend_from_url
+
+
+@click.command()
+@click.option("--id", "worker_id", help="Worker name in leases; default host:pid.")
+@click.option("--once", is_flag=True, help="Exit when nothing is left to claim.")
+@reports_errors
+def worker(worker_id: str | None, once: bool) -> None:
+    """Claim and send deliveries of sending editions until stopped (SIGTERM
+    or Ctrl-C finish the batch in hand first)."""
+
+    settings = load()
+    warn_before_sending(settings)
+    name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    log = logging.getLogger("worker.deliver")
+    started = last = time.monotonic()
+
+    def progress(report: SendReport) -> None:
+        # A line every half minute: the record a platform's log keeps.
+        nonlocal last
+        if time.monotonic() - last >= 30:
+            last = time.monotonic()
+            log.info(
+                "worker progress",
+                extra={
+                    "worker": name,
+                    "sent": report.sent,
+                    "rate": round(report.sent / (last - started), 1),
+                    "deferred": report.deferred,
+                    "failed": report.failed,
+                    "suppressed": report.suppressed,
+                },
+            )
+
+    running = Worker(
+        sessions_for(settings),
+        settings,
+        backend_from_url(settings.mail_url),
+        name,
+        on_batch=progress,
+    )
+    log.info("worker started", extra={"worker": name})
+    with finishing_on_signals(running.stop):
+        report = running.run(until_idle=once)
+    console.print(
+        f"worker {name}: {report.sent} sent, {report.deferred} deferred, "
+        f"{report.failed} failed, {report.suppressed} suppressed in {report.batches} batches"
+    )

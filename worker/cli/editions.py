@@ -1,0 +1,315 @@
+"""An edition's life: build, send (and test sends), pause, resume, cancel,
+approve and hold."""
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import click
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.roster import InvalidField, normalise_email
+from worker.cli.common import (
+    BY,
+    COMING,
+    LAST_WEEK,
+    SAMPLE,
+    SEGMENT,
+    coming,
+    console,
+    errors,
+    fail,
+    finishing_on_signals,
+    last_week,
+    load,
+    local_time,
+    reports_errors,
+    sessions_for,
+    user_name,
+    warn_before_sending,
+)
+from worker.cli.editor import preview_source
+from worker.compose.message import Recipient
+from worker.config import Settings
+from worker.deliver.approvals import approve_edition, hold_edition, release_edition
+from worker.deliver.editions import (
+    build_edition,
+    cancel_edition,
+    edition_counts,
+    set_paused,
+)
+from worker.deliver.runner import send_edition
+from worker.domain.segments import parse_segment, segment_label
+from worker.editor.preview import compose_preview
+from worker.mail import backend_from_url
+from worker.mail.base import Outcome
+from worker.now import process_now
+from worker.render.renderer import Renderer
+
+
+@click.command()
+@click.option("--week", help=LAST_WEEK)
+@reports_errors
+def build(week: str | None) -> None:
+    """Gather and render the week's edition, once per segment."""
+
+    settings = load()
+    result = build_edition(
+        sessions_for(settings),
+        last_week(settings, week),
+        settings,
+        Renderer(settings.templates_dir),
+    )
+    if result.status == "skipped":
+        console.print(f"{result.week}: nothing new this week; edition recorded as skipped")
+    elif not result.built:
+        console.print(f"{result.week}: edition is {result.status}; left as it is")
+    else:
+        console.print(
+            f"{result.week}: built \u201c{result.subject}\u201d for "
+            f"{len(result.segments)} segment(s)"
+        )
+
+
+@click.command()
+@click.option("--week", help=LAST_WEEK + " With --test: the edition of the coming send.")
+@click.option(
+    "--test",
+    is_flag=True,
+    help="Send the edition to --to only, marked as a test ([TEST], X-Digest-Test); "
+    "no deliveries are made.",
+)
+@click.option(
+    "--to", "to", multiple=True, metavar="ADDRESS", help="With --test: who gets it (repeatable)."
+)
+@click.option("--segment", help=SEGMENT)
+@click.option("--sample", is_flag=True, help=SAMPLE)
+@reports_errors
+def send(
+    week: str | None, test: bool, to: tuple[str, ...], segment: str | None, sample: bool
+) -> None:
+    """Build the week's edition if needed and send it to every confirmed
+    subscriber who has not had it; with --test, to --to only."""
+    from worker.render.renderer import Renderer
+
+    settings = load()
+    if test or to or segment or sample:
+        if not (test and to):
+            fail("--to, --segment and --sample go with --test, and --test needs --to ADDRESS")
+        _send_test(settings, week, to, segment, sample)
+        return
+    warn_before_sending(settings)
+    sessions = sessions_for(settings)
+    the_week = last_week(settings, week)
+    built = build_edition(sessions, the_week, settings, Renderer(settings.templates_dir))
+    if built.status == "skipped":
+        console.print(f"{built.week}: nothing new this week; nothing to send")
+        return
+    stop = threading.Event()
+    with _progress(sessions, built.edition_id, built.week) as on_batch, finishing_on_signals(stop):
+        report, status = send_edition(
+            sessions,
+            the_week,
+            settings,
+            backend_from_url(settings.mail_url),
+            on_batch=on_batch,
+            stop=stop,
+        )
+    console.print(
+        f"{built.week}: edition {status}; this run: {report.sent} sent, "
+        f"{report.deferred} deferred, {report.failed} failed, {report.suppressed} suppressed"
+    )
+
+
+def _send_test(
+    settings: Settings, week: str | None, to: tuple[str, ...], segment: str | None, sample: bool
+) -> None:
+    from worker.mail import backend_from_url
+    from worker.render.renderer import Renderer
+
+    addresses = []
+    for address in to:
+        try:
+            addresses.append(normalise_email(address))
+        except InvalidField as error:
+            fail(f"--to: {error}")
+    key = parse_segment(segment)
+    backend = backend_from_url(settings.mail_url)
+    with preview_source(settings, week, sample) as (source, the_week):
+        renderer = Renderer(settings.templates_dir)
+        messages = [
+            compose_preview(
+                source,
+                key,
+                renderer,
+                settings,
+                recipient=Recipient(0, address, None),
+                test=True,
+                with_fields=backend.wants_fields,
+            ).message
+            for address in addresses
+        ]
+    with backend:
+        results = backend.send_batch(messages)
+    failed = 0
+    for address, result in zip(addresses, results, strict=True):
+        if result.outcome == Outcome.ACCEPTED:
+            console.print(f"{the_week}: test for {segment_label(key)} sent to {address}")
+        else:
+            failed += 1
+            errors.print(
+                f"{the_week}: test to {address} not sent: {result.outcome} "
+                f"{result.code or ''} {result.text}".rstrip(),
+                markup=False,
+                highlight=False,
+            )
+    if failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--week", help=LAST_WEEK)
+@reports_errors
+def pause(week: str | None) -> None:
+    """Pause a sending edition: workers stop at their next claim."""
+    settings = load()
+    the_week = last_week(settings, week)
+    state = set_paused(sessions_for(settings), the_week, settings, paused=True)
+    console.print(f"{the_week}: {state}")
+
+
+@click.command()
+@click.option("--week", help=LAST_WEEK)
+@reports_errors
+def resume(week: str | None) -> None:
+    """Resume a paused edition."""
+    settings = load()
+    the_week = last_week(settings, week)
+    state = set_paused(sessions_for(settings), the_week, settings, paused=False)
+    console.print(f"{the_week}: {state}")
+
+
+@click.command()
+@click.option("--week", help=LAST_WEEK)
+@reports_errors
+def cancel(week: str | None) -> None:
+    """Cancel an edition for good; unsent deliveries stay unsent."""
+    settings = load()
+    the_week = last_week(settings, week)
+    counts = cancel_edition(sessions_for(settings), the_week, settings)
+    console.print(f"{the_week}: cancelled; {counts.pending} deliveries left unsent")
+
+
+@click.command()
+@click.option("--week", help=COMING)
+@click.option("--by", help=BY)
+@reports_errors
+def approve(week: str | None, by: str | None) -> None:
+    """Approve a built edition for sending (the clock waits for it when
+    DIGEST_REQUIRE_APPROVAL is on). Approving does not release a hold."""
+
+    settings = load()
+    marks = approve_edition(
+        sessions_for(settings), coming(settings, week), settings, by or user_name(), process_now()
+    )
+    console.print(
+        f"{marks.week}: approved by {escape(marks.approved_by or '')} "
+        f"at {local_time(settings, marks.approved_at)}",
+        highlight=False,
+    )
+    if marks.held_at is not None:
+        console.print(
+            f"{marks.week}: still held by {escape(marks.held_by or '')}; approving does not "
+            "release a hold: digest hold --release does",
+            highlight=False,
+        )
+
+
+@click.command()
+@click.option("--week", help=COMING)
+@click.option("--by", help=BY)
+@click.option("--release", is_flag=True, help="Release the hold instead.")
+@reports_errors
+def hold(week: str | None, by: str | None, release: bool) -> None:
+    """Hold a built edition: nothing sends it (neither the clock nor
+    digest send) until it is released with --release."""
+
+    settings = load()
+    sessions, the_week = sessions_for(settings), coming(settings, week)
+    if release:
+        marks = release_edition(sessions, the_week, settings, by or user_name())
+        console.print(f"{marks.week}: hold released", highlight=False)
+        return
+    marks = hold_edition(sessions, the_week, settings, by or user_name(), process_now())
+    console.print(
+        f"{marks.week}: held by {escape(marks.held_by or '')} "
+        f"at {local_time(settings, marks.held_at)}",
+        highlight=False,
+    )
+
+
+@contextlib.contextmanager
+def _progress(
+    sessions: sessionmaker[Session], edition_id: int, week: str
+) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on a terminal, a log line every few seconds
+    otherwise. Counting is one query, so it runs at most that often."""
+
+    every = 0.5 if console.is_terminal else 5.0
+    started = last = time.monotonic()
+    first_done: int | None = None
+
+    def measure() -> tuple[int, int, float] | None:
+        nonlocal last, first_done
+        if time.monotonic() - last < every:
+            return None
+        last = time.monotonic()
+        counts = edition_counts(sessions, edition_id)
+        done = counts.total - counts.pending
+        if first_done is None:
+            first_done = done - counts.sent  # what was settled before this run
+        rate = (counts.sent - (first_done or 0)) / max(last - started, 1e-6)
+        return done, counts.total, rate
+
+    if not console.is_terminal:
+
+        def log_line(_report: object) -> None:
+            measured = measure()
+            if measured:
+                done, total, rate = measured
+                logging.getLogger("worker.deliver").info(
+                    "send progress",
+                    extra={"edition": week, "done": done, "total": total, "rate": round(rate, 1)},
+                )
+
+        yield log_line
+        return
+    with Progress(
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("send", total=None, rate="")
+
+        def advance(_report: object) -> None:
+            measured = measure()
+            if measured:
+                done, total, rate = measured
+                bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}/s")
+
+        yield advance

@@ -1,0 +1,219 @@
+"""What editors run: the live preview, the lint and the demo."""
+
+import contextlib
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from worker.cli.common import (
+    COMING,
+    SAMPLE,
+    SEGMENT,
+    coming,
+    console,
+    fail,
+    load,
+    reports_errors,
+    sessions_for,
+)
+from worker.config import Settings
+from worker.domain.segments import parse_segment, segment_label
+from worker.domain.weeks import Week, parse_week
+from worker.editor.demo import run_demo
+from worker.editor.lint.rules import Level, has_errors
+from worker.editor.page import PageRenderer, finding_json, write_static
+from worker.editor.preview import WeekSource, lint_edition, read_week
+from worker.editor.sample import SAMPLE_WEEK, SampleStore
+from worker.editor.server import LivePreview, serving, snapshot
+from worker.render.renderer import Renderer
+from worker.signals import on_stop_signals
+
+
+@contextlib.contextmanager
+def preview_source(
+    settings: Settings, week: str | None, sample: bool
+) -> Iterator[tuple[WeekSource, Week]]:
+    """The week a preview, lint or test send is of, read from the store
+    (or from the sample data in a scratch store)."""
+
+    scratch = SampleStore(settings) if sample else None
+    sessions = None
+    try:
+        sessions = scratch.load() if scratch else sessions_for(settings)
+        the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
+        with sessions() as session:
+            source = read_week(session, the_week, settings)
+        yield source, the_week
+    finally:
+        if scratch:
+            scratch.close()
+        elif sessions is not None:
+            sessions.kw["bind"].dispose()
+
+
+@click.command()
+@click.option("--week", help=COMING)
+@click.option("--segment", help=SEGMENT)
+@click.option("--sample", is_flag=True, help=SAMPLE + " Reloaded when a sample file changes.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free one).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the page and the message's parts into this folder, and exit.",
+)
+@reports_errors
+def preview(
+    week: str | None, segment: str | None, sample: bool, port: int, out: Path | None
+) -> None:
+    """Show the coming edition as a subscriber gets it, on 127.0.0.1: desktop
+    and phone frames, dark mode, the text part, headers and lint; it
+    reloads itself when a template, the sample data or the store changes."""
+
+    settings = load()
+    the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
+    key = parse_segment(segment)
+
+    stop = threading.Event()
+
+    def interrupted(_signum: int, _frame: object) -> None:
+        stop.set()  # kept, should the exception land where it is swallowed (a GC callback)
+        raise KeyboardInterrupt
+
+    # SIGTERM as Ctrl-C, from the first moment: whatever is under way (the
+    # sample loading, SpamAssassin) stops, and the scratch store goes.
+    scratch: SampleStore | None = None
+    live: LivePreview | None = None
+    try:
+        with on_stop_signals(interrupted):
+            scratch = SampleStore(settings) if sample else None
+            live = LivePreview(settings, the_week, sample=scratch, segment=key)
+            pages = PageRenderer(settings.templates_dir)
+            if stop.is_set():
+                raise KeyboardInterrupt
+            if out is not None:
+                payload, shown = snapshot(live, key)
+                if shown is None:
+                    fail(payload["error"])
+                written = write_static(out, shown, payload, pages)
+                console.print(f"{the_week}: preview written to {written[0]}")
+                return
+            with serving(live, pages, port) as server:
+                console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
+                stop.wait()
+    except KeyboardInterrupt:
+        console.print("preview stopped")
+    finally:
+        if live is not None:
+            live.close()
+        elif scratch is not None:
+            scratch.close()
+
+
+@click.command()
+@click.option("--week", help=COMING)
+@click.option("--segment", help=SEGMENT + " Default: every segment.")
+@click.option("--sample", is_flag=True, help=SAMPLE)
+@click.option("--check-links", is_flag=True, help="Fetch every link (HEAD, else GET).")
+@click.option("--no-spam", is_flag=True, help="Skip SpamAssassin (about a second a segment).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@reports_errors
+def lint(
+    week: str | None,
+    segment: str | None,
+    sample: bool,
+    check_links: bool,
+    no_spam: bool,
+    as_json: bool,
+) -> None:
+    """Check the coming edition as an inbox would: size, images, links,
+    unsubscribe, postal address, preview text, subject, text part, spam
+    score. Exits 1 when there are errors."""
+
+    settings = load()
+    with preview_source(settings, week, sample) as (source, the_week):
+        segments = [parse_segment(segment)] if segment is not None else list(source.segments)
+        result = lint_edition(
+            source,
+            segments,
+            Renderer(settings.templates_dir),
+            settings,
+            spam=not no_spam,
+            links=check_links,
+        )
+    if as_json:
+        document = {
+            "week": str(the_week),
+            "segments": [
+                {
+                    "segment": s.segment,
+                    "label": segment_label(s.segment),
+                    "nothing": s.nothing,
+                    "findings": [finding_json(f) for f in s.findings],
+                }
+                for s in result.segments
+            ],
+            "links": [finding_json(f) for f in result.links],
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        colours = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
+        sections = [(segment_label(s.segment), s.findings, s.nothing) for s in result.segments]
+        if check_links:
+            sections.append(("links of every segment", result.links, None))
+        for label, findings, nothing in sections:
+            console.print(f"[bold]{the_week} · {escape(label)}[/]", highlight=False)
+            if nothing:
+                console.print(f"  {escape(nothing)}", style="dim", highlight=False)
+            for f in findings:
+                console.print(
+                    f"  [{colours[f.level]}]{f.level:<7}[/] {f.check}: {escape(f.message)}",
+                    highlight=False,
+                )
+        every = result.findings
+        count = {level: sum(f.level == level for f in every) for level in Level}
+        console.print(
+            f"{count[Level.ERROR]} error(s), {count[Level.WARNING]} warning(s) "
+            f"in {len(result.segments)} segment(s)"
+        )
+    if has_errors(result.findings):
+        sys.exit(1)
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Where the demo's store, outbox and preview go (emptied first).",
+)
+@click.option("--week", default=None, help="ISO week to send; default: the sample data's week.")
+@reports_errors
+def demo(directory: Path, week: str | None) -> None:
+    """The whole job on the embedded default: fresh SQLite store, sample
+    data and feeds, sample subscribers, the week's edition sent to a file
+    outbox, and an HTML preview."""
+
+    result = run_demo(directory, parse_week(week) if week else SAMPLE_WEEK, console)
+    console.print()
+    console.print(f"[bold]Outbox[/]:  {result.outbox} ({result.messages} .eml files)")
+    console.print(f"[bold]Preview[/]: {result.preview_html}")
+    console.print(f"[bold]Text[/]:    {result.preview_text}")
+    store = f"sqlite:///{(directory / 'digest.sqlite3').resolve()}"
+    console.print(
+        f"[bold]Pages[/]:   DATABASE_URL={store} .venv/bin/digest web  "
+        "(subscribe, the archive; the .eml links point at http://localhost:5000)",
+        highlight=False,
+    )

@@ -1,0 +1,257 @@
+"""``digest subscribers``: the list."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Column, Table
+
+from subscribers.admin import (
+    Removal,
+    add_subscriber,
+    list_stats,
+    remove_subscriber,
+    suppress_address,
+    unsuppress_address,
+)
+from subscribers.csvio import Exported, export_csv, import_csv
+from worker.cli.common import (
+    console,
+    errors,
+    load,
+    reports_errors,
+    sessions_for,
+)
+from worker.compose.message import Recipient
+from worker.config import Settings
+from worker.deliver.notices import NoticeNotSent, confirm_notice, send_notice
+from worker.domain.segments import segment_label
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.domain.tokens import CONFIRM_WINDOW
+from worker.errors import DigestError, InputError
+from worker.now import process_now
+from worker.render.renderer import Renderer
+
+
+@click.group()
+def subscribers() -> None:
+    """The subscriber list."""
+
+
+@subscribers.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--status",
+    type=click.Choice(["confirmed", "pending"]),
+    default="confirmed",
+    show_default=True,
+    help="Consent state of new subscribers (use confirmed only for opted-in lists).",
+)
+@reports_errors
+def subscribers_import(path: Path, status: str) -> None:
+    """Load subscribers from a CSV file (email, name, categories separated by ';')."""
+    from worker.domain.states import SubscriberStatus
+
+    settings = load()
+    report = import_csv(sessions_for(settings), path, SubscriberStatus(status))
+    suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
+    held = f", {len(report.held_back)} held back" if report.held_back else ""
+    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}{held}")
+    for line in report.held_back:
+        console.print(escape(line), highlight=False)
+    if report.rejected:
+        raise InputError(f"{path}: rows rejected (the others were imported)", report.rejected)
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="Display name.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="A category to receive (repeat for more); none: every category.",
+)
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Store unconfirmed and send the confirmation email (double opt-in).",
+)
+@reports_errors
+def subscribers_add(
+    email: str, name: str | None, categories: tuple[str, ...], pending: bool
+) -> None:
+    """Add a subscriber: confirmed (you vouch for their consent), or with
+    --pending unconfirmed, sent the confirmation email the subscribe form
+    sends.
+
+    Someone already on the list is left as they are; a suppressed address is
+    refused.
+    """
+
+    settings = load()
+    with sessions_for(settings).begin() as session:
+        added = add_subscriber(
+            session, email, name, list(categories), confirmed=not pending, now=process_now()
+        )
+    who = escape(added.email)
+    if not added.added:
+        console.print(f"{who}: already on the list ({added.status}); left as it is")
+        return
+    console.print(f"{who}: added, {added.status}, {segment_label(added.categories)}")
+    if pending:
+        _send_confirmation(settings, added.subscriber_id, added.email, added.name)
+        console.print(f"{who}: confirmation email sent")
+
+
+def _send_confirmation(
+    settings: Settings, subscriber_id: int, email: str, name: str | None
+) -> None:
+
+    notice = confirm_notice(settings, subscriber_id, email)
+    recipient = Recipient(subscriber_id, email, name)
+    try:
+        send_notice(settings, Renderer(settings.templates_dir), notice, recipient)
+    except NoticeNotSent as error:
+        raise DigestError(
+            f"{email}: added as pending, but the confirmation email was not sent ({error}); "
+            "they can subscribe on the site to get another"
+        ) from None
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.option(
+    "--delete",
+    "erase",
+    is_flag=True,
+    help="Delete the row (with its votes and deliveries) instead of unsubscribing; "
+    "the address stays on the suppression list.",
+)
+@reports_errors
+def subscribers_remove(email: str, erase: bool) -> None:
+    """Unsubscribe a subscriber at once (--delete: erase them, keeping only
+    the address, on the suppression list, so no import brings them back)."""
+
+    settings = load()
+    with sessions_for(settings).begin() as session:
+        done = remove_subscriber(session, email, erase=erase, now=process_now())
+    who = escape(email.strip())
+    if done == Removal.ALREADY_GONE:
+        console.print(f"{who}: already unsubscribed or bounced; nothing changed")
+    else:
+        console.print(f"{who}: {done}")
+
+
+@subscribers.command("suppress")
+@click.argument("email")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in SuppressionReason]),
+    default=SuppressionReason.MANUAL.value,
+    show_default=True,
+)
+@click.option("--detail", help="A note kept with the suppression.")
+@reports_errors
+def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
+    """Put an address on the suppression list: no send reaches it again."""
+
+    settings = load()
+    with sessions_for(settings).begin() as session:
+        address, earlier = suppress_address(session, email, SuppressionReason(reason), detail)
+    if earlier is None:
+        console.print(f"{escape(address)}: suppressed")
+    else:
+        console.print(f"{escape(address)}: already suppressed ({earlier}); kept as it was")
+
+
+@subscribers.command("unsuppress")
+@click.argument("email")
+@reports_errors
+def subscribers_unsuppress(email: str) -> None:
+    """Take an address off the suppression list (it is not resubscribed)."""
+
+    settings = load()
+    with sessions_for(settings).begin() as session:
+        address = unsuppress_address(session, email)
+    console.print(f"{escape(address)}: no longer suppressed")
+
+
+@subscribers.command("export")
+@click.argument("destination", default="-", metavar="[FILE|-]")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in SubscriberStatus]),
+    help="Only subscribers in this state.",
+)
+@reports_errors
+def subscribers_export(destination: str, status: str | None) -> None:
+    """Write the subscribers as CSV to FILE (readable by you only), or to
+    standard output with - (the default). Spreadsheet formulas are defused."""
+
+    settings = load()
+    wanted = SubscriberStatus(status) if status else None
+    with sessions_for(settings)() as session:
+        if destination == "-":
+            count = export_csv(session, sys.stdout, status=wanted)
+            errors.print(f"{_exported(count)} exported", highlight=False)
+            return
+        path = Path(destination)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            # Personal data: the file is its owner's alone, and appears
+            # whole or not at all.
+            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", newline="", encoding="utf-8") as out:
+                count = export_csv(session, out, status=wanted)
+            partial.replace(path)
+        except OSError as error:
+            raise DigestError(f"{path}: cannot write: {error.strerror}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+    console.print(f"{escape(str(path))}: {_exported(count)} exported")
+
+
+def _exported(count: Exported) -> str:
+    if not count.suppressed:
+        return f"{count.subscribers} subscribers"
+    addresses = "address" if count.suppressed == 1 else "addresses"
+    return f"{count.subscribers} subscribers and {count.suppressed} other suppressed {addresses}"
+
+
+@subscribers.command("stats")
+@reports_errors
+def subscribers_stats() -> None:
+    """The list by status, suppressions by reason, stale pending
+    subscriptions, and the segments of the next edition."""
+
+    settings = load()
+    with sessions_for(settings)() as session:
+        stats = list_stats(session, process_now())
+    statuses = Table("status", Column("subscribers", justify="right"), title="Subscribers")
+    for state, count in stats.by_status.items():
+        statuses.add_row(state, str(count))
+    reasons = Table("reason", Column("addresses", justify="right"), title="Suppressions")
+    for reason, count in stats.suppressed.items():
+        reasons.add_row(reason, str(count))
+    segments = Table(
+        "categories",
+        Column("confirmed", justify="right"),
+        Column("receiving", justify="right"),
+        title="Segments",
+    )
+    for segment in stats.segments:
+        segments.add_row(
+            escape(segment_label(segment.categories)),
+            str(segment.confirmed),
+            str(segment.receiving),
+        )
+    console.print(statuses, reasons, segments)
+    console.print(f"receiving the next edition: {stats.receiving}")
+    console.print(
+        f"pending for longer than the {CONFIRM_WINDOW.days}-day confirmation window: "
+        f"{stats.stale_pending}"
+    )

@@ -1,0 +1,3 @@
+"""When things run: the due logic, the jobs, the clock process (APScheduler)
+and the locks that keep one of each.
+"""
