@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from worker.domain.segments import CATEGORY_SEPARATOR, segment_categories, segment_key
+from worker.errors import DigestError
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 EMAIL_LIMIT = 320  # RFC 5321's path limit, and subscriber.email's length
@@ -21,12 +22,12 @@ CATEGORY_LIMIT = 100
 MAX_CATEGORIES = 20
 
 
-class InvalidField(ValueError):
+class InvalidField(DigestError):
     """One field of a subscriber is invalid; ``field`` names it."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, hint: str = "") -> None:
         self.field = field
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}", hint=hint)
 
 
 @dataclass(frozen=True)

@@ -1,99 +1,329 @@
 """Settings read from the environment (12-factor), with working defaults for
 the embedded setup: a SQLite file and a file outbox in the current directory.
 
+Every setting is declared once, as a field of :class:`Settings` made by
+:func:`setting`: its variable, default, one-line meaning, whether it is a
+secret, and a ``check`` for values its type allows but the worker does not
+(an unknown time zone); its type is the field's annotation, which picks how
+the variable's text is read (:data:`KINDS`). :data:`SETTINGS` holds the
+declarations, with the two that :mod:`worker.logs` reads itself;
+:func:`load_settings` follows them, and a test checks
+``docs/configuration.md``'s table against them.
+
 Secrets (``SECRET_KEY``, passwords inside ``DATABASE_URL`` and ``MAIL_URL``)
 are kept out of ``repr`` so that a logged or printed ``Settings`` never shows
 them; use :func:`redact_url` to show a URL to a person.
 """
 
+# Over 400 lines for its 46 declarations (a third of it), kept in one place.
+
 from __future__ import annotations
 
 import os
 import re
+import typing
 import zoneinfo
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from worker.domain.cron import cron_trigger
 from worker.errors import ConfigError
 
 # The repository root: templates and sample data live beside the packages.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+SAMPLE_POSTAL_ADDRESS = "Verdict Digest, 548 Market St #0000, San Francisco, CA 94104, USA"
+
+T = TypeVar("T")
+
+# What is wrong with a setting's value, given all the settings ("" if nothing).
+Check = Callable[[Any, "Settings"], str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a variable's text becomes a setting's value: ``read`` raises
+    ValueError for text it refuses, which the error calls ``refusal``."""
+
+    name: str  # as a hint says it: "a whole number"
+    read: Callable[[str], object]
+    refusal: str = ""
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_FLAG_WORDS = "1/true/yes/on or 0/false/no/off"
+
+
+def _flag(text: str) -> bool:
+    """``text`` as yes or no; anything else is refused, since a typo read as
+    "no" could, say, send an edition nobody approved."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+TEXT = Kind("text", str)
+_PATH = Kind("a file or directory path", Path)
+
+# The reading of each type a setting may have, by its annotation.
+KINDS: dict[object, Kind] = {
+    str: TEXT,
+    bool: Kind(_FLAG_WORDS, _flag, f"not one of {_FLAG_WORDS}"),
+    int: Kind("a whole number", int, "not a number"),
+    float: Kind("a number", float, "not a number"),
+    Path: _PATH,
+    Path | None: _PATH,
+    tuple[str, ...]: Kind("a comma-separated list", _comma_list),
+}
+
+
+def _known_zone(value: str, _settings: Settings) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r}"
+    return ""
+
+
+def _cron_time(value: str, settings: Settings) -> str:
+    # Declared after DIGEST_TIMEZONE, which is checked first.
+    try:
+        cron_trigger(value, settings.timezone)
+    except ValueError as error:
+        return f"{value!r}: {error}"
+    return ""
+
+
+def _more_than_zero(value: float, _settings: Settings) -> str:
+    return "" if value > 0 else "must be more than 0"
+
+
+def _one_or_more(value: int, _settings: Settings) -> str:
+    return "" if value >= 1 else "must be 1 or more"
+
+
+def _regular_expression(value: str, _settings: Settings) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        return f"not a regular expression: {error}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: the declaration that :func:`load_settings`,
+    the hints of its errors and the documentation check follow."""
+
+    variable: str
+    kind: Kind
+    default: object
+    meaning: str
+    secret: bool = False
+    shown: str = ""
+    check: Check | None = None
+    # The Settings attribute it fills; None for a variable read elsewhere.
+    attribute: str | None = None
+
+    @property
+    def documented_default(self) -> str:
+        """The default as docs/configuration.md's table says it (without
+        its backticks)."""
+        if self.shown:
+            return self.shown
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        if self.default in (None, "", ()):
+            return "none"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return str(self.default)
+
+    @property
+    def hint(self) -> str:
+        """What an error about this setting adds to its message."""
+        return (
+            f"{self.meaning} ({self.kind.name}; unset: {self.documented_default}); "
+            "see docs/configuration.md"
+        )
+
+    def read(self, text: str) -> object:
+        """``text`` as this setting's value; a ConfigError naming the
+        variable when its kind refuses it."""
+        try:
+            return self.kind.read(text)
+        except ValueError:
+            message = f"{self.variable}: {self.kind.refusal}: {text!r}"
+            raise ConfigError(message, hint=self.hint) from None
+
+
+def setting(
+    variable: str,
+    default: T,
+    meaning: str,
+    *,
+    secret: bool = False,
+    shown: str = "",
+    check: Check | None = None,
+) -> T:
+    """A field of :class:`Settings` read from ``variable`` (its kind and
+    attribute are filled in from the field: :data:`SETTINGS`)."""
+    declared = Setting(variable, TEXT, default, meaning, secret, shown, check)
+    return field(default=default, repr=not secret, metadata={"setting": declared})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the worker reads from its environment."""
+    """Everything the worker reads from its environment, one declaration a
+    setting (docs/configuration.md says more about each)."""
 
-    database_url: str = field(default="sqlite:///verdict-digest.sqlite3", repr=False)
-    mail_url: str = field(default="file://outbox", repr=False)
-    site_url: str = "http://localhost:5000"
-    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
-    # Older keys, still accepted when verifying tokens (key rotation).
-    old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    mail_from: str = "Weekly AI Tool Verdicts <digest@verdicts.example>"
-    # Envelope sender (Return-Path) for bounces; empty: MAIL_FROM's address.
-    # Each edition gets its own (bounces+2026-W48@…); with VERP each
-    # recipient too (bounces+2026-W48.1234.5f3a9c0e@…: 1234 the subscriber
-    # id, then an HMAC so that a forged bounce cannot name anyone).
-    bounce_address: str = ""
-    verp: bool = False
-    # DKIM signing, on when a private key file is given.
-    dkim_key_file: Path | None = None
-    dkim_selector: str = "digest"
-    dkim_domain: str = ""  # default: MAIL_FROM's domain
-    postal_address: str = "Verdict Digest, 548 Market St #0000, San Francisco, CA 94104, USA"
-    digest_timezone: str = "UTC"
-    digest_send_at: str = "tue 09:00"
-    # The clock and cron mode (docs/decisions.md, "The clock"): when the
-    # week's edition is built (cron-style, like DIGEST_SEND_AT), whether it
-    # waits for `digest approve`, how late a missed build or send is still
-    # made up, and the periods (minutes) of ingest and the retry sweep.
-    digest_build_at: str = "mon 18:00"
-    digest_require_approval: bool = False
-    misfire_grace_hours: float = 12.0
-    ingest_every: int = 60
-    retry_sweep_every: int = 5
-    fetch_log_days: int = 30
-    feeds_file: Path = Path("feeds.toml")
-    list_id: str = "weekly"
-    list_name: str = "Weekly AI Tool Verdicts"
+    database_url: str = setting(
+        "DATABASE_URL",
+        "sqlite:///verdict-digest.sqlite3",
+        "The store's SQLAlchemy URL",
+        secret=True,
+    )
+    mail_url: str = setting("MAIL_URL", "file://outbox", "The mail backend, by scheme", secret=True)
+    site_url: str = setting("SITE_URL", "http://localhost:5000", "Base of every link in an email")
+    secret_key: str = setting(
+        "SECRET_KEY", DEV_SECRET_KEY, "Signs link tokens", secret=True, shown="a development key"
+    )
+    old_secret_keys: tuple[str, ...] = setting(
+        "OLD_SECRET_KEYS", (), "Keys still accepted when verifying tokens", secret=True
+    )
+    mail_from: str = setting(
+        "MAIL_FROM", "Weekly AI Tool Verdicts <digest@verdicts.example>", "The From header"
+    )
+    # Each edition gets its own bounce address (bounces+2026-W48@…); with
+    # VERP each recipient too (bounces+2026-W48.1234.5f3a9c0e@…: 1234 the
+    # subscriber id, then an HMAC so that a forged bounce cannot name anyone).
+    bounce_address: str = setting(
+        "BOUNCE_ADDRESS", "", "Envelope sender for bounces", shown="none (MAIL_FROM's address)"
+    )
+    verp: bool = setting("VERP", False, "Tag each recipient's envelope sender too")
+    dkim_key_file: Path | None = setting(
+        "DKIM_PRIVATE_KEY_FILE", None, "PEM RSA key that signs messages", shown="none (no DKIM)"
+    )
+    dkim_selector: str = setting("DKIM_SELECTOR", "digest", "The DKIM selector")
+    dkim_domain: str = setting(
+        "DKIM_DOMAIN", "", "The DKIM signing domain (d=)", shown="MAIL_FROM's domain"
+    )
+    postal_address: str = setting(
+        "POSTAL_ADDRESS",
+        SAMPLE_POSTAL_ADDRESS,
+        "The sender's postal address, in every footer",
+        shown="a sample address",
+    )
+    digest_timezone: str = setting(
+        "DIGEST_TIMEZONE", "UTC", "IANA zone of the weeks and the clock", check=_known_zone
+    )
+    # The clock and cron mode (docs/decisions.md, "The clock").
+    digest_send_at: str = setting(
+        "DIGEST_SEND_AT", "tue 09:00", "When the clock starts the send", check=_cron_time
+    )
+    digest_build_at: str = setting(
+        "DIGEST_BUILD_AT", "mon 18:00", "When the clock builds the edition", check=_cron_time
+    )
+    digest_require_approval: bool = setting(
+        "DIGEST_REQUIRE_APPROVAL", False, "The clock starts only an approved edition"
+    )
+    misfire_grace_hours: float = setting(
+        "MISFIRE_GRACE_HOURS", 12.0, "Hours a missed run is still made up", check=_more_than_zero
+    )
+    ingest_every: int = setting(
+        "INGEST_EVERY", 60, "Minutes between ingests", check=_more_than_zero
+    )
+    retry_sweep_every: int = setting(
+        "RETRY_SWEEP_EVERY", 5, "Minutes between the clock's sweeps", check=_more_than_zero
+    )
+    fetch_log_days: int = setting(
+        "FETCH_LOG_DAYS", 30, "Days the log of feed fetches is kept", check=_more_than_zero
+    )
+    feeds_file: Path = setting("FEEDS_FILE", Path("feeds.toml"), "The feeds list (TOML or YAML)")
+    list_id: str = setting("LIST_ID", "weekly", "The list's id (List-Id header, edition key)")
+    list_name: str = setting("LIST_NAME", "Weekly AI Tool Verdicts", "The list's name")
     # Constant per mail stream (never per recipient), as Gmail asks.
-    feedback_id: str = "weekly:digest:verdict-digest"
-    feed_timeout: float = 10.0
-    feed_max_bytes: int = 5 * 1024 * 1024
-    templates_dir: Path = PROJECT_ROOT / "templates"
-    # Delivery engine: batch size, how long a claimed batch is a worker's, and
-    # how transient failures are retried (exponential backoff with jitter).
-    batch_size: int = 100
-    lease_seconds: float = 300.0
-    max_attempts: int = 5
-    max_age_hours: float = 48.0
-    retry_base_seconds: float = 60.0
-    retry_cap_seconds: float = 3600.0
-    # Subscriber web app: subscribe requests accepted per client address an
-    # hour and per email address a day; reverse proxies in front of it (one
-    # on Heroku) whose X-Forwarded-For is trusted for the client address.
-    subscribe_limit_per_client: int = 20
-    subscribe_limit_per_address: int = 3
-    trusted_proxies: int = 0
-
-    # Bounce and complaint intake (docs/subscribers.md): the soft bounces
-    # that suppress an address, the IMAP mailbox `digest bounces fetch`
-    # reads, where SNS signing certificates may come from and which topics
-    # count, and the Postmark webhook's basic-auth credentials.
-    soft_bounce_limit: int = 3
-    bounce_imap_url: str = field(default="", repr=False)
-    sns_cert_url_pattern: str = r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
-    sns_topic_arns: tuple[str, ...] = ()
-    sns_confirm_subscriptions: bool = False
-    postmark_webhook_user: str = ""
-    postmark_webhook_password: str = field(default="", repr=False)
-    # Bearer token /metrics asks for; empty: /metrics is open.
-    metrics_token: str = field(default="", repr=False)
+    feedback_id: str = setting(
+        "FEEDBACK_ID", "weekly:digest:verdict-digest", "Feedback-ID header of the mail stream"
+    )
+    feed_timeout: float = setting("FEED_TIMEOUT", 10.0, "Seconds before a feed fetch gives up")
+    feed_max_bytes: int = setting("FEED_MAX_BYTES", 5 * 1024 * 1024, "Largest feed body read")
+    templates_dir: Path = setting(
+        "TEMPLATES_DIR",
+        PROJECT_ROOT / "templates",
+        "Where email/ templates and web/ pages are read from",
+        shown="the repository's templates/",
+    )
+    # Delivery: transient failures are retried with exponential backoff and jitter.
+    batch_size: int = setting("DELIVERY_BATCH_SIZE", 100, "Deliveries a worker claims at once")
+    lease_seconds: float = setting(
+        "DELIVERY_LEASE_SECONDS", 300.0, "Seconds a claimed batch is a worker's"
+    )
+    max_attempts: int = setting(
+        "DELIVERY_MAX_ATTEMPTS", 5, "Sends tried before a transient failure is a failure"
+    )
+    max_age_hours: float = setting(
+        "DELIVERY_MAX_AGE_HOURS", 48.0, "Hours after an edition's start that it is retried"
+    )
+    retry_base_seconds: float = setting("RETRY_BASE_SECONDS", 60.0, "Backoff of a first retry")
+    retry_cap_seconds: float = setting("RETRY_CAP_SECONDS", 3600.0, "Longest backoff of a retry")
+    subscribe_limit_per_client: int = setting(
+        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Subscribe requests per client address an hour"
+    )
+    subscribe_limit_per_address: int = setting(
+        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Confirmation emails to one address a day"
+    )
+    trusted_proxies: int = setting(
+        "TRUSTED_PROXIES", 0, "Reverse proxies whose X-Forwarded-For is trusted"
+    )
+    # Bounce and complaint intake (docs/subscribers.md).
+    soft_bounce_limit: int = setting(
+        "SOFT_BOUNCE_LIMIT", 3, "Soft-bounced editions that suppress an address", check=_one_or_more
+    )
+    bounce_imap_url: str = setting(
+        "BOUNCE_IMAP_URL", "", "The IMAP mailbox digest bounces fetch reads", secret=True
+    )
+    sns_cert_url_pattern: str = setting(
+        "SNS_CERT_URL_PATTERN",
+        r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/",
+        "Where SNS signing certificates may come from",
+        check=_regular_expression,
+    )
+    sns_topic_arns: tuple[str, ...] = setting(
+        "SNS_TOPIC_ARNS", (), "SNS topics /webhooks/ses accepts", shown="none (webhook refused)"
+    )
+    sns_confirm_subscriptions: bool = setting(
+        "SNS_CONFIRM_SUBSCRIPTIONS", False, "Let /webhooks/ses confirm its SNS subscription"
+    )
+    postmark_webhook_user: str = setting(
+        "POSTMARK_WEBHOOK_USER", "", "The Postmark webhook's user", shown="none (webhook refused)"
+    )
+    postmark_webhook_password: str = setting(
+        "POSTMARK_WEBHOOK_PASSWORD",
+        "",
+        "The Postmark webhook's password",
+        secret=True,
+        shown="none (webhook refused)",
+    )
+    metrics_token: str = setting(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token GET /metrics asks for",
+        secret=True,
+        shown="none (/metrics open)",
+    )
 
     @property
     def timezone(self) -> zoneinfo.ZoneInfo:
@@ -110,140 +340,61 @@ class Settings:
         return f"Settings({shown}, database_url={redact_url(self.database_url)!r}, ...)"
 
 
-_ENV_NAMES = {
-    "database_url": "DATABASE_URL",
-    "mail_url": "MAIL_URL",
-    "site_url": "SITE_URL",
-    "secret_key": "SECRET_KEY",
-    "mail_from": "MAIL_FROM",
-    "postal_address": "POSTAL_ADDRESS",
-    "digest_timezone": "DIGEST_TIMEZONE",
-    "digest_send_at": "DIGEST_SEND_AT",
-    "digest_build_at": "DIGEST_BUILD_AT",
-    "bounce_address": "BOUNCE_ADDRESS",
-    "dkim_selector": "DKIM_SELECTOR",
-    "dkim_domain": "DKIM_DOMAIN",
-    "list_id": "LIST_ID",
-    "list_name": "LIST_NAME",
-    "feedback_id": "FEEDBACK_ID",
-    "bounce_imap_url": "BOUNCE_IMAP_URL",
-    "sns_cert_url_pattern": "SNS_CERT_URL_PATTERN",
-    "postmark_webhook_user": "POSTMARK_WEBHOOK_USER",
-    "postmark_webhook_password": "POSTMARK_WEBHOOK_PASSWORD",
-    "metrics_token": "METRICS_TOKEN",
-}
+def _declarations() -> tuple[Setting, ...]:
+    """The declarations of :class:`Settings`' fields, in their order."""
+    types = typing.get_type_hints(Settings)
+    return tuple(
+        replace(f.metadata["setting"], kind=KINDS[types[f.name]], attribute=f.name)
+        for f in fields(Settings)
+    )
+
+
+# Read by worker.logs straight from the environment: logging is set up
+# before the settings load, and worker.logs sits below this module. Declared
+# here so that the documentation check covers every variable.
+READ_BY_LOGS = (
+    Setting(
+        "LOG_FORMAT",
+        TEXT,
+        "",
+        "json (one object per line) or text (readable lines)",
+        shown="text on a terminal, json otherwise",
+    ),
+    Setting(
+        "LOG_LEVEL",
+        TEXT,
+        "",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL",
+        shown="WARNING on a terminal, INFO otherwise",
+    ),
+)
+
+SETTINGS: tuple[Setting, ...] = (*_declarations(), *READ_BY_LOGS)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build :class:`Settings` from ``environ`` (default ``os.environ``).
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``); an
+    empty variable counts as unset.
 
     Keyword ``overrides`` win over the environment; the CLI uses them for its
-    options.
+    options. They are checked as the environment's values are.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for name, var in _ENV_NAMES.items():
-        if env.get(var):
-            values[name] = env[var]
-    if env.get("OLD_SECRET_KEYS"):
-        values["old_secret_keys"] = tuple(
-            k.strip() for k in env["OLD_SECRET_KEYS"].split(",") if k.strip()
-        )
-    for name, var in (
-        ("verp", "VERP"),
-        ("sns_confirm_subscriptions", "SNS_CONFIRM_SUBSCRIPTIONS"),
-        ("digest_require_approval", "DIGEST_REQUIRE_APPROVAL"),
-    ):
-        if env.get(var):
-            values[name] = _flag(env, var)
-    if env.get("SNS_TOPIC_ARNS"):
-        values["sns_topic_arns"] = tuple(
-            a.strip() for a in env["SNS_TOPIC_ARNS"].split(",") if a.strip()
-        )
-    if env.get("DKIM_PRIVATE_KEY_FILE"):
-        values["dkim_key_file"] = Path(env["DKIM_PRIVATE_KEY_FILE"])
-    if env.get("FEEDS_FILE"):
-        values["feeds_file"] = Path(env["FEEDS_FILE"])
-    if env.get("TEMPLATES_DIR"):
-        values["templates_dir"] = Path(env["TEMPLATES_DIR"])
-    for name, var, kind in (
-        ("feed_timeout", "FEED_TIMEOUT", float),
-        ("feed_max_bytes", "FEED_MAX_BYTES", int),
-        ("batch_size", "DELIVERY_BATCH_SIZE", int),
-        ("lease_seconds", "DELIVERY_LEASE_SECONDS", float),
-        ("max_attempts", "DELIVERY_MAX_ATTEMPTS", int),
-        ("max_age_hours", "DELIVERY_MAX_AGE_HOURS", float),
-        ("retry_base_seconds", "RETRY_BASE_SECONDS", float),
-        ("retry_cap_seconds", "RETRY_CAP_SECONDS", float),
-        ("soft_bounce_limit", "SOFT_BOUNCE_LIMIT", int),
-        ("subscribe_limit_per_client", "SUBSCRIBE_LIMIT_PER_CLIENT", int),
-        ("subscribe_limit_per_address", "SUBSCRIBE_LIMIT_PER_ADDRESS", int),
-        ("trusted_proxies", "TRUSTED_PROXIES", int),
-        ("misfire_grace_hours", "MISFIRE_GRACE_HOURS", float),
-        ("ingest_every", "INGEST_EVERY", int),
-        ("retry_sweep_every", "RETRY_SWEEP_EVERY", int),
-        ("fetch_log_days", "FETCH_LOG_DAYS", int),
-    ):
-        if env.get(var):
-            try:
-                values[name] = kind(env[var])
-            except ValueError:
-                raise ConfigError(f"{var}: not a number: {env[var]!r}") from None
+    values: dict[str, object] = {
+        declared.attribute: declared.read(env[declared.variable])
+        for declared in SETTINGS
+        if declared.attribute and env.get(declared.variable)
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "database_url" in values:
         values["database_url"] = normalise_database_url(str(values["database_url"]))
     settings = Settings(**values)  # type: ignore[arg-type]
-    try:
-        settings.timezone  # noqa: B018 - validate early, with the variable's name
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"DIGEST_TIMEZONE: unknown time zone {settings.digest_timezone!r}"
-        ) from None
-    try:
-        re.compile(settings.sns_cert_url_pattern)
-    except re.error as error:
-        raise ConfigError(f"SNS_CERT_URL_PATTERN: not a regular expression: {error}") from None
-    if settings.soft_bounce_limit < 1:
-        raise ConfigError("SOFT_BOUNCE_LIMIT: must be 1 or more")
-    _check_schedule(settings)
+    for declared in SETTINGS:
+        if declared.check and declared.attribute:
+            problem = declared.check(getattr(settings, declared.attribute), settings)
+            if problem:
+                raise ConfigError(f"{declared.variable}: {problem}", hint=declared.hint)
     return settings
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-def _flag(env: Mapping[str, str], var: str) -> bool:
-    """``env[var]`` as a yes/no setting; anything else is refused, since a
-    typo read as "no" could, say, send an edition nobody approved."""
-    word = env[var].strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ConfigError(f"{var}: not one of 1/true/yes/on or 0/false/no/off: {env[var]!r}")
-
-
-def _check_schedule(settings: Settings) -> None:
-    """The clock's settings, each refused with its variable's name."""
-    from worker.domain.cron import cron_trigger
-
-    for var, value in (
-        ("DIGEST_BUILD_AT", settings.digest_build_at),
-        ("DIGEST_SEND_AT", settings.digest_send_at),
-    ):
-        try:
-            cron_trigger(value, settings.timezone)
-        except ValueError as error:
-            raise ConfigError(f"{var}: {value!r}: {error}") from None
-    for var, number in (
-        ("MISFIRE_GRACE_HOURS", settings.misfire_grace_hours),
-        ("INGEST_EVERY", settings.ingest_every),
-        ("RETRY_SWEEP_EVERY", settings.retry_sweep_every),
-        ("FETCH_LOG_DAYS", settings.fetch_log_days),
-    ):
-        if not number > 0:
-            raise ConfigError(f"{var}: must be more than 0")
 
 
 def normalise_database_url(url: str) -> str:

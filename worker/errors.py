@@ -1,18 +1,38 @@
-"""The worker's exception tree.
+"""The one exception tree: every exception class in ``worker`` and
+``subscribers`` derives from :class:`DigestError`.
 
 ::
 
-    DigestError                 anything the worker reports to a person
-    ├── ConfigError             a bad environment variable or option
-    ├── InputError              bad input, with the place it came from
-    │   ├── ImportFileError     a content file (YAML/JSON) with one or more bad records
-    │   └── CSVImportError      subscriber CSV rows that were rejected
-    ├── FeedError               one feed could not be fetched or parsed
-    ├── RenderError             a template or MJML failed to render
-    └── MailError               a mail backend could not be configured or reached
+    DigestError                                      anything reported to a person
+    ├── ConfigError                                  a bad environment variable or option
+    ├── InputError                                   a file a person gave, a line per problem
+    │   └── ImportFileError                          a content file with bad records
+    ├── FeedError                                    a feed could not be fetched or parsed
+    │   └── worker.ingest.feeds._FetchError          ... with the HTTP status it got
+    ├── RenderError                                  a template or MJML failed to render
+    ├── MailError                                    a mail backend is misconfigured or down
+    │   ├── worker.deliver.notices.NoticeNotSent     a notice was not accepted
+    │   └── worker.mail.smtp._SenderRefused          the server refused our sender
+    ├── worker.domain.tokens.BadToken                a forged, altered or expired token
+    ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored
+    ├── worker.editor.preview.NothingToPreview       a segment gets nothing that week
+    ├── worker.editor.lint.spamcheck.SpamCheckError  SpamAssassin is missing or failed
+    ├── worker.deliver.editions.EditionStateError    the edition's state forbids it
+    ├── subscribers.roster.InvalidField              a subscriber's field is invalid
+    ├── subscribers.admin.ListError                  a list change that cannot be made
+    ├── subscribers.intake.dsn.MessageError          a mailed report that cannot be read
+    ├── subscribers.intake.mailboxes.MailboxError    a mailbox cannot be opened or read
+    ├── subscribers.intake.records.PayloadError      a webhook payload of the wrong shape
+    ├── subscribers.intake.sns.Rejected              an SNS message refused (HTTP status)
+    └── subscribers.web.pages.common.InvalidLink     a subscriber's link is not valid
 
-Each error's ``str`` is the one-line message a person sees; the CLI prints it
-without a traceback.
+An error that belongs to one module's job is defined in that module (others
+raising it import it from there), on the class here that fits it;
+``tests/test_errors.py`` compares this picture with the code. Each error's
+``str`` is the one line a person sees; its ``hint``, when it has one, says
+what to do about it, and :meth:`DigestError.describe` shows both. A class
+may set a ``hint`` for all its errors; a raise site may give its own
+(``raise ConfigError("...", hint="...")``).
 """
 
 from __future__ import annotations
@@ -26,7 +46,20 @@ _LONGEST = 300
 
 
 class DigestError(Exception):
-    """Base of every error the worker reports to a person."""
+    """Base of every error the worker and the subscriber app raise."""
+
+    # What to do about it; "" when the message says it all.
+    hint: str = ""
+
+    def __init__(self, *args: object, hint: str = "") -> None:
+        super().__init__(*args)
+        if hint:
+            self.hint = hint
+
+    def describe(self) -> str:
+        """The message, then ``hint: …`` on a line of its own when there is
+        a hint: what the CLI prints."""
+        return f"{self}\nhint: {self.hint}" if self.hint else str(self)
 
 
 class ConfigError(DigestError):
@@ -36,29 +69,26 @@ class ConfigError(DigestError):
 class InputError(DigestError):
     """Input was rejected; ``problems`` holds one message per bad place."""
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
+    def __init__(self, source: str, problems: Sequence[str], *, hint: str = "") -> None:
         self.source = source
         self.problems = list(problems)
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{source}: {count} {noun}:\n  " + "\n  ".join(self.problems))
+        message = f"{source}: {count} {noun}:\n  " + "\n  ".join(self.problems)
+        super().__init__(message, hint=hint)
 
 
 class ImportFileError(InputError):
     """A content file had bad records; nothing from it was imported."""
 
 
-class CSVImportError(InputError):
-    """Rows of a subscriber CSV were rejected (the good rows were imported)."""
-
-
 class FeedError(DigestError):
     """A feed failed; the message names the feed URL."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, *, hint: str = "") -> None:
         self.url = url
         self.reason = reason
-        super().__init__(f"{url}: {reason}")
+        super().__init__(f"{url}: {reason}", hint=hint)
 
 
 class RenderError(DigestError):

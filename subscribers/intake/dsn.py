@@ -63,6 +63,7 @@ from worker.compose.ids import SentTo, subscriber_of_envelope, subscriber_of_mes
 from worker.config import Settings
 from worker.domain.suppression import IntakeKind
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
+from worker.errors import DigestError
 
 SOURCE = "mailbox"
 # flufl.bounce logs every detector it tries at INFO, 17 lines a message,
@@ -80,7 +81,7 @@ UNPROVEN_COMPLAINT = (
 )
 
 
-class MessageError(ValueError):
+class MessageError(DigestError):
     """A report that cannot be read; the message says why."""
 
 

@@ -43,6 +43,7 @@ from subscribers.consent import suppress, unsubscribe
 from subscribers.roster import lookup_form
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import IntakeKind, SuppressionReason
+from worker.errors import DigestError
 from worker.now import process_now
 from worker.store import upsert
 from worker.store.models import IntakeEvent, Subscriber
@@ -52,7 +53,7 @@ DETAIL_LIMIT = 2000
 RAW_LIMIT = 64 * 1024  # a DSN quotes our whole message; its report comes first
 
 
-class PayloadError(ValueError):
+class PayloadError(DigestError):
     """A webhook's payload is not what its service sends (SES's JSON, a
     Postmark record); the message names what is wrong or missing."""
 

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from worker.config import Settings
+from worker.errors import DigestError
 from worker.now import process_now
 
 _CONFIRMATION_FIELDS = (
@@ -56,13 +57,13 @@ CERT_MAX_BYTES = 64 * 1024
 CERT_TIMEOUT = 10.0
 
 
-class Rejected(Exception):
+class Rejected(DigestError):
     """The message is refused; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, hint: str = "") -> None:
         self.status = status
         self.reason = reason
-        super().__init__(reason)
+        super().__init__(reason, hint=hint)
 
 
 def string_to_sign(message: Mapping[str, Any]) -> bytes:

@@ -40,6 +40,8 @@ log = logging.getLogger("worker.editions")
 class EditionStateError(DigestError):
     """The edition is not in a state that allows what was asked."""
 
+    hint = "digest status --week WEEK shows the edition's state"
+
 
 @dataclass(frozen=True)
 class BuildResult:

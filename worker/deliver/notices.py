@@ -27,11 +27,11 @@ class NoticeNotSent(MailError):
     """The mail backend answered a notice with something other than
     accepted; ``result`` is its answer."""
 
-    def __init__(self, message_id: str, result: SendResult) -> None:
+    def __init__(self, message_id: str, result: SendResult, *, hint: str = "") -> None:
         self.message_id = message_id
         self.result = result
         answer = " ".join(str(part) for part in (result.outcome, result.code, result.text) if part)
-        super().__init__(f"{answer}, message {message_id}")
+        super().__init__(f"{answer}, message {message_id}", hint=hint)
 
 
 def confirm_notice(settings: Settings, subscriber_id: int, email: str) -> Notice:

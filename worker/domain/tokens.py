@@ -19,6 +19,7 @@ from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 from itsdangerous.signer import HMACAlgorithm
 
 from worker.domain.keyed import hmac_of
+from worker.errors import DigestError
 from worker.now import process_now
 
 DAY = 24 * 3600
@@ -59,7 +60,7 @@ MAX_AGE = {
 CONFIRM_WINDOW = dt.timedelta(seconds=MAX_AGE[Purpose.CONFIRM])
 
 
-class BadToken(Exception):
+class BadToken(DigestError):
     """The token is forged, altered, expired or made for another purpose."""
 
 

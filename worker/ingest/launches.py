@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import feedparser
 
 from worker.config import Settings
+from worker.errors import DigestError
 from worker.ingest.lengths import (
     CATEGORY_MAX,
     CONTROL,
@@ -37,7 +38,7 @@ TRACKING = re.compile(r"^(utm_.*|ref|fbclid|gclid|mc_cid|mc_eid)$", re.IGNORECAS
 NAMESPACE = "https://verdicts.example/ns/1"
 
 
-class Skip(Exception):
+class Skip(DigestError):
     """An entry that cannot be stored; the message says why."""
 
 

@@ -19,6 +19,7 @@ from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
+from worker.errors import DigestError
 from worker.render.renderer import Renderer
 from worker.store.models import Tool
 
@@ -30,7 +31,7 @@ blueprint = Blueprint("pages", __name__)
 FIELD_LIMIT = 400
 
 
-class InvalidLink(Exception):
+class InvalidLink(DigestError):
     """A link's token is not valid: forged, altered, expired, or made for
     another purpose or another list."""
 
