@@ -156,6 +156,23 @@ def test_a_relay_that_refuses_us_charges_no_recipient(
     assert handler.envelopes == []
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_sender_refused_for_now_defers_each_message_on_one_connection(
+    handler: Handler, plain_server: int, pipelining: bool
+) -> None:
+    """A 4xx to MAIL FROM speaks of now, not of the relay for good: each
+    message is answered transient and the connection goes on."""
+    handler.pipelining = pipelining
+    handler.mail_reply = "451 4.3.0 try again later"
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    with backend:
+        results = backend.send_batch([message(n) for n in range(3)])
+    assert {(r.outcome, r.code, r.text) for r in results} == {
+        (Outcome.TRANSIENT, 451, "4.3.0 try again later")
+    }
+    assert handler.connections == 1 and handler.envelopes == []
+
+
 def test_a_connection_that_breaks_unexpectedly_never_hangs_the_batch(
     handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
 ) -> None:
