@@ -5,15 +5,15 @@ mapping, and a failed request means the same for every service."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from support.httpserver import serving
 from support.outgoing import message
 from worker.errors import MailError
 from worker.mail.base import Outcome, OutgoingMessage, SendResult
@@ -78,13 +78,8 @@ def service() -> Iterator[FakeService]:
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as state.port:
+        yield state
 
 
 def backend_for(service: FakeService, token: str = TOKEN) -> ExampleBackend:

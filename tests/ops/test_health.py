@@ -3,15 +3,15 @@ both stores), and the mail backend of each kind, against real servers."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from support.httpserver import serving
 from support.opsworld import client_for
 from worker.config import Settings
 from worker.ops.health import head_revision, probe_mail
@@ -136,12 +136,8 @@ class PostmarkServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def postmark_port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PostmarkServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(PostmarkServer) as port:
+        yield port
 
 
 def test_postmark_is_probed_with_its_token_and_nothing_is_sent(postmark_port: int) -> None:
