@@ -1,6 +1,7 @@
 """``digest check``: a good environment passes line by line, a bad one names
-each problem in a line of its own, against real stores, a real SMTP server
-(STARTTLS, AUTH, NOOP) and a Postmark stand-in on loopback."""
+each problem in a line of its own, against real stores and a real SMTP
+server (STARTTLS, AUTH, NOOP). The mail probes themselves are tested in
+test_health.py."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,7 @@ from sqlalchemy import Engine, event
 from support.smtpserver import Handler, self_signed, smtp_server
 from worker.config import DEV_SECRET_KEY
 from worker.ops.checks import Finding, Level, check_environment
-from worker.ops.health import head_revision, probe_mail
+from worker.ops.health import head_revision
 from worker.store import make_engine
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -338,49 +337,3 @@ def test_a_bad_feeds_file_and_a_bad_key_are_named(good_env: dict[str, str], tmp_
     assert "feed[1]: needs a url" in listed.message
     [signing] = findings["DKIM_PRIVATE_KEY_FILE"]
     assert signing.level == Level.ERROR and "is not a PEM RSA key" in signing.message
-
-
-class PostmarkServer(BaseHTTPRequestHandler):
-    token = "pm-server-token-0042"
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet."""
-
-    def do_GET(self) -> None:
-        good = self.path == "/server" and self.headers["X-Postmark-Server-Token"] == self.token
-        self.send_response(200 if good else 401)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"Name": "digest"}' if good else b'{"ErrorCode": 10}')
-
-
-@pytest.fixture
-def postmark_port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PostmarkServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-def test_postmark_is_probed_with_its_token_and_nothing_is_sent(postmark_port: int) -> None:
-    good = probe_mail(f"postmark://{PostmarkServer.token}@127.0.0.1:{postmark_port}?scheme=http")
-    assert good.ok is True and good.detail == "Postmark accepted the server token"
-    assert good.backend == f"postmark://***@127.0.0.1:{postmark_port}?scheme=http"
-    bad = probe_mail(f"postmark://wrong-token@127.0.0.1:{postmark_port}?scheme=http")
-    assert bad.ok is False and bad.detail == "Postmark refused the server token (HTTP 401)"
-    gone = probe_mail("postmark://t0ken@127.0.0.1:1?scheme=http")
-    assert gone.ok is False and gone.detail.startswith("Postmark is unreachable")
-
-
-def test_mail_probes_answer_for_every_kind_of_backend(tmp_path: Path) -> None:
-    assert probe_mail(f"file://{tmp_path}").ok is True
-    assert probe_mail(f"file://{tmp_path}/new/outbox").detail.endswith(
-        "does not exist yet; it is created at the first send"
-    )
-    assert probe_mail("memory://").ok is None
-    unknown = probe_mail("carrier-pigeon://coop")
-    assert unknown.ok is False and "no mail backend for scheme 'carrier-pigeon'" in unknown.detail
-    silent = probe_mail("smtp://127.0.0.1:1?starttls=off", timeout=2)
-    assert silent.ok is False and "Connection refused" in silent.detail

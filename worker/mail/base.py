@@ -70,9 +70,16 @@ class SendResult:
         return cls(Outcome.ACCEPTED, code, text)
 
 
+def url_options(url: SplitResult) -> dict[str, str]:
+    """``MAIL_URL``'s query as options (``?timeout=5&verify=off``); a name
+    given twice keeps its last value."""
+    return {name: values[-1] for name, values in parse_qs(url.query).items()}
+
+
 class MailBackend:
     """Base class: subclasses implement :meth:`send_batch`, and open/close if
-    they hold a connection. Usable as a context manager."""
+    they hold a connection. Usable as a context manager. :attr:`options`
+    holds ``MAIL_URL``'s query (:func:`url_options`)."""
 
     #: True for backends that send a message's parts rather than its bytes
     #: (email service APIs): the composer then fills in
@@ -81,12 +88,12 @@ class MailBackend:
 
     def __init__(self, url: SplitResult) -> None:
         self.url = url
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.options = url_options(url)
         self.rate_limit: RateLimit | None = None
-        if "rate" in query:
+        if "rate" in self.options:
             try:
-                burst = int(query["burst"]) if "burst" in query else None
-                self.rate_limit = RateLimit(float(query["rate"]), burst)
+                burst = int(self.options["burst"]) if "burst" in self.options else None
+                self.rate_limit = RateLimit(float(self.options["rate"]), burst)
             except ValueError:
                 raise MailError("MAIL_URL: rate and burst must be positive numbers") from None
 
@@ -110,7 +117,13 @@ class MailBackend:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self.open()
+        try:
+            self.open()
+        except Exception:
+            # Release what open() took before it failed (a connection made
+            # before the login was refused), as Django's backends do.
+            self.close()
+            raise
         return self
 
     def __exit__(

@@ -13,10 +13,8 @@ import os
 import smtplib
 import tempfile
 import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
@@ -26,8 +24,9 @@ from worker.config import redact_url
 from worker.errors import MailError, driver_words
 from worker.mail import backend_from_url
 from worker.mail.file import FileBackend
-from worker.mail.postmark import PostmarkBackend
-from worker.mail.smtp import SMTPBackend
+from worker.mail.http import TOKEN_REFUSED, HTTPBackend
+from worker.mail.smtp import SMTPBackend, quietly_close
+from worker.mail.smtpreplies import describe
 from worker.store import MIGRATIONS, current_revision
 
 #: Seconds a mail probe may take before it gives up.
@@ -108,8 +107,9 @@ class MailHealth:
 
 def probe_mail(mail_url: str, timeout: float = MAIL_TIMEOUT) -> MailHealth:
     """Reach the backend of ``mail_url`` without sending anything: SMTP
-    connects, logs in and says NOOP; Postmark fetches the server's details
-    with the token; a file outbox must be a writable directory."""
+    connects, logs in and says NOOP; an email service's API answers a
+    request that needs the token and sends nothing (Postmark's server
+    details); a file outbox must be a writable directory."""
     shown = redact_url(mail_url)
     try:
         backend = backend_from_url(mail_url)
@@ -117,11 +117,11 @@ def probe_mail(mail_url: str, timeout: float = MAIL_TIMEOUT) -> MailHealth:
         return MailHealth(False, shown, str(error))
     if isinstance(backend, SMTPBackend):
         ok, detail = _smtp(backend, timeout)
-    elif isinstance(backend, PostmarkBackend):
-        ok, detail = _postmark(backend, mail_url, timeout)
+    elif isinstance(backend, HTTPBackend):
+        ok, detail = _service(backend, timeout)
     elif isinstance(backend, FileBackend):
         ok, detail = _directory(backend.directory)
-    elif urlsplit(mail_url).scheme in ("console", "memory"):
+    elif backend.url.scheme in ("console", "memory"):
         return MailHealth(None, shown, "nothing to reach: messages stay in this process")
     else:
         return MailHealth(None, shown, f"not checked: no probe for {type(backend).__name__}")
@@ -139,10 +139,7 @@ def _smtp(backend: SMTPBackend, timeout: float) -> tuple[bool, str]:
     except (smtplib.SMTPException, OSError) as error:
         return False, f"NOOP failed: {_smtp_words(error)}"
     finally:
-        try:
-            connection.quit()
-        except (smtplib.SMTPException, OSError):
-            connection.close()
+        quietly_close(connection)
     if code != 250:
         return False, f"NOOP answered {code} {answer.decode(errors='replace')}"
     login = f", logged in as {backend.username}" if backend.username else ""
@@ -151,31 +148,23 @@ def _smtp(backend: SMTPBackend, timeout: float) -> tuple[bool, str]:
 
 def _smtp_words(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
-        message = error.smtp_error
-        words = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-        return f"{error.smtp_code} {words}"
+        return describe(error)
     return str(error) or type(error).__name__
 
 
-def _postmark(backend: PostmarkBackend, mail_url: str, timeout: float) -> tuple[bool, str]:
-    # GET /server needs the server token and sends nothing: the cheapest
-    # authenticated request of Postmark's API.
-    token = unquote(urlsplit(mail_url).username or "")
-    server = backend.endpoint.removesuffix("/email/batch") + "/server"
-    request = urllib.request.Request(
-        server, headers={"Accept": "application/json", "X-Postmark-Server-Token": token}
-    )
+def _service(backend: HTTPBackend, timeout: float) -> tuple[bool, str]:
+    backend.timeout = min(backend.timeout, timeout)
+    service, token = backend.service, backend.token_name
     try:
-        with urllib.request.urlopen(request, timeout=min(backend.timeout, timeout)):
-            pass
+        backend.request(backend.probe_path)
     except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            return False, f"Postmark refused the server token (HTTP {error.code})"
-        return False, f"Postmark answered HTTP {error.code} {error.reason}"
+        if error.code in TOKEN_REFUSED:
+            return False, f"{service} refused the {token} (HTTP {error.code})"
+        return False, f"{service} answered HTTP {error.code} {error.reason}"
     except (urllib.error.URLError, OSError) as error:
         reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        return False, f"Postmark is unreachable: {reason}"
-    return True, "Postmark accepted the server token"
+        return False, f"{service} is unreachable: {reason}"
+    return True, f"{service} accepted the {token}"
 
 
 def _directory(directory: Path) -> tuple[bool, str]:

@@ -72,13 +72,25 @@ def tables(report: StatusReport) -> list[Table | str]:
     markup (the mail backend). Text from feeds, editors and the backend is
     escaped: it may hold [markup]."""
     zone = ZoneInfo(report.timezone)
-    schedule = Table(
+    return [
+        _schedule(report, zone),
+        _editions(report.editions, zone),
+        _feeds(report.feeds, zone),
+        _mail(report.mail),
+    ]
+
+
+def _schedule(report: StatusReport, zone: ZoneInfo) -> Table:
+    table = Table(
         "job", "next run", title=f"Schedule (times in {report.timezone})", box=box.SIMPLE_HEAD
     )
     for run in report.schedule:
-        schedule.add_row(run.job, run.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"))
+        table.add_row(run.job, run.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"))
+    return table
 
-    editions = Table(
+
+def _editions(editions: list[EditionSummary], zone: ZoneInfo) -> Table:
+    table = Table(
         "edition",
         "status",
         *(Column(name, justify="right") for name in _COUNTS),
@@ -89,8 +101,8 @@ def tables(report: StatusReport) -> list[Table | str]:
         title="Editions",
         box=box.SIMPLE_HEAD,
     )
-    for e in report.editions:
-        editions.add_row(
+    for e in editions:
+        table.add_row(
             e.week,
             e.status,
             *(str(getattr(e, name)) for name in _COUNTS),
@@ -99,10 +111,13 @@ def tables(report: StatusReport) -> list[Table | str]:
             _by(e.approved_by, e.approved_at, zone),
             _by(e.held_by, e.held_at, zone),
         )
-    if not report.editions:
-        editions.add_row("(none yet)")
+    if not editions:
+        table.add_row("(none yet)")
+    return table
 
-    feeds = Table(
+
+def _feeds(feeds: list[FeedSummary], zone: ZoneInfo) -> Table:
+    table = Table(
         "feed",
         "last fetch",
         "HTTP",
@@ -111,23 +126,22 @@ def tables(report: StatusReport) -> list[Table | str]:
         title="Feeds",
         box=box.SIMPLE_HEAD,
     )
-    for f in report.feeds:
-        feeds.add_row(
+    for f in feeds:
+        table.add_row(
             escape(f.url) + ("" if f.active else " (inactive)"),
             _local(f.last_fetched_at, zone),
             str(f.last_status or "—"),
             str(f.error_count),
             escape(f.last_error or ""),
         )
-    if not report.feeds:
-        feeds.add_row("(none fetched yet)")
+    if not feeds:
+        table.add_row("(none fetched yet)")
+    return table
 
-    state = {True: "ok", False: "[bold red]failing[/]", None: "not checked"}[report.mail.ok]
-    mail = (
-        f"[italic]Mail backend[/] {escape(report.mail.backend)}: {state}: "
-        f"{escape(report.mail.detail)}"
-    )
-    return [schedule, editions, feeds, mail]
+
+def _mail(mail: MailHealth) -> str:
+    state = {True: "ok", False: "[bold red]failing[/]", None: "not checked"}[mail.ok]
+    return f"[italic]Mail backend[/] {escape(mail.backend)}: {state}: {escape(mail.detail)}"
 
 
 WIDTH = 160

@@ -1,37 +1,22 @@
-"""Mail backends against real servers: SMTP (plain, STARTTLS + AUTH, implicit
-TLS), files, console, memory; and the scheme registry."""
+"""The SMTP backend against a real server (aiosmtpd): plain, STARTTLS + AUTH
+and implicit TLS; PIPELINING and not; refusals, drops, stalls and pools."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import io
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from support.outgoing import message
 from support.smtpserver import Handler, self_signed, smtp_server
 from worker.domain.suppression import SuppressionReason
 from worker.errors import MailError
-from worker.mail import available_schemes, backend_from_url
+from worker.mail import backend_from_url
 from worker.mail.base import Outcome, OutgoingMessage
-from worker.mail.console import ConsoleBackend
-from worker.mail.file import FileBackend
-from worker.mail.memory import MemoryBackend
 from worker.mail.smtp import SMTPBackend
 
 PASSWORD = "s3cret-pa55word"
-
-
-def message(n: int, to: str | None = None) -> OutgoingMessage:
-    recipient = to or f"reader{n}@example.com"
-    data = (
-        f"From: digest@verdicts.example\r\nTo: {recipient}\r\nSubject: n{n}\r\n"
-        f"Message-ID: <m{n}@verdicts.example>\r\n\r\nHello {n}\r\n"
-    ).encode()
-    return OutgoingMessage("digest@verdicts.example", recipient, data, f"<m{n}@verdicts.example>")
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +156,23 @@ def test_a_relay_that_refuses_us_charges_no_recipient(
     assert handler.envelopes == []
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_sender_refused_for_now_defers_each_message_on_one_connection(
+    handler: Handler, plain_server: int, pipelining: bool
+) -> None:
+    """A 4xx to MAIL FROM speaks of now, not of the relay for good: each
+    message is answered transient and the connection goes on."""
+    handler.pipelining = pipelining
+    handler.mail_reply = "451 4.3.0 try again later"
+    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    with backend:
+        results = backend.send_batch([message(n) for n in range(3)])
+    assert {(r.outcome, r.code, r.text) for r in results} == {
+        (Outcome.TRANSIENT, 451, "4.3.0 try again later")
+    }
+    assert handler.connections == 1 and handler.envelopes == []
+
+
 def test_a_connection_that_breaks_unexpectedly_never_hangs_the_batch(
     handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -294,100 +296,3 @@ def test_a_server_down_mid_send_hands_the_messages_back_unsent(handler: Handler)
     backend.close()
     assert [r.outcome for r in results] == [Outcome.UNSENT] * 2
     assert "Connection refused" in results[0].text
-
-
-def test_file_backend_writes_one_eml_per_message(tmp_path: Path) -> None:
-    backend = backend_from_url(f"file://{tmp_path / 'out'}")
-    assert isinstance(backend, FileBackend)
-    with backend:
-        backend.send_batch([message(n) for n in range(3)])
-    files = sorted((tmp_path / "out").glob("*.eml"))
-    assert len(files) == 3 and not list((tmp_path / "out").glob(".*"))
-    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
-    assert parsed["Message-ID"] == "<m0@verdicts.example>"
-
-
-def test_file_backend_relative_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    with backend_from_url("file://outbox") as backend:
-        backend.send_batch([message(1)])
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
-
-
-def test_console_backend_prints_each_message() -> None:
-    stream = io.StringIO()
-    backend = ConsoleBackend(backend_from_url("console://").url, stream=stream)
-    results = backend.send_batch([message(1), message(2)])
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2
-    assert "Subject: n1" in stream.getvalue() and "Hello 2" in stream.getvalue()
-    assert "\r\n" not in stream.getvalue()
-
-
-def test_memory_backend_keeps_messages() -> None:
-    MemoryBackend.reset()
-    with backend_from_url("memory://") as backend:
-        backend.send_batch([message(1)])
-    assert [m.recipient for m in MemoryBackend.outbox] == ["reader1@example.com"]
-    MemoryBackend.reset()
-
-
-def test_schemes_come_from_the_entry_point_group() -> None:
-    assert {"file", "console", "memory", "smtp", "smtps"} <= set(available_schemes())
-    with pytest.raises(MailError) as caught:
-        backend_from_url(f"carrier-pigeon://user:{PASSWORD}@coop")
-    assert "carrier-pigeon" in str(caught.value) and "smtp" in str(caught.value)
-    assert PASSWORD not in str(caught.value)
-
-
-def test_a_package_adds_a_scheme_through_the_entry_point_group(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An installed distribution that registers a MailBackend subclass under
-    verdict_digest.mail_backends is chosen by its scheme; one that registers
-    something else is refused by name."""
-    (tmp_path / "pigeon_post.py").write_text(
-        "from worker.mail.base import MailBackend, SendResult\n"
-        "class PigeonBackend(MailBackend):\n"
-        "    def send_batch(self, messages):\n"
-        "        return [SendResult.accepted(None, 'flown') for _ in messages]\n"
-        "class NotABackend:\n"
-        "    pass\n"
-    )
-    info = tmp_path / "pigeon_post-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pigeon-post\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[verdict_digest.mail_backends]\n"
-        "pigeon = pigeon_post:PigeonBackend\n"
-        "raven = pigeon_post:NotABackend\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    assert "pigeon" in available_schemes()
-    with backend_from_url("pigeon://loft.example?rate=100") as backend:
-        assert type(backend).__name__ == "PigeonBackend" and backend.rate_limit is not None
-        assert backend.send_batch([message(1)])[0].text == "flown"
-    with pytest.raises(MailError, match="pigeon_post:NotABackend is not a MailBackend"):
-        backend_from_url("raven://loft.example")
-
-
-def test_rate_limit_paces_any_backend() -> None:
-    from worker.mail.pacing import RateLimit
-
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limit = RateLimit(10, burst=3, clock=lambda: now[0], sleep=sleep)
-    assert list(limit.paced(range(5))) == [0, 1, 2, 3, 4]
-    assert slept == pytest.approx([0.1, 0.1])  # a burst of 3, then 10 a second
-    now[0] += 1.0  # a quiet second refills the bucket up to the burst
-    slept.clear()
-    list(limit.paced(range(3)))
-    assert slept == []
-    backend = backend_from_url("memory://?rate=50&burst=5")
-    assert backend.rate_limit is not None and backend.rate_limit.burst == 5
-    with pytest.raises(MailError, match="rate and burst"):
-        backend_from_url("memory://?rate=fast")
