@@ -133,18 +133,7 @@ def import_csv(
     them back. Returns the counts and one message per rejected row
     (``file:line: field: reason``)."""
     report = CSVReport()
-    rows: dict[str, _Row] = {}
-    for line, cells in _rows(path, report):
-        try:
-            found = _parse(cells)
-        except InvalidField as error:
-            report.rejected.append(f"{path}:{line}: {error}")
-            continue
-        earlier = rows.get(found.who.email)
-        if earlier is not None:
-            report.merged += 1
-            found = earlier.merged_with(found)
-        rows[found.who.email] = found
+    rows = _merged_rows(path, report)
     now = process_now()
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
@@ -184,6 +173,24 @@ def import_csv(
                     suppress(session, email, row.suppressed, f"imported from {path.name}")
                     report.suppressed += 1
     return report
+
+
+def _merged_rows(path: Path, report: CSVReport) -> dict[str, _Row]:
+    """The file's good rows by address, rows for one address merged into one;
+    bad rows are reported."""
+    rows: dict[str, _Row] = {}
+    for line, cells in _rows(path, report):
+        try:
+            found = _parse(cells)
+        except InvalidField as error:
+            report.rejected.append(f"{path}:{line}: {error}")
+            continue
+        earlier = rows.get(found.who.email)
+        if earlier is not None:
+            report.merged += 1
+            found = earlier.merged_with(found)
+        rows[found.who.email] = found
+    return rows
 
 
 def defused(value: str) -> str:
