@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import Settings, load_settings
 from worker.domain.weeks import Week, last_complete_week, parse_week
 from worker.errors import DigestError
+from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
 from worker.schedule.due import coming_week
 from worker.signals import on_stop_signals
@@ -82,6 +83,13 @@ def warn_before_sending(settings: Settings) -> None:
             "SITE_URL is not https: inbox providers ignore a one-click unsubscribe (RFC 8058) "
             "that is not https, and Gmail and Yahoo require one of bulk senders"
         )
+
+
+def sending_backend(settings: Settings) -> MailBackend:
+    """``MAIL_URL``'s backend for a real send, not yet open, once
+    :func:`warn_before_sending` has said what would hurt delivery."""
+    warn_before_sending(settings)
+    return backend_from_url(settings.mail_url)
 
 
 LAST_WEEK = "ISO week, e.g. 2026-W48; default: last week, the edition the schedule builds now."

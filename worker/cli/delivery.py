@@ -12,12 +12,11 @@ from worker.cli.common import (
     finishing_on_signals,
     load,
     reports_errors,
+    sending_backend,
     sessions_for,
-    warn_before_sending,
 )
 from worker.deliver.results import SendReport
 from worker.deliver.runner import Worker
-from worker.mail import backend_from_url
 
 
 @click.command()
@@ -29,7 +28,6 @@ def worker(worker_id: str | None, once: bool) -> None:
     or Ctrl-C finish the batch in hand first)."""
 
     settings = load()
-    warn_before_sending(settings)
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     log = logging.getLogger("worker.deliver")
     started = last = time.monotonic()
@@ -54,7 +52,7 @@ def worker(worker_id: str | None, once: bool) -> None:
     running = Worker(
         sessions_for(settings),
         settings,
-        backend_from_url(settings.mail_url),
+        sending_backend(settings),
         name,
         on_batch=progress,
     )
