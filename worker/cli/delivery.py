@@ -15,6 +15,7 @@ from worker.cli.common import (
     sending_backend,
     sessions_for,
 )
+from worker.deliver.progress import SendProgress
 from worker.deliver.results import SendReport
 from worker.deliver.runner import Worker
 
@@ -30,19 +31,18 @@ def worker(worker_id: str | None, once: bool) -> None:
     settings = load()
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     log = logging.getLogger("worker.deliver")
-    started = last = time.monotonic()
+    # A line every half minute: the record a platform's log keeps.
+    meter = SendProgress(time.monotonic(), every=30)
 
     def progress(report: SendReport) -> None:
-        # A line every half minute: the record a platform's log keeps.
-        nonlocal last
-        if time.monotonic() - last >= 30:
-            last = time.monotonic()
+        now = time.monotonic()
+        if meter.due(now):
             log.info(
                 "worker progress",
                 extra={
                     "worker": name,
                     "sent": report.sent,
-                    "rate": round(report.sent / (last - started), 1),
+                    "rate": round(meter.rate(report.sent, now), 1),
                     "deferred": report.deferred,
                     "failed": report.failed,
                     "suppressed": report.suppressed,

@@ -49,6 +49,8 @@ from worker.deliver.editions import (
     edition_counts,
     set_paused,
 )
+from worker.deliver.progress import EditionProgress, SendProgress
+from worker.deliver.results import SendReport
 from worker.deliver.runner import send_edition
 from worker.domain.segments import parse_segment, segment_label
 from worker.editor.preview import compose_preview
@@ -262,35 +264,30 @@ def hold(week: str | None, by: str | None, release: bool) -> None:
 @contextlib.contextmanager
 def _progress(
     sessions: sessionmaker[Session], edition_id: int, week: str
-) -> Iterator[Callable[..., None]]:
+) -> Iterator[Callable[[SendReport], None]]:
     """A rich progress bar on a terminal, a log line every few seconds
     otherwise. Counting is one query, so it runs at most that often."""
+    meter = SendProgress(time.monotonic(), every=0.5 if console.is_terminal else 5.0)
 
-    every = 0.5 if console.is_terminal else 5.0
-    started = last = time.monotonic()
-    first_done: int | None = None
-
-    def measure() -> tuple[int, int, float] | None:
-        nonlocal last, first_done
-        if time.monotonic() - last < every:
+    def measured(report: SendReport) -> EditionProgress | None:
+        now = time.monotonic()
+        if not meter.due(now):
             return None
-        last = time.monotonic()
-        counts = edition_counts(sessions, edition_id)
-        done = counts.total - counts.pending
-        if first_done is None:
-            first_done = done - counts.sent  # what was settled before this run
-        rate = (counts.sent - (first_done or 0)) / max(last - started, 1e-6)
-        return done, counts.total, rate
+        return meter.of_edition(edition_counts(sessions, edition_id), report.sent, now)
 
     if not console.is_terminal:
 
-        def log_line(_report: object) -> None:
-            measured = measure()
-            if measured:
-                done, total, rate = measured
+        def log_line(report: SendReport) -> None:
+            progress = measured(report)
+            if progress:
                 logging.getLogger("worker.deliver").info(
                     "send progress",
-                    extra={"edition": week, "done": done, "total": total, "rate": round(rate, 1)},
+                    extra={
+                        "edition": week,
+                        "done": progress.done,
+                        "total": progress.total,
+                        "rate": round(progress.rate, 1),
+                    },
                 )
 
         yield log_line
@@ -306,10 +303,14 @@ def _progress(
     ) as bar:
         task = bar.add_task("send", total=None, rate="")
 
-        def advance(_report: object) -> None:
-            measured = measure()
-            if measured:
-                done, total, rate = measured
-                bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}/s")
+        def advance(report: SendReport) -> None:
+            progress = measured(report)
+            if progress:
+                bar.update(
+                    task,
+                    completed=progress.done,
+                    total=progress.total,
+                    rate=f"{progress.rate:,.0f}/s",
+                )
 
         yield advance
