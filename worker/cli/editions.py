@@ -185,10 +185,7 @@ def _send_test(
 @reports_errors
 def pause(week: str | None) -> None:
     """Pause a sending edition: workers stop at their next claim."""
-    settings = load()
-    the_week = last_week(settings, week)
-    state = set_paused(sessions_for(settings), the_week, settings, paused=True)
-    console.print(f"{the_week}: {state}")
+    _set_paused(week, paused=True)
 
 
 @click.command()
@@ -196,9 +193,13 @@ def pause(week: str | None) -> None:
 @reports_errors
 def resume(week: str | None) -> None:
     """Resume a paused edition."""
+    _set_paused(week, paused=False)
+
+
+def _set_paused(week: str | None, *, paused: bool) -> None:
     settings = load()
     the_week = last_week(settings, week)
-    state = set_paused(sessions_for(settings), the_week, settings, paused=False)
+    state = set_paused(sessions_for(settings), the_week, settings, paused=paused)
     console.print(f"{the_week}: {state}")
 
 
