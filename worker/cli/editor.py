@@ -1,14 +1,12 @@
 """What editors run: the live preview, the lint and the demo."""
 
 import contextlib
-import json
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from worker.cli.common import (
     COMING,
@@ -22,11 +20,12 @@ from worker.cli.common import (
     sessions_for,
 )
 from worker.config import Settings
-from worker.domain.segments import parse_segment, segment_label
+from worker.domain.segments import parse_segment
 from worker.domain.weeks import Week, parse_week
 from worker.editor.demo import run_demo
-from worker.editor.lint.rules import Level, has_errors
-from worker.editor.page import PageRenderer, finding_json, write_static
+from worker.editor.lint import report
+from worker.editor.lint.rules import has_errors
+from worker.editor.page import PageRenderer, write_static
 from worker.editor.preview import WeekSource, lint_edition, read_week
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import LivePreview, serving, snapshot
@@ -152,40 +151,11 @@ def lint(
             links=check_links,
         )
     if as_json:
-        document = {
-            "week": str(the_week),
-            "segments": [
-                {
-                    "segment": s.segment,
-                    "label": segment_label(s.segment),
-                    "nothing": s.nothing,
-                    "findings": [finding_json(f) for f in s.findings],
-                }
-                for s in result.segments
-            ],
-            "links": [finding_json(f) for f in result.links],
-        }
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        click.echo(report.as_json(result, the_week))
     else:
-        colours = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
-        sections = [(segment_label(s.segment), s.findings, s.nothing) for s in result.segments]
-        if check_links:
-            sections.append(("links of every segment", result.links, None))
-        for label, findings, nothing in sections:
-            console.print(f"[bold]{the_week} · {escape(label)}[/]", highlight=False)
-            if nothing:
-                console.print(f"  {escape(nothing)}", style="dim", highlight=False)
-            for f in findings:
-                console.print(
-                    f"  [{colours[f.level]}]{f.level:<7}[/] {f.check}: {escape(f.message)}",
-                    highlight=False,
-                )
-        every = result.findings
-        count = {level: sum(f.level == level for f in every) for level in Level}
-        console.print(
-            f"{count[Level.ERROR]} error(s), {count[Level.WARNING]} warning(s) "
-            f"in {len(result.segments)} segment(s)"
-        )
+        for line in report.lines(result, the_week, links_checked=check_links):
+            console.print(line, highlight=False)
+        console.print(report.summary(result))
     if has_errors(result.findings):
         sys.exit(1)
 
