@@ -122,9 +122,9 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
     return session_factory(make_engine(settings.database_url))
 
 
-def coming(settings: Settings, week: str | None) -> Week:
-
-    return parse_week(week) if week else coming_week(settings, process_now())
+def coming(settings: Settings, week: str | None, default: Week | None = None) -> Week:
+    """The week of ``--week``, else ``default``, else the edition of the coming send."""
+    return parse_week(week) if week else default or coming_week(settings, process_now())
 
 
 def local_time(settings: Settings, moment: datetime | None) -> str:

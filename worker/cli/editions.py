@@ -39,8 +39,6 @@ from worker.cli.common import (
     user_name,
     warn_before_sending,
 )
-from worker.cli.editor import preview_source
-from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition, hold_edition, release_edition
 from worker.deliver.editions import (
@@ -53,7 +51,8 @@ from worker.deliver.progress import EditionProgress, SendProgress
 from worker.deliver.results import SendReport
 from worker.deliver.runner import send_edition
 from worker.domain.segments import parse_segment, segment_label
-from worker.editor.preview import compose_preview
+from worker.editor.proofs import send_tests
+from worker.editor.sample import SAMPLE_WEEK
 from worker.mail import backend_from_url
 from worker.mail.base import Outcome
 from worker.now import process_now
@@ -103,8 +102,6 @@ def send(
 ) -> None:
     """Build the week's edition if needed and send it to every confirmed
     subscriber who has not had it; with --test, to --to only."""
-    from worker.render.renderer import Renderer
-
     settings = load()
     if test or to or segment or sample:
         if not (test and to):
@@ -137,9 +134,7 @@ def send(
 def _send_test(
     settings: Settings, week: str | None, to: tuple[str, ...], segment: str | None, sample: bool
 ) -> None:
-    from worker.mail import backend_from_url
-    from worker.render.renderer import Renderer
-
+    """``send --test``: parse, send, and say per address; exit 1 if any was not sent."""
     addresses = []
     for address in to:
         try:
@@ -147,36 +142,19 @@ def _send_test(
         except InvalidField as error:
             fail(f"--to: {error}")
     key = parse_segment(segment)
-    backend = backend_from_url(settings.mail_url)
-    with preview_source(settings, week, sample) as (source, the_week):
-        renderer = Renderer(settings.templates_dir)
-        messages = [
-            compose_preview(
-                source,
-                key,
-                renderer,
-                settings,
-                recipient=Recipient(0, address, None),
-                test=True,
-                with_fields=backend.wants_fields,
-            ).message
-            for address in addresses
-        ]
-    with backend:
-        results = backend.send_batch(messages)
-    failed = 0
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
+    results = send_tests(settings, the_week, key, addresses, sample=sample)
     for address, result in zip(addresses, results, strict=True):
         if result.outcome == Outcome.ACCEPTED:
             console.print(f"{the_week}: test for {segment_label(key)} sent to {address}")
         else:
-            failed += 1
             errors.print(
                 f"{the_week}: test to {address} not sent: {result.outcome} "
                 f"{result.code or ''} {result.text}".rstrip(),
                 markup=False,
                 highlight=False,
             )
-    if failed:
+    if any(result.outcome != Outcome.ACCEPTED for result in results):
         sys.exit(1)
 
 

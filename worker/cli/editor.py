@@ -1,9 +1,7 @@
 """What editors run: the live preview, the lint and the demo."""
 
-import contextlib
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -17,42 +15,19 @@ from worker.cli.common import (
     fail,
     load,
     reports_errors,
-    sessions_for,
 )
-from worker.config import Settings
 from worker.domain.segments import parse_segment
-from worker.domain.weeks import Week, parse_week
+from worker.domain.weeks import parse_week
 from worker.editor.demo import run_demo
 from worker.editor.lint import report
 from worker.editor.lint.rules import has_errors
 from worker.editor.page import PageRenderer, write_static
-from worker.editor.preview import WeekSource, lint_edition, read_week
+from worker.editor.preview import lint_edition
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import LivePreview, serving, snapshot
+from worker.editor.source import week_source
 from worker.render.renderer import Renderer
 from worker.signals import on_stop_signals
-
-
-@contextlib.contextmanager
-def preview_source(
-    settings: Settings, week: str | None, sample: bool
-) -> Iterator[tuple[WeekSource, Week]]:
-    """The week a preview, lint or test send is of, read from the store
-    (or from the sample data in a scratch store)."""
-
-    scratch = SampleStore(settings) if sample else None
-    sessions = None
-    try:
-        sessions = scratch.load() if scratch else sessions_for(settings)
-        the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
-        with sessions() as session:
-            source = read_week(session, the_week, settings)
-        yield source, the_week
-    finally:
-        if scratch:
-            scratch.close()
-        elif sessions is not None:
-            sessions.kw["bind"].dispose()
 
 
 @click.command()
@@ -80,7 +55,7 @@ def preview(
     reloads itself when a template, the sample data or the store changes."""
 
     settings = load()
-    the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
     key = parse_segment(segment)
 
     stop = threading.Event()
@@ -140,7 +115,8 @@ def lint(
     score. Exits 1 when there are errors."""
 
     settings = load()
-    with preview_source(settings, week, sample) as (source, the_week):
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
+    with week_source(settings, the_week, sample=sample) as source:
         segments = [parse_segment(segment)] if segment is not None else list(source.segments)
         result = lint_edition(
             source,
