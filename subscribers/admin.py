@@ -1,7 +1,7 @@
 """The operator's list management: add, remove, suppress, and the list's figures.
 
 What the ``digest subscribers`` commands do, beside CSV import and export
-(:mod:`subscribers.csvio`). Consent rules hold here as everywhere
+(:mod:`subscribers.csvio`, :mod:`subscribers.csvexport`). Consent rules hold here as everywhere
 (:mod:`subscribers.consent`): adding never touches someone already on the
 list, and a suppressed address is never added. Erasing a subscriber keeps
 their address on the suppression list, so that no later import or

@@ -1,32 +1,30 @@
-"""Subscriber CSV import and export.
+"""Subscriber CSV import, and what import and export share: the defusing
+of spreadsheet formulas and the batch size (export is in
+:mod:`subscribers.csvexport`).
 
-Import: the file needs a header row with an ``email`` column; ``name``,
+The file needs a header row with an ``email`` column; ``name``,
 ``categories`` (separated by ``;``), ``status``, ``suppressed`` (a
 suppression reason) and the ``created_at``, ``confirmed_at``,
 ``unsubscribed_at`` and ``paused_until`` timestamps (ISO 8601; without an
-offset, UTC) are optional, so a file written by :func:`export_csv` imports
-as it was exported. A pause is kept for a subscriber stored ``confirmed``
-(confirming ends a pause, so for no one else). Good rows are imported, bad
-rows are reported with their line number, and nothing else is lost.
-Duplicates are merged: within the file, and with subscribers already stored
-(names fill gaps, category choices are united). An imported row never
-changes the consent state of a stored subscriber, and a row's ``status``
-can only hold back a new subscriber (``pending``, ``unsubscribed``,
-``bounced``), never confirm one the operator imports as pending. A row's
-``suppressed`` reason puts the address on the suppression list, stored
-subscriber or not: that only ever keeps mail from going out. A new
-subscriber whose address is suppressed (already, or by its row) is never
-stored as ``confirmed`` or ``pending``: it is
-``bounced`` when the reason is a bounce, else ``unsubscribed``, and the
-report lists it; an ``unsuppress`` later must not start mailing a
+offset, UTC) are optional, so a file written by
+:func:`subscribers.csvexport.export_csv` imports as it was exported. A pause
+is kept for a subscriber stored ``confirmed`` (confirming ends a pause, so
+for no one else). Good rows are imported, bad rows are reported with their
+line number, and nothing else is lost. Duplicates are merged: within the
+file, and with subscribers already stored (names fill gaps, category
+choices are united). An imported row never changes the consent state of a
+stored subscriber, and a row's ``status`` can only hold back a new
+subscriber (``pending``, ``unsubscribed``, ``bounced``), never confirm one
+the operator imports as pending. A row's ``suppressed`` reason puts the
+address on the suppression list, stored subscriber or not: that only ever
+keeps mail from going out. A new subscriber whose address is suppressed
+(already, or by its row) is never stored as ``confirmed`` or ``pending``:
+it is ``bounced`` when the reason is a bounce, else ``unsubscribed``, and
+the report lists it; an ``unsuppress`` later must not start mailing a
 complainer.
 
-Export: one row per subscriber with the columns of :data:`EXPORT_FIELDS`,
-then one row per suppressed address that has no subscriber (status
-``unsubscribed``, dated when it was suppressed), so that an import brings
-the suppression list back too.
 A value that a spreadsheet would run as a formula (starting with ``=``,
-``+``, ``-``, ``@``, a tab or a carriage return) is written with a ``'``
+``+``, ``-``, ``@``, a tab or a carriage return) is exported with a ``'``
 before it, and so is a value that starts with ``'``; import takes that one
 ``'`` off again.
 """
@@ -38,33 +36,22 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, TextIO, TypeVar
+from typing import BinaryIO, TypeVar
 
-from sqlalchemy import Select, exists, literal, null, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.consent import suppress
 from subscribers.roster import Candidate, InvalidField, candidate, merge_categories
-from worker.domain.segments import segment_categories
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.now import process_now
 from worker.store.models import Subscriber, Suppression
 
+# Rows a transaction imports, and an export fetches at a time.
 CHUNK = 500
 # A row's fields beyond this are not a subscriber list but something else.
 MAX_FIELD = 10_000
-EXPORT_FIELDS = (
-    "email",
-    "name",
-    "status",
-    "categories",
-    "created_at",
-    "confirmed_at",
-    "unsubscribed_at",
-    "suppressed",
-    "paused_until",  # last: added later, so older files' columns stay where they were
-)
 # What a spreadsheet reads as the start of a formula (OWASP's list), and
 # the quote that defuses it.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -146,18 +133,7 @@ def import_csv(
     them back. Returns the counts and one message per rejected row
     (``file:line: field: reason``)."""
     report = CSVReport()
-    rows: dict[str, _Row] = {}
-    for line, cells in _rows(path, report):
-        try:
-            found = _parse(cells)
-        except InvalidField as error:
-            report.rejected.append(f"{path}:{line}: {error}")
-            continue
-        earlier = rows.get(found.who.email)
-        if earlier is not None:
-            report.merged += 1
-            found = earlier.merged_with(found)
-        rows[found.who.email] = found
+    rows = _merged_rows(path, report)
     now = process_now()
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
@@ -199,86 +175,22 @@ def import_csv(
     return report
 
 
-class Exported(NamedTuple):
-    """How many rows an export wrote, of each kind."""
-
-    subscribers: int
-    suppressed: int  # suppressed addresses without a subscriber
-
-
-def export_csv(
-    session: Session, out: TextIO, *, status: SubscriberStatus | None = None
-) -> Exported:
-    """Write the subscribers (only those in ``status``, if given) to ``out``
-    as CSV with a header row, oldest first, then the suppressed addresses
-    that have no subscriber, as ``unsubscribed`` since their suppression.
-    ``out`` should be opened with ``newline=""``."""
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    counts = [0, 0]
-    for kind, query in enumerate(_export_queries(status)):
-        rows = session.execute(query.execution_options(yield_per=CHUNK))
-        for email, name, state, categories, created, confirmed, left, reason, paused in rows:
-            writer.writerow(
-                defused(value)
-                for value in (
-                    email,
-                    name or "",
-                    state,
-                    ";".join(segment_categories(categories)),
-                    _timestamp(created),
-                    _timestamp(confirmed),
-                    _timestamp(left),
-                    reason or "",
-                    # A pause means something only while confirmed.
-                    _timestamp(paused) if state == SubscriberStatus.CONFIRMED else "",
-                )
-            )
-            counts[kind] += 1
-    return Exported(*counts)
-
-
-def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
-    """The queries of an export's rows, in :data:`EXPORT_FIELDS` order: the
-    subscribers in ``status`` (or all), then, when unsubscribed ones are
-    wanted, the suppressed addresses that have no subscriber."""
-    subscribers = (
-        select(
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.status,
-            Subscriber.categories,
-            Subscriber.created_at,
-            Subscriber.confirmed_at,
-            Subscriber.unsubscribed_at,
-            Suppression.reason,
-            Subscriber.paused_until,
-        )
-        .outerjoin(Suppression, Suppression.email == Subscriber.email)
-        .order_by(Subscriber.id)
-    )
-    if status is not None:
-        subscribers = subscribers.where(Subscriber.status == status)
-    if status not in (None, SubscriberStatus.UNSUBSCRIBED):
-        return [subscribers]
-    # An import recreates the suppression from such a row (with an
-    # unsubscribed subscriber, who receives nothing).
-    alone = (
-        select(
-            Suppression.email,
-            null(),
-            literal(SubscriberStatus.UNSUBSCRIBED.value),
-            literal(""),
-            Suppression.created_at,
-            null(),
-            Suppression.created_at,
-            Suppression.reason,
-            null(),
-        )
-        .where(~exists().where(Subscriber.email == Suppression.email))
-        .order_by(Suppression.id)
-    )
-    return [subscribers, alone]
+def _merged_rows(path: Path, report: CSVReport) -> dict[str, _Row]:
+    """The file's good rows by address, rows for one address merged into one;
+    bad rows are reported."""
+    rows: dict[str, _Row] = {}
+    for line, cells in _rows(path, report):
+        try:
+            found = _parse(cells)
+        except InvalidField as error:
+            report.rejected.append(f"{path}:{line}: {error}")
+            continue
+        earlier = rows.get(found.who.email)
+        if earlier is not None:
+            report.merged += 1
+            found = earlier.merged_with(found)
+        rows[found.who.email] = found
+    return rows
 
 
 def defused(value: str) -> str:
@@ -372,10 +284,6 @@ def _moment(cells: dict[str, str], name: str) -> dt.datetime | None:
     except ValueError:
         raise InvalidField(name, f"{value[:40]!r} is not a date and time (ISO 8601)") from None
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def _timestamp(moment: dt.datetime | None) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds") if moment else ""
 
 
 def _rows(path: Path, report: CSVReport) -> Iterator[tuple[int, dict[str, str]]]:

@@ -42,10 +42,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.intake.dsn import MessageError, classify
 from subscribers.intake.records import IntakeRecord, IntakeSummary, apply
 from worker.config import Settings, redact_url
+from worker.domain.suppression import IntakeKind
 from worker.errors import ConfigError, DigestError
 
 CHUNK = 100
 DEFAULT_PORTS = {"imaps": 993, "imap": 143}
+# The kinds a mailbox report counts, in its order, with their names.
+_KINDS_SHOWN = (
+    (IntakeKind.HARD_BOUNCE, "hard bounce"),
+    (IntakeKind.SOFT_BOUNCE, "soft bounce"),
+    (IntakeKind.COMPLAINT, "complaint"),
+    (IntakeKind.UNSUBSCRIBE, "unsubscribe"),
+    (IntakeKind.OTHER, "other"),
+)
 
 
 class MailboxError(DigestError):
@@ -69,6 +78,20 @@ class MailboxReport:
     messages: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def described(self, source: str) -> str:
+        """The run's counts in one line after ``source`` (the mailbox's path
+        or redacted URL), as ``digest bounces`` prints it."""
+        applied = self.summary.applied
+        shown = ", ".join(
+            f"{applied[kind]} {label}{'' if applied[kind] == 1 else 's'}"
+            for kind, label in _KINDS_SHOWN
+        )
+        return (
+            f"{source}: {self.messages} messages: {shown}; {self.skipped} skipped, "
+            f"{self.summary.already_seen} already seen, {len(self.errors)} unreadable; "
+            f"{self.summary.suppressed} addresses suppressed"
+        )
 
 
 def read_mailbox(sessions: sessionmaker[Session], path: Path, settings: Settings) -> MailboxReport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
 
 
 def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url}
+    # 80 columns, as off a terminal without COLUMNS: the table wraps where this expects.
+    env = {**os.environ, "DATABASE_URL": database_url, "COLUMNS": "80"}
     with serve_feeds(PROJECT_ROOT / "sample" / "feeds") as server:
         feeds = tmp_path / "feeds.toml"
         feeds.write_text(
@@ -38,7 +40,16 @@ def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> 
         )
         done = digest(env, "ingest", "--feeds", str(feeds))
     assert done.returncode == 2  # one feed failed; the other was stored
-    assert "HTTP 404" in done.stdout and "ok" in done.stdout
+    # The table's rows, cell by cell (a long cell wraps onto a row of its own).
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in done.stdout.splitlines()
+        if line.startswith("│")
+    ]
+    assert all(row[0].startswith("http://127.0.0.1") for row in rows[:2]), done.stdout
+    assert rows[0][1:] == ["ok", "5", "0", "0", ""], done.stdout
+    assert rows[1][1:5] == ["error", "0", "0", "0"], done.stdout
+    assert " ".join(row[5] for row in rows[1:]).endswith("HTTP 404 Not Found"), done.stdout
 
 
 def test_ingest_without_a_feeds_file_says_so(database_url: str, tmp_path: Path) -> None:
@@ -75,7 +86,12 @@ def test_an_unreachable_database_is_one_line_without_the_password() -> None:
 
 def test_worker_status_and_control_commands(database_url: str, tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
-    env = {**os.environ, "DATABASE_URL": database_url, "MAIL_URL": f"file://{outbox}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MAIL_URL": f"file://{outbox}",
+        "COLUMNS": "80",
+    }
     sample = PROJECT_ROOT / "sample"
     for args in (
         ("db", "upgrade"),
@@ -87,12 +103,29 @@ def test_worker_status_and_control_commands(database_url: str, tmp_path: Path) -
     refused = digest(env, "pause", "--week", "2026-W48")
     assert refused.returncode == 1 and "only a sending edition can be paused" in refused.stderr
     worker = digest(env, "worker", "--once", "--id", "w1")
-    assert worker.returncode == 0 and "0 sent" in worker.stdout  # not started yet
+    assert (worker.returncode, worker.stdout) == (  # not started yet: nothing to claim
+        0,
+        "worker w1: 0 sent, 0 deferred, 0 failed, 0 suppressed in 0 batches\n",
+    )
     sent = digest(env, "send", "--week", "2026-W48")
-    assert sent.returncode == 0 and "edition sent" in sent.stdout
-    status = digest(env, "status", "--week", "2026-W48")
+    assert (sent.returncode, sent.stdout) == (
+        0,
+        "2026-W48: edition sent; this run: 8 sent, 0 deferred, 0 failed, 0 suppressed\n",
+    )
+    table = digest(env, "status", "--week", "2026-W48")
+    assert table.returncode == 0
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│"))
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[:7] == ["2026-W48", "sent", "0", "8", "0", "0", "0"], table.stdout
+    status = digest(env, "status", "--week", "2026-W48", "--json")
     assert status.returncode == 0
-    assert "2026-W48" in status.stdout and "sent" in status.stdout and "8" in status.stdout
+    figures = json.loads(status.stdout)
+    assert (figures["week"], figures["status"], figures["sent"], figures["queued"]) == (
+        "2026-W48",
+        "sent",
+        8,
+        0,
+    )
     assert len(list(outbox.glob("*.eml"))) == 8
     cancel = digest(env, "cancel", "--week", "2026-W48")
     assert cancel.returncode == 1 and "nothing to cancel" in cancel.stderr

@@ -17,7 +17,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.admin import Segment, list_stats
-from subscribers.csvio import defused, export_csv, import_csv, undefused
 from subscribers.ratelimit import address_key
 from worker.cli import main
 from worker.config import load_settings
@@ -421,43 +420,6 @@ def test_export_round_trips_through_import(
     }
 
 
-def test_a_row_status_only_holds_a_new_subscriber_back(
-    sessions: sessionmaker[Session], tmp_path: Path
-) -> None:
-    path = tmp_path / "people.csv"
-    path.write_text(
-        "email,status,suppressed,confirmed_at\n"
-        "a@example.com,confirmed,,\n"
-        "b@example.com,unsubscribed,,2026-01-02T03:04:05\n"
-        "c@example.com,Pending,,\n"
-        "d@example.com,subscribed,,\n"  # line 5
-        "e@example.com,,angry,\n"  # line 6
-        "f@example.com,,,yesterday\n"  # line 7
-        "a@example.com,bounced,manual,\n",
-        encoding="utf-8",
-    )
-    report = import_csv(sessions, path, SubscriberStatus.PENDING)
-    assert report.rejected == [
-        f"{path}:5: status: 'subscribed' is not one of pending, confirmed, unsubscribed, bounced",
-        f"{path}:6: suppressed: 'angry' is not one of unknown_user, hard_bounce, soft_bounces, "
-        "complaint, manual",
-        f"{path}:7: confirmed_at: 'yesterday' is not a date and time (ISO 8601)",
-    ]
-    assert (report.added, report.merged, report.suppressed) == (3, 1, 1)
-    stored = people(sessions)
-    assert stored["a@example.com"].status == "bounced"  # the least subscribed of its rows
-    assert stored["b@example.com"].status == "unsubscribed"
-    assert stored["b@example.com"].confirmed_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    assert stored["c@example.com"].status == "pending"
-    assert set(suppressions(sessions)) == {"a@example.com"}
-
-    # A file never confirms anyone the operator imports as pending.
-    later = tmp_path / "later.csv"
-    later.write_text("email,status\nz@example.com,confirmed\n", encoding="utf-8")
-    import_csv(sessions, later, SubscriberStatus.PENDING)
-    assert people(sessions)["z@example.com"].status == "pending"
-
-
 def test_export_to_standard_output_and_by_status(
     digest: CliRunnerCall, sessions: sessionmaker[Session]
 ) -> None:
@@ -551,19 +513,3 @@ def test_stats_count_the_list(digest: CliRunnerCall, sessions: sessionmaker[Sess
     assert re.search(r"confirmed\s+│\s+5\s", out)
     assert "receiving the next edition: 3" in out
     assert "pending for longer than the 7-day confirmation window: 1" in out
-
-
-def test_defusing_is_undone_exactly() -> None:
-    for value in ("=1", "+1", "-1", "@a", "\tx", "\rx", "'", "''", "'=1", "'x", "x=1", ""):
-        assert undefused(defused(value)) == value
-    assert defused("'x") == "''x" and undefused("'x") == "'x"
-
-
-def test_export_of_an_empty_list_is_a_header(sessions: sessionmaker[Session]) -> None:
-    out = io.StringIO(newline="")
-    with sessions() as session:
-        assert export_csv(session, out) == (0, 0)
-    assert out.getvalue() == (
-        "email,name,status,categories,created_at,confirmed_at,unsubscribed_at,suppressed,"
-        "paused_until\r\n"
-    )

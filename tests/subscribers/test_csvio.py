@@ -1,13 +1,15 @@
-"""Subscriber CSV import: validation by line, merging, consent kept."""
+"""Subscriber CSV import: validation by line, merging, consent kept, and the
+defusing of spreadsheet formulas undone."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import import_csv
+from subscribers.csvio import defused, import_csv, undefused
 from subscribers.roster import merge_categories
 from worker.config import PROJECT_ROOT
 from worker.domain.states import SubscriberStatus
@@ -17,6 +19,11 @@ from worker.store.models import Subscriber, Suppression
 def stored(sessions: sessionmaker[Session]) -> dict[str, Subscriber]:
     with sessions() as session:
         return {s.email: s for s in session.scalars(select(Subscriber))}
+
+
+def suppressed(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(select(Suppression.email)))
 
 
 def write(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
@@ -178,3 +185,46 @@ def test_a_suppressed_address_is_never_imported_as_confirmed(
         "gone@example.com": "unknown_user",
         "left@example.com": "hard_bounce",
     }
+
+
+def test_a_row_status_only_holds_a_new_subscriber_back(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,status,suppressed,confirmed_at\n"
+        "a@example.com,confirmed,,\n"
+        "b@example.com,unsubscribed,,2026-01-02T03:04:05\n"
+        "c@example.com,Pending,,\n"
+        "d@example.com,subscribed,,\n"  # line 5
+        "e@example.com,,angry,\n"  # line 6
+        "f@example.com,,,yesterday\n"  # line 7
+        "a@example.com,bounced,manual,\n",
+        encoding="utf-8",
+    )
+    report = import_csv(sessions, path, SubscriberStatus.PENDING)
+    assert report.rejected == [
+        f"{path}:5: status: 'subscribed' is not one of pending, confirmed, unsubscribed, bounced",
+        f"{path}:6: suppressed: 'angry' is not one of unknown_user, hard_bounce, soft_bounces, "
+        "complaint, manual",
+        f"{path}:7: confirmed_at: 'yesterday' is not a date and time (ISO 8601)",
+    ]
+    assert (report.added, report.merged, report.suppressed) == (3, 1, 1)
+    people = stored(sessions)
+    assert people["a@example.com"].status == "bounced"  # the least subscribed of its rows
+    assert people["b@example.com"].status == "unsubscribed"
+    assert people["b@example.com"].confirmed_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert people["c@example.com"].status == "pending"
+    assert suppressed(sessions) == {"a@example.com"}
+
+    # A file never confirms anyone the operator imports as pending.
+    later = tmp_path / "later.csv"
+    later.write_text("email,status\nz@example.com,confirmed\n", encoding="utf-8")
+    import_csv(sessions, later, SubscriberStatus.PENDING)
+    assert stored(sessions)["z@example.com"].status == "pending"
+
+
+def test_defusing_is_undone_exactly() -> None:
+    for value in ("=1", "+1", "-1", "@a", "\tx", "\rx", "'", "''", "'=1", "'x", "x=1", ""):
+        assert undefused(defused(value)) == value
+    assert defused("'x") == "''x" and undefused("'x") == "'x"

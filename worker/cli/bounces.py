@@ -12,7 +12,6 @@ from worker.cli.common import (
     sessions_for,
 )
 from worker.config import redact_url
-from worker.domain.suppression import IntakeKind
 from worker.errors import ConfigError, InputError
 
 
@@ -51,23 +50,7 @@ def bounces_fetch(url: str | None) -> None:
 def _bounce_report(source: str, report: MailboxReport) -> None:
     """One line of counts; messages that could not be read, each with its
     place, as an error (exit status 1) after it."""
-
-    applied = report.summary.applied
-    counts = [
-        (applied[IntakeKind.HARD_BOUNCE], "hard bounce"),
-        (applied[IntakeKind.SOFT_BOUNCE], "soft bounce"),
-        (applied[IntakeKind.COMPLAINT], "complaint"),
-        (applied[IntakeKind.UNSUBSCRIBE], "unsubscribe"),
-        (applied[IntakeKind.OTHER], "other"),
-    ]
-    shown = ", ".join(f"{n} {label}{'' if n == 1 else 's'}" for n, label in counts)
-    console.print(
-        f"{source}: {report.messages} messages: {shown}; {report.skipped} skipped, "
-        f"{report.summary.already_seen} already seen, {len(report.errors)} unreadable; "
-        f"{report.summary.suppressed} addresses suppressed",
-        markup=False,
-        highlight=False,
-    )
+    console.print(report.described(source), markup=False, highlight=False)
     if report.errors:
         raise InputError(
             f"{source}: messages that could not be read (the others were applied)", report.errors

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import Settings, load_settings
 from worker.domain.weeks import Week, last_complete_week, parse_week
 from worker.errors import DigestError
+from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
 from worker.schedule.due import coming_week
 from worker.signals import on_stop_signals
@@ -84,6 +85,13 @@ def warn_before_sending(settings: Settings) -> None:
         )
 
 
+def sending_backend(settings: Settings) -> MailBackend:
+    """``MAIL_URL``'s backend for a real send, not yet open, once
+    :func:`warn_before_sending` has said what would hurt delivery."""
+    warn_before_sending(settings)
+    return backend_from_url(settings.mail_url)
+
+
 LAST_WEEK = "ISO week, e.g. 2026-W48; default: last week, the edition the schedule builds now."
 
 
@@ -114,9 +122,9 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
     return session_factory(make_engine(settings.database_url))
 
 
-def coming(settings: Settings, week: str | None) -> Week:
-
-    return parse_week(week) if week else coming_week(settings, process_now())
+def coming(settings: Settings, week: str | None, default: Week | None = None) -> Week:
+    """The week of ``--week``, else ``default``, else the edition of the coming send."""
+    return parse_week(week) if week else default or coming_week(settings, process_now())
 
 
 def local_time(settings: Settings, moment: datetime | None) -> str:

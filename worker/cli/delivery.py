@@ -12,12 +12,12 @@ from worker.cli.common import (
     finishing_on_signals,
     load,
     reports_errors,
+    sending_backend,
     sessions_for,
-    warn_before_sending,
 )
+from worker.deliver.progress import SendProgress
 from worker.deliver.results import SendReport
 from worker.deliver.runner import Worker
-from worker.mail import backend_from_url
 
 
 @click.command()
@@ -29,22 +29,20 @@ def worker(worker_id: str | None, once: bool) -> None:
     or Ctrl-C finish the batch in hand first)."""
 
     settings = load()
-    warn_before_sending(settings)
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     log = logging.getLogger("worker.deliver")
-    started = last = time.monotonic()
+    # A line every half minute: the record a platform's log keeps.
+    meter = SendProgress(time.monotonic(), every=30)
 
     def progress(report: SendReport) -> None:
-        # A line every half minute: the record a platform's log keeps.
-        nonlocal last
-        if time.monotonic() - last >= 30:
-            last = time.monotonic()
+        now = time.monotonic()
+        if meter.due(now):
             log.info(
                 "worker progress",
                 extra={
                     "worker": name,
                     "sent": report.sent,
-                    "rate": round(report.sent / (last - started), 1),
+                    "rate": round(meter.rate(report.sent, now), 1),
                     "deferred": report.deferred,
                     "failed": report.failed,
                     "suppressed": report.suppressed,
@@ -54,7 +52,7 @@ def worker(worker_id: str | None, once: bool) -> None:
     running = Worker(
         sessions_for(settings),
         settings,
-        backend_from_url(settings.mail_url),
+        sending_backend(settings),
         name,
         on_batch=progress,
     )

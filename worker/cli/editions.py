@@ -39,8 +39,6 @@ from worker.cli.common import (
     user_name,
     warn_before_sending,
 )
-from worker.cli.editor import preview_source
-from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition, hold_edition, release_edition
 from worker.deliver.editions import (
@@ -49,9 +47,12 @@ from worker.deliver.editions import (
     edition_counts,
     set_paused,
 )
+from worker.deliver.progress import EditionProgress, SendProgress
+from worker.deliver.results import SendReport
 from worker.deliver.runner import send_edition
 from worker.domain.segments import parse_segment, segment_label
-from worker.editor.preview import compose_preview
+from worker.editor.proofs import send_tests
+from worker.editor.sample import SAMPLE_WEEK
 from worker.mail import backend_from_url
 from worker.mail.base import Outcome
 from worker.now import process_now
@@ -101,8 +102,6 @@ def send(
 ) -> None:
     """Build the week's edition if needed and send it to every confirmed
     subscriber who has not had it; with --test, to --to only."""
-    from worker.render.renderer import Renderer
-
     settings = load()
     if test or to or segment or sample:
         if not (test and to):
@@ -135,9 +134,7 @@ def send(
 def _send_test(
     settings: Settings, week: str | None, to: tuple[str, ...], segment: str | None, sample: bool
 ) -> None:
-    from worker.mail import backend_from_url
-    from worker.render.renderer import Renderer
-
+    """``send --test``: parse, send, and say per address; exit 1 if any was not sent."""
     addresses = []
     for address in to:
         try:
@@ -145,36 +142,19 @@ def _send_test(
         except InvalidField as error:
             fail(f"--to: {error}")
     key = parse_segment(segment)
-    backend = backend_from_url(settings.mail_url)
-    with preview_source(settings, week, sample) as (source, the_week):
-        renderer = Renderer(settings.templates_dir)
-        messages = [
-            compose_preview(
-                source,
-                key,
-                renderer,
-                settings,
-                recipient=Recipient(0, address, None),
-                test=True,
-                with_fields=backend.wants_fields,
-            ).message
-            for address in addresses
-        ]
-    with backend:
-        results = backend.send_batch(messages)
-    failed = 0
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
+    results = send_tests(settings, the_week, key, addresses, sample=sample)
     for address, result in zip(addresses, results, strict=True):
         if result.outcome == Outcome.ACCEPTED:
             console.print(f"{the_week}: test for {segment_label(key)} sent to {address}")
         else:
-            failed += 1
             errors.print(
                 f"{the_week}: test to {address} not sent: {result.outcome} "
                 f"{result.code or ''} {result.text}".rstrip(),
                 markup=False,
                 highlight=False,
             )
-    if failed:
+    if any(result.outcome != Outcome.ACCEPTED for result in results):
         sys.exit(1)
 
 
@@ -183,10 +163,7 @@ def _send_test(
 @reports_errors
 def pause(week: str | None) -> None:
     """Pause a sending edition: workers stop at their next claim."""
-    settings = load()
-    the_week = last_week(settings, week)
-    state = set_paused(sessions_for(settings), the_week, settings, paused=True)
-    console.print(f"{the_week}: {state}")
+    _set_paused(week, paused=True)
 
 
 @click.command()
@@ -194,9 +171,13 @@ def pause(week: str | None) -> None:
 @reports_errors
 def resume(week: str | None) -> None:
     """Resume a paused edition."""
+    _set_paused(week, paused=False)
+
+
+def _set_paused(week: str | None, *, paused: bool) -> None:
     settings = load()
     the_week = last_week(settings, week)
-    state = set_paused(sessions_for(settings), the_week, settings, paused=False)
+    state = set_paused(sessions_for(settings), the_week, settings, paused=paused)
     console.print(f"{the_week}: {state}")
 
 
@@ -262,35 +243,30 @@ def hold(week: str | None, by: str | None, release: bool) -> None:
 @contextlib.contextmanager
 def _progress(
     sessions: sessionmaker[Session], edition_id: int, week: str
-) -> Iterator[Callable[..., None]]:
+) -> Iterator[Callable[[SendReport], None]]:
     """A rich progress bar on a terminal, a log line every few seconds
     otherwise. Counting is one query, so it runs at most that often."""
+    meter = SendProgress(time.monotonic(), every=0.5 if console.is_terminal else 5.0)
 
-    every = 0.5 if console.is_terminal else 5.0
-    started = last = time.monotonic()
-    first_done: int | None = None
-
-    def measure() -> tuple[int, int, float] | None:
-        nonlocal last, first_done
-        if time.monotonic() - last < every:
+    def measured(report: SendReport) -> EditionProgress | None:
+        now = time.monotonic()
+        if not meter.due(now):
             return None
-        last = time.monotonic()
-        counts = edition_counts(sessions, edition_id)
-        done = counts.total - counts.pending
-        if first_done is None:
-            first_done = done - counts.sent  # what was settled before this run
-        rate = (counts.sent - (first_done or 0)) / max(last - started, 1e-6)
-        return done, counts.total, rate
+        return meter.of_edition(edition_counts(sessions, edition_id), report.sent, now)
 
     if not console.is_terminal:
 
-        def log_line(_report: object) -> None:
-            measured = measure()
-            if measured:
-                done, total, rate = measured
+        def log_line(report: SendReport) -> None:
+            progress = measured(report)
+            if progress:
                 logging.getLogger("worker.deliver").info(
                     "send progress",
-                    extra={"edition": week, "done": done, "total": total, "rate": round(rate, 1)},
+                    extra={
+                        "edition": week,
+                        "done": progress.done,
+                        "total": progress.total,
+                        "rate": round(progress.rate, 1),
+                    },
                 )
 
         yield log_line
@@ -306,10 +282,14 @@ def _progress(
     ) as bar:
         task = bar.add_task("send", total=None, rate="")
 
-        def advance(_report: object) -> None:
-            measured = measure()
-            if measured:
-                done, total, rate = measured
-                bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}/s")
+        def advance(report: SendReport) -> None:
+            progress = measured(report)
+            if progress:
+                bar.update(
+                    task,
+                    completed=progress.done,
+                    total=progress.total,
+                    rate=f"{progress.rate:,.0f}/s",
+                )
 
         yield advance

@@ -1,14 +1,10 @@
 """What editors run: the live preview, the lint and the demo."""
 
-import contextlib
-import json
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from worker.cli.common import (
     COMING,
@@ -19,41 +15,19 @@ from worker.cli.common import (
     fail,
     load,
     reports_errors,
-    sessions_for,
 )
-from worker.config import Settings
-from worker.domain.segments import parse_segment, segment_label
-from worker.domain.weeks import Week, parse_week
+from worker.domain.segments import parse_segment
+from worker.domain.weeks import parse_week
 from worker.editor.demo import run_demo
-from worker.editor.lint.rules import Level, has_errors
-from worker.editor.page import PageRenderer, finding_json, write_static
-from worker.editor.preview import WeekSource, lint_edition, read_week
+from worker.editor.lint import report
+from worker.editor.lint.rules import has_errors
+from worker.editor.page import PageRenderer, write_static
+from worker.editor.preview import lint_edition
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import LivePreview, serving, snapshot
+from worker.editor.source import week_source
 from worker.render.renderer import Renderer
 from worker.signals import on_stop_signals
-
-
-@contextlib.contextmanager
-def preview_source(
-    settings: Settings, week: str | None, sample: bool
-) -> Iterator[tuple[WeekSource, Week]]:
-    """The week a preview, lint or test send is of, read from the store
-    (or from the sample data in a scratch store)."""
-
-    scratch = SampleStore(settings) if sample else None
-    sessions = None
-    try:
-        sessions = scratch.load() if scratch else sessions_for(settings)
-        the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
-        with sessions() as session:
-            source = read_week(session, the_week, settings)
-        yield source, the_week
-    finally:
-        if scratch:
-            scratch.close()
-        elif sessions is not None:
-            sessions.kw["bind"].dispose()
 
 
 @click.command()
@@ -81,7 +55,7 @@ def preview(
     reloads itself when a template, the sample data or the store changes."""
 
     settings = load()
-    the_week = SAMPLE_WEEK if sample and not week else coming(settings, week)
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
     key = parse_segment(segment)
 
     stop = threading.Event()
@@ -141,7 +115,8 @@ def lint(
     score. Exits 1 when there are errors."""
 
     settings = load()
-    with preview_source(settings, week, sample) as (source, the_week):
+    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
+    with week_source(settings, the_week, sample=sample) as source:
         segments = [parse_segment(segment)] if segment is not None else list(source.segments)
         result = lint_edition(
             source,
@@ -152,40 +127,11 @@ def lint(
             links=check_links,
         )
     if as_json:
-        document = {
-            "week": str(the_week),
-            "segments": [
-                {
-                    "segment": s.segment,
-                    "label": segment_label(s.segment),
-                    "nothing": s.nothing,
-                    "findings": [finding_json(f) for f in s.findings],
-                }
-                for s in result.segments
-            ],
-            "links": [finding_json(f) for f in result.links],
-        }
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        click.echo(report.as_json(result, the_week))
     else:
-        colours = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
-        sections = [(segment_label(s.segment), s.findings, s.nothing) for s in result.segments]
-        if check_links:
-            sections.append(("links of every segment", result.links, None))
-        for label, findings, nothing in sections:
-            console.print(f"[bold]{the_week} · {escape(label)}[/]", highlight=False)
-            if nothing:
-                console.print(f"  {escape(nothing)}", style="dim", highlight=False)
-            for f in findings:
-                console.print(
-                    f"  [{colours[f.level]}]{f.level:<7}[/] {f.check}: {escape(f.message)}",
-                    highlight=False,
-                )
-        every = result.findings
-        count = {level: sum(f.level == level for f in every) for level in Level}
-        console.print(
-            f"{count[Level.ERROR]} error(s), {count[Level.WARNING]} warning(s) "
-            f"in {len(result.segments)} segment(s)"
-        )
+        for line in report.lines(result, the_week, links_checked=check_links):
+            console.print(line, highlight=False)
+        console.print(report.summary(result))
     if has_errors(result.findings):
         sys.exit(1)
 

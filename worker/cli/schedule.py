@@ -14,10 +14,9 @@ from worker.cli.common import (
     finishing_on_signals,
     load,
     reports_errors,
+    sending_backend,
     sessions_for,
-    warn_before_sending,
 )
-from worker.mail import backend_from_url
 from worker.now import process_now
 from worker.schedule.clock import Clock, stopping_on_signals
 from worker.schedule.jobs import tick as run_tick
@@ -50,9 +49,8 @@ def tick() -> None:
     twice at once."""
 
     settings = load()
-    warn_before_sending(settings)
+    backend = sending_backend(settings)
     stop = threading.Event()
-    backend = backend_from_url(settings.mail_url)
     with finishing_on_signals(stop):
         report = run_tick(sessions_for(settings), settings, backend, process_now(), stop=stop)
     done = []

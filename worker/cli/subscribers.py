@@ -1,6 +1,5 @@
 """``digest subscribers``: the list."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from subscribers.admin import (
     suppress_address,
     unsuppress_address,
 )
-from subscribers.csvio import Exported, export_csv, import_csv
+from subscribers.csvexport import export_csv, export_file
+from subscribers.csvio import import_csv
 from worker.cli.common import (
     console,
     errors,
@@ -53,7 +53,6 @@ def subscribers() -> None:
 @reports_errors
 def subscribers_import(path: Path, status: str) -> None:
     """Load subscribers from a CSV file (email, name, categories separated by ';')."""
-    from worker.domain.states import SubscriberStatus
 
     settings = load()
     report = import_csv(sessions_for(settings), path, SubscriberStatus(status))
@@ -197,29 +196,11 @@ def subscribers_export(destination: str, status: str | None) -> None:
     with sessions_for(settings)() as session:
         if destination == "-":
             count = export_csv(session, sys.stdout, status=wanted)
-            errors.print(f"{_exported(count)} exported", highlight=False)
+            errors.print(f"{count.described()} exported", highlight=False)
             return
         path = Path(destination)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            # Personal data: the file is its owner's alone, and appears
-            # whole or not at all.
-            descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(descriptor, "w", newline="", encoding="utf-8") as out:
-                count = export_csv(session, out, status=wanted)
-            partial.replace(path)
-        except OSError as error:
-            raise DigestError(f"{path}: cannot write: {error.strerror}") from None
-        finally:
-            partial.unlink(missing_ok=True)
-    console.print(f"{escape(str(path))}: {_exported(count)} exported")
-
-
-def _exported(count: Exported) -> str:
-    if not count.suppressed:
-        return f"{count.subscribers} subscribers"
-    addresses = "address" if count.suppressed == 1 else "addresses"
-    return f"{count.subscribers} subscribers and {count.suppressed} other suppressed {addresses}"
+        count = export_file(session, path, status=wanted)
+    console.print(f"{escape(str(path))}: {count.described()} exported")
 
 
 @subscribers.command("stats")

@@ -1,0 +1,49 @@
+"""Test sends: the week's message for a segment, marked as a test, to each
+address given; nothing recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.config import Settings
+from worker.editor.proofs import send_tests
+from worker.editor.sample import SAMPLE_WEEK, load_sample
+from worker.mail.base import Outcome, OutgoingMessage
+from worker.store.models import Delivery, Edition
+
+
+def test_each_address_gets_the_segments_message_marked_as_a_test(
+    settings: Settings, outbox: list[OutgoingMessage]
+) -> None:
+    addresses = ["a@example.com", "b@example.com"]
+    results = send_tests(settings, SAMPLE_WEEK, "Developer Tools", addresses, sample=True)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2
+    assert [m.recipient for m in outbox] == addresses
+    for sent in outbox:
+        message = email.message_from_bytes(sent.data, policy=email.policy.default)
+        assert str(message["Subject"]).strip().startswith("[TEST] ")
+        assert message["X-Digest-Test"] == "yes"
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert "Your picks: Developer Tools" in html
+    assert len({m.message_id for m in outbox}) == 2
+
+
+def test_a_test_send_from_the_store_records_nothing(
+    sessions: sessionmaker[Session],
+    database_url: str,
+    settings: Settings,
+    outbox: list[OutgoingMessage],
+) -> None:
+    settings = dataclasses.replace(settings, database_url=database_url)
+    load_sample(sessions, settings)
+    results = send_tests(settings, SAMPLE_WEEK, "", ["reader@example.com"], sample=False)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED]
+    assert [m.recipient for m in outbox] == ["reader@example.com"]
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+        assert session.scalar(select(func.count()).select_from(Edition)) == 0
