@@ -1,0 +1,80 @@
+"""Reading a content file: every problem named with its place, HTML sanitised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.config import PROJECT_ROOT
+from worker.errors import ImportFileError
+from worker.ingest.content import load_content
+
+BAD = PROJECT_ROOT / "tests" / "fixtures" / "content" / "bad.yaml"
+
+
+def test_bad_file_reports_every_problem_with_its_line() -> None:
+    with pytest.raises(ImportFileError) as caught:
+        load_content(BAD)
+    problems = caught.value.problems
+    text = "\n".join(problems)
+    expected = [
+        ":5: tools[1].slug: 'Bad Slug' is not a slug",
+        ":6: tools[1].name: must be one line",
+        ":7: tools[1].url: 'javascript:alert(1)' is not an http(s) URL",
+        ":10: tools[2].launched: 'not-a-date' is not a date",
+        ":12: tools[2].reviews[0].seat: 'intern' is not one of builder",
+        ":13: tools[2].reviews[0].verdict: 'maybe' is not one of ship, skip",
+        ":14: tools[2].reviews[0].quote: is required text",
+        ":18: tools[2].reviews[2].seat: a second review for the builder seat",
+        ":24: comparisons[0].tools: a comparison needs at least two tools",
+        ":28: surprise: unknown section",
+    ]
+    for fragment in expected:
+        assert fragment in text, fragment
+    assert all(p.startswith(str(BAD)) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "fragment"),
+    [
+        ("broken.yaml", "tools: [\n  - {", "line 2"),
+        ("broken.json", '{"tools": [}', "line 1, column 12"),
+        ("empty.yaml", "", "the file is empty"),
+        ("list.yaml", "- 1\n- 2\n", "expected a mapping"),
+    ],
+)
+def test_unparseable_files_name_the_place(
+    tmp_path: Path, name: str, body: str, fragment: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(body)
+    with pytest.raises(ImportFileError, match=fragment) as caught:
+        load_content(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_slug_given_twice_is_a_problem_in_each_section(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "tools:\n  - {slug: a, name: A}\n  - {slug: a, name: B}\n"
+        "comparisons:\n  - {slug: c, title: C, tools: [a, b]}\n"
+        "  - {slug: c, title: D, tools: [a, b]}\n"
+    )
+    with pytest.raises(ImportFileError) as caught:
+        load_content(path)
+    assert caught.value.problems == [
+        f"{path}:3: tools[1].slug: duplicate slug 'a'",
+        f"{path}:6: comparisons[1].slug: duplicate slug 'c'",
+    ]
+
+
+def test_description_html_is_sanitised(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "tools:\n  - slug: x\n    name: X\n"
+        '    description: \'<p onclick="x()">Hi <script>alert(1)</script>'
+        '<a href="javascript:x">l</a></p>\'\n'
+    )
+    (tool,) = load_content(path).tools
+    assert tool.description == '<p>Hi <a rel="noopener noreferrer">l</a></p>'
