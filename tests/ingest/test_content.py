@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,30 @@ def test_unparseable_files_name_the_place(
     with pytest.raises(ImportFileError, match=fragment) as caught:
         load_content(path)
     assert str(path) in str(caught.value)
+
+
+def test_a_json_file_names_each_problem_by_its_place_alone(tmp_path: Path) -> None:
+    """JSON gives no lines: a problem names the file and its place in it.
+    (Looking for a line once never ended, so the read runs on a thread with
+    a deadline: a regression fails here instead of hanging the run.)"""
+    path = tmp_path / "content.json"
+    path.write_text(json.dumps({"tools": [{"slug": "Bad Slug", "name": "A"}], "extra": 1}))
+    raised: list[ImportFileError] = []
+
+    def read() -> None:
+        try:
+            load_content(path)
+        except ImportFileError as error:
+            raised.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "reading a JSON file with a problem did not end"
+    assert raised[0].problems == [
+        f"{path}: extra: unknown section (expected 'tools' or 'comparisons')",
+        f"{path}: tools[0].slug: 'Bad Slug' is not a slug (lowercase letters, digits, hyphens)",
+    ]
 
 
 def test_a_slug_given_twice_is_a_problem_in_each_section(tmp_path: Path) -> None:

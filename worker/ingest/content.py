@@ -90,11 +90,7 @@ def load_content(path: Path, timezone: dt.tzinfo = dt.UTC) -> Content:
     problems: list[str] = []
 
     def report(where: str, message: str) -> None:
-        # A missing field has no line of its own: use its record's.
-        owner = where
-        while owner and owner not in lines:
-            owner = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", owner)
-        line = lines.get(owner)
+        line = _line_of(where, lines)
         place = f"{path}:{line}" if line else str(path)
         problems.append(f"{place}: {where}: {message}" if where else f"{place}: {message}")
 
@@ -102,6 +98,15 @@ def load_content(path: Path, timezone: dt.tzinfo = dt.UTC) -> Content:
     if problems:
         raise ImportFileError(str(path), problems)
     return content
+
+
+def _line_of(where: str, lines: dict[str, int]) -> int | None:
+    """The line of ``where``, else of the nearest place that holds it: a
+    missing field has no line of its own, and a JSON file has no lines."""
+    while where and where not in lines:
+        holder = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", where)
+        where = holder if holder != where else ""  # a top-level name: held by the file
+    return lines.get(where)
 
 
 def _parse(path: Path) -> tuple[Any, dict[str, int]]:
