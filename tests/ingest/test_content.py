@@ -15,10 +15,15 @@ from worker.ingest.content import load_content
 BAD = PROJECT_ROOT / "tests" / "fixtures" / "content" / "bad.yaml"
 
 
-def test_bad_file_reports_every_problem_with_its_line() -> None:
+def problems_of(path: Path) -> list[str]:
+    """The problems reading ``path`` reports; it must report some."""
     with pytest.raises(ImportFileError) as caught:
-        load_content(BAD)
-    problems = caught.value.problems
+        load_content(path)
+    return caught.value.problems
+
+
+def test_bad_file_reports_every_problem_with_its_line() -> None:
+    problems = problems_of(BAD)
     text = "\n".join(problems)
     expected = [
         ":5: tools[1].slug: 'Bad Slug' is not a slug",
@@ -87,9 +92,7 @@ def test_a_slug_given_twice_is_a_problem_in_each_section(tmp_path: Path) -> None
         "comparisons:\n  - {slug: c, title: C, tools: [a, b]}\n"
         "  - {slug: c, title: D, tools: [a, b]}\n"
     )
-    with pytest.raises(ImportFileError) as caught:
-        load_content(path)
-    assert caught.value.problems == [
+    assert problems_of(path) == [
         f"{path}:3: tools[1].slug: duplicate slug 'a'",
         f"{path}:6: comparisons[1].slug: duplicate slug 'c'",
     ]

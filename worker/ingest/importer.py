@@ -72,13 +72,10 @@ def _unknown_tool_slugs(session: Session, content: Content) -> list[str]:
 def _write_tools(session: Session, records: list[ToolRecord]) -> tuple[int, int, int]:
     """Each record as a tool, added or updated: (added, updated, reviews written)."""
     stored = _by_slug(session, Tool, [r.slug for r in records])
-    added = updated = reviews = 0
+    added = reviews = 0
     for record in records:
         tool, new = _stored_or_added(session, stored, Tool, record.slug)
-        if new:
-            added += 1
-        else:
-            updated += 1
+        added += new
         tool.name = record.name
         tool.vendor = record.vendor
         tool.category = record.category
@@ -89,7 +86,7 @@ def _write_tools(session: Session, records: list[ToolRecord]) -> tuple[int, int,
         tool.launched_on = record.launched
         if record.reviews is not None:
             reviews += _replace_reviews(session, tool, record.reviews)
-    return added, updated, reviews
+    return added, len(records) - added, reviews
 
 
 def _replace_reviews(
@@ -116,13 +113,10 @@ def _write_comparisons(session: Session, records: list[ComparisonRecord]) -> tup
     (added, updated)."""
     tools = _by_slug(session, Tool, {s for r in records for s in r.tools})
     stored = _by_slug(session, Comparison, [r.slug for r in records])
-    added = updated = 0
+    added = 0
     for record in records:
         comparison, new = _stored_or_added(session, stored, Comparison, record.slug)
-        if new:
-            added += 1
-        else:
-            updated += 1
+        added += new
         comparison.title = record.title
         comparison.summary = record.summary
         comparison.published_at = record.published
@@ -130,7 +124,7 @@ def _write_comparisons(session: Session, records: list[ComparisonRecord]) -> tup
         session.flush()
         for position, slug in enumerate(record.tools):
             comparison.entries.append(ComparisonTool(tool=tools[slug], position=position))
-    return added, updated
+    return added, len(records) - added
 
 
 def _by_slug(session: Session, model: type[_Row], slugs: Iterable[str]) -> dict[str, _Row]:
