@@ -10,6 +10,11 @@ Two paths give the same bytes:
   the rendered parts, encodes them whole and serialises an ``EmailMessage``.
 - :class:`~worker.compose.template.MessageTemplate`, the hot path a worker
   takes: the same message serialised once per segment.
+
+Both build on what is here: :func:`message_bytes` (the serialised message)
+and the header lines as the wire carries them (:func:`header_line`,
+:func:`to_line`, :func:`uri_list_line`). A one-off notice is composed here
+too (:func:`compose_notice`).
 """
 
 from __future__ import annotations
