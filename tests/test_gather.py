@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import PROJECT_ROOT, Settings
-from worker.domain.segments import digest_for_segment
+from worker.domain.digest import Digest
 from worker.domain.weeks import Week, parse_week
 from worker.gather import gather_week
 from worker.ingest.importer import import_file
@@ -21,12 +21,17 @@ def load_sample(sessions: sessionmaker[Session]) -> None:
     import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
 
 
+def gathered_sample_week(sessions: sessionmaker[Session], settings: Settings) -> Digest:
+    """The sample content's week, 2026-W48, as gather gives it."""
+    load_sample(sessions)
+    with sessions() as session:
+        return gather_week(session, W48, settings)
+
+
 def test_the_seed_comparison_has_its_figures(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    load_sample(sessions)
-    with sessions() as session:
-        digest = gather_week(session, W48, settings)
+    digest = gathered_sample_week(sessions, settings)
     assert digest.week == "2026-W48"
     assert (digest.starts_on, digest.ends_on) == (dt.date(2026, 11, 23), dt.date(2026, 11, 29))
     seed = digest.comparisons[0]
@@ -54,9 +59,7 @@ def test_the_seed_comparison_has_its_figures(
 def test_launches_leave_out_tools_a_comparison_covers(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    load_sample(sessions)
-    with sessions() as session:
-        digest = gather_week(session, W48, settings)
+    digest = gathered_sample_week(sessions, settings)
     compared = {t.slug for c in digest.comparisons for t in c.tools}
     launched = {launch.slug for launch in digest.launches}
     assert launched == {"queryfox", "vellum-voice"}
@@ -107,18 +110,3 @@ def test_the_week_is_local_to_the_digest_time_zone(
         assert [c.slug for c in gather_week(session, Week(2026, 49), berlin).comparisons] == [
             "late"
         ]
-
-
-def test_a_segment_keeps_only_its_categories(
-    sessions: sessionmaker[Session], settings: Settings
-) -> None:
-    load_sample(sessions)
-    with sessions() as session:
-        digest = gather_week(session, W48, settings)
-    design = digest_for_segment(digest, "Design")
-    assert [c.slug for c in design.comparisons] == ["prismatic-canvas-vs-sketchloom"]
-    assert design.launches == ()
-    assert design.categories == ("Design",)
-    data = digest_for_segment(digest, "Data & Analytics")
-    assert data.comparisons == () and [x.slug for x in data.launches] == ["queryfox"]
-    assert digest_for_segment(digest, "") is digest

@@ -6,6 +6,7 @@ render can use without a database.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -21,8 +22,25 @@ from worker.store.models import Comparison, ComparisonTool, Tool, Vote
 
 def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
     """The week's published comparisons and new launches, for every category."""
-    start, end = week.bounds(settings.timezone)
-    comparisons = list(
+    comparisons = _published(session, *week.bounds(settings.timezone))
+    compared = {entry.tool_id for c in comparisons for entry in c.entries}
+    votes = _votes(session, compared)
+    site = settings.site_url.rstrip("/")
+    return Digest(
+        list_name=settings.list_name,
+        week=str(week),
+        starts_on=week.monday,
+        ends_on=week.sunday,
+        site_url=site,
+        postal_address=settings.postal_address,
+        comparisons=tuple(_block(c, votes, site) for c in comparisons),
+        launches=_launches(session, week, compared),
+    )
+
+
+def _published(session: Session, start: dt.datetime, end: dt.datetime) -> list[Comparison]:
+    """The comparisons published in ``[start, end)``, with their tools and reviews."""
+    return list(
         session.scalars(
             select(Comparison)
             .where(Comparison.published_at >= start, Comparison.published_at < end)
@@ -34,26 +52,31 @@ def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
             )
         )
     )
-    compared = {entry.tool_id for c in comparisons for entry in c.entries}
-    votes = _votes(session, compared)
-    site = settings.site_url.rstrip("/")
-    blocks = tuple(
-        ComparisonBlock(
-            slug=c.slug,
-            title=c.title,
-            summary=c.summary,
-            url=f"{site}/compare/{c.slug}",
-            category=c.entries[0].tool.category if c.entries else None,
-            tools=tuple(_column(entry.tool, votes.get(entry.tool_id, [])) for entry in c.entries),
-        )
-        for c in comparisons
+
+
+def _block(comparison: Comparison, votes: dict[int, list[str]], site: str) -> ComparisonBlock:
+    """A comparison as the digest shows it: a column of figures per tool."""
+    return ComparisonBlock(
+        slug=comparison.slug,
+        title=comparison.title,
+        summary=comparison.summary,
+        url=f"{site}/compare/{comparison.slug}",
+        category=comparison.entries[0].tool.category if comparison.entries else None,
+        tools=tuple(
+            _column(entry.tool, votes.get(entry.tool_id, [])) for entry in comparison.entries
+        ),
     )
+
+
+def _launches(session: Session, week: Week, compared: set[int]) -> tuple[Launch, ...]:
+    """The tools launched in ``week``, but for the ``compared`` ones (a
+    comparison of the week covers them)."""
     launched = session.scalars(
         select(Tool)
         .where(Tool.launched_on >= week.monday, Tool.launched_on <= week.sunday)
         .order_by(Tool.category, Tool.launched_on, Tool.name, Tool.id)
     )
-    launches = tuple(
+    return tuple(
         Launch(
             tool_id=t.id,
             slug=t.slug,
@@ -67,16 +90,6 @@ def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
         )
         for t in launched
         if t.id not in compared
-    )
-    return Digest(
-        list_name=settings.list_name,
-        week=str(week),
-        starts_on=week.monday,
-        ends_on=week.sunday,
-        site_url=site,
-        postal_address=settings.postal_address,
-        comparisons=blocks,
-        launches=launches,
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.store import current_revision, make_engine
+from worker.store import current_revision, make_engine, session_factory
 from worker.store.models import (
     Base,
     Delivery,
@@ -23,17 +23,46 @@ from worker.store.models import (
 )
 
 
-def test_migrations_match_models(engine: Engine) -> None:
+def assert_migrated_to_the_models(engine: Engine) -> None:
+    """The database is at a revision, and its schema is what the models declare."""
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
     assert current_revision(engine) is not None
 
 
-def test_engine_url_round_trips(database_url: str) -> None:
+def test_migrations_match_models(engine: Engine) -> None:
+    assert_migrated_to_the_models(engine)
+
+
+def test_engine_url_round_trips(engine: Engine, database_url: str) -> None:
+    """The URL handed to code that makes its own engine renders back the
+    same from that engine, and reaches the same store (on PostgreSQL, the
+    same schema)."""
+    with session_factory(engine).begin() as session:
+        session.add(Tool(slug="written-through-the-fixture", name="T"))
     other = make_engine(database_url)
-    assert current_revision(other) is not None
-    other.dispose()
+    try:
+        assert other.url.render_as_string(hide_password=False) == database_url
+        with other.connect() as connection:
+            assert connection.scalar(text("SELECT slug FROM tool")) == "written-through-the-fixture"
+    finally:
+        other.dispose()
+
+
+def test_an_engine_keeps_the_password_of_its_url() -> None:
+    """Quoted characters included, and hidden where an engine's URL is shown."""
+    url = (
+        "postgresql+psycopg://digest:p%40ss%2Fw%3Ard%25@db.example:5432/digest"
+        "?options=-csearch_path%3Dverdict"
+    )
+    engine = make_engine(url)  # connects to nothing until asked
+    try:
+        assert engine.url.password == "p@ss/w:rd%"
+        assert engine.url.render_as_string(hide_password=False) == url
+        assert str(engine.url) == url.replace("p%40ss%2Fw%3Ard%25", "***")
+    finally:
+        engine.dispose()
 
 
 def test_one_edition_per_list_and_week(sessions: sessionmaker[Session]) -> None:
@@ -43,12 +72,21 @@ def test_one_edition_per_list_and_week(sessions: sessionmaker[Session]) -> None:
         session.add(Edition(list_id="weekly", week="2026-W48", status="ready"))
 
 
-def test_review_seat_and_verdict_are_checked(sessions: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize(
+    ("column", "seat", "verdict"),
+    [("seat", "intern", "ship"), ("verdict", "skeptic", "maybe")],
+)
+def test_review_seat_and_verdict_are_checked(
+    sessions: sessionmaker[Session], column: str, seat: str, verdict: str
+) -> None:
     with sessions.begin() as session:
-        session.add(Tool(slug="t", name="T"))
-    with pytest.raises(IntegrityError), sessions.begin() as session:
+        review = Review(seat="builder", position=0, verdict="ship", quote="q")
+        session.add(Tool(slug="t", name="T", reviews=[review]))  # a good one goes in
+    with pytest.raises(IntegrityError, match=f"ck_review_{column}"), sessions.begin() as session:
         tool = session.scalars(select(Tool)).one()
-        session.add(Review(tool=tool, seat="intern", position=0, verdict="ship", quote="q"))
+        session.add(Review(tool=tool, seat=seat, position=1, verdict=verdict, quote="q"))
+    with sessions() as session:
+        assert session.scalars(select(Review.seat)).all() == ["builder"]
 
 
 def test_a_segment_with_deliveries_cannot_be_deleted(sessions: sessionmaker[Session]) -> None:
@@ -95,7 +133,7 @@ def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
     command.downgrade(alembic_config(engine), "base")
     assert current_revision(engine) is None
     upgrade(engine)
-    test_migrations_match_models(engine)
+    assert_migrated_to_the_models(engine)
 
 
 def test_migrations_keep_what_references_a_rebuilt_table(engine: Engine) -> None:

@@ -8,7 +8,6 @@ or an address that names a subscriber, and a forged bounce does nothing.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hmac
 import re
 from collections.abc import Callable
@@ -70,28 +69,21 @@ class SentTo:
     subscriber_id: int
 
 
-_WEEK = r"(\d{4}-W\d{2})"
-
-
-_ID = r"(\d{1,18})"
+_WEEK = r"(?P<week>\d{4}-W\d{2})"
+_EDITION = r"(?P<edition>\d{1,18})"
+_SUBSCRIBER = r"(?P<subscriber>\d{1,18})"
 
 
 def subscriber_of_message_id(message_id: str, settings: Settings) -> SentTo | None:
     """The edition and subscriber a Message-ID made by :func:`message_id_for`
     names, when its HMAC is genuine (under ``SECRET_KEY`` or an
     ``OLD_SECRET_KEYS`` one); None for any other id."""
-    found = re.fullmatch(
-        rf"<?{_WEEK}\.{_ID}\.{_ID}\.([0-9a-f]{{12}})@{re.escape(settings.list_domain)}>?",
-        message_id.strip(),
-        re.IGNORECASE,
+    return _sent_to(
+        message_id,
+        rf"{_WEEK}\.{_EDITION}\.{_SUBSCRIBER}\.(?P<tag>[0-9a-f]{{12}})@{re.escape(settings.list_domain)}",
+        lambda key, found: _message_id_mac(key, int(found["edition"]), int(found["subscriber"])),
+        settings,
     )
-    if not found:
-        return None
-    week, edition_id, subscriber_id, tag = found.groups()
-    mac = functools.partial(
-        _message_id_mac, edition_id=int(edition_id), subscriber_id=int(subscriber_id)
-    )
-    return SentTo(week.upper(), int(subscriber_id)) if _genuine(tag, mac, settings) else None
 
 
 def subscriber_of_envelope(address: str, settings: Settings) -> SentTo | None:
@@ -103,17 +95,31 @@ def subscriber_of_envelope(address: str, settings: Settings) -> SentTo | None:
     if not settings.bounce_address:
         return None
     local, _, domain = parseaddr(settings.bounce_address)[1].rpartition("@")
-    found = re.fullmatch(
-        rf"<?{re.escape(local)}\+{_WEEK}\.{_ID}\.([0-9a-f]{{8}})@{re.escape(domain)}>?",
-        address.strip(),
-        re.IGNORECASE,
+    return _sent_to(
+        address,
+        rf"{re.escape(local)}\+{_WEEK}\.{_SUBSCRIBER}\.(?P<tag>[0-9a-f]{{8}})@{re.escape(domain)}",
+        lambda key, found: _verp_mac(key, found["week"].upper(), int(found["subscriber"])),
+        settings,
     )
+
+
+def _sent_to(
+    text: str,
+    pattern: str,
+    mac: Callable[[str, re.Match[str]], str],
+    settings: Settings,
+) -> SentTo | None:
+    """What ``text`` (an id or address, in angle brackets or not) names when
+    it matches ``pattern`` whole, in any case, and its ``tag`` is what
+    ``mac`` gives of it under ``SECRET_KEY`` or one of ``OLD_SECRET_KEYS``
+    (compared in constant time); None otherwise."""
+    found = re.fullmatch(rf"<?{pattern}>?", text.strip(), re.IGNORECASE)
     if not found:
         return None
-    week, subscriber_id, tag = found.groups()
-    week = week.upper()
-    mac = functools.partial(_verp_mac, week=week, subscriber_id=int(subscriber_id))
-    return SentTo(week, int(subscriber_id)) if _genuine(tag, mac, settings) else None
+    keys = (settings.secret_key, *settings.old_secret_keys)
+    if not any(hmac.compare_digest(mac(key, found), found["tag"].lower()) for key in keys):
+        return None
+    return SentTo(found["week"].upper(), int(found["subscriber"]))
 
 
 def _message_id_mac(secret_key: str, edition_id: int, subscriber_id: int) -> str:
@@ -127,10 +133,3 @@ def _verp_mac(secret_key: str, week: str, subscriber_id: int) -> str:
     return hmac_of(
         secret_key.encode(), "sha256", f"verp.{week}.{subscriber_id}".encode()
     ).hexdigest()[:8]
-
-
-def _genuine(tag: str, mac: Callable[[str], str], settings: Settings) -> bool:
-    """Whether ``tag`` is what ``mac`` gives under ``SECRET_KEY`` or one of
-    ``OLD_SECRET_KEYS``, compared in constant time."""
-    keys = (settings.secret_key, *settings.old_secret_keys)
-    return any(hmac.compare_digest(mac(key), tag.lower()) for key in keys)

@@ -10,6 +10,11 @@ Two paths give the same bytes:
   the rendered parts, encodes them whole and serialises an ``EmailMessage``.
 - :class:`~worker.compose.template.MessageTemplate`, the hot path a worker
   takes: the same message serialised once per segment.
+
+Both build on what is here: :func:`message_bytes` (the serialised message)
+and the header lines as the wire carries them (:func:`header_line`,
+:func:`to_line`, :func:`uri_list_line`). A one-off notice is composed here
+too (:func:`compose_notice`).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ class _Policy(EmailPolicy):
         return super().fold_binary(name, value)
 
 
-POLICY = _Policy().clone(linesep="\r\n")
+_POLICY = _Policy().clone(linesep="\r\n")
 
 
 def _uris(value: str) -> list[str]:
@@ -68,6 +73,8 @@ def _uris(value: str) -> list[str]:
 
 
 def uri_list_line(name: str, uris: list[str]) -> bytes:
+    """A header line of ``<URI>``s as receivers read them: never encoded,
+    folded only between URIs."""
     return f"{name}: {_URI_FOLD.join(uris)}\r\n".encode("ascii")
 
 
@@ -105,12 +112,12 @@ def compose_message(
     links = recipient_links(settings, recipient.subscriber_id, now)
     message_id = sent_message_id(edition, recipient.subscriber_id, settings, now, test)
     values = {
-        "To": to_value(recipient),
+        "To": _to_value(recipient),
         "Date": format_datetime(now),
         "Message-ID": message_id,
         "List-Unsubscribe": _list_unsubscribe(links),
     }
-    data = skeleton(
+    data = message_bytes(
         parts.subject,
         values,
         quoted_printable(fill_placeholders(parts.text, links)),
@@ -138,9 +145,9 @@ def compose_notice(
     reader may not be on the list."""
     now = now or process_now()
     message_id = f"<notice.{secrets.token_hex(12)}@{settings.list_domain}>"
-    message = EmailMessage(policy=POLICY)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = settings.mail_from
-    message["To"] = to_value(recipient)
+    message["To"] = _to_value(recipient)
     message["Subject"] = parts.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
@@ -152,7 +159,7 @@ def compose_notice(
     if with_fields:
         fields = MessageFields(
             sender=settings.mail_from,
-            to=str(Address(display_name(recipient), addr_spec=recipient.email)),
+            to=_unencoded_to(recipient),
             subject=parts.subject,
             text=normalise(parts.text),
             html=normalise(parts.html),
@@ -162,12 +169,12 @@ def compose_notice(
     return OutgoingMessage(envelope_sender(settings), recipient.email, data, message_id, fields)
 
 
-def to_value(recipient: Recipient) -> str:
+def _to_value(recipient: Recipient) -> str:
     """The To header's value; a display name cannot break out of its header."""
-    return formataddr((display_name(recipient), recipient.email))
+    return formataddr((_display_name(recipient), recipient.email))
 
 
-def display_name(recipient: Recipient) -> str:
+def _display_name(recipient: Recipient) -> str:
     """The recipient's name as a To header may show it: on one line, and
     never one that looks like an RFC 2047 encoded word (``=?…?=``), which
     the header would decode into whatever it hides (line breaks, bad UTF-8,
@@ -176,7 +183,13 @@ def display_name(recipient: Recipient) -> str:
     return "" if "=?" in name else name
 
 
-def skeleton(
+def _unencoded_to(recipient: Recipient) -> str:
+    """The To address for an email API: unencoded, since the service encodes
+    headers itself."""
+    return str(Address(_display_name(recipient), addr_spec=recipient.email))
+
+
+def message_bytes(
     subject: str,
     values: dict[str, str],
     text: bytes,
@@ -185,8 +198,9 @@ def skeleton(
     settings: Settings,
     test: bool,
 ) -> bytes:
-    """The message with the given per-recipient header values and encoded bodies."""
-    message = EmailMessage(policy=POLICY)
+    """The serialised message with the given per-recipient header values
+    (To, Date, Message-ID, List-Unsubscribe) and encoded bodies."""
+    message = EmailMessage(policy=_POLICY)
     message["From"] = settings.mail_from
     message["To"] = values["To"]
     message["Subject"] = _subject(subject, test)
@@ -234,8 +248,7 @@ def message_fields(
     """The message's parts, for an email API backend."""
     return MessageFields(
         sender=settings.mail_from,
-        # Unencoded: the service encodes headers itself.
-        to=str(Address(display_name(recipient), addr_spec=recipient.email)),
+        to=_unencoded_to(recipient),
         subject=_subject(parts.subject, test),
         text=fill_placeholders(normalise(parts.text), links),
         html=fill_placeholders(normalise(parts.html), links),
@@ -244,7 +257,7 @@ def message_fields(
 
 
 def _part(subtype: str, encoded: bytes) -> MIMEPart:
-    part = MIMEPart(policy=POLICY)
+    part = MIMEPart(policy=_POLICY)
     part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
     part["Content-Transfer-Encoding"] = "quoted-printable"
     part.set_payload(encoded.decode("ascii"))
@@ -252,18 +265,22 @@ def _part(subtype: str, encoded: bytes) -> MIMEPart:
 
 
 def to_line(recipient: Recipient) -> bytes:
-    value = to_value(recipient)
+    """The To header line: as it stands when the name is plain and it fits on
+    one line, else as the policy encodes and folds it."""
+    value = _to_value(recipient)
     name = recipient.name.strip() if recipient.name else ""
     if (not name or _PLAIN_NAME.match(name)) and len(value) + 4 <= _LONGEST_UNFOLDED:
         return f"To: {value}\r\n".encode("ascii")
-    return POLICY.fold_binary("To", _header("To", value))
+    return _POLICY.fold_binary("To", _header("To", value))
 
 
-def short_line(name: str, value: str) -> bytes:
+def header_line(name: str, value: str) -> bytes:
+    """The header line of an ASCII ``value``: as it stands when it fits on one
+    line, else as the policy folds it."""
     if len(name) + len(value) + 2 <= _LONGEST_UNFOLDED:
         return f"{name}: {value}\r\n".encode("ascii")
-    return POLICY.fold_binary(name, _header(name, value))
+    return _POLICY.fold_binary(name, _header(name, value))
 
 
 def _header(name: str, value: str) -> str:
-    return POLICY.header_store_parse(name, value)[1]
+    return _POLICY.header_store_parse(name, value)[1]

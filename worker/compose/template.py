@@ -21,9 +21,9 @@ from worker.compose.links import RecipientLinks, fill_placeholders, recipient_li
 from worker.compose.message import (
     Recipient,
     SegmentParts,
+    header_line,
+    message_bytes,
     message_fields,
-    short_line,
-    skeleton,
     to_line,
     uri_list_line,
 )
@@ -68,7 +68,7 @@ class MessageTemplate:
         self.with_fields = with_fields
         self.envelope_from = envelope_sender(settings, edition)
         headers, text_mark, html_mark = _sentinels()
-        serialised = skeleton(
+        serialised = message_bytes(
             parts.subject,
             headers,
             text_mark.encode(),
@@ -97,11 +97,11 @@ class MessageTemplate:
             self.edition, recipient.subscriber_id, self.settings, now, self.test
         )
         if self._date[0] != now:  # a worker composes a whole batch at one time
-            self._date = (now, short_line("Date", format_datetime(now)))
-        fields: dict[str, Callable[[], bytes]] = {
+            self._date = (now, header_line("Date", format_datetime(now)))
+        per_recipient: dict[str, Callable[[], bytes]] = {
             "To": lambda: to_line(recipient),
             "Date": lambda: self._date[1],
-            "Message-ID": lambda: short_line("Message-ID", message_id),
+            "Message-ID": lambda: header_line("Message-ID", message_id),
             "List-Unsubscribe": lambda: uri_list_line(
                 "List-Unsubscribe", [f"<{links.unsubscribe_url}>", f"<{links.unsubscribe_mailto}>"]
             ),
@@ -109,7 +109,7 @@ class MessageTemplate:
             "html": lambda: self._html.encode(links),
         }
         data = b"".join(
-            piece if isinstance(piece, bytes) else fields[piece]() for piece in self._pieces
+            piece if isinstance(piece, bytes) else per_recipient[piece]() for piece in self._pieces
         )
         sender = (
             envelope_sender(self.settings, self.edition, recipient.subscriber_id)

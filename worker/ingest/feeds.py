@@ -141,14 +141,10 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) -> _Response:
-    headers = {
-        "User-Agent": f"verdict-digest/0.1 (+{settings.site_url})",
-        "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
-    }
-    if etag:
-        headers["If-None-Match"] = etag
-    if modified:
-        headers["If-Modified-Since"] = modified
+    """The feed at ``url``, asked for only if changed since ``etag`` and
+    ``modified`` (304: an empty body), through up to five redirects. Raises
+    a ``FeedError`` (with the HTTP status where there is one) otherwise."""
+    headers = _request_headers(etag, modified, settings)
     deadline = time.monotonic() + settings.feed_timeout
     permanent: str | None = None
     all_permanent = True
@@ -184,12 +180,7 @@ def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) 
                 permanent = target if all_permanent else None
                 current = target
                 continue
-            reason = (
-                "gone (410): the feed is deactivated"
-                if status == 410
-                else f"HTTP {status} {error.reason}"
-            )
-            raise _FetchError(url, reason, status) from None
+            raise _FetchError(url, _refusal(status, error.reason), status) from None
         except TimeoutError:
             raise _FetchError(url, f"timed out after {settings.feed_timeout:g} s") from None
         except urllib.error.URLError as error:
@@ -200,6 +191,24 @@ def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) 
         except OSError as error:
             raise _FetchError(url, f"unreachable: {error}") from None
     raise _FetchError(url, "too many redirects")
+
+
+def _request_headers(etag: str | None, modified: str | None, settings: Settings) -> dict[str, str]:
+    """Who asks, for what, and (with the feed's validators) only if changed."""
+    headers = {
+        "User-Agent": f"verdict-digest/0.1 (+{settings.site_url})",
+        "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
+    }
+    if etag:
+        headers["If-None-Match"] = etag
+    if modified:
+        headers["If-Modified-Since"] = modified
+    return headers
+
+
+def _refusal(status: int, reason: str) -> str:
+    """What an HTTP error status that is not a redirect says of the feed."""
+    return "gone (410): the feed is deactivated" if status == 410 else f"HTTP {status} {reason}"
 
 
 def _read_capped(url: str, response: Any, limit: int, deadline: float) -> bytes:
@@ -221,6 +230,7 @@ def _read_capped(url: str, response: Any, limit: int, deadline: float) -> bytes:
 
 
 def parse(url: str, response: _Response) -> feedparser.FeedParserDict:
+    """The feed in ``response``; a ``FeedError`` when it is not a feed at all."""
     parsed = feedparser.parse(
         response.body,
         response_headers=response.headers,
@@ -234,6 +244,7 @@ def parse(url: str, response: _Response) -> feedparser.FeedParserDict:
 
 
 def warnings(url: str, parsed: feedparser.FeedParserDict) -> list[str]:
+    """The problems feedparser met in a feed it could read, one line each."""
     if parsed.bozo and parsed.get("bozo_exception") is not None:
         return [f"{url}: parsed with problems: {parsed.bozo_exception}"]
     return []

@@ -154,21 +154,13 @@ def _record_failure(
 def _ingest_one(
     sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, at: dt.datetime | None
 ) -> FeedResult:
+    """One feed fetched and its new launches stored; what the fetch said is
+    recorded on the feed."""
     problem = feed_url_problem(spec.url)
     if problem:
         where = label(redact_url(spec.url))
         return FeedResult(spec.url, "error", error=f"{where}: the feed URL {problem}")
-    with sessions.begin() as session:
-        feed = session.scalars(select(Feed).where(Feed.url == spec.url)).one_or_none()
-        if feed is None:
-            feed = Feed(
-                url=spec.url,
-                title=_fit(spec.title, TITLE_MAX),
-                category=_fit(spec.category, CATEGORY_MAX),
-            )
-            session.add(feed)
-            session.flush()
-        feed_id, etag, modified, active = feed.id, feed.etag, feed.last_modified, feed.active
+    feed_id, etag, modified, active = _fetch_state(sessions, spec)
     if not active:
         return FeedResult(spec.url, "inactive")
     now = at or process_now()
@@ -176,17 +168,7 @@ def _ingest_one(
         response = fetch(spec.url, etag, modified, settings)
         parsed = parse(spec.url, response) if response.status == 200 else None
     except FeedError as error:
-        with sessions.begin() as session:
-            feed = session.get_one(Feed, feed_id)
-            feed.last_fetched_at = now
-            feed.last_error = error.reason
-            feed.error_count += 1
-            feed.last_status = getattr(error, "status", None)
-            _log_fetch(session, feed_id, now, feed.last_status, error=error.reason)
-            if getattr(error, "status", None) == 410:
-                feed.active = False
-                return FeedResult(spec.url, "gone", error=error.reason)
-        return FeedResult(spec.url, "error", error=f"{redact_url(error.url)}: {error.reason}")
+        return _record_fetch_error(sessions, spec, feed_id, now, error)
     with sessions.begin() as session:
         feed = session.get_one(Feed, feed_id)
         feed.last_fetched_at = now
@@ -211,6 +193,46 @@ def _ingest_one(
         _store_entries(session, feed, parsed.entries, our_prefixes(parsed), spec, settings, result)
         _log_fetch(session, feed_id, now, response.status, new=result.new)
         return result
+
+
+def _fetch_state(
+    sessions: sessionmaker[Session], spec: FeedSpec
+) -> tuple[int, str | None, str | None, bool]:
+    """The feed's id, ETag, Last-Modified and whether it is active; its row
+    is made on its first ingest."""
+    with sessions.begin() as session:
+        feed = session.scalars(select(Feed).where(Feed.url == spec.url)).one_or_none()
+        if feed is None:
+            feed = Feed(
+                url=spec.url,
+                title=_fit(spec.title, TITLE_MAX),
+                category=_fit(spec.category, CATEGORY_MAX),
+            )
+            session.add(feed)
+            session.flush()
+        return feed.id, feed.etag, feed.last_modified, feed.active
+
+
+def _record_fetch_error(
+    sessions: sessionmaker[Session],
+    spec: FeedSpec,
+    feed_id: int,
+    now: dt.datetime,
+    error: FeedError,
+) -> FeedResult:
+    """A failed fetch recorded on the feed; a feed that is gone (410) is
+    deactivated."""
+    with sessions.begin() as session:
+        feed = session.get_one(Feed, feed_id)
+        feed.last_fetched_at = now
+        feed.last_error = error.reason
+        feed.error_count += 1
+        feed.last_status = getattr(error, "status", None)
+        _log_fetch(session, feed_id, now, feed.last_status, error=error.reason)
+        if getattr(error, "status", None) == 410:
+            feed.active = False
+            return FeedResult(spec.url, "gone", error=error.reason)
+    return FeedResult(spec.url, "error", error=f"{redact_url(error.url)}: {error.reason}")
 
 
 def _log_fetch(

@@ -1,0 +1,109 @@
+"""Reading a content file: every problem named with its place, HTML sanitised."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from worker.config import PROJECT_ROOT
+from worker.errors import ImportFileError
+from worker.ingest.content import load_content
+
+BAD = PROJECT_ROOT / "tests" / "fixtures" / "content" / "bad.yaml"
+
+
+def problems_of(path: Path) -> list[str]:
+    """The problems reading ``path`` reports; it must report some."""
+    with pytest.raises(ImportFileError) as caught:
+        load_content(path)
+    return caught.value.problems
+
+
+def test_bad_file_reports_every_problem_with_its_line() -> None:
+    problems = problems_of(BAD)
+    text = "\n".join(problems)
+    expected = [
+        ":5: tools[1].slug: 'Bad Slug' is not a slug",
+        ":6: tools[1].name: must be one line",
+        ":7: tools[1].url: 'javascript:alert(1)' is not an http(s) URL",
+        ":10: tools[2].launched: 'not-a-date' is not a date",
+        ":12: tools[2].reviews[0].seat: 'intern' is not one of builder",
+        ":13: tools[2].reviews[0].verdict: 'maybe' is not one of ship, skip",
+        ":14: tools[2].reviews[0].quote: is required text",
+        ":18: tools[2].reviews[2].seat: a second review for the builder seat",
+        ":24: comparisons[0].tools: a comparison needs at least two tools",
+        ":28: surprise: unknown section",
+    ]
+    for fragment in expected:
+        assert fragment in text, fragment
+    assert all(p.startswith(str(BAD)) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "fragment"),
+    [
+        ("broken.yaml", "tools: [\n  - {", "line 2"),
+        ("broken.json", '{"tools": [}', "line 1, column 12"),
+        ("empty.yaml", "", "the file is empty"),
+        ("list.yaml", "- 1\n- 2\n", "expected a mapping"),
+    ],
+)
+def test_unparseable_files_name_the_place(
+    tmp_path: Path, name: str, body: str, fragment: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(body)
+    with pytest.raises(ImportFileError, match=fragment) as caught:
+        load_content(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_json_file_names_each_problem_by_its_place_alone(tmp_path: Path) -> None:
+    """JSON gives no lines: a problem names the file and its place in it.
+    (Looking for a line once never ended, so the read runs on a thread with
+    a deadline: a regression fails here instead of hanging the run.)"""
+    path = tmp_path / "content.json"
+    path.write_text(json.dumps({"tools": [{"slug": "Bad Slug", "name": "A"}], "extra": 1}))
+    raised: list[ImportFileError] = []
+
+    def read() -> None:
+        try:
+            load_content(path)
+        except ImportFileError as error:
+            raised.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "reading a JSON file with a problem did not end"
+    assert raised[0].problems == [
+        f"{path}: extra: unknown section (expected 'tools' or 'comparisons')",
+        f"{path}: tools[0].slug: 'Bad Slug' is not a slug (lowercase letters, digits, hyphens)",
+    ]
+
+
+def test_a_slug_given_twice_is_a_problem_in_each_section(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "tools:\n  - {slug: a, name: A}\n  - {slug: a, name: B}\n"
+        "comparisons:\n  - {slug: c, title: C, tools: [a, b]}\n"
+        "  - {slug: c, title: D, tools: [a, b]}\n"
+    )
+    assert problems_of(path) == [
+        f"{path}:3: tools[1].slug: duplicate slug 'a'",
+        f"{path}:6: comparisons[1].slug: duplicate slug 'c'",
+    ]
+
+
+def test_description_html_is_sanitised(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "tools:\n  - slug: x\n    name: X\n"
+        '    description: \'<p onclick="x()">Hi <script>alert(1)</script>'
+        '<a href="javascript:x">l</a></p>\'\n'
+    )
+    (tool,) = load_content(path).tools
+    assert tool.description == '<p>Hi <a rel="noopener noreferrer">l</a></p>'
