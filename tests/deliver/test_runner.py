@@ -18,12 +18,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sending import W48, Scripted, built, leased, load_sample, recipients
+from support.sending import W48, Scripted, built, committed, leased, load_sample, recipients
 from worker.compose.message import Recipient
 from worker.compose.template import MessageTemplate
 from worker.config import Settings
 from worker.deliver import runner as deliver
-from worker.deliver.claims import claim_batch
+from worker.deliver.claims import claim
 from worker.deliver.editions import (
     EditionStateError,
     build_edition,
@@ -128,11 +128,11 @@ def test_an_interrupted_send_resumes_without_a_second_copy(
     assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
 
 
-def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
+def test_the_batch_claimed_ahead_is_released_when_the_worker_stops(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    """While a batch goes out the worker leases the next one; stopped after
-    that batch, it hands the lease back at once instead of letting it run out."""
+    """While a batch goes out the worker claims the next one; stopped after
+    that batch, it releases it at once instead of letting its lease run out."""
     built(sessions, small, renderer)
     start_edition(sessions, W48, small)
     worker = Worker(sessions, small, backend_from_url("memory://"), "w")
@@ -140,8 +140,7 @@ def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
     report = worker.run()
     assert report.sent == 3
     assert leased(sessions) == 0
-    second, _ = claim_batch(sessions, "other", small)
-    assert len(second) == 3
+    assert committed(sessions, claim, "other", small) == [4, 5, 6]  # the batch ahead, free
 
 
 def test_a_message_that_cannot_be_composed_fails_alone(
@@ -193,7 +192,7 @@ def test_a_batch_slower_than_its_lease_is_still_sent_once(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
     """Two workers, batches that take twice the lease: the leases of the
-    batch in hand (and of the one leased ahead) are kept alive, so neither
+    batch in hand (and of the one claimed ahead) are renewed, so neither
     worker claims the other's."""
     slow = dataclasses.replace(settings, batch_size=2, lease_seconds=0.3)
     built(sessions, slow, renderer)
@@ -266,7 +265,7 @@ def test_pause_resume_and_cancel(
         sessions, W48, small, backend_from_url("memory://"), on_batch=pause_after_first_batch
     )
     assert (report.sent, status) == (3, "paused")
-    assert leased(sessions) == 0  # the batch leased ahead was handed back
+    assert leased(sessions) == 0  # the batch claimed ahead was released
     with pytest.raises(EditionStateError, match="only a sending edition can be paused"):
         set_paused(sessions, W48, small, paused=True)
     assert set_paused(sessions, W48, small, paused=False) == "sending"

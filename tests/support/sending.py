@@ -1,9 +1,10 @@
-"""The sample week's edition and a mail backend with chosen answers: what
-the tests of delivery share."""
+"""The sample week's edition, a mail backend with chosen answers, and a lease
+step in a transaction of its own: what the tests of delivery share."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,9 @@ from worker.store.models import Delivery
 
 W48 = Week(2026, 48)
 SAMPLE = PROJECT_ROOT / "sample"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def load_sample(sessions: sessionmaker[Session]) -> None:
@@ -47,6 +51,18 @@ def leased(sessions: sessionmaker[Session]) -> int:
             )
             or 0
         )
+
+
+def committed(
+    sessions: sessionmaker[Session],
+    step: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """One lease step (claim, renew, release, claimed_batch) in a
+    transaction of its own, as a worker runs it."""
+    with sessions.begin() as session:
+        return step(session, *args, **kwargs)
 
 
 class Scripted(MailBackend):

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
-from worker.deliver.claims import Claimed, unlease
+from worker.deliver.claims import Claimed, release
 from worker.domain.states import DeliveryStatus, EditionStatus
 from worker.mail.base import Outcome, SendResult
 from worker.store import store_now, upsert
@@ -143,7 +143,7 @@ def _record(
             failures,
         )
     if unsent:
-        unlease(session, worker_id, unsent)
+        release(session, worker_id, unsent)
     if dead:
         _suppress(session, dead)
 
