@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from support.sending import leased
 from support.smtpserver import Handler, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
@@ -25,6 +26,7 @@ from worker.domain.weeks import Week
 from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.render.renderer import Renderer
+from worker.store import store_now
 from worker.store.models import Delivery, Subscriber, Suppression
 
 W48 = Week(2026, 48)
@@ -103,6 +105,22 @@ def test_a_faulty_server_ends_each_recipient_where_it_should(
     assert edition_counts(sessions, 1).status == "sent"
 
 
+def wait_for_leases_to_run_out(sessions: sessionmaker[Session], timeout: float = 15) -> None:
+    """Return once no delivery's lease is running by the store's clock (what
+    a claim measures it by), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sessions() as session:
+            now = store_now(session)
+            running = session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.lease_expires_at >= now)
+            )
+        if not running:
+            return
+        assert time.monotonic() < deadline, f"{running} leases still running after {timeout} s"
+        time.sleep(0.05)
+
+
 def worker_process(database_url: str, port: int, name: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "worker", "worker", "--once", "--id", name],
@@ -172,7 +190,8 @@ def test_sigkill_mid_send_duplicates_at_most_the_in_flight_batch(
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += 1
-    time.sleep(1.1)  # the killed workers' leases run out
+    assert leased(sessions) > 0  # the killed workers left their batches leased
+    wait_for_leases_to_run_out(sessions)
     survivor = worker_process(database_url, smtp_port, "survivor", **env)
     _, err = survivor.communicate(timeout=120)
     assert survivor.returncode == 0, err[-2000:]
@@ -228,11 +247,7 @@ def test_sigterm_mid_send_finishes_the_batch_and_costs_no_copy(
     assert " sent" in out and "SIGTERM: finishing the batch in hand" in err
     assert time.monotonic() - stopped_at < 25
     assert len(handler.envelopes) < len(emails)  # it stopped early
-    with sessions() as session:
-        leased = session.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
-        )
-    assert leased == 0  # the batch leased ahead was handed back at once
+    assert leased(sessions) == 0  # the batch claimed ahead was released at once
 
     again = subprocess.run(
         [sys.executable, "-m", "worker", *args], env=env, capture_output=True, text=True

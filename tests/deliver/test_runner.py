@@ -1,5 +1,6 @@
-"""Editions and deliveries: built once per week, claimed under leases, sent
-once per subscriber, retried, suppressed, paused and cancelled."""
+"""The runner: a worker claims, sends and records batches; every confirmed
+subscriber gets one copy, through unsubscribes, crashes, slow relays, a
+store that drops out, pauses and a backend that is down."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ import email.policy
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import import_csv
+from support.sending import W48, Scripted, built, committed, leased, load_sample, recipients
 from worker.compose.message import Recipient
 from worker.compose.template import MessageTemplate
-from worker.config import PROJECT_ROOT, Settings
+from worker.config import Settings
 from worker.deliver import runner as deliver
-from worker.deliver.claims import claim_batch, lease_batch, release_batch, take_batch
+from worker.deliver.claims import claim
 from worker.deliver.editions import (
     EditionStateError,
     build_edition,
@@ -31,79 +32,15 @@ from worker.deliver.editions import (
     set_paused,
     start_edition,
 )
-from worker.deliver.results import SendReport, retry_delay
+from worker.deliver.results import SendReport
 from worker.deliver.runner import Worker, send_edition
 from worker.domain.states import SubscriberStatus
-from worker.domain.suppression import SuppressionReason
 from worker.domain.weeks import Week
 from worker.errors import MailError
-from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.mail.base import MailBackend, Outcome, OutgoingMessage, SendResult
 from worker.render.renderer import Renderer
-from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, Suppression
-
-W48 = Week(2026, 48)
-SAMPLE = PROJECT_ROOT / "sample"
-
-
-@pytest.fixture
-def renderer(settings: Settings) -> Renderer:
-    return Renderer(settings.templates_dir)
-
-
-@pytest.fixture
-def small(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, batch_size=3)
-
-
-def load_sample(sessions: sessionmaker[Session]) -> None:
-    import_file(sessions, SAMPLE / "content.yaml")
-    import_csv(sessions, SAMPLE / "subscribers.csv")
-
-
-def built(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
-    load_sample(sessions)
-    build_edition(sessions, W48, settings, renderer)
-
-
-def recipients(outbox: Sequence[OutgoingMessage]) -> list[str]:
-    return sorted(m.recipient for m in outbox)
-
-
-def leased(sessions: sessionmaker[Session]) -> int:
-    """How many deliveries some worker holds a lease on."""
-    with sessions() as session:
-        return (
-            session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.lease_owner.is_not(None))
-            )
-            or 0
-        )
-
-
-class Scripted(MailBackend):
-    """Answers chosen recipients with chosen results; accepts the rest."""
-
-    def __init__(self, answers: dict[str, SendResult]) -> None:
-        super().__init__(backend_from_url("memory://").url)
-        self.answers = answers
-
-    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        return [self.answers.get(m.recipient, SendResult.accepted()) for m in messages]
-
-
-def test_build_renders_once_per_segment(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
-) -> None:
-    load_sample(sessions)
-    result = build_edition(sessions, W48, settings, renderer)
-    assert result.status == "ready" and result.built
-    with sessions() as session:
-        keys = set(session.scalars(select(Subscriber.categories).distinct()))
-        rendered = set(session.scalars(select(EditionSegment.segment)))
-    assert rendered == keys | {""}  # every segment, plus the full digest
-    assert result.subject and "Claude Files API" in result.subject
+from worker.store.models import Delivery, Edition, Subscriber, Suppression
 
 
 def test_send_delivers_once_to_every_confirmed_subscriber(
@@ -172,40 +109,6 @@ def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
     assert (counts.sent, counts.suppressed, counts.pending) == (6, 2, 0)
 
 
-def test_two_concurrent_starts_move_the_edition_once(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
-) -> None:
-    built(sessions, settings, renderer)
-    barrier = threading.Barrier(2)
-    results = []
-
-    def start() -> None:
-        barrier.wait()
-        results.append(start_edition(sessions, W48, settings))
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(result.started for result in results) == [False, True]
-    mover = next(result for result in results if result.started)
-    final = edition_counts(sessions, mover.edition_id)
-    assert final.started_at == mover.started_at
-    assert all(result.started_at == mover.started_at for result in results)
-    assert (final.status, final.total) == ("sending", 8)
-
-
-def test_suppressed_addresses_get_no_delivery(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
-) -> None:
-    built(sessions, settings, renderer)
-    with sessions.begin() as session:
-        session.add(Suppression(email="ada@example.com", reason="complaint"))
-    counts = start_edition(sessions, W48, settings)
-    assert counts.queued == 7
-
-
 def test_an_interrupted_send_resumes_without_a_second_copy(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
@@ -225,25 +128,11 @@ def test_an_interrupted_send_resumes_without_a_second_copy(
     assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
 
 
-def test_a_crashed_workers_lease_expires_and_its_batch_is_claimed_again(
-    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
-) -> None:
-    built(sessions, small, renderer)
-    start_edition(sessions, W48, small)
-    now = dt.datetime.now(dt.UTC)
-    first, _ = claim_batch(sessions, "dead-worker", small, now=now)
-    second, _ = claim_batch(sessions, "live-worker", small, now=now)
-    assert {c.delivery_id for c in first}.isdisjoint(c.delivery_id for c in second)
-    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
-    reclaimed, _ = claim_batch(sessions, "live-worker", small, now=later)
-    assert [c.delivery_id for c in reclaimed] == [c.delivery_id for c in first]
-
-
-def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
+def test_the_batch_claimed_ahead_is_released_when_the_worker_stops(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    """While a batch goes out the worker leases the next one; stopped after
-    that batch, it hands the lease back at once instead of letting it run out."""
+    """While a batch goes out the worker claims the next one; stopped after
+    that batch, it releases it at once instead of letting its lease run out."""
     built(sessions, small, renderer)
     start_edition(sessions, W48, small)
     worker = Worker(sessions, small, backend_from_url("memory://"), "w")
@@ -251,8 +140,7 @@ def test_the_batch_leased_ahead_is_handed_back_when_the_worker_stops(
     report = worker.run()
     assert report.sent == 3
     assert leased(sessions) == 0
-    second, _ = claim_batch(sessions, "other", small)
-    assert len(second) == 3
+    assert committed(sessions, claim, "other", small) == [4, 5, 6]  # the batch ahead, free
 
 
 def test_a_message_that_cannot_be_composed_fails_alone(
@@ -304,7 +192,7 @@ def test_a_batch_slower_than_its_lease_is_still_sent_once(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
     """Two workers, batches that take twice the lease: the leases of the
-    batch in hand (and of the one leased ahead) are kept alive, so neither
+    batch in hand (and of the one claimed ahead) are renewed, so neither
     worker claims the other's."""
     slow = dataclasses.replace(settings, batch_size=2, lease_seconds=0.3)
     built(sessions, slow, renderer)
@@ -319,20 +207,6 @@ def test_a_batch_slower_than_its_lease_is_still_sent_once(
     sent = [address for b in backends for address in b.sent]
     assert sorted(sent) == sorted(set(sent)) and len(sent) == 8
     assert edition_counts(sessions, 1).status == "sent"
-
-
-def test_a_batch_leased_ahead_leaves_out_what_another_worker_took(
-    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
-) -> None:
-    built(sessions, small, renderer)
-    start_edition(sessions, W48, small)
-    now = dt.datetime.now(dt.UTC)
-    ahead = lease_batch(sessions, "slowpoke", small)
-    later = now + dt.timedelta(seconds=small.lease_seconds + 1)
-    taken, _ = claim_batch(sessions, "other", small, now=later)  # the lease ran out
-    assert [c.delivery_id for c in taken] == ahead
-    mine, _ = take_batch(sessions, "slowpoke", ahead, small)
-    assert mine == []
 
 
 def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
@@ -352,25 +226,6 @@ def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
     assert all(row == (0, None) for row in rows)
     report, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
     assert (report.sent, status) == (8, "sent")
-
-
-def test_a_workers_cursor_still_finds_what_was_handed_back_behind_it(
-    sessions: sessionmaker[Session], small: Settings, renderer: Renderer
-) -> None:
-    """Claims go on from where the worker left the queue; at its end they
-    look once more from the start, for batches handed back meanwhile."""
-    built(sessions, small, renderer)
-    start_edition(sessions, W48, small)
-    cursor: dict[int, int] = {}
-    first = lease_batch(sessions, "w", small, cursor=cursor)
-    second = lease_batch(sessions, "w", small, cursor=cursor)
-    assert first == [1, 2, 3] and second == [4, 5, 6] and cursor == {1: 6}
-    release_batch(sessions, "w", first)
-    third = lease_batch(sessions, "w", small, cursor=cursor)
-    assert third == [7, 8, 1]  # the rest of the queue, then from the start
-    fourth = lease_batch(sessions, "w", small, cursor=cursor)
-    assert fourth == [2, 3]
-    assert lease_batch(sessions, "w", small, cursor=cursor) == []
 
 
 def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
@@ -398,68 +253,6 @@ def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
     assert len(recipients(outbox)) == len(set(recipients(outbox))) == 8
 
 
-def test_transient_failures_are_retried_with_backoff_then_fail(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
-) -> None:
-    quick = dataclasses.replace(settings, max_attempts=3, retry_base_seconds=0, retry_cap_seconds=0)
-    built(sessions, quick, renderer)
-    busy = SendResult(Outcome.TRANSIENT, 451, "4.3.0 try again later")
-    backend = Scripted({"ada@example.com": busy})
-    report, status = send_edition(sessions, W48, quick, backend)
-    # Due again at once (zero backoff), so one run retries it to the limit.
-    assert (report.sent, report.deferred, report.failed, status) == (7, 2, 1, "sent")
-    with sessions() as session:
-        ada = session.scalars(
-            select(Delivery).join(Subscriber).where(Subscriber.email == "ada@example.com")
-        ).one()
-    assert (ada.status, ada.attempts, ada.last_code) == ("failed", 3, 451)
-    assert ada.last_error == "4.3.0 try again later"
-
-
-def test_deferred_deliveries_wait_for_their_next_attempt(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
-) -> None:
-    built(sessions, settings, renderer)
-    backend = Scripted({"ada@example.com": SendResult(Outcome.TRANSIENT, None, "timed out")})
-    report, status = send_edition(sessions, W48, settings, backend)
-    assert (report.deferred, status) == (1, "sending")
-    with sessions() as session:
-        ada = session.scalars(select(Delivery).where(Delivery.status == "deferred")).one()
-    wait = ada.next_attempt_at - dt.datetime.now(dt.UTC)  # type: ignore[operator]
-    assert dt.timedelta(seconds=25) < wait <= dt.timedelta(seconds=61)
-    backend.answers.clear()
-    again, status = send_edition(sessions, W48, settings, backend)
-    assert (again.sent, status) == (0, "sending")  # not due yet
-
-
-def test_retry_delay_grows_exponentially_with_jitter(settings: Settings) -> None:
-    delays = [retry_delay(n, settings).total_seconds() for n in range(1, 9)]
-    assert 30 <= delays[0] <= 60 and 60 <= delays[1] <= 120 and 120 <= delays[2] <= 240
-    assert all(1800 <= d <= 3600 for d in delays[6:])  # capped at an hour
-
-
-def test_unknown_users_fail_and_are_suppressed(
-    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
-) -> None:
-    built(sessions, settings, renderer)
-    backend = Scripted(
-        {
-            "ada@example.com": SendResult(
-                Outcome.PERMANENT,
-                550,
-                "5.1.1 <ada@example.com>: User unknown",
-                suppress=SuppressionReason.UNKNOWN_USER,
-            ),
-            "zoe@example.org": SendResult(Outcome.PERMANENT, 554, "5.7.1 Message rejected as spam"),
-        }
-    )
-    report, status = send_edition(sessions, W48, settings, backend)
-    assert (report.sent, report.failed, status) == (6, 2, "sent")
-    with sessions() as session:
-        suppressed = list(session.scalars(select(Suppression.email)))
-    assert suppressed == ["ada@example.com"]  # the backend said so for ada only
-
-
 def test_pause_resume_and_cancel(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
@@ -472,7 +265,7 @@ def test_pause_resume_and_cancel(
         sessions, W48, small, backend_from_url("memory://"), on_batch=pause_after_first_batch
     )
     assert (report.sent, status) == (3, "paused")
-    assert leased(sessions) == 0  # the batch leased ahead was handed back
+    assert leased(sessions) == 0  # the batch claimed ahead was released
     with pytest.raises(EditionStateError, match="only a sending edition can be paused"):
         set_paused(sessions, W48, small, paused=True)
     assert set_paused(sessions, W48, small, paused=False) == "sending"

@@ -1,12 +1,28 @@
-"""Claims: deliveries leased to a worker in batches.
+"""Claims: the deliveries of sending editions, leased to a worker in batches.
 
-A worker claims the lowest pending deliveries of a sending edition
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share
-one edition; one atomic ``UPDATE`` on SQLite) and leases them for
-``lease_seconds``. A worker killed mid-batch leaves a lease that expires;
-the batch is then claimed again (the only way a recipient can get a second
-copy). Subscribers who left or were suppressed while the edition was
-sending are skipped from the next claimed batch on.
+The lease lifecycle, one verb per step (each runs in the caller's session:
+the runner decides which steps share a transaction)::
+
+               claim                             record (worker.deliver.results)
+    free ─────────────────▶ leased to a worker ─────────────────▶ sent, failed, or deferred
+     ▲                      until the store's                    (free again once its
+     │                      now + lease_seconds                  retry is due)
+     │                        │  ▲
+     │                        │  └─ renew: while its batch goes out, every third of
+     │                        │     lease_seconds, the lease starts afresh
+     ├─── release ◀───────────┤     handed back unsent, no attempt counted
+     └─── the lease runs out ◀┘     its worker died: claimed again, the only way a
+                                    recipient can get a second copy
+
+Free: queued, or deferred and due, with no lease or one that ran out. A
+claim takes from the first sending edition (by id) that has free deliveries:
+its due retries first, then its queue in id order from where the worker
+left it (its :data:`Cursor`), with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (any number of workers share one
+edition) and one atomic ``UPDATE`` on SQLite. :func:`claimed_batch` reads a
+claimed batch's recipients as they are at that moment: deliveries whose
+subscriber left or was suppressed meanwhile become suppressed, and those of
+an edition paused or cancelled meanwhile are released.
 
 Leases are measured by the store's clock (``store_now``), which every
 machine sharing the store reads alike.
@@ -15,12 +31,11 @@ machine sharing the store reads alike.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session
 
 from worker.compose.message import Recipient
 from worker.config import Settings
@@ -34,17 +49,18 @@ from worker.store.models import (
     receiving,
 )
 
-log = logging.getLogger("worker.deliver")
-
+__all__ = ["Batch", "Claimed", "Cursor", "claim", "claimed_batch", "release", "renew"]
 
 #: Where a worker is in each sending edition's queue: the highest delivery id
-#: it has leased there. Claims go on from it (keyset, as listmonk does)
+#: it has claimed there. Claims go on from it (keyset, as listmonk does)
 #: rather than reading past every delivery already sent.
 Cursor = dict[int, int]
 
 
 @dataclass(frozen=True)
 class Claimed:
+    """A claimed delivery with what sending it takes."""
+
     delivery_id: int
     edition_id: int
     week: str
@@ -54,107 +70,146 @@ class Claimed:
     recipient: Recipient
 
 
-def claim_batch(
-    sessions: sessionmaker[Session],
+@dataclass(frozen=True)
+class Batch:
+    """A claimed batch as read: the deliveries to send, and how many claimed
+    deliveries were suppressed instead (their subscriber left or was
+    suppressed while the edition was sending)."""
+
+    deliveries: list[Claimed] = field(default_factory=list)
+    suppressed: int = 0
+
+
+def claim(
+    session: Session,
     worker_id: str,
     settings: Settings,
     *,
     edition_id: int | None = None,
+    cursor: Cursor | None = None,
     now: dt.datetime | None = None,
-    cursor: Cursor | None = None,
-) -> tuple[list[Claimed], int]:
-    """Lease the next pending deliveries of a sending edition to ``worker_id``.
+) -> list[int]:
+    """Claim up to ``batch_size`` free deliveries of the first sending edition
+    that has any (only of ``edition_id``, if given) for ``worker_id``; their ids.
 
-    Returns the deliveries to send, and how many claimed deliveries were
-    suppressed instead (their subscriber left or was suppressed meanwhile).
-    A worker passes its ``cursor`` (see :data:`Cursor`).
+    A worker passes its ``cursor``, which the claim moves on. ``now`` is the
+    store's clock unless given.
     """
-    with sessions.begin() as session:
-        ids = _lease_next(session, worker_id, settings, edition_id, now, cursor)
-        return _recipients(session, worker_id, ids) if ids else ([], 0)
+    now = now or store_now(session)
+    cursor = {} if cursor is None else cursor
+    for sending in session.scalars(_sending_editions(edition_id)).all():
+        ids = _claim_in_edition(session, sending, worker_id, settings, now, cursor)
+        if ids:
+            return ids
+    return []
 
 
-def lease_batch(
-    sessions: sessionmaker[Session],
-    worker_id: str,
-    settings: Settings,
-    *,
-    edition_id: int | None = None,
-    cursor: Cursor | None = None,
-) -> list[int]:
-    """Lease the next batch without reading its recipients yet (see
-    :func:`take_batch`): what a worker does while its current batch goes out."""
-    with sessions.begin() as session:
-        return _lease_next(session, worker_id, settings, edition_id, None, cursor)
-
-
-def take_batch(
-    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
-) -> tuple[list[Claimed], int]:
-    """The deliveries ``ids`` leased ahead, with their recipients as they are
-    now. Their leases start afresh; any this worker no longer holds (they
-    ran out and another worker claimed them) are left out."""
-    with sessions.begin() as session:
-        held = _renew(session, worker_id, ids, settings, store_now(session))
-        return _recipients(session, worker_id, held) if held else ([], 0)
-
-
-def keep_leases(
-    sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int], settings: Settings
-) -> None:
-    """Extend the leases this worker still holds on ``ids`` (a batch going
-    out slowly, at a rate limit or through a stalling relay, stays its own)."""
-    with sessions.begin() as session:
-        _renew(session, worker_id, ids, settings, store_now(session))
-
-
-def _renew(
-    session: Session, worker_id: str, ids: Sequence[int], settings: Settings, now: dt.datetime
-) -> list[int]:
+def renew(session: Session, worker_id: str, ids: Sequence[int], settings: Settings) -> list[int]:
+    """Start afresh the leases ``worker_id`` still holds on ``ids`` (a batch
+    going out slowly, at a rate limit or through a stalling relay, stays its
+    own); the ids still held. Any whose lease ran out and that another worker
+    claimed are left out."""
     return list(
         session.scalars(
             update(Delivery)
             .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-            .values(lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds))
+            .values(lease_expires_at=_lease_end(store_now(session), settings))
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )
     )
 
 
-def _lease_next(
-    session: Session,
-    worker_id: str,
-    settings: Settings,
-    edition_id: int | None,
-    now: dt.datetime | None,
-    cursor: Cursor | None,
-) -> list[int]:
-    now = now or store_now(session)
-    cursor = {} if cursor is None else cursor
+def release(session: Session, worker_id: str, ids: Sequence[int]) -> None:
+    """Release the deliveries ``ids`` that ``worker_id`` holds: handed back
+    unsent (no attempt counted), free for the next claim."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+        .values(lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claimed_batch(session: Session, worker_id: str, ids: Sequence[int]) -> Batch:
+    """The deliveries ``ids`` that ``worker_id`` holds, with their recipients
+    as they are now: those whose subscriber left or was suppressed are marked
+    suppressed, those of an edition paused or cancelled since are released."""
+    if not ids:
+        return Batch()
+    rows = session.execute(
+        select(
+            Delivery.id,
+            Delivery.edition_id,
+            Edition.week,
+            Edition.started_at,
+            Delivery.segment_id,
+            Delivery.attempts,
+            Subscriber.id.label("subscriber_id"),
+            Subscriber.email,
+            Subscriber.name,
+            receiving(process_now()).label("receiving"),
+            (Edition.status == EditionStatus.SENDING).label("sending"),
+        )
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(Edition, Edition.id == Delivery.edition_id)
+        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
+        .order_by(Delivery.id)
+    ).all()
+    deliveries = [
+        Claimed(
+            row.id,
+            row.edition_id,
+            row.week,
+            row.started_at,
+            row.segment_id,
+            row.attempts,
+            Recipient(row.subscriber_id, row.email, row.name),
+        )
+        for row in rows
+        if row.receiving and row.sending
+    ]
+    gone = [row.id for row in rows if row.sending and not row.receiving]
+    stopped = [row.id for row in rows if not row.sending]
+    if gone:
+        _suppress_deliveries(session, gone)
+    if stopped:
+        release(session, worker_id, stopped)
+    return Batch(deliveries, len(gone))
+
+
+def _sending_editions(edition_id: int | None) -> Select[tuple[int]]:
     editions = select(Edition.id).where(Edition.status == EditionStatus.SENDING)
     if edition_id is not None:
         editions = editions.where(Edition.id == edition_id)
-    for sending in session.scalars(editions.order_by(Edition.id)).all():
-        # Retries that are due first, then the queue in id order from where
-        # this worker left it; at its end, once more from the start, for
-        # what was handed back or whose lease ran out behind the cursor.
-        ids = _lease(session, sending, DeliveryStatus.DEFERRED, worker_id, settings, now)
-        queued: list[int] = []
-        for after in dict.fromkeys((cursor.get(sending, 0), 0)):
-            left = settings.batch_size - len(ids) - len(queued)
-            if left > 0:
-                queued += _lease(
-                    session, sending, DeliveryStatus.QUEUED, worker_id, settings, now, left, after
-                )
-        if queued:
-            cursor[sending] = max(queued)
-        if ids or queued:
-            return ids + queued
-    return []
+    return editions.order_by(Edition.id)
 
 
-def _lease(
+def _claim_in_edition(
+    session: Session,
+    edition_id: int,
+    worker_id: str,
+    settings: Settings,
+    now: dt.datetime,
+    cursor: Cursor,
+) -> list[int]:
+    # Retries that are due first, then the queue in id order from where this
+    # worker left it; at its end, once more from the start, for what was
+    # released or whose lease ran out behind the cursor.
+    ids = _claim_free(session, edition_id, DeliveryStatus.DEFERRED, worker_id, settings, now)
+    queued: list[int] = []
+    for after in dict.fromkeys((cursor.get(edition_id, 0), 0)):
+        left = settings.batch_size - len(ids) - len(queued)
+        if left > 0:
+            queued += _claim_free(
+                session, edition_id, DeliveryStatus.QUEUED, worker_id, settings, now, left, after
+            )
+    if queued:
+        cursor[edition_id] = max(queued)
+    return ids + queued
+
+
+def _claim_free(
     session: Session,
     edition_id: int,
     status: DeliveryStatus,
@@ -164,7 +219,7 @@ def _lease(
     limit: int | None = None,
     after: int = 0,
 ) -> list[int]:
-    """Lease up to ``limit`` free deliveries of one edition in one state,
+    """Claim up to ``limit`` free deliveries of one edition in one state,
     queued ones from id ``after`` on.
 
     The scan stops after the batch instead of reading (and sorting) the whole
@@ -196,68 +251,21 @@ def _lease(
         session.scalars(
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()))
-            .values(
-                lease_owner=worker_id,
-                lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-            )
+            .values(lease_owner=worker_id, lease_expires_at=_lease_end(now, settings))
             .returning(Delivery.id)
             .execution_options(synchronize_session=False)
         )
     )
 
 
-def _recipients(session: Session, worker_id: str, ids: Sequence[int]) -> tuple[list[Claimed], int]:
-    """The leased deliveries with their recipients, as they are now: those
-    whose subscriber left or was suppressed are marked suppressed; those of
-    an edition paused or cancelled since the lease are handed back."""
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.edition_id,
-            Edition.week,
-            Edition.started_at,
-            Delivery.segment_id,
-            Delivery.attempts,
-            Subscriber.id,
-            Subscriber.email,
-            Subscriber.name,
-            receiving(process_now()),
-            Edition.status == EditionStatus.SENDING,
-        )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(Edition, Edition.id == Delivery.edition_id)
-        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-        .order_by(Delivery.id)
-    ).all()
-    claimed = [
-        Claimed(row[0], row[1], row[2], row[3], row[4], row[5], Recipient(row[6], row[7], row[8]))
-        for row in rows
-        if row[9] and row[10]
-    ]
-    gone = [row[0] for row in rows if row[10] and not row[9]]
-    held = [row[0] for row in rows if not row[10]]
-    if gone:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(gone))
-            .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
-    if held:
-        unlease(session, worker_id, held)
-    return claimed, len(gone)
+def _lease_end(now: dt.datetime, settings: Settings) -> dt.datetime:
+    return now + dt.timedelta(seconds=settings.lease_seconds)
 
 
-def release_batch(sessions: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
-    """Hand claimed deliveries back unsent (no attempt counted)."""
-    with sessions.begin() as session:
-        unlease(session, worker_id, ids)
-
-
-def unlease(session: Session, worker_id: str, ids: Sequence[int]) -> None:
+def _suppress_deliveries(session: Session, ids: Sequence[int]) -> None:
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.lease_owner == worker_id)
-        .values(lease_owner=None, lease_expires_at=None)
+        .where(Delivery.id.in_(ids))
+        .values(status=DeliveryStatus.SUPPRESSED, lease_owner=None, lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -1,5 +1,10 @@
-"""The runner: claims, sends and records batches until told to stop
-(``digest worker``), or until nothing is due (``digest send``).
+"""The runner: the ``Worker`` that claims, sends and records batches until
+told to stop (``digest worker``) or until nothing is due (``digest send``,
+through :func:`send_edition`).
+
+It owns the transactions: each step of the lease lifecycle
+(:mod:`worker.deliver.claims`) runs in the transaction the worker opens for
+it, and a sent batch is recorded by :mod:`worker.deliver.results`.
 """
 
 from __future__ import annotations
@@ -21,15 +26,7 @@ from worker.compose.ids import EditionRef
 from worker.compose.message import SegmentParts
 from worker.compose.template import MessageTemplate
 from worker.config import Settings
-from worker.deliver.claims import (
-    Claimed,
-    Cursor,
-    claim_batch,
-    keep_leases,
-    lease_batch,
-    release_batch,
-    take_batch,
-)
+from worker.deliver.claims import Batch, Claimed, Cursor, claim, claimed_batch, release, renew
 from worker.deliver.editions import edition_counts, start_edition
 from worker.deliver.results import SendReport, finish_if_done, record_results
 from worker.domain.states import EditionStatus
@@ -51,12 +48,12 @@ class Worker:
     ``until_idle`` makes it return as soon as nothing is claimable (what
     ``digest send`` wants); otherwise it polls (what ``digest worker`` does).
 
-    While a batch goes out, a helper thread leases the next one, so the
-    store's round trips overlap the network's. The next batch's recipients
-    are read only when it is taken, after the current batch is recorded: an
-    unsubscribe made meanwhile still counts. A leased batch that is never
-    sent (the worker stops or dies first) costs no copy: it is handed back,
-    or its lease runs out.
+    While a batch goes out, a helper thread claims the next one and renews
+    the leases of both, so the store's round trips overlap the network's.
+    The next batch's recipients are read only when it is taken, after the
+    current batch is recorded: an unsubscribe made meanwhile still counts. A
+    claimed batch that is never sent (the worker stops or dies first) costs
+    no copy: it is released, or its lease runs out.
     """
 
     def __init__(
@@ -102,26 +99,27 @@ class Worker:
                     break
                 self.stop.wait(self.poll_seconds)
         finally:
-            self._hand_back_ahead()
+            self._release_ahead()
             self._leaser.shutdown()
             self.backend.close()
         return self.report
 
     def run_once(self) -> bool:
         """Claim and send one batch; False when there was nothing to claim."""
-        batch, gone = self._next_batch()
-        self.report.suppressed += gone
+        claimed = self._claim_next()
+        self.report.suppressed += claimed.suppressed
+        batch = claimed.deliveries
         if not batch:
             self._finish_editions()
-            return bool(gone)
+            return bool(claimed.suppressed)
         recorded = threading.Event()
         ids = [c.delivery_id for c in batch]
-        self._ahead = self._leaser.submit(self._lease_ahead, ids, recorded)
+        self._ahead = self._leaser.submit(self._claim_ahead, ids, recorded)
         try:
             results = self._send(batch)
             if results is None:
                 return True
-            self._record(batch, results)
+            self._record_until_stored(batch, results)
         finally:
             recorded.set()
         self.report.batches += 1
@@ -136,7 +134,7 @@ class Worker:
             self._backoff = 0.0
         return True
 
-    def _record(self, batch: list[Claimed], results: list[SendResult]) -> None:
+    def _record_until_stored(self, batch: list[Claimed], results: list[SendResult]) -> None:
         """Record the batch, trying again while the store is away: the
         results exist only here, and a batch not recorded is sent again
         once its lease runs out. Its leases are kept alive meanwhile."""
@@ -164,7 +162,7 @@ class Worker:
 
     def _send(self, batch: list[Claimed]) -> list[SendResult] | None:
         """The batch's results, in order; None when the backend could not
-        take it at all (the batch is then handed back)."""
+        take it at all (the batch is then released)."""
         now = process_now()
         templates = self._templates_for(batch)
         failed: dict[int, SendResult] = {}
@@ -190,7 +188,8 @@ class Worker:
             sent = iter(self.backend.send_batch(self.backend.paced(composed())))
         except MailError as error:
             # Unreachable, or a refused API token: nothing went out.
-            release_batch(self.sessions, self.worker_id, [c.delivery_id for c in batch])
+            with self.sessions.begin() as session:
+                release(session, self.worker_id, [c.delivery_id for c in batch])
             self._cannot_send(error)
             return None
         results = [failed[n] if n in failed else next(sent, None) for n in range(len(batch))]
@@ -211,27 +210,24 @@ class Worker:
         self._backoff = min(60.0, max(1.0, self._backoff * 2))
         self.stop.wait(self._backoff)
 
-    def _lease_ahead(self, current: list[int], recorded: threading.Event) -> list[int]:
-        """Beside a batch going out: lease the next one (unless stopping),
-        then keep both leases alive until the batch is recorded."""
+    def _claim_ahead(self, current: list[int], recorded: threading.Event) -> list[int]:
+        """Beside a batch going out: claim the next one (unless stopping),
+        then renew the leases of both until the batch is recorded."""
         ahead: list[int] = []
         if not self.stop.is_set():
             try:
-                ahead = lease_batch(
-                    self.sessions,
-                    self.worker_id,
-                    self.settings,
-                    edition_id=self.edition_id,
-                    cursor=self._cursor,
-                )
+                with self.sessions.begin() as session:
+                    ahead = self._claim_in(session)
             except SQLAlchemyError as error:
+                ahead = []  # the claim was rolled back
                 log.warning(
                     "could not lease the next batch ahead",
                     extra={"worker": self.worker_id, "error": driver_words(error)},
                 )
         while not recorded.wait(self.settings.lease_seconds / 3):
             try:
-                keep_leases(self.sessions, self.worker_id, [*current, *ahead], self.settings)
+                with self.sessions.begin() as session:
+                    renew(session, self.worker_id, [*current, *ahead], self.settings)
             except SQLAlchemyError as error:
                 log.warning(
                     "could not extend the leases of the batch in hand",
@@ -239,27 +235,36 @@ class Worker:
                 )
         return ahead
 
-    def _next_batch(self) -> tuple[list[Claimed], int]:
+    def _claim_next(self) -> Batch:
+        """The batch claimed ahead, its leases renewed, as it is now; when
+        nothing of it is left to send, a batch claimed now."""
         ahead, self._ahead = self._ahead, None
         ids = ahead.result() if ahead is not None else []
         if ids:
-            taken = take_batch(self.sessions, self.worker_id, ids, self.settings)
-            if taken != ([], 0):
-                return taken
-        # Nothing (left) of a batch leased ahead: a retry may have come due
+            with self.sessions.begin() as session:
+                held = claimed_batch(
+                    session, self.worker_id, renew(session, self.worker_id, ids, self.settings)
+                )
+            if held.deliveries or held.suppressed:
+                return held
+        # Nothing (left) of a batch claimed ahead: a retry may have come due
         # since, or another edition may be sending, so look now.
-        return claim_batch(
-            self.sessions,
-            self.worker_id,
-            self.settings,
-            edition_id=self.edition_id,
-            cursor=self._cursor,
+        with self.sessions.begin() as session:
+            return claimed_batch(session, self.worker_id, self._claim_in(session))
+
+    def _claim_in(self, session: Session) -> list[int]:
+        """Claim this worker's next batch (of its edition, if it has one)
+        from its cursor on."""
+        return claim(
+            session, self.worker_id, self.settings, edition_id=self.edition_id, cursor=self._cursor
         )
 
-    def _hand_back_ahead(self) -> None:
+    def _release_ahead(self) -> None:
+        """Release the batch claimed ahead, unsent: the worker is done."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and (ids := ahead.result()):
-            release_batch(self.sessions, self.worker_id, ids)
+            with self.sessions.begin() as session:
+                release(session, self.worker_id, ids)
 
     def _templates_for(self, batch: list[Claimed]) -> dict[int, MessageTemplate]:
         """A template per segment of the batch, each built once per worker:

@@ -1,0 +1,62 @@
+"""Editions: built once per segment, started once however many start them,
+with no delivery for a suppressed address."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from support.sending import W48, built, load_sample
+from worker.config import Settings
+from worker.deliver.editions import build_edition, edition_counts, start_edition
+from worker.render.renderer import Renderer
+from worker.store.models import EditionSegment, Subscriber, Suppression
+
+
+def test_build_renders_once_per_segment(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    load_sample(sessions)
+    result = build_edition(sessions, W48, settings, renderer)
+    assert result.status == "ready" and result.built
+    with sessions() as session:
+        keys = set(session.scalars(select(Subscriber.categories).distinct()))
+        rendered = set(session.scalars(select(EditionSegment.segment)))
+    assert rendered == keys | {""}  # every segment, plus the full digest
+    assert result.subject and "Claude Files API" in result.subject
+
+
+def test_two_concurrent_starts_move_the_edition_once(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
+) -> None:
+    built(sessions, settings, renderer)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def start() -> None:
+        barrier.wait()
+        results.append(start_edition(sessions, W48, settings))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(result.started for result in results) == [False, True]
+    mover = next(result for result in results if result.started)
+    final = edition_counts(sessions, mover.edition_id)
+    assert final.started_at == mover.started_at
+    assert all(result.started_at == mover.started_at for result in results)
+    assert (final.status, final.total) == ("sending", 8)
+
+
+def test_suppressed_addresses_get_no_delivery(
+    sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
+) -> None:
+    built(sessions, settings, renderer)
+    with sessions.begin() as session:
+        session.add(Suppression(email="ada@example.com", reason="complaint"))
+    counts = start_edition(sessions, W48, settings)
+    assert counts.queued == 7
