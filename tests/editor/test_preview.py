@@ -16,6 +16,7 @@ import email
 import email.policy
 import http.client
 import json
+import logging
 import os
 import re
 import shutil
@@ -58,7 +59,7 @@ from worker.editor.preview import (
     read_week,
 )
 from worker.editor.sample import SAMPLE, SAMPLE_WEEK, SampleStore, load_sample
-from worker.editor.server import FILE_POLL, STORE_POLL, LivePreview, serving
+from worker.editor.server import LivePreview, serving
 from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, Tool
@@ -167,6 +168,22 @@ def wait_for(
         left = deadline - time.monotonic()
         assert left > 0, f"not shown within {CHANGE_TIMEOUT} s; last: {payload.get('error')}"
         live.wait_for_change(version, left)
+
+
+def store_reads(caplog: pytest.LogCaptureFixture) -> int:
+    """How often the watcher has read the store (its DEBUG line)."""
+    return sum(record.getMessage() == "preview read the store" for record in caplog.records)
+
+
+def wait_for_store_reads(caplog: pytest.LogCaptureFixture, more: int) -> None:
+    """Until the watcher has read the store ``more`` times from now, each
+    look done (its version bumped if it saw a change); the first may be of
+    a look under way."""
+    wanted = store_reads(caplog) + more
+    deadline = time.monotonic() + CHANGE_TIMEOUT
+    while store_reads(caplog) < wanted:
+        assert time.monotonic() < deadline, f"the store was not read {more} times"
+        time.sleep(0.02)
 
 
 # The preview is what goes out.
@@ -637,8 +654,12 @@ def save(path: Path, text: str) -> None:
 
 
 def test_sample_data_that_does_not_load_shows_until_a_save_loads(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="worker.preview")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SampleStore keeps its stores
@@ -656,7 +677,7 @@ def test_sample_data_that_does_not_load_shows_until_a_save_loads(
         assert "line 2" in broken["error"] and "html" not in broken
         # The store is read again every STORE_POLL (from the last good
         # load): those reads leave the error, and the version, as they are.
-        time.sleep(2 * STORE_POLL + FILE_POLL)
+        wait_for_store_reads(caplog, 3)
         still = live.payload("")
         assert (still["version"], still["error"]) == (broken["version"], broken["error"])
         # The failed load dropped its file; the first one is still the store.
@@ -829,14 +850,18 @@ def test_a_built_edition_that_differs_from_the_preview_is_a_warning(
         assert session.scalars(select(Edition)).one().status == "ready"  # lint built nothing
 
 
-def test_the_long_poll_waits_while_nothing_changes(settings: Settings, templates: Path) -> None:
+def test_the_long_poll_waits_while_nothing_changes(
+    settings: Settings, templates: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="worker.preview")
     config = replace(settings, templates_dir=templates)
     live = LivePreview(config, SAMPLE_WEEK, sample=SampleStore(config), spam=False)
     with serving(live, PageRenderer(templates)) as server:
         version = live.version
-        # Long enough for the watcher to read the store twice: reading the
-        # same week again is no change.
-        assert live.wait_for_change(version, 2 * STORE_POLL + FILE_POLL) == version
+        # The watcher reads the store again and again: the same week read
+        # again is no change.
+        wait_for_store_reads(caplog, 3)
+        assert live.wait_for_change(version, 0) == version
         assert live.payload("")["version"] == version
 
         # A page waiting on /api/changes, and a waiter here, both learn of an edit.

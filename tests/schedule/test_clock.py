@@ -208,9 +208,10 @@ def test_one_clock_at_a_time_and_the_second_takes_over_from_a_killed_one(
     assert edition.status == EditionStatus.SENDING  # built and started: workers send
     assert count(sessions, Delivery) == 40
 
-    second = processes(env, second_log, "clock")
+    # At DEBUG the waiting clock logs each failed try after the first.
+    second = processes({**env, "LOG_LEVEL": "DEBUG"}, second_log, "clock")
     wait_for(logged(second_log, "clock waits"), "the second clock to wait")
-    time.sleep(1)
+    wait_for(logged(second_log, "clock still waits"), "the second clock to try again")
     assert "clock started" not in second_log.read_text()
     assert second_log.read_text().count("clock waits") == 1  # said once
 

@@ -101,17 +101,21 @@ class LivePreview:
         """Look for changes until ``stop`` is set."""
         next_read = time.monotonic() + STORE_POLL
         while not stop.wait(FILE_POLL):
+            read = False
             try:
                 changed = self._look_at_files()
                 if changed or time.monotonic() >= next_read:
                     changed = self._read_store() or changed
                     next_read = time.monotonic() + STORE_POLL
+                    read = True
             except Exception as error:  # the watcher must outlive one bad look
                 changed = self._set(None, f"the preview failed: {error!r}")
                 if changed:  # once per new failure, not at every look
                     log.exception("preview watcher failed")
             if changed:
                 self._bump(content=True)
+            if read:  # after the bump: the version logged is this look's
+                log.debug("preview read the store", extra={"version": self._version})
 
     def _watched(self) -> list[Path]:
         email = self.settings.templates_dir / "email"
