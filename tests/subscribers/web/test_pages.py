@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
+from support.subscribers import add_confirmed
 from worker.config import PROJECT_ROOT, Settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
@@ -71,19 +72,6 @@ def link(message: EmailMessage, path: str) -> str:
 def subscriber(sessions: sessionmaker[Session], address: str) -> Subscriber | None:
     with sessions() as session:
         return session.scalar(select(Subscriber).where(Subscriber.email == address))
-
-
-def add_confirmed(sessions: sessionmaker[Session], address: str, categories: str = "") -> int:
-    with sessions.begin() as session:
-        row = Subscriber(
-            email=address,
-            status=SubscriberStatus.CONFIRMED,
-            categories=categories,
-            confirmed_at=dt.datetime.now(dt.UTC),
-        )
-        session.add(row)
-        session.flush()
-        return row.id
 
 
 def token(settings: Settings, purpose: Purpose, subscriber_id: int) -> str:
@@ -229,37 +217,6 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
             select(Delivery.status).where(Delivery.subscriber_id == late.id)
         ).all()
     assert statuses == ["sent"]
-
-
-def test_the_welcome_edition_is_the_subscribers_segment_or_else_the_full_digest(
-    settings: Settings, sessions: sessionmaker[Session]
-) -> None:
-    from worker.deliver.editions import build_edition, latest_segment, start_edition
-    from worker.domain.segments import EVERYONE
-    from worker.domain.weeks import parse_week
-    from worker.render.renderer import Renderer
-    from worker.store.models import EditionSegment
-
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
-    reader = add_confirmed(sessions, "dev@example.com", "Developer Tools")  # gets its segment
-    week = parse_week("2026-W48")
-    build_edition(sessions, week, settings, Renderer(settings.templates_dir))
-    start_edition(sessions, week, settings)
-    newcomer = add_confirmed(sessions, "new-dev@example.com", "Developer Tools")
-    elsewhere = add_confirmed(sessions, "new-other@example.com", "Nothing Rendered")
-    with sessions() as session:
-        ids = {
-            segment: id_
-            for segment, id_ in session.execute(select(EditionSegment.segment, EditionSegment.id))
-        }
-        own = latest_segment(session, settings.list_id, newcomer, "Developer Tools")
-        full = latest_segment(session, settings.list_id, elsewhere, "Nothing Rendered")
-        again = latest_segment(session, settings.list_id, reader, "Developer Tools")
-    assert set(ids) == {EVERYONE, "Developer Tools"}
-    assert own is not None and own.segment_id == ids["Developer Tools"]
-    assert full is not None and full.segment_id == ids[EVERYONE]
-    assert own.edition.week == full.edition.week == "2026-W48"
-    assert again is None  # already has a delivery of it
 
 
 def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
