@@ -49,6 +49,7 @@ from worker.compose.message import Recipient, SegmentParts
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.editor.lint.rules import CHECKS, Level
+from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
 from worker.editor.preview import (
     SAMPLE_READER,
@@ -59,7 +60,7 @@ from worker.editor.preview import (
     read_week,
 )
 from worker.editor.sample import SAMPLE, SAMPLE_WEEK, SampleStore, load_sample
-from worker.editor.server import LivePreview, serving
+from worker.editor.server import serving
 from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, Tool

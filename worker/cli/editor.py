@@ -26,10 +26,11 @@ from worker.domain.segments import parse_segment, segment_label
 from worker.domain.weeks import Week, parse_week
 from worker.editor.demo import run_demo
 from worker.editor.lint.rules import Level, has_errors
+from worker.editor.live import LivePreview, snapshot
 from worker.editor.page import PageRenderer, finding_json, write_static
 from worker.editor.preview import WeekSource, lint_edition, read_week
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
-from worker.editor.server import LivePreview, serving, snapshot
+from worker.editor.server import serving
 from worker.render.renderer import Renderer
 from worker.signals import on_stop_signals
 
