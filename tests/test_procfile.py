@@ -4,10 +4,10 @@ settings in the environment, stopped with SIGTERM to the whole process group
 (what Heroku and systemd do). Each must exit 0 within 25 seconds of it.
 
 The delivery engine's own SIGTERM and SIGKILL tests (``worker --once`` and
-``send``, in tests/test_engine.py) count copies batch by batch; here the
+``send``, in tests/deliver/test_engine.py) count copies batch by batch; here the
 long-running ``worker`` of the Procfile is stopped mid-send, restarted and
 stopped again once idle. The clock's schedule is tested in
-tests/test_schedule.py; here its process is stopped in the middle of a job,
+tests/schedule/; here its process is stopped in the middle of a job,
 and while it waits for another clock's lock.
 """
 

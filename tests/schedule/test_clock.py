@@ -17,13 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.commands import digest
+from support.schedule import BERLIN, UTC, berlin
 from worker.config import Settings
 from worker.domain.states import EditionStatus, SubscriberStatus
 from worker.domain.weeks import last_complete_week
@@ -32,14 +32,6 @@ from worker.schedule.due import upcoming
 from worker.schedule.jobs import run_due
 from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, Subscriber, Tool
-
-BERLIN = ZoneInfo("Europe/Berlin")
-UTC = dt.UTC
-
-
-def berlin(*fields: int) -> dt.datetime:
-    return dt.datetime(*fields, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
-
 
 # The jobs and their triggers ---------------------------------------------
 
@@ -276,7 +268,7 @@ def test_two_ticks_at_once_send_one_edition_once_to_each_subscriber(
 def test_approve_and_hold_commands_record_who_and_refuse_what_they_must(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    # The commands on one store (both stores' logic: tests/test_schedule.py).
+    # The commands on one store (both stores' logic: tests/deliver/test_approvals.py).
     store = tmp_path / "store.sqlite3"
     shutil.copyfile(sqlite_template, store)
     sessions = session_factory(make_engine(f"sqlite:///{store}"))
