@@ -38,17 +38,16 @@ def without_feeds(settings: Settings, folder: Path) -> Settings:
     return dataclasses.replace(settings, feeds_file=folder / "no-feeds.toml")
 
 
-def add_week_content(
-    sessions: sessionmaker[Session], monday: dt.date, subscribers: int = 3
-) -> None:
-    """A tool launched on ``monday`` and confirmed subscribers."""
+def add_week_content(sessions: sessionmaker[Session], day: dt.date, subscribers: int = 3) -> None:
+    """A tool launched on ``day`` (its week's content) and ``subscribers``
+    confirmed subscribers, reader0@example.com and on."""
     with sessions.begin() as session:
         session.add(
             Tool(
-                slug=f"tool-{monday}",
-                name=f"Tool of {monday}",
+                slug=f"tool-{day}",
+                name=f"Tool of {day}",
                 category="Developer Tools",
-                launched_on=monday,
+                launched_on=day,
             )
         )
         for n in range(subscribers):

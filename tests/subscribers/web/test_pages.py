@@ -4,8 +4,6 @@ double opt-in, one-click unsubscribe, preferences, votes, and hostile input."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import logging
 import re
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
+from support.messages import parse_message
 from support.subscribers import add_confirmed
 from worker.config import PROJECT_ROOT, Settings
 from worker.domain.states import SubscriberStatus
@@ -49,12 +48,7 @@ def client(app: Flask) -> FlaskClient:
 def sent() -> list[EmailMessage]:
     """What the app mailed so far (it mails after answering)."""
     wait_for_mail()
-    messages = []
-    for outgoing in MemoryBackend.outbox:
-        parsed = email.message_from_bytes(outgoing.data, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        messages.append(parsed)
-    return messages
+    return [parse_message(outgoing.data) for outgoing in MemoryBackend.outbox]
 
 
 def body(message: EmailMessage, kind: str = "plain") -> str:
