@@ -1,5 +1,5 @@
-"""A week sent by the real pipeline, for the tests of what comes after a
-send (the archive)."""
+"""A week built, started or sent by the real pipeline, for the tests of what
+comes after a build or a send (the archive, the welcome, a pause)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
 from worker.config import PROJECT_ROOT, Settings
-from worker.deliver.editions import build_edition
+from worker.deliver.editions import Counts, build_edition, start_edition
 from worker.deliver.runner import send_edition
 from worker.domain.weeks import Week
 from worker.ingest.importer import import_file
@@ -29,3 +29,10 @@ def send_sample_week(sessions: sessionmaker[Session], settings: Settings) -> Non
     build_sample_week(sessions, settings)
     _, status = send_edition(sessions, W48, settings, backend_from_url("memory://"))
     assert status == "sent"
+
+
+def start_week(sessions: sessionmaker[Session], settings: Settings, week: Week = W48) -> Counts:
+    """``week``'s edition built from the store as it is and started: its
+    deliveries made, to the subscribers confirmed by now."""
+    build_edition(sessions, week, settings, Renderer(settings.templates_dir))
+    return start_edition(sessions, week, settings)
