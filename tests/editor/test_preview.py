@@ -162,26 +162,17 @@ def test_preview_of_a_sent_edition_is_each_subscribers_message(
         # Its links are signed at the Date's second: the preview at that
         # moment, for that subscriber, is the same message, headers and all.
         now = parsedate_to_datetime(str(captured["Date"]))
-        shown = compose_preview(
-            source,
-            person.categories,
-            renderer,
-            settings,
-            now=now,
-            recipient=Recipient(person.id, person.email, person.name),
+        recipient = Recipient(person.id, person.email, person.name)
+        shown, seen = (
+            compose_preview(
+                week, person.categories, renderer, settings, now=now, recipient=recipient
+            )
+            for week in (source, before)
         )
         assert shown.stored
         assert shown.raw == envelope.original_content, person.email
         # What the editor saw before the send: the same parts (its
         # Message-ID and boundary name no edition yet).
-        seen = compose_preview(
-            before,
-            person.categories,
-            renderer,
-            settings,
-            now=now,
-            recipient=Recipient(person.id, person.email, person.name),
-        )
         assert not seen.stored
         for subtype in ("html", "plain"):
             assert part_bytes(parse_message(seen.raw), subtype) == part_bytes(captured, subtype)
