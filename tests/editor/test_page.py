@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.commands import digest
-from support.messages import parse_message, part_bytes
+from support.mailparts import parse_message, part_bytes
 from support.preview import WEEK, cli_env, payload_of
 from worker.editor.preview import dark_mode
 

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.commands import digest
-from support.messages import parse_message, part_bytes
+from support.mailparts import parse_message, part_bytes
 from support.postmarkserver import TOKEN, FakePostmark, postmark_server
 from support.preview import (
     DIGEST_TEMPLATE,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from support.commands import digest
-from support.messages import parse_message, part_bytes
+from support.mailparts import parse_message, part_bytes
 from support.preview import WEEK, cli_env, get, payload_of
 from worker.config import Settings
 from worker.editor.live import LivePreview

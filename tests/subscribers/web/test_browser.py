@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
-from support.messages import parse_message
+from support.mailparts import parse_message
 from support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
