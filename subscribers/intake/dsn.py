@@ -48,17 +48,25 @@ import email
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from email.header import decode_header, make_header
-from email.iterators import typed_subpart_iterator
 from email.message import Message
-from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
-from typing import Any
 
 from flufl.bounce import all_failures
 
 from subscribers.intake.records import IntakeRecord, address, event_key
+from subscribers.intake.reports import (
+    envelope_recipients,
+    failure_blocks,
+    feedback_fields,
+    has_delays,
+    is_report,
+    one_line,
+    original_headers,
+    recipient_statuses,
+    status_of,
+)
 from worker.compose.ids import SentTo, subscriber_of_envelope, subscriber_of_message_id
 from worker.config import Settings
 from worker.domain.suppression import IntakeKind
@@ -72,8 +80,6 @@ logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
 UNSUBSCRIBE_SUBJECT = re.compile(r"\s*unsubscribe\s+([A-Za-z0-9_.-]+)\s*", re.IGNORECASE)
 LINK_TOKEN = re.compile(r"/u/([A-Za-z0-9_.-]+)")
-ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
-FAILURE_ACTIONS = ("fail", "error")  # opensmtpd writes "error"
 DELAYED = "a delay warning: the message is still being tried, so it is no bounce"
 UNPROVEN_BOUNCE = "it quotes no Message-ID of ours and came to no signed VERP address"
 UNPROVEN_COMPLAINT = (
@@ -100,7 +106,7 @@ def _classify(data: bytes, settings: Settings) -> list[IntakeRecord]:
     msg = email.message_from_bytes(data)
     key = message_key(msg, data)
     raw = data.decode("utf-8", "replace")
-    if _is_report(msg, "feedback-report"):
+    if is_report(msg, "feedback-report"):
         return _complaint(msg, key, raw, settings)
     unsubscribe = _unsubscribe(msg, key, raw, settings)
     if unsubscribe is not None:
@@ -146,25 +152,25 @@ def _bounces(msg: Message, key: str, raw: str, settings: Settings) -> list[Intak
     # flufl.bounce's temporary failures are delay warnings (DSN "delayed",
     # or its warning detector): the message may still be delivered.
     delayed, permanent = all_failures(msg)
-    failures = list(_failure_blocks(msg))
-    if not permanent and not failures and (delayed or _has_delays(msg)):
+    failures = list(failure_blocks(msg))
+    if not permanent and not failures and (delayed or has_delays(msg)):
         named = [address(a.decode("ascii", "replace")) for a in sorted(delayed)]
         return [
             _record(IntakeKind.OTHER, key, raw, email=a, detail=DELAYED) for a in named or [None]
         ]
     if not permanent and not _looks_like_bounce(msg):
         return []
-    by_envelope = _envelope_proof(_envelope_recipients(msg), settings)
-    sent = by_envelope or _quoted_proof(_original_headers(msg), settings)
+    by_envelope = _envelope_proof(envelope_recipients(msg), settings)
+    sent = by_envelope or _quoted_proof(original_headers(msg), settings)
     if not permanent:
         if sent is not None:
-            status, diagnostic = _status_of(failures[0]) if failures else ("", "")
+            status, diagnostic = status_of(failures[0]) if failures else ("", "")
             detail = _detail(status, diagnostic) or "a bounce flufl.bounce could not read"
             return [_proven(_kind(status, False), sent, raw, None, detail)]
         if failures:
             raise MessageError("a delivery report that names no recipient we can read")
         return []
-    statuses = dict(_recipient_statuses(failures))
+    statuses = dict(recipient_statuses(failures))
     records = []
     for recipient in sorted(a.decode("ascii", "replace") for a in permanent):
         status, diagnostic = statuses.get(recipient.lower(), ("", ""))
@@ -204,59 +210,13 @@ def _detail(status: str, diagnostic: str) -> str | None:
     return " ".join(part for part in (status, diagnostic) if part) or None
 
 
-def _status_blocks(msg: Message) -> Iterator[Message]:
-    for part in typed_subpart_iterator(msg, "message", "delivery-status"):
-        blocks: Any = part.get_payload()
-        if isinstance(blocks, list):
-            yield from (b for b in blocks if isinstance(b, Message))
-
-
-def _action(block: Message) -> str:
-    return str(block.get("Action", "")).strip().lower()
-
-
-def _failure_blocks(msg: Message) -> Iterator[Message]:
-    """The per-recipient blocks of the report that say delivery failed."""
-    return (b for b in _status_blocks(msg) if _action(b).startswith(FAILURE_ACTIONS))
-
-
-def _has_delays(msg: Message) -> bool:
-    return any(_action(b).startswith("delayed") for b in _status_blocks(msg))
-
-
-def _status_of(block: Message) -> tuple[str, str]:
-    return _one_line(block.get("Status", "")), _one_line(block.get("Diagnostic-Code", ""))
-
-
-def _recipient_statuses(failures: Iterable[Message]) -> Iterator[tuple[str, tuple[str, str]]]:
-    """(address, (status, diagnostic)) for each failed recipient block,
-    under both its original and its final recipient."""
-    for block in failures:
-        for header in ("Original-Recipient", "Final-Recipient"):
-            value = str(block.get(header, ""))
-            recipient = value.partition(";")[2].strip().strip("<>").strip().lower()
-            if recipient:
-                yield recipient, _status_of(block)
-
-
 def _looks_like_bounce(msg: Message) -> bool:
     """A delivery report, or a message from a mailer daemon; an auto-reply
     (which also goes to the envelope sender) is neither."""
-    if _is_report(msg, "delivery-status"):
+    if is_report(msg, "delivery-status"):
         return True
     sender = parseaddr(str(msg.get("From", "")))[1].lower()
     return sender.partition("@")[0] in ("mailer-daemon", "postmaster")
-
-
-def _is_report(msg: Message, report_type: str) -> bool:
-    return (
-        msg.get_content_type() == "multipart/report"
-        and str(msg.get_param("report-type", "")).lower() == report_type
-    )
-
-
-def _envelope_recipients(msg: Message) -> list[str]:
-    return [a for h in ENVELOPE_HEADERS for _, a in getaddresses(msg.get_all(h, [])) if a]
 
 
 def _envelope_proof(addresses: Iterable[str], settings: Settings) -> SentTo | None:
@@ -283,16 +243,16 @@ def _quoted_proof(original: Message | None, settings: Settings) -> SentTo | None
 
 
 def _complaint(msg: Message, key: str, raw: str, settings: Settings) -> list[IntakeRecord]:
-    report = _feedback_fields(msg)
+    report = feedback_fields(msg)
     if report is None:
         raise MessageError("a complaint report without its message/feedback-report part")
-    feedback_type = _one_line(report.get("Feedback-Type", "")).lower() or "abuse"
+    feedback_type = one_line(report.get("Feedback-Type", "")).lower() or "abuse"
     kind = IntakeKind.COMPLAINT if feedback_type == "abuse" else IntakeKind.OTHER
     detail = f"feedback report: {feedback_type}"
-    agent = _one_line(report.get("User-Agent", ""))
+    agent = one_line(report.get("User-Agent", ""))
     if agent:
         detail += f" from {agent}"
-    original = _original_headers(msg)
+    original = original_headers(msg)
     named = [a for _, a in getaddresses(report.get_all("Original-Rcpt-To", [])) if a]
     if not named and original is not None:
         named = [a for _, a in getaddresses(original.get_all("To", [])) if a]
@@ -317,32 +277,6 @@ def _complained_of(report: Message, original: Message | None, settings: Settings
         envelope += [a for _, a in getaddresses(original.get_all("Return-Path", [])) if a]
     sent = _quoted_proof(original, settings) or _envelope_proof(envelope, settings)
     return sent.subscriber_id if sent else None
-
-
-def _feedback_fields(msg: Message) -> Message | None:
-    for part in typed_subpart_iterator(msg, "message", "feedback-report"):
-        return _headers_of(part)
-    return None
-
-
-def _original_headers(msg: Message) -> Message | None:
-    for subtype in ("rfc822", "rfc822-headers"):
-        for maintype in ("message", "text"):
-            for part in typed_subpart_iterator(msg, maintype, subtype):
-                return _headers_of(part)
-    return None
-
-
-def _headers_of(part: Message) -> Message:
-    """The header block a ``message/*`` or ``text/rfc822-headers`` part holds:
-    the email package parses some of them into messages, others not."""
-    payload: Any = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0]
-    text = part.get_payload(decode=True)
-    if isinstance(text, bytes):
-        return HeaderParser().parsestr(text.decode("utf-8", "replace"))
-    return HeaderParser().parsestr(str(payload))
 
 
 def _token_subscriber(original: Message, settings: Settings) -> int | None:
@@ -389,7 +323,3 @@ def _unsubscribe(msg: Message, key: str, raw: str, settings: Settings) -> Intake
         subscriber_id=subscriber_id,
         detail=f"unsubscribe mailed from {sender or 'an unnamed sender'}",
     )
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())

@@ -24,9 +24,10 @@ import pytest
 
 from support.commands import digest
 from worker.config import PROJECT_ROOT, Settings, load_settings
+from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
 from worker.editor.sample import SAMPLE, SAMPLE_WEEK, SampleStore
-from worker.editor.server import LivePreview, serving
+from worker.editor.server import serving
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "preview"
 FRAMES = ("frame-desktop", "frame-375", "frame-320")

@@ -17,29 +17,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.commands import digest
+from support.schedule import BERLIN, UTC, add_week_content, berlin, deliveries
 from worker.config import Settings
-from worker.domain.states import EditionStatus, SubscriberStatus
+from worker.domain.states import EditionStatus
 from worker.domain.weeks import last_complete_week
 from worker.schedule.clock import Clock, clock_jobs
 from worker.schedule.due import upcoming
 from worker.schedule.jobs import run_due
 from worker.store import make_engine, session_factory
-from worker.store.models import Delivery, Edition, Subscriber, Tool
-
-BERLIN = ZoneInfo("Europe/Berlin")
-UTC = dt.UTC
-
-
-def berlin(*fields: int) -> dt.datetime:
-    return dt.datetime(*fields, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
-
+from worker.store.models import Edition
 
 # The jobs and their triggers ---------------------------------------------
 
@@ -98,7 +90,7 @@ def test_a_send_time_repeated_by_fall_back_fires_twice_but_starts_once(
         digest_send_at="sun 02:30",
         feeds_file=tmp_path / "no-feeds.toml",
     )
-    add_content(sessions, dt.date(2026, 10, 12), subscribers=4)  # W42: the build of the 25th
+    add_week_content(sessions, dt.date(2026, 10, 12), subscribers=4)  # W42: the build of the 25th
     trigger = {job.id: job.trigger for job in clock_jobs(at_half_two)}["send"]
     first = trigger.get_next_fire_time(None, berlin(2026, 10, 24, 12, 0))
     second = trigger.get_next_fire_time(first, first)
@@ -111,28 +103,10 @@ def test_a_send_time_repeated_by_fall_back_fires_twice_but_starts_once(
     started = run_due(sessions, at_half_two, first, jobs=("send",))
     again = run_due(sessions, at_half_two, second, jobs=("send",))
     assert started.started is not None and again.started is None
-    assert count(sessions, Delivery) == 4
+    assert deliveries(sessions) == 4
 
 
 # Processes ---------------------------------------------------------------
-
-
-def add_content(sessions: sessionmaker[Session], day: dt.date, subscribers: int) -> None:
-    with sessions.begin() as session:
-        session.add(Tool(slug=f"tool-{day}", name="Tool of the day", launched_on=day))
-        for n in range(subscribers):
-            session.add(
-                Subscriber(
-                    email=f"reader{n:03d}@example.com",
-                    status=SubscriberStatus.CONFIRMED,
-                    confirmed_at=dt.datetime(2026, 1, 1, tzinfo=UTC),
-                )
-            )
-
-
-def count(sessions: sessionmaker[Session], model: type) -> int:
-    with sessions() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def due_now(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -141,7 +115,7 @@ def due_now(sessions: sessionmaker[Session], database_url: str, tmp_path: Path) 
     complete one) and 40 subscribers."""
     moment = (dt.datetime.now(UTC) - dt.timedelta(minutes=2)).astimezone(BERLIN)
     (tmp_path / "feeds.toml").write_text("")  # none: content comes from the store
-    add_content(sessions, moment.date() - dt.timedelta(days=7), subscribers=40)
+    add_week_content(sessions, moment.date() - dt.timedelta(days=7), subscribers=40)
     at = f"{moment.minute} {moment.hour} * * *"
     return {
         **os.environ,
@@ -206,11 +180,12 @@ def test_one_clock_at_a_time_and_the_second_takes_over_from_a_killed_one(
     with sessions() as session:
         edition = session.scalars(select(Edition)).one()
     assert edition.status == EditionStatus.SENDING  # built and started: workers send
-    assert count(sessions, Delivery) == 40
+    assert deliveries(sessions) == 40
 
-    second = processes(env, second_log, "clock")
+    # At DEBUG the waiting clock logs each failed try after the first.
+    second = processes({**env, "LOG_LEVEL": "DEBUG"}, second_log, "clock")
     wait_for(logged(second_log, "clock waits"), "the second clock to wait")
-    time.sleep(1)
+    wait_for(logged(second_log, "clock still waits"), "the second clock to try again")
     assert "clock started" not in second_log.read_text()
     assert second_log.read_text().count("clock waits") == 1  # said once
 
@@ -221,7 +196,7 @@ def test_one_clock_at_a_time_and_the_second_takes_over_from_a_killed_one(
     with sessions() as session:
         again = session.scalars(select(Edition)).one()
     assert (again.status, again.started_at) == (EditionStatus.SENDING, edition.started_at)
-    assert count(sessions, Delivery) == 40  # its catch-up started nothing twice
+    assert deliveries(sessions) == 40  # its catch-up started nothing twice
 
     waiting_log = tmp_path / "third.log"
     third = processes(env, waiting_log, "clock")
@@ -253,7 +228,7 @@ def test_two_ticks_at_once_send_one_edition_once_to_each_subscriber(
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         recipients.append(str(message["To"]))
     assert len(recipients) == 40
-    assert sorted(recipients) == sorted(f"reader{n:03d}@example.com" for n in range(40))
+    assert sorted(recipients) == sorted(f"reader{n}@example.com" for n in range(40))
     with pg_sessions() as session:
         editions = session.scalars(select(Edition)).all()
     assert len(editions) == 1 and editions[0].status == EditionStatus.SENT
@@ -275,7 +250,7 @@ def test_two_ticks_at_once_send_one_edition_once_to_each_subscriber(
 def test_approve_and_hold_commands_record_who_and_refuse_what_they_must(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    # The commands on one store (both stores' logic: tests/test_schedule.py).
+    # The commands on one store (both stores' logic: tests/deliver/test_approvals.py).
     store = tmp_path / "store.sqlite3"
     shutil.copyfile(sqlite_template, store)
     sessions = session_factory(make_engine(f"sqlite:///{store}"))

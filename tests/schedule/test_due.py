@@ -1,7 +1,8 @@
-"""The schedule and the due-logic, with the time chosen by the tests: cron
-times in a local zone across daylight-saving changes, a simulated week of
-ticks, catch-up within the grace period, approvals and holds, the log of
-fetches."""
+"""The schedule and the due-logic, with the time chosen by the tests: the
+schedule's settings, the times shown, a simulated week of ticks across
+daylight-saving changes, catch-up within the grace period, the coming send,
+the log of fetches. Cron times themselves: tests/domain/test_cron.py;
+approvals and holds: tests/deliver/test_approvals.py."""
 
 from __future__ import annotations
 
@@ -12,94 +13,42 @@ import email.policy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.feedserver import FeedServer, Route, serve_feeds
+from support.schedule import (
+    BERLIN,
+    UTC,
+    add_week_content,
+    berlin,
+    deliveries,
+    edition,
+    utc,
+    without_feeds,
+)
 from worker.config import Settings, load_settings
-from worker.deliver.approvals import approve_edition, hold_edition, release_edition
-from worker.deliver.editions import EditionStateError, build_edition, start_edition
-from worker.domain.states import EditionStatus, SubscriberStatus
+from worker.deliver.editions import build_edition, start_edition
+from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
 from worker.errors import ConfigError
 from worker.ingest.feeds import FeedSpec
 from worker.ingest.runner import ingest_feeds
 from worker.mail import backend_from_url
 from worker.render.renderer import Renderer
-from worker.schedule.due import coming_week, due, next_cron, send_week, upcoming
+from worker.schedule.due import coming_week, due, send_week, upcoming
 from worker.schedule.jobs import run_due, tick
-from worker.store.models import Delivery, Edition, FetchLog, Subscriber, Tool
-
-BERLIN = ZoneInfo("Europe/Berlin")
-UTC = dt.UTC
-
-
-def berlin(*fields: int) -> dt.datetime:
-    """A Berlin wall-clock time, as an instant in UTC."""
-    return dt.datetime(*fields, tzinfo=BERLIN).astimezone(UTC)  # type: ignore[misc]
-
-
-def utc(*fields: int) -> dt.datetime:
-    return dt.datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
+from worker.store.models import Edition, FetchLog, Tool
 
 
 @pytest.fixture
 def clocked(settings: Settings, tmp_path: Path) -> Settings:
-    """The default schedule (build Monday 18:00, send Tuesday 09:00) in
-    Europe/Berlin, with a feeds file that lists none."""
-    (tmp_path / "no-feeds.toml").write_text("")
-    return dataclasses.replace(settings, feeds_file=tmp_path / "no-feeds.toml")
-
-
-def add_week_content(
-    sessions: sessionmaker[Session], monday: dt.date, subscribers: int = 3
-) -> None:
-    """A tool launched on ``monday`` and confirmed subscribers."""
-    with sessions.begin() as session:
-        session.add(
-            Tool(
-                slug=f"tool-{monday}",
-                name=f"Tool of {monday}",
-                category="Developer Tools",
-                launched_on=monday,
-            )
-        )
-        for n in range(subscribers):
-            session.add(
-                Subscriber(
-                    email=f"reader{n}@example.com",
-                    status=SubscriberStatus.CONFIRMED,
-                    confirmed_at=dt.datetime(2026, 1, 1, tzinfo=UTC),
-                )
-            )
-
-
-def edition(sessions: sessionmaker[Session], week: Week) -> Edition | None:
-    with sessions() as session:
-        return session.scalars(select(Edition).where(Edition.week == str(week))).one_or_none()
-
-
-def deliveries(sessions: sessionmaker[Session]) -> int:
-    with sessions() as session:
-        return session.scalar(select(func.count()).select_from(Delivery)) or 0
+    return without_feeds(settings, tmp_path)
 
 
 # The settings ------------------------------------------------------------
-
-
-def test_both_forms_of_a_cron_time_are_read() -> None:
-    short = load_settings({"DIGEST_SEND_AT": "tue 09:00", "DIGEST_TIMEZONE": "Europe/Berlin"})
-    crontab = dataclasses.replace(short, digest_send_at="0 9 * * tue")
-    sunday = dataclasses.replace(short, digest_send_at="0 9 * * 0")  # cron's 0 is Sunday
-    now = berlin(2026, 11, 25, 12, 0)
-    assert next_cron(short.digest_send_at, short, now) == berlin(2026, 12, 1, 9, 0)
-    assert next_cron(crontab.digest_send_at, crontab, now) == berlin(2026, 12, 1, 9, 0)
-    assert next_cron(sunday.digest_send_at, sunday, now) == berlin(2026, 11, 29, 9, 0)
-    weekdays = dataclasses.replace(short, digest_send_at="30 7 * * 1-5")
-    assert next_cron(weekdays.digest_send_at, weekdays, now) == berlin(2026, 11, 26, 7, 30)
 
 
 @pytest.mark.parametrize(
@@ -133,41 +82,7 @@ def test_schedule_settings_have_defaults_and_are_read() -> None:
     assert chosen.misfire_grace_hours == 2.5
 
 
-# Daylight saving ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "change",
-    [dt.date(2026, 3, 29), dt.date(2026, 10, 25)],
-    ids=["spring-forward", "fall-back"],
-)
-def test_tuesday_nine_stays_nine_local_across_a_change(clocked: Settings, change: dt.date) -> None:
-    now = dt.datetime.combine(change - dt.timedelta(days=14), dt.time(), BERLIN)
-    sends = []
-    for _ in range(4):
-        now = next_cron(clocked.digest_send_at, clocked, now)
-        sends.append(now)
-        now += dt.timedelta(minutes=1)
-    assert [s.astimezone(BERLIN).strftime("%a %H:%M") for s in sends] == ["Tue 09:00"] * 4
-    offsets = {s.astimezone(BERLIN).utcoffset() for s in sends}
-    assert offsets == {dt.timedelta(hours=1), dt.timedelta(hours=2)}
-
-
-def test_a_time_skipped_by_spring_forward_runs_just_after_the_change(clocked: Settings) -> None:
-    # 02:30 does not exist on 2026-03-29 in Berlin (02:00 CET → 03:00 CEST).
-    at_half_two = dataclasses.replace(clocked, digest_send_at="sun 02:30")
-    moment = next_cron(at_half_two.digest_send_at, at_half_two, berlin(2026, 3, 28, 12, 0))
-    assert moment == utc(2026, 3, 29, 1, 30)
-    assert moment.astimezone(BERLIN).strftime("%H:%M %Z") == "03:30 CEST"
-
-
-def test_a_time_repeated_by_fall_back_runs_once_at_its_first_pass(clocked: Settings) -> None:
-    # 02:30 happens twice on 2026-10-25 in Berlin: at 00:30 and 01:30 UTC.
-    at_half_two = dataclasses.replace(clocked, digest_send_at="sun 02:30")
-    first = next_cron(at_half_two.digest_send_at, at_half_two, berlin(2026, 10, 24, 12, 0))
-    assert first == utc(2026, 10, 25, 0, 30)
-    after = next_cron(at_half_two.digest_send_at, at_half_two, first + dt.timedelta(seconds=1))
-    assert after == berlin(2026, 11, 1, 2, 30)
+# The times shown ---------------------------------------------------------
 
 
 def test_upcoming_shows_each_job_in_local_time(clocked: Settings) -> None:
@@ -429,88 +344,7 @@ def test_a_start_made_twice_at_once_materialises_once(
     assert deliveries(sessions) == 50
 
 
-# Approve and hold --------------------------------------------------------
-
-
-def test_a_held_edition_is_not_sent_until_released(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 16))
-    week = Week(2026, 47)
-    run_due(sessions, clocked, berlin(2026, 11, 23, 18, 0))
-    held_at = berlin(2026, 11, 23, 20, 0)
-    marks = hold_edition(sessions, week, clocked, "editor-ana", held_at)
-    assert (marks.held_by, marks.held_at) == ("editor-ana", held_at)
-    report = run_due(sessions, clocked, berlin(2026, 11, 24, 9, 0))
-    assert report.started is None and report.waiting is not None
-    assert "held by editor-ana" in report.waiting
-    with pytest.raises(EditionStateError, match="held"):
-        start_edition(sessions, week, clocked)  # digest send refuses it too
-    assert deliveries(sessions) == 0
-    release_edition(sessions, week, clocked, "editor-ana")
-    report = run_due(sessions, clocked, berlin(2026, 11, 24, 9, 5))
-    assert report.started is not None and deliveries(sessions) == 3
-
-
-def test_with_approval_required_the_send_waits_for_approve(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    strict = dataclasses.replace(clocked, digest_require_approval=True)
-    add_week_content(sessions, dt.date(2026, 11, 16))
-    week = Week(2026, 47)
-    run_due(sessions, strict, berlin(2026, 11, 23, 18, 0))
-    report = run_due(sessions, strict, berlin(2026, 11, 24, 9, 0))
-    assert report.started is None and report.waiting and "approval" in report.waiting
-    approved_at = berlin(2026, 11, 24, 9, 30)
-    marks = approve_edition(sessions, week, strict, "editor-ana", approved_at)
-    assert (marks.approved_by, marks.approved_at, marks.status) == (
-        "editor-ana",
-        approved_at,
-        "ready",
-    )
-    report = run_due(sessions, strict, berlin(2026, 11, 24, 9, 35))
-    assert report.started is not None and deliveries(sessions) == 3
-    stored = edition(sessions, week)
-    assert stored is not None and stored.approved_by == "editor-ana"
-
-
-def test_approving_a_held_edition_keeps_the_hold(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    strict = dataclasses.replace(clocked, digest_require_approval=True)
-    add_week_content(sessions, dt.date(2026, 11, 16))
-    week = Week(2026, 47)
-    run_due(sessions, strict, berlin(2026, 11, 23, 18, 0))
-    hold_edition(sessions, week, strict, "editor-bo", berlin(2026, 11, 23, 19, 0))
-    marks = approve_edition(sessions, week, strict, "editor-ana", berlin(2026, 11, 23, 20, 0))
-    assert marks.held_by == "editor-bo" and marks.approved_by == "editor-ana"
-    report = run_due(sessions, strict, berlin(2026, 11, 24, 9, 0))
-    assert report.started is None and deliveries(sessions) == 0
-
-
-def test_hold_refuses_an_edition_already_sending(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 16))
-    week = Week(2026, 47)
-    run_due(sessions, clocked, berlin(2026, 11, 24, 9, 0))
-    with pytest.raises(EditionStateError, match="is sending; only a ready edition can be held"):
-        hold_edition(sessions, week, clocked, "editor-ana", berlin(2026, 11, 24, 9, 1))
-    with pytest.raises(EditionStateError, match="no edition for that week yet"):
-        approve_edition(sessions, Week(2026, 48), clocked, "editor-ana", berlin(2026, 11, 24))
-
-
-def test_a_rebuild_withdraws_the_approval(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 16))
-    week = Week(2026, 47)
-    renderer = Renderer(clocked.templates_dir)
-    build_edition(sessions, week, clocked, renderer)
-    approve_edition(sessions, week, clocked, "editor-ana", berlin(2026, 11, 23, 19, 0))
-    build_edition(sessions, week, clocked, renderer)
-    rebuilt = edition(sessions, week)
-    assert rebuilt is not None and rebuilt.approved_at is None and rebuilt.approved_by is None
+# The coming send --------------------------------------------------------
 
 
 def test_an_editor_means_the_coming_send_without_a_week(clocked: Settings) -> None:

@@ -21,10 +21,11 @@ from worker.domain.weeks import parse_week
 from worker.editor.demo import run_demo
 from worker.editor.lint import report
 from worker.editor.lint.rules import has_errors
+from worker.editor.live import LivePreview, snapshot
 from worker.editor.page import PageRenderer, write_static
 from worker.editor.preview import lint_edition
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
-from worker.editor.server import LivePreview, serving, snapshot
+from worker.editor.server import serving
 from worker.editor.source import week_source
 from worker.render.renderer import Renderer
 from worker.signals import on_stop_signals

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from worker.compose.links import recipient_links
 from worker.compose.message import Recipient, SegmentParts, compose_message, compose_notice
 from worker.config import Settings
-from worker.deliver.editions import LatestSegment
+from worker.deliver.welcome import LatestSegment
 from worker.domain.digest import Notice
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose, make_token
 from worker.errors import MailError
@@ -86,7 +86,7 @@ def send_notice(
 
 def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> None:
     """Send a newly confirmed subscriber the latest edition (from
-    :func:`worker.deliver.editions.latest_segment`), with their own links; raises as
+    :func:`worker.deliver.welcome.latest_segment`), with their own links; raises as
     :func:`send_notice` does."""
     parts = latest.parts
     welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)

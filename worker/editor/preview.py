@@ -32,7 +32,8 @@ from worker.domain.segments import EVERYONE, segment_categories, segment_label
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
 from worker.editor.lint.linkcheck import check_links, links_of
-from worker.editor.lint.rules import Finding, Level, Mail, by_level, lint_mail, read_message
+from worker.editor.lint.message import Mail, read_message
+from worker.editor.lint.rules import Finding, Level, by_level, lint_mail
 from worker.editor.lint.spamcheck import spam_check_findings
 from worker.errors import DigestError
 from worker.gather import gather_week

@@ -148,7 +148,10 @@ class Clock:
                 reason = "another clock holds the lock"
             except SQLAlchemyError as error:
                 reason = f"the database is unreachable: {driver_words(error)}"
-            if not said:
+            if said:
+                # Each try, for whoever watches a deploy closely (LOG_LEVEL=DEBUG).
+                log.debug("clock still waits", extra={"reason": reason})
+            else:
                 log.warning("clock waits", extra={"reason": reason})
                 said = True
             self.stop.wait(self.lock_retry_seconds)

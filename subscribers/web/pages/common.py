@@ -138,6 +138,13 @@ def message(
     return render_template("message.html", title=title, text=text, detail=detail), status
 
 
+def stale_form(outcome: str) -> tuple[str, int]:
+    """The page for a form whose CSRF value does not check out (out of date,
+    or sent from another site); ``outcome`` says what was not done."""
+    text = f"The form was out of date (or sent from another site). {outcome}"
+    return message("Please try again", text, status=400)
+
+
 def static_page(template: str) -> str:
     """``template`` rendered once per app and reused: for pages with nothing
     that changes from one request to the next."""

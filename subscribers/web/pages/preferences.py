@@ -13,8 +13,8 @@ from subscribers.web.pages.common import (
     blueprint,
     chosen_categories,
     known_categories,
-    message,
     read_link,
+    stale_form,
 )
 from subscribers.web.state import sessions, settings
 from worker.domain.segments import segment_categories
@@ -38,11 +38,7 @@ def preferences(token: str) -> tuple[str, int] | str:
         known = known_categories(session)
         if request.method == "POST":
             if not csrf_ok():
-                return message(
-                    "Please try again",
-                    "The form was out of date (or sent from another site). Nothing was changed.",
-                    status=400,
-                )
+                return stale_form("Nothing was changed.")
             try:
                 _save(subscriber, known)
                 saved = True

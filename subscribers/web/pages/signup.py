@@ -22,8 +22,8 @@ from subscribers.web.pages.common import (
 from subscribers.web.state import sessions, settings
 from worker.compose.message import Recipient
 from worker.config import Settings
-from worker.deliver.editions import LatestSegment, latest_segment, record_delivered
 from worker.deliver.notices import already_notice, confirm_notice, send_notice, send_welcome
+from worker.deliver.welcome import LatestSegment, latest_segment, record_delivered
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose
 from worker.now import process_now
 from worker.store.models import Subscriber
@@ -63,29 +63,44 @@ def subscribe() -> tuple[str, int] | str:
     config = settings()
     now = process_now()
     with sessions().begin() as session:
-        client = f"client:{request.remote_addr or 'unknown'}"
-        hourly = config.subscribe_limit_per_client
-        if not ratelimit.allow(
-            session, client, limit=hourly, window=dt.timedelta(hours=1), now=now
-        ):
-            return message(
-                "Too many requests",
-                "This network has sent too many subscribe requests. Please try again in an hour.",
-                status=429,
-            )
-        daily = config.subscribe_limit_per_address
-        if not ratelimit.allow(
-            session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
-        ):
-            # Enough mail went to this address today: the usual answer
-            # (no enumeration), nothing more sent.
-            return _check_inbox()
+        refused = _over_limit(session, config, email, now)
+        if refused is not None:
+            return refused
         consent.expire_pending(session, now, CONFIRM_WINDOW)
         ratelimit.prune(session, now)
         outcome, subscriber = consent.subscribe(session, Candidate(email, name, categories), now)
-    if subscriber is None:
+    if subscriber is not None:
+        _mail_outcome(config, outcome, Recipient(subscriber.id, subscriber.email, subscriber.name))
+    return _check_inbox()
+
+
+def _over_limit(
+    session: Session, config: Settings, email: str, now: dt.datetime
+) -> tuple[str, int] | str | None:
+    """The answer to a request over a rate limit (None: within them): 429
+    for a client sending too many, the usual answer for an address mailed
+    enough today (no enumeration, nothing more sent)."""
+    client = f"client:{request.remote_addr or 'unknown'}"
+    hourly = config.subscribe_limit_per_client
+    if not ratelimit.allow(session, client, limit=hourly, window=dt.timedelta(hours=1), now=now):
+        return message(
+            "Too many requests",
+            "This network has sent too many subscribe requests. Please try again in an hour.",
+            status=429,
+        )
+    daily = config.subscribe_limit_per_address
+    if not ratelimit.allow(
+        session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
+    ):
         return _check_inbox()
-    recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
+    return None
+
+
+def _mail_outcome(
+    config: Settings, outcome: consent.SubscribeOutcome, recipient: Recipient
+) -> None:
+    """Mail, after the answer, what a subscribe request calls for: the
+    confirmation, or a note that the address is subscribed already."""
     emails = renderer()
     if outcome == consent.SubscribeOutcome.CONFIRM:
         notice = confirm_notice(config, recipient.subscriber_id, recipient.email)
@@ -95,7 +110,6 @@ def subscribe() -> tuple[str, int] | str:
         send_later(
             lambda: send_notice(config, emails, notice, recipient), "already-subscribed email"
         )
-    return _check_inbox()
 
 
 def _check_inbox() -> str:

@@ -6,7 +6,7 @@ from flask import abort, render_template, request
 
 from subscribers.votes import record_vote
 from subscribers.web.csrf import csrf_ok
-from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link
+from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link, stale_form
 from subscribers.web.state import sessions
 from worker.domain.tokens import Purpose
 from worker.domain.verdicts import Verdict
@@ -29,11 +29,7 @@ def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
             raise InvalidLink("This vote link belongs to an address no longer on the list.")
         if request.method == "POST":
             if not csrf_ok():
-                return message(
-                    "Please try again",
-                    "The form was out of date (or sent from another site). No vote was recorded.",
-                    status=400,
-                )
+                return stale_form("No vote was recorded.")
             voted = record_vote(session, subscriber_id, tool_slug, choice, process_now())
             session.flush()
         tool = gather_tool(session, tool_slug)

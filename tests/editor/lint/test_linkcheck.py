@@ -16,7 +16,8 @@ from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.editor.lint.linkcheck import check_links, links_of
-from worker.editor.lint.rules import Finding, Level, read_message
+from worker.editor.lint.message import read_message
+from worker.editor.lint.rules import Finding, Level
 from worker.render.renderer import Renderer
 
 

@@ -8,8 +8,6 @@ Screenshots of every page at 375 and 1280 px go to test-artifacts/web/.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import threading
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from werkzeug.serving import make_server
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
+from support.mailparts import parse_message
 from support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
@@ -67,12 +66,7 @@ def site(
 def received(handler: Handler, count: int) -> list[EmailMessage]:
     wait_for_mail()
     assert len(handler.envelopes) == count, [e.rcpt_tos for e in handler.envelopes]
-    messages = []
-    for envelope in handler.envelopes:
-        parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        messages.append(parsed)
-    return messages
+    return [parse_message(envelope.original_content) for envelope in handler.envelopes]
 
 
 def html_link(message: EmailMessage, base: str, pattern: str) -> str:
@@ -105,6 +99,15 @@ def shoot_result(page: object, name: str, store: str) -> None:
         path = ARTIFACTS / f"{store}-{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})  # type: ignore[attr-defined]
+
+
+def press_the_button(page: object, url: str, answer: str, name: str, store: str) -> None:
+    """Open ``url``, press its one button and wait for ``answer``; then
+    screenshots of the answer."""
+    page.goto(url)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_selector(f"text={answer}")  # type: ignore[attr-defined]
+    shoot_result(page, name, store)
 
 
 def status_of(sessions: sessionmaker[Session], address: str) -> Subscriber:
@@ -140,10 +143,7 @@ def test_a_subscribers_journey(
     confirm_url = html_link(confirmation, base, r"confirm/[\w.-]+")
     shoot(browser, confirm_url, "confirm", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.PENDING
-    page.goto(confirm_url)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=You are subscribed")
-    shoot_result(page, "confirmed", store)
+    press_the_button(page, confirm_url, "You are subscribed", "confirmed", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
 
     # The welcome email carries the latest edition with Grace's own links.
@@ -179,9 +179,6 @@ def test_a_subscribers_journey(
     # Unsubscribe with the button (the GET alone changed nothing).
     shoot(browser, unsubscribe_url, "unsubscribe", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
-    page.goto(unsubscribe_url)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=You are unsubscribed")
-    shoot_result(page, "unsubscribed", store)
+    press_the_button(page, unsubscribe_url, "You are unsubscribed", "unsubscribed", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.UNSUBSCRIBED
     page.close()

@@ -19,7 +19,8 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO
 
 from worker.config import Settings
-from worker.editor.lint.rules import Finding, Level, Mail
+from worker.editor.lint.message import Mail
+from worker.editor.lint.rules import Finding, Level
 
 # Paths under SITE_URL whose links carry a recipient's signed token.
 RECIPIENT_PATHS = ("/u/", "/preferences/", "/vote/")

@@ -1,27 +1,25 @@
 """The digest lint: what an inbox would hold against a composed message.
 
-Every check reads the bytes that are sent (never a re-render), parsed once:
-the headers, the text/plain part and the text/html part, scanned in one pass
-by :mod:`worker.editor.lint.htmlscan`. No network, no subprocess: the link
-check (:mod:`worker.editor.lint.linkcheck`) and SpamAssassin (:mod:`worker.editor.lint.spamcheck`)
-live apart and give :class:`Finding` too.
+Every check reads the bytes that are sent (never a re-render), parsed once
+by :mod:`worker.editor.lint.message`: the headers, the text/plain part and
+the text/html part, scanned in one pass by :mod:`worker.editor.lint.htmlscan`.
+No network, no subprocess: the link check (:mod:`worker.editor.lint.linkcheck`)
+and SpamAssassin (:mod:`worker.editor.lint.spamcheck`) live apart and give
+:class:`Finding` too.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from worker.config import Settings
 from worker.domain.urls import is_web_url
-from worker.editor.lint.htmlscan import HtmlScan, scan_html
+from worker.editor.lint.message import Mail, read_message
 from worker.render.renderer import SUBJECT_LIMIT
 
 
@@ -91,39 +89,6 @@ def has_errors(findings: Iterable[Finding]) -> bool:
 def by_level(findings: Iterable[Finding]) -> list[Finding]:
     """``findings`` errors first, then warnings, then info; in their order within a level."""
     return sorted(findings, key=lambda finding: _LEVEL_RANK[finding.level])
-
-
-@dataclass(frozen=True)
-class Mail:
-    """A composed message, parsed: its subject and the decoded bodies (None when missing)."""
-
-    message: EmailMessage
-    subject: str
-    html: str | None
-    text: str | None
-    scan: HtmlScan | None
-
-
-def read_message(raw: bytes) -> Mail:
-    """``raw`` parsed as a mail client would, with its HTML part scanned."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)  # the policy's message factory
-    html, text = (_body(message, subtype) for subtype in ("html", "plain"))
-    return Mail(
-        message,
-        str(message["Subject"] or ""),
-        html,
-        text,
-        scan_html(html) if html is not None else None,
-    )
-
-
-def _body(message: EmailMessage, subtype: str) -> str | None:
-    part = message.get_body((subtype,))
-    if part is None or part.get_content_type() != f"text/{subtype}":
-        return None
-    content = part.get_content()
-    return content if isinstance(content, str) else None
 
 
 # The checks: each takes the parsed message and the settings.

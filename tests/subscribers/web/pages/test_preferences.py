@@ -1,0 +1,85 @@
+"""The preferences page (subscribers/web/pages/preferences.py), through Flask's
+test client on both stores: categories and a pause, saved with the form's
+CSRF value, and what a pause does to the next edition."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from support.editions import start_week
+from support.pages import csrf_of, subscriber, token
+from support.subscribers import add_confirmed
+from worker.config import Settings
+from worker.domain.tokens import Purpose
+from worker.store.models import Delivery, Subscriber
+
+
+def test_preferences_change_categories_and_pause_with_csrf(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "picky@example.com")
+    url = f"/preferences/{token(settings, Purpose.PREFERENCES, subscriber_id)}"
+    page = client.get(url)
+    assert page.status_code == 200 and b"picky@example.com" in page.data
+
+    # Without the form's CSRF value (another site's form): refused, unchanged.
+    refused = client.post(url, data={"category": "Developer Tools", "pause": "4"})
+    assert refused.status_code == 400
+    assert subscriber(sessions, "picky@example.com").categories == ""  # type: ignore[union-attr]
+
+    saved = client.post(
+        url,
+        data={"csrf_token": csrf_of(page.data), "category": "Developer Tools", "pause": "4"},
+    )
+    assert saved.status_code == 200 and b"Saved" in saved.data
+    changed = subscriber(sessions, "picky@example.com")
+    assert changed is not None and changed.categories == "Developer Tools"
+    assert changed.paused_until is not None
+    assert changed.paused_until - dt.datetime.now(dt.UTC) > dt.timedelta(days=27)
+
+    # Keeping the pause while choosing everything again; then resuming.
+    client.post(url, data={"csrf_token": csrf_of(saved.data), "all": "1", "pause": "keep"})
+    kept = subscriber(sessions, "picky@example.com")
+    assert kept is not None and kept.categories == "" and kept.paused_until is not None
+    client.post(url, data={"csrf_token": csrf_of(saved.data), "all": "1", "pause": "0"})
+    assert subscriber(sessions, "picky@example.com").paused_until is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "category", ["<script>alert(1)</script>", "Developer Tools\r\nX: y", "c" * 10_000, "Cooking"]
+)
+def test_preferences_refuse_what_is_not_a_category(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session], category: str
+) -> None:
+    subscriber_id = add_confirmed(sessions, "picky@example.com", "Design")
+    url = f"/preferences/{token(settings, Purpose.PREFERENCES, subscriber_id)}"
+    page = client.get(url)
+    answer = client.post(
+        url, data={"csrf_token": csrf_of(page.data), "category": category, "pause": "8"}
+    )
+    assert answer.status_code == 400 and b"categories:" in answer.data
+    assert b"<script>alert" not in answer.data
+    unchanged = subscriber(sessions, "picky@example.com")
+    assert unchanged is not None
+    assert unchanged.categories == "Design" and unchanged.paused_until is None
+
+
+def test_a_paused_subscriber_gets_no_delivery(
+    settings: Settings, sessions: sessionmaker[Session], app: Flask
+) -> None:
+    reader = add_confirmed(sessions, "reader@example.com")
+    resting = add_confirmed(sessions, "resting@example.com")
+    with sessions.begin() as session:
+        session.get(Subscriber, resting).paused_until = dt.datetime.now(dt.UTC) + dt.timedelta(  # type: ignore[union-attr]
+            weeks=2
+        )
+    counts = start_week(sessions, settings)
+    assert counts.queued == 1
+    with sessions() as session:
+        assert list(session.scalars(select(Delivery.subscriber_id))) == [reader]

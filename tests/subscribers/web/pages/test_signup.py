@@ -1,0 +1,319 @@
+"""Double opt-in (subscribers/web/pages/signup.py), through Flask's test client on
+both stores: the subscribe form and its hostile input, the confirmation
+link it mails, the welcome, and the limits on requests and mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import replace
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.web import create_app
+from subscribers.web.outbox import wait_for_mail
+from support.editions import start_week
+from support.pages import ONE_CLICK, body, count, link, sent, subscriber, token
+from support.smtpserver import Handler, free_port, smtp_server
+from support.subscribers import add_confirmed
+from worker.config import PROJECT_ROOT, Settings
+from worker.domain.states import SubscriberStatus
+from worker.domain.suppression import SuppressionReason
+from worker.domain.tokens import Purpose, make_token
+from worker.ingest.importer import import_file
+from worker.store.models import Delivery, RateHit, Subscriber, Suppression
+
+
+def subscribe_and_confirm(client: FlaskClient, address: str) -> str:
+    """Subscribe ``address`` and confirm it by the first mail's link: the link."""
+    client.post("/subscribe", data={"email": address})
+    confirm = link(sent()[0], "confirm")
+    assert client.post(confirm).status_code == 200
+    return confirm
+
+
+def test_subscribe_confirm_by_button_and_get_nothing_before(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"Developer Tools" in page.data  # categories come from the store
+
+    answer = client.post(
+        "/subscribe", data={"email": "New.Reader@Example.com", "category": "Developer Tools"}
+    )
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    stored = subscriber(sessions, "new.reader@example.com")
+    assert stored is not None and stored.status == SubscriberStatus.PENDING
+    assert stored.categories == "Developer Tools"
+
+    (message,) = sent()
+    assert message["To"] == "new.reader@example.com"
+    assert "Confirm" in message["Subject"]
+    assert message["List-Unsubscribe"] is None  # not on the list yet
+    confirm = link(message, "confirm")
+    assert confirm in body(message, "html")
+    assert "The link works for 7 days." in body(message, "html")
+
+    # Opening the link (as a mail scanner would) confirms nothing.
+    opened = client.get(confirm)
+    assert opened.status_code == 200 and b'<form method="post">' in opened.data
+    assert subscriber(sessions, "new.reader@example.com").status == SubscriberStatus.PENDING  # type: ignore[union-attr]
+
+    done = client.post(confirm)
+    assert done.status_code == 200 and b"You are subscribed" in done.data
+    confirmed = subscriber(sessions, "new.reader@example.com")
+    assert confirmed is not None and confirmed.status == SubscriberStatus.CONFIRMED
+    assert confirmed.confirmed_at is not None
+    # No edition has gone out yet: no welcome email.
+    assert len(sent()) == 1
+
+
+def test_the_answer_is_the_same_whoever_the_address_belongs_to(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    add_confirmed(sessions, "known@example.com", "Developer Tools")
+    with sessions.begin() as session:
+        session.add(Suppression(email="gone@example.com", reason=SuppressionReason.HARD_BOUNCE))
+    answers = {
+        address: client.post("/subscribe", data={"email": address}).data
+        for address in ("fresh@example.com", "known@example.com", "gone@example.com")
+    }
+    again = client.post("/subscribe", data={"email": "fresh@example.com"}).data
+    assert len({*answers.values(), again}) == 1
+
+    # The confirmed subscriber is unchanged (a stranger cannot narrow or
+    # widen their categories) and told so by mail; the suppressed address
+    # gets nothing.
+    known = subscriber(sessions, "known@example.com")
+    assert known is not None and known.status == SubscriberStatus.CONFIRMED
+    assert known.categories == "Developer Tools"
+    recipients = [m["To"] for m in sent()]
+    assert recipients.count("fresh@example.com") == 2
+    assert recipients.count("known@example.com") == 1
+    assert "gone@example.com" not in recipients
+    already = next(m for m in sent() if m["To"] == "known@example.com")
+    assert "already subscribed" in already["Subject"]
+    preferences = client.get(link(already, "preferences"))
+    assert preferences.status_code == 200 and b"known@example.com" in preferences.data
+
+
+def test_honeypot_answers_as_usual_and_stores_nothing(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    answer = client.post(
+        "/subscribe", data={"email": "bot@example.com", "website": "http://spam.example"}
+    )
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert subscriber(sessions, "bot@example.com") is None
+    assert sent() == [] and count(sessions, RateHit) == 0
+
+
+def test_confirm_link_replayed_after_unsubscribing_changes_nothing(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    confirm = subscribe_and_confirm(client, "ada@example.com")
+    stored = subscriber(sessions, "ada@example.com")
+    assert stored is not None
+    client.post(f"/u/{token(settings, Purpose.UNSUBSCRIBE, stored.id)}", data=ONE_CLICK)
+    left = subscriber(sessions, "ada@example.com")
+    assert left is not None and left.status == SubscriberStatus.UNSUBSCRIBED
+    # Tokens count whole seconds: make the unsubscribe clearly later than
+    # the link, as it is when someone leaves days after confirming.
+    with sessions.begin() as session:
+        session.get(Subscriber, stored.id).unsubscribed_at += dt.timedelta(seconds=2)  # type: ignore[union-attr, operator]
+
+    replay = client.post(confirm)
+    assert replay.status_code == 410
+    assert subscriber(sessions, "ada@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+    assert len(sent()) == 1  # no welcome, no other mail
+
+
+def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    start_week(sessions, settings)
+    client.post("/subscribe", data={"email": "late@example.com"})
+    client.post(link(sent()[0], "confirm"))
+    welcome = sent()[1]
+    assert welcome["Subject"].startswith("Welcome!")
+    assert "Claude Files API" in body(welcome, "html")
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "%%" not in body(welcome) and "%%" not in body(welcome, "html")
+
+    # Clicking again (a reload, the back button) confirms nothing new and
+    # mails nothing more; the welcome counts as the edition's delivery.
+    confirm = link(sent()[0], "confirm")
+    assert client.post(confirm).status_code == 200
+    assert len(sent()) == 2
+    late = subscriber(sessions, "late@example.com")
+    assert late is not None
+    with sessions() as session:
+        statuses = session.scalars(
+            select(Delivery.status).where(Delivery.subscriber_id == late.id)
+        ).all()
+    assert statuses == ["sent"]
+
+
+def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    confirm = subscribe_and_confirm(client, "quiet@example.com")
+    with sessions.begin() as session:
+        session.add(Suppression(email="quiet@example.com", reason=SuppressionReason.MANUAL))
+    start_week(sessions, settings)
+    assert client.post(confirm).status_code == 410
+    assert len(sent()) == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"email": "not an address"}, b"email"),
+        ({"email": "x" * 10_000 + "@example.com"}, b"email"),
+        ({"email": "ok@example.com", "name": "n" * 10_000}, b"name"),
+        ({"email": "ok@example.com", "name": "<script>alert(1)</script>"}, b"name"),
+        ({"email": "ok@example.com", "name": "Eve\r\nBcc: victim@example.com"}, b"name"),
+        ({"email": "ok@example.com\r\nBcc: victim@example.com"}, b"email"),
+        ({"email": "ok@example.com", "category": "<script>alert(1)</script>"}, b"categories"),
+        ({"email": "ok@example.com", "category": "Developer Tools\r\nX: y"}, b"categories"),
+        ({"email": "ok@example.com", "category": "c" * 10_000}, b"categories"),
+        ({"email": "josé@example.com"}, b"email"),
+    ],
+)
+def test_hostile_subscribe_input_gets_a_clear_error_and_stores_nothing(
+    client: FlaskClient, sessions: sessionmaker[Session], form: dict[str, str], field: bytes
+) -> None:
+    answer = client.post("/subscribe", data=form)
+    assert answer.status_code == 400
+    assert field + b":" in answer.data
+    assert b"<script>alert" not in answer.data  # shown escaped, if at all
+    assert count(sessions, Subscriber) == 0 and count(sessions, RateHit) == 0
+    assert sent() == []
+
+
+def test_an_internationalised_domain_is_stored_in_ascii(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    assert client.post("/subscribe", data={"email": "ada@bücher.example"}).status_code == 200
+    assert subscriber(sessions, "ada@xn--bcher-kva.example") is not None
+
+
+def test_a_burst_of_a_thousand_requests_from_one_client(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    answers = [
+        client.post("/subscribe", data={"email": f"burst{n}@example.com"}).status_code
+        for n in range(1000)
+    ]
+    limit = settings.subscribe_limit_per_client
+    assert answers[:limit] == [200] * limit
+    assert answers[limit:] == [429] * (1000 - limit)
+    assert count(sessions, Subscriber) == limit  # refused requests stored nothing
+    assert len(sent()) == limit
+    # Another client is not affected.
+    other = client.post(
+        "/subscribe", data={"email": "else@example.com"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+    )
+    assert other.status_code == 200
+
+
+def test_one_address_is_mailed_a_few_times_a_day_at_most(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    for n in range(6):
+        answer = client.post(
+            "/subscribe",
+            data={"email": "bombed@example.com"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+        )
+        assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert len(sent()) == settings.subscribe_limit_per_address
+
+
+def test_pending_subscriptions_expire(client: FlaskClient, sessions: sessionmaker[Session]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        for address, status, source, days in (
+            ("stale@example.com", SubscriberStatus.PENDING, "web", 8),
+            ("imported@example.com", SubscriberStatus.PENDING, "import", 30),
+            ("left@example.com", SubscriberStatus.UNSUBSCRIBED, None, 80),
+        ):
+            created_at = now - dt.timedelta(days=days)
+            session.add(
+                Subscriber(email=address, status=status, source=source, created_at=created_at)
+            )
+    client.post("/subscribe", data={"email": "fresh@example.com"})
+    assert subscriber(sessions, "stale@example.com") is None
+    # An unsubscribe is a record to keep, however old; so is an operator's
+    # import of pending subscribers.
+    assert subscriber(sessions, "left@example.com") is not None
+    assert subscriber(sessions, "imported@example.com") is not None
+
+
+def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
+    settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    down = replace(settings, mail_url=f"smtp://127.0.0.1:{free_port()}?starttls=off")
+    client = create_app(down, sessions=sessions).test_client()
+    answer = client.post("/subscribe", data={"email": "patient@example.com"})
+    # The same answer as ever (no enumeration through errors); the operator
+    # finds the failure in the log.
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    wait_for_mail()
+    assert "confirmation email not sent" in caplog.text
+    pending = subscriber(sessions, "patient@example.com")
+    assert pending is not None
+
+    # A confirmation stands even when the welcome email cannot go out: an
+    # edition went out, so confirming tries to mail it.
+    start_week(sessions, settings)
+    assert "welcome email not sent" not in caplog.text
+    confirm = make_token(down, Purpose.CONFIRM, [pending.id, pending.email])
+    assert client.post(f"/confirm/{confirm}").status_code == 200
+    wait_for_mail()
+    assert "welcome email not sent" in caplog.text
+    assert subscriber(sessions, "patient@example.com").status == SubscriberStatus.CONFIRMED  # type: ignore[union-attr]
+    # Nor is the edition recorded as delivered to them.
+    with sessions() as session:
+        theirs = select(Delivery).where(Delivery.subscriber_id == pending.id)
+        assert session.scalars(theirs).all() == []
+
+
+def test_a_confirmation_the_mail_server_refuses_is_logged_once(
+    settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    handler = Handler(replies={"nobody@example.com": "550 5.1.1 no such user"})
+    with smtp_server(handler) as controller:
+        refusing = replace(settings, mail_url=f"smtp://127.0.0.1:{controller.port}?starttls=off")
+        client = create_app(refusing, sessions=sessions).test_client()
+        answer = client.post("/subscribe", data={"email": "nobody@example.com"})
+        wait_for_mail()
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert handler.envelopes == []
+    [problem] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problem.getMessage().startswith("confirmation email not sent: permanent 550")
+    assert "no such user" in problem.getMessage()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    proxied = replace(settings, trusted_proxies=1, subscribe_limit_per_client=2)
+    client = create_app(proxied, sessions=sessions).test_client()
+
+    def ask(n: int, client_address: str) -> int:
+        return client.post(
+            "/subscribe",
+            data={"email": f"p{n}@example.com"},
+            headers={"X-Forwarded-For": client_address},
+        ).status_code
+
+    assert [ask(n, "198.51.100.7") for n in range(3)] == [200, 200, 429]
+    assert ask(3, "198.51.100.8") == 200

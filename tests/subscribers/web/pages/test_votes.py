@@ -1,0 +1,81 @@
+"""Votes (subscribers/web/pages/votes.py), through Flask's test client on both
+stores: the verdict table and one vote per subscriber and tool, recorded
+only with the form's CSRF value."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from support.pages import count, csrf_of, token
+from support.subscribers import add_confirmed
+from worker.config import Settings
+from worker.domain.tokens import Purpose
+from worker.store.models import Vote
+
+
+def test_vote_get_shows_the_verdict_table_and_post_records_one_vote(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    vote_token = token(settings, Purpose.VOTE, subscriber_id)
+    url = f"/vote/{vote_token}/claude-files-api/ship"
+    page = client.get(url)
+    assert page.status_code == 200
+    text = page.data.decode()
+    assert "Claude Files API" in text and "100%" in text and "Paid" in text
+    assert "(4 of 4)" in text and "Community</th><td>—" in text
+    assert count(sessions, Vote) == 0  # a GET records nothing
+
+    voted = client.post(url, data={"csrf_token": csrf_of(page.data)})
+    assert voted.status_code == 200 and b"your vote" in voted.data
+    assert "Community</th><td>100%" in voted.data.decode()
+
+    # A later vote replaces the earlier one.
+    skip = f"/vote/{vote_token}/claude-files-api/skip"
+    client.post(skip, data={"csrf_token": csrf_of(client.get(skip).data)})
+    with sessions() as session:
+        votes = session.execute(select(Vote.subscriber_id, Vote.verdict)).all()
+    assert votes == [(subscriber_id, "skip")]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/vote/{token}/claude-files-api/maybe", 404),
+        ("/vote/{token}/no-such-tool/ship", 404),
+        ("/vote/{other}/claude-files-api/ship", 400),
+    ],
+)
+def test_bad_votes_record_nothing(
+    client: FlaskClient,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    path: str,
+    status: int,
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    url = path.format(
+        token=token(settings, Purpose.VOTE, subscriber_id),
+        other=token(settings, Purpose.UNSUBSCRIBE, subscriber_id),
+    )
+    vote_token = token(settings, Purpose.VOTE, subscriber_id)
+    page = client.get(f"/vote/{vote_token}/claude-files-api/ship")
+    assert client.post(url, data={"csrf_token": csrf_of(page.data)}).status_code == status
+    assert count(sessions, Vote) == 0
+
+
+def test_a_vote_posted_without_the_forms_csrf_value_records_nothing(
+    app: Flask, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    url = f"/vote/{token(settings, Purpose.VOTE, subscriber_id)}/claude-files-api/ship"
+    other_site = app.test_client()
+    assert other_site.post(url).status_code == 400
+    page = app.test_client().get(url)
+    # Another browser's value is not this one's.
+    assert other_site.post(url, data={"csrf_token": csrf_of(page.data)}).status_code == 400
+    assert count(sessions, Vote) == 0
