@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,7 @@ from subscribers.intake.records import IntakeRecord, IntakeSummary, apply
 from worker.config import Settings, redact_url
 from worker.domain.suppression import IntakeKind
 from worker.errors import ConfigError, DigestError
+from worker.mail.base import url_options
 
 CHUNK = 100
 DEFAULT_PORTS = {"imaps": 993, "imap": 143}
@@ -211,7 +212,7 @@ def parse_imap_url(url: str) -> ImapTarget:
     if not at or not user or not password:
         raise ConfigError(f"IMAP URL {shown!r}: needs a user and a password")
     parts = urlsplit(f"//{location}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query = url_options(parts)
     try:
         port = parts.port or DEFAULT_PORTS[scheme]
         timeout = float(query.get("timeout", "30"))

@@ -129,3 +129,14 @@ def test_worker_status_and_control_commands(database_url: str, tmp_path: Path) -
     assert len(list(outbox.glob("*.eml"))) == 8
     cancel = digest(env, "cancel", "--week", "2026-W48")
     assert cancel.returncode == 1 and "nothing to cancel" in cancel.stderr
+
+
+def test_an_error_is_followed_by_its_hint(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url, "DELIVERY_BATCH_SIZE": "lots"}
+    done = digest(env, "status")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: DELIVERY_BATCH_SIZE: not a number: 'lots'",
+        "hint: Deliveries a worker claims at once (a whole number; unset: 100); "
+        "see docs/configuration.md",
+    ]

@@ -71,4 +71,4 @@ def main(verbose: bool) -> None:
     try:
         configure_logging(verbose=verbose, console=errors)
     except DigestError as error:
-        fail(str(error))
+        fail(str(error), error.hint)

@@ -45,7 +45,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except DigestError as error:
-            fail(str(error))
+            fail(str(error), error.hint)
         except (OperationalError, ProgrammingError) as error:
             # The driver's own words, never the statement or the URL.
             words = _first_line(error.orig)
@@ -63,9 +63,12 @@ def _first_line(error: BaseException | None) -> str:
     return str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, hint: str = "") -> NoReturn:
+    """Print ``message`` (and what to do about it, ``hint``) as an error; exit 1."""
     # The message may quote input ("[/x]@example.com"): never read as markup.
     errors.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+    if hint:
+        errors.print(f"[dim]hint:[/] {escape(hint)}", markup=True, highlight=False)
     sys.exit(1)
 
 

@@ -71,8 +71,8 @@ class SendResult:
 
 
 def url_options(url: SplitResult) -> dict[str, str]:
-    """``MAIL_URL``'s query as options (``?timeout=5&verify=off``); a name
-    given twice keeps its last value."""
+    """A URL's query as options (``MAIL_URL``'s ``?timeout=5&verify=off``,
+    ``BOUNCE_IMAP_URL``'s); a name given twice keeps its last value."""
     return {name: values[-1] for name, values in parse_qs(url.query).items()}
 
 
