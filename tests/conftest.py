@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from subscribers.web.outbox import wait_for_mail
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.mail.base import OutgoingMessage
 from worker.mail.memory import MemoryBackend
@@ -102,9 +103,11 @@ def engine(
 @pytest.fixture(autouse=True)
 def outbox() -> Iterator[list[OutgoingMessage]]:
     """What the ``memory://`` backend sent during the test, emptied before
-    and after every test."""
+    and after every test. Mail the web app sends after its answer is waited
+    for first, so that none lands in the next test's outbox."""
     MemoryBackend.reset()
     yield MemoryBackend.outbox
+    wait_for_mail()
     MemoryBackend.reset()
 
 

@@ -2,7 +2,7 @@
 
 Anyone can mail the bounce mailbox: it is every message's Return-Path. So a
 report acts only when it proves which message of ours it is about, by one
-of the tags only we can make (:mod:`worker.compose` makes and checks them):
+of the tags only we can make (:mod:`worker.compose.ids` makes and checks them):
 
 - its envelope recipient is a VERP address with a genuine HMAC
   (``bounces+2026-W48.1234.89abcdef@…``): it is about subscriber 1234's

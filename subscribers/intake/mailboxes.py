@@ -2,7 +2,7 @@
 or an IMAP mailbox.
 
 Messages are classified by :mod:`subscribers.intake.dsn` and applied by
-:mod:`subscribers.intake` a hundred at a time, each hundred in one
+:mod:`subscribers.intake.records` a hundred at a time, each hundred in one
 transaction. A message that cannot be read is reported with its place (the
 mbox message number, the Maildir file name, the IMAP UID) and the others go
 on.

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from subscribers.web import archive, ops, pages, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings
@@ -55,8 +56,6 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
-    from subscribers.web import archive, ops, pages, webhooks
-
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webhooks.blueprint)

@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from support.schedule import BERLIN
 from worker.domain.weeks import Week, last_complete_week, parse_week, week_of
 from worker.errors import ConfigError
-
-BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_a_week_is_read_from_its_iso_name() -> None:

@@ -30,14 +30,12 @@ from support.schedule import (
     without_feeds,
 )
 from worker.config import Settings, load_settings
-from worker.deliver.editions import build_edition, start_edition
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
 from worker.errors import ConfigError
 from worker.ingest.feeds import FeedSpec
 from worker.ingest.runner import ingest_feeds
 from worker.mail import backend_from_url
-from worker.render.renderer import Renderer
 from worker.schedule.due import coming_week, due, send_week, upcoming
 from worker.schedule.jobs import run_due, tick
 from worker.store.models import Edition, FetchLog, Tool
@@ -319,29 +317,6 @@ def test_two_runs_at_once_build_and_start_once(
     # ON CONFLICT keeps the count right even if both moved the edition: ask who did.
     assert [r.started is not None for r in reports].count(True) == 1
     assert deliveries(sessions) == 20
-
-
-def test_a_start_made_twice_at_once_materialises_once(
-    sessions: sessionmaker[Session], clocked: Settings
-) -> None:
-    add_week_content(sessions, dt.date(2026, 11, 16), subscribers=50)
-    week = Week(2026, 47)
-    build_edition(sessions, week, clocked, Renderer(clocked.templates_dir))
-    barrier = threading.Barrier(2)
-    results = []
-
-    def start() -> None:
-        barrier.wait()
-        results.append(start_edition(sessions, week, clocked))
-
-    threads = [threading.Thread(target=start) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [c.status for c in results] == ["sending", "sending"]
-    assert [c.started for c in results].count(True) == 1
-    assert deliveries(sessions) == 50
 
 
 # The coming send --------------------------------------------------------

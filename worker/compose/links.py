@@ -18,6 +18,11 @@ class RecipientLinks:
     preferences_url: str
     vote_token: str
 
+    @property
+    def unsubscribe_uris(self) -> list[str]:
+        """The List-Unsubscribe header's URIs, https first (RFC 8058), each in <>."""
+        return [f"<{self.unsubscribe_url}>", f"<{self.unsubscribe_mailto}>"]
+
 
 def recipient_links(
     settings: Settings, subscriber_id: int, issued_at: dt.datetime

@@ -2,7 +2,8 @@
 
 Every email the project sends is built in this package, so every message
 has the headers inbox providers ask of bulk senders (DESIGN.md, "Messages
-that inbox providers accept"). Pure: no I/O.
+that inbox providers accept"). No I/O but reading the DKIM key
+(:mod:`worker.compose.dkim`).
 
 Two paths give the same bytes:
 
@@ -222,7 +223,7 @@ def _subject(subject: str, test: bool) -> str:
 
 
 def _list_unsubscribe(links: RecipientLinks) -> str:
-    return f"<{links.unsubscribe_url}>, <{links.unsubscribe_mailto}>"
+    return ", ".join(links.unsubscribe_uris)
 
 
 def _list_headers(settings: Settings, list_unsubscribe: str, test: bool) -> list[tuple[str, str]]:

@@ -102,9 +102,7 @@ class MessageTemplate:
             "To": lambda: to_line(recipient),
             "Date": lambda: self._date[1],
             "Message-ID": lambda: header_line("Message-ID", message_id),
-            "List-Unsubscribe": lambda: uri_list_line(
-                "List-Unsubscribe", [f"<{links.unsubscribe_url}>", f"<{links.unsubscribe_mailto}>"]
-            ),
+            "List-Unsubscribe": lambda: uri_list_line("List-Unsubscribe", links.unsubscribe_uris),
             "text": lambda: self._text.encode(links),
             "html": lambda: self._html.encode(links),
         }

@@ -73,7 +73,7 @@ def pull_quote(quotes: Sequence[tuple[str, str, str]]) -> PullQuote | None:
     ordered = sorted(quotes, key=lambda q: _seat_rank(q[0]))
     ships = sum(1 for _, verdict, _ in ordered if verdict == SHIP)
     skips = len(ordered) - ships
-    majority = SHIP if ships > skips else "skip" if skips > ships else None
+    majority = SHIP if ships > skips else Verdict.SKIP if skips > ships else None
     seat, verdict, text = next(
         (q for q in ordered if majority is None or q[1] == majority), ordered[0]
     )

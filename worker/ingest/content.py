@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import yaml
 
 from worker.domain.urls import is_web_url
-from worker.domain.verdicts import Seat, Verdict
+from worker.domain.verdicts import SEAT_ORDER, Verdict
 from worker.errors import ImportFileError
 from worker.ingest.sanitise import clean_html
 
@@ -281,7 +281,7 @@ def _reviews(
     if not isinstance(items, list):
         report(where, "must be a list of reviews")
         return False
-    seats = [s.value for s in Seat]
+    seats = list(SEAT_ORDER)
     verdicts = [v.value for v in Verdict]
     reviews: list[tuple[str, str, str, str | None]] = []
     seen: set[object] = set()

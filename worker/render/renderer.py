@@ -187,11 +187,6 @@ def without_placeholders(value: T) -> T:
     return value
 
 
-def render_digest(digest: Digest, templates_dir: Path) -> RenderedDigest:
-    """Render ``digest`` once (builds the environments; use :class:`Renderer` to reuse them)."""
-    return Renderer(templates_dir).render(digest)
-
-
 def subject_for(digest: Digest) -> str:
     """The first comparison's title and how many more verdicts; otherwise the
     launch count. Kept within 78 characters where the title allows, and

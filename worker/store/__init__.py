@@ -15,9 +15,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+from worker.now import process_now
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -70,7 +73,7 @@ def store_now(session: Session) -> dt.datetime:
         moment = session.scalar(select(func.statement_timestamp()))
         assert isinstance(moment, dt.datetime)
         return moment.astimezone(dt.UTC)
-    return dt.datetime.now(dt.UTC)
+    return process_now()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -88,7 +91,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

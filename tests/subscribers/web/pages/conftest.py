@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -12,18 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.web import create_app
 from worker.config import PROJECT_ROOT, Settings
 from worker.ingest.importer import import_file
-from worker.mail.memory import MemoryBackend
 
 
 @pytest.fixture
-def app(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[Flask]:
+def app(settings: Settings, sessions: sessionmaker[Session]) -> Flask:
     """The app with the sample content, mailing to the in-memory outbox."""
     import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
-    MemoryBackend.reset()
     app = create_app(settings, sessions=sessions)
     app.config["TESTING"] = True
-    yield app
-    MemoryBackend.reset()
+    return app
 
 
 @pytest.fixture
