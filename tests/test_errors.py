@@ -16,7 +16,7 @@ import pytest
 import subscribers
 import worker
 from worker import errors
-from worker.deliver.editions import EditionStateError
+from worker.editor.lint.spamcheck import SpamCheckError
 from worker.errors import ConfigError, DigestError, FeedError, InputError, driver_words
 
 # Running it runs the command.
@@ -142,26 +142,26 @@ def test_a_hint_is_carried_and_shown_after_the_message() -> None:
     error = ConfigError("SITE_URL: is not https", hint="set SITE_URL to the https address")
     assert str(error) == "SITE_URL: is not https"
     assert error.hint == "set SITE_URL to the https address"
-    assert error.describe() == "SITE_URL: is not https\nhint: set SITE_URL to the https address"
+    assert (str(error), error.hint) == (
+        "SITE_URL: is not https",
+        "set SITE_URL to the https address",
+    )
     plain = ConfigError("SITE_URL: is not https")
-    assert (plain.hint, plain.describe()) == ("", "SITE_URL: is not https")
+    assert (plain.hint, str(plain)) == ("", "SITE_URL: is not https")
 
 
 def test_errors_with_their_own_arguments_keep_their_message_and_take_a_hint() -> None:
     bad_file = InputError("feeds.toml", ["feed[0]: needs a url"], hint="see docs/ingest.md")
     assert str(bad_file) == "feeds.toml: 1 problem:\n  feed[0]: needs a url"
-    assert bad_file.describe() == f"{bad_file}\nhint: see docs/ingest.md"
+    assert bad_file.hint == "see docs/ingest.md"
     assert driver_words(bad_file) == "feeds.toml: 1 problem:"
     feed = FeedError("https://f.example/rss", "gone", hint="remove it from FEEDS_FILE")
     assert (str(feed), feed.hint) == ("https://f.example/rss: gone", "remove it from FEEDS_FILE")
 
 
 def test_a_class_hint_is_the_default_and_a_raise_site_may_give_its_own() -> None:
-    refused = EditionStateError("2026-W48: there is no edition for that week")
-    assert refused.hint == "digest status --week WEEK shows the edition's state"
-    assert refused.describe().endswith(
-        "\nhint: digest status --week WEEK shows the edition's state"
-    )
-    own = EditionStateError("2026-W48: the edition is sent", hint="build next week's")
-    assert own.hint == "build next week's"
-    assert EditionStateError.hint == "digest status --week WEEK shows the edition's state"
+    missing = SpamCheckError("SpamAssassin is not installed")
+    assert missing.hint == "digest lint --no-spam leaves the spam check out"
+    own = SpamCheckError("SpamAssassin took longer than 30 s", hint="try again")
+    assert own.hint == "try again"
+    assert SpamCheckError.hint == "digest lint --no-spam leaves the spam check out"

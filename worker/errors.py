@@ -30,8 +30,8 @@ An error that belongs to one module's job is defined in that module (others
 raising it import it from there), on the class here that fits it;
 ``tests/test_errors.py`` compares this picture with the code. Each error's
 ``str`` is the one line a person sees; its ``hint``, when it has one, says
-what to do about it, and :meth:`DigestError.describe` shows both. A class
-may set a ``hint`` for all its errors; a raise site may give its own
+what to do about it; the CLI prints it on the line after the message. A
+class may set a ``hint`` for all its errors; a raise site may give its own
 (``raise ConfigError("...", hint="...")``).
 """
 
@@ -55,11 +55,6 @@ class DigestError(Exception):
         super().__init__(*args)
         if hint:
             self.hint = hint
-
-    def describe(self) -> str:
-        """The message, then ``hint: …`` on a line of its own when there is
-        a hint: what the CLI prints."""
-        return f"{self}\nhint: {self.hint}" if self.hint else str(self)
 
 
 class ConfigError(DigestError):

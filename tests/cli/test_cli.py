@@ -8,9 +8,19 @@ import json
 import os
 from pathlib import Path
 
+import click
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.csvio import import_csv
 from support.commands import digest
 from support.feedserver import serve_feeds
-from worker.config import PROJECT_ROOT
+from worker.cli import COMMANDS, main
+from worker.config import PROJECT_ROOT, Settings
+from worker.deliver.editions import build_edition, start_edition
+from worker.editor.sample import SAMPLE_WEEK
+from worker.ingest.importer import import_file
+from worker.render.renderer import Renderer
 
 
 def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
@@ -140,3 +150,28 @@ def test_an_error_is_followed_by_its_hint(database_url: str) -> None:
         "hint: Deliveries a worker claims at once (a whole number; unset: 100); "
         "see docs/configuration.md",
     ]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_is_found_where_commands_says(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert isinstance(command, click.Command) and command.name == name
+    assert command.help
+
+
+def test_pause_and_resume_a_sending_edition(
+    database_url: str, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    import_csv(sessions, PROJECT_ROOT / "sample" / "subscribers.csv")
+    build_edition(sessions, SAMPLE_WEEK, settings, Renderer(settings.templates_dir))
+    start_edition(sessions, SAMPLE_WEEK, settings)
+    env = {**os.environ, "DATABASE_URL": database_url, "MAIL_URL": f"file://{tmp_path}"}
+    paused = digest(env, "pause", "--week", "2026-W48")
+    assert (paused.returncode, paused.stdout) == (0, "2026-W48: paused\n")
+    idle = digest(env, "worker", "--once", "--id", "w1")
+    assert "w1: 0 sent" in idle.stdout  # a paused edition is not claimed
+    resumed = digest(env, "resume", "--week", "2026-W48")
+    assert (resumed.returncode, resumed.stdout) == (0, "2026-W48: sending\n")
+    done = digest(env, "worker", "--once", "--id", "w1")
+    assert "w1: 8 sent" in done.stdout

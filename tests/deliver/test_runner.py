@@ -324,5 +324,5 @@ def test_an_empty_week_is_skipped_and_sends_nothing(
 def test_sending_an_unbuilt_week_asks_for_a_build(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    with pytest.raises(LookupError, match="build it first"):
+    with pytest.raises(EditionStateError, match="build it first"):
         send_edition(sessions, W48, settings, backend_from_url("memory://"))

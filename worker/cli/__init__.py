@@ -59,7 +59,8 @@ class _CommandsByName(click.Group):
             return None
         module, _, attribute = COMMANDS[cmd_name].partition(":")
         command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"COMMANDS[{cmd_name!r}]: {COMMANDS[cmd_name]} is not a click command")
         return command
 
 

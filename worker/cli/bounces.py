@@ -26,7 +26,6 @@ def bounces() -> None:
 def bounces_read(path: Path) -> None:
     """Apply the messages of an mbox file or a Maildir directory. The file is
     only read; reading it again applies nothing twice."""
-
     settings = load()
     _bounce_report(str(path), read_mailbox(sessions_for(settings), path, settings))
 
@@ -39,7 +38,6 @@ def bounces_read(path: Path) -> None:
 def bounces_fetch(url: str | None) -> None:
     """Fetch the unseen messages of an IMAP mailbox and apply them: applied
     ones are deleted, the others marked seen and left for a person."""
-
     settings = load()
     url = url or settings.bounce_imap_url
     if not url:

@@ -29,11 +29,7 @@ from worker.signals import on_stop_signals
 from worker.store import make_engine, session_factory
 
 console = Console(soft_wrap=True)
-
-
 errors = Console(stderr=True, soft_wrap=True)
-
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -95,24 +91,17 @@ def sending_backend(settings: Settings) -> MailBackend:
     return backend_from_url(settings.mail_url)
 
 
+# Help texts shared by the commands' options.
 LAST_WEEK = "ISO week, e.g. 2026-W48; default: last week, the edition the schedule builds now."
-
-
 COMING = "ISO week, e.g. 2026-W48; default: the edition of the coming send."
-
-
 SEGMENT = (
     "Segment: its categories, separated by commas (e.g. 'Design, Productivity'); "
     "default: every category."
 )
-
-
 SAMPLE = (
     "Use the sample data (sample/) in a scratch store instead of DATABASE_URL; "
     "the week defaults to the sample's."
 )
-
-
 BY = "Who does it, recorded on the edition; default: your user name."
 
 

@@ -29,7 +29,6 @@ from worker.ingest.runner import ingest_feeds
 @reports_errors
 def ingest(feeds_file: Path | None) -> None:
     """Fetch the feeds and store their new launches."""
-
     settings = load()
     feeds = configured_feeds(settings, feeds_file)
     if not feeds:
@@ -61,7 +60,6 @@ def import_(path: Path) -> None:
 
     A file with any bad record imports nothing; every problem is listed.
     """
-
     settings = load()
     summary = import_file(sessions_for(settings), path, settings.timezone)
     console.print(

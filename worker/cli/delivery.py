@@ -27,7 +27,6 @@ from worker.deliver.runner import Worker
 def worker(worker_id: str | None, once: bool) -> None:
     """Claim and send deliveries of sending editions until stopped (SIGTERM
     or Ctrl-C finish the batch in hand first)."""
-
     settings = load()
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     log = logging.getLogger("worker.deliver")

@@ -64,7 +64,6 @@ from worker.render.renderer import Renderer
 @reports_errors
 def build(week: str | None) -> None:
     """Gather and render the week's edition, once per segment."""
-
     settings = load()
     result = build_edition(
         sessions_for(settings),
@@ -199,7 +198,6 @@ def cancel(week: str | None) -> None:
 def approve(week: str | None, by: str | None) -> None:
     """Approve a built edition for sending (the clock waits for it when
     DIGEST_REQUIRE_APPROVAL is on). Approving does not release a hold."""
-
     settings = load()
     marks = approve_edition(
         sessions_for(settings), coming(settings, week), settings, by or user_name(), process_now()
@@ -225,7 +223,6 @@ def approve(week: str | None, by: str | None) -> None:
 def hold(week: str | None, by: str | None, release: bool) -> None:
     """Hold a built edition: nothing sends it (neither the clock nor
     digest send) until it is released with --release."""
-
     settings = load()
     sessions, the_week = sessions_for(settings), coming(settings, week)
     if release:

@@ -18,8 +18,8 @@ from worker.cli.common import (
 )
 from worker.domain.segments import parse_segment
 from worker.domain.weeks import parse_week
+from worker.editor import lint_report
 from worker.editor.demo import run_demo
-from worker.editor.lint import report
 from worker.editor.lint.rules import has_errors
 from worker.editor.live import LivePreview, snapshot
 from worker.editor.page import PageRenderer, write_static
@@ -54,7 +54,6 @@ def preview(
     """Show the coming edition as a subscriber gets it, on 127.0.0.1: desktop
     and phone frames, dark mode, the text part, headers and lint; it
     reloads itself when a template, the sample data or the store changes."""
-
     settings = load()
     the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
     key = parse_segment(segment)
@@ -114,7 +113,6 @@ def lint(
     """Check the coming edition as an inbox would: size, images, links,
     unsubscribe, postal address, preview text, subject, text part, spam
     score. Exits 1 when there are errors."""
-
     settings = load()
     the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
     with week_source(settings, the_week, sample=sample) as source:
@@ -128,11 +126,11 @@ def lint(
             links=check_links,
         )
     if as_json:
-        click.echo(report.as_json(result, the_week))
+        click.echo(lint_report.as_json(result, the_week))
     else:
-        for line in report.lines(result, the_week, links_checked=check_links):
+        for line in lint_report.lines(result, the_week, links_checked=check_links):
             console.print(line, highlight=False)
-        console.print(report.summary(result))
+        console.print(lint_report.summary(result))
     if has_errors(result.findings):
         sys.exit(1)
 
@@ -152,7 +150,6 @@ def demo(directory: Path, week: str | None) -> None:
     """The whole job on the embedded default: fresh SQLite store, sample
     data and feeds, sample subscribers, the week's edition sent to a file
     outbox, and an HTML preview."""
-
     result = run_demo(directory, parse_week(week) if week else SAMPLE_WEEK, console)
     console.print()
     console.print(f"[bold]Outbox[/]:  {result.outbox} ({result.messages} .eml files)")

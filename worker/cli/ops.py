@@ -33,7 +33,6 @@ def status(week: str | None, as_json: bool) -> None:
     """The schedule in local time, the last editions with their counts, the
     feeds with their last error, and whether the mail backend answers; with
     --week, one edition's deliveries by state and its send rate."""
-
     settings = load()
     sessions = sessions_for(settings)
     if week is not None:
@@ -50,7 +49,6 @@ def status(week: str | None, as_json: bool) -> None:
 def _edition_status(
     sessions: sessionmaker[Session], settings: Settings, week: Week, as_json: bool
 ) -> None:
-
     with sessions() as session:
         edition = find_edition(session, settings.list_id, str(week))
     if edition is None:
@@ -60,9 +58,9 @@ def _edition_status(
             console.print(f"{week}: no edition yet")
         return
     counts = edition_counts(sessions, edition.id)
-    rate = counts.rate()
+    rate = counts.rate
     if as_json:
-        figures = {**dataclasses.asdict(counts), "rate": rate}
+        figures = dataclasses.asdict(counts)
         print(json.dumps(figures, default=lambda moment: moment.isoformat()))
         return
     table = Table("edition", "status", "queued", "sent", "deferred", "failed", "suppressed", "rate")
@@ -82,7 +80,6 @@ def check() -> None:
     """Check the environment: database, mail backend, production settings,
     postal address, feeds file, sender, time zone. One line per check;
     exit status 1 if any is an error."""
-
     findings = check_environment(os.environ, process_now())
     for finding in findings:
         style = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "bold red"}

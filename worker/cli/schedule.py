@@ -28,7 +28,6 @@ def clock() -> None:
     """The one scheduler: ingest, build, send, retry sweep and pruning at
     their times; a second clock waits until the first stops. SIGTERM or
     Ctrl-C stop it."""
-
     settings = load()
     running = Clock(sessions_for(settings), settings)
     with stopping_on_signals(running):
@@ -47,7 +46,6 @@ def tick() -> None:
     """Cron mode: do what is due now (ingest, build, start the send and
     send it, retries, pruning) and exit. Safe to run every minute, and
     twice at once."""
-
     settings = load()
     backend = sending_backend(settings)
     stop = threading.Event()

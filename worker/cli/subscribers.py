@@ -53,7 +53,6 @@ def subscribers() -> None:
 @reports_errors
 def subscribers_import(path: Path, status: str) -> None:
     """Load subscribers from a CSV file (email, name, categories separated by ';')."""
-
     settings = load()
     report = import_csv(sessions_for(settings), path, SubscriberStatus(status))
     suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
@@ -90,7 +89,6 @@ def subscribers_add(
     Someone already on the list is left as they are; a suppressed address is
     refused.
     """
-
     settings = load()
     with sessions_for(settings).begin() as session:
         added = add_subscriber(
@@ -134,7 +132,6 @@ def _send_confirmation(
 def subscribers_remove(email: str, erase: bool) -> None:
     """Unsubscribe a subscriber at once (--delete: erase them, keeping only
     the address, on the suppression list, so no import brings them back)."""
-
     settings = load()
     with sessions_for(settings).begin() as session:
         done = remove_subscriber(session, email, erase=erase, now=process_now())
@@ -157,7 +154,6 @@ def subscribers_remove(email: str, erase: bool) -> None:
 @reports_errors
 def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
     """Put an address on the suppression list: no send reaches it again."""
-
     settings = load()
     with sessions_for(settings).begin() as session:
         address, earlier = suppress_address(session, email, SuppressionReason(reason), detail)
@@ -172,7 +168,6 @@ def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
 @reports_errors
 def subscribers_unsuppress(email: str) -> None:
     """Take an address off the suppression list (it is not resubscribed)."""
-
     settings = load()
     with sessions_for(settings).begin() as session:
         address = unsuppress_address(session, email)
@@ -190,7 +185,6 @@ def subscribers_unsuppress(email: str) -> None:
 def subscribers_export(destination: str, status: str | None) -> None:
     """Write the subscribers as CSV to FILE (readable by you only), or to
     standard output with - (the default). Spreadsheet formulas are defused."""
-
     settings = load()
     wanted = SubscriberStatus(status) if status else None
     with sessions_for(settings)() as session:
@@ -208,7 +202,6 @@ def subscribers_export(destination: str, status: str | None) -> None:
 def subscribers_stats() -> None:
     """The list by status, suppressions by reason, stale pending
     subscriptions, and the segments of the next edition."""
-
     settings = load()
     with sessions_for(settings)() as session:
         stats = list_stats(session, process_now())

@@ -18,7 +18,6 @@ from worker.cli.common import (
 def web(host: str, port: int) -> None:
     """Serve the subscriber web app on this machine (for trying it out; in
     production gunicorn serves it, see the Procfile)."""
-
     settings = load()
     console.print(f"subscriber pages at http://{host}:{port}/ (Ctrl-C stops)")
     run_simple(host, port, create_app(settings), threaded=True)

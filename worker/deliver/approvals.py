@@ -26,6 +26,7 @@ from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
 from worker.store.models import Edition
 
+# The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.approvals")
 
 

@@ -6,7 +6,8 @@
 
 A ready edition holds one render per segment (``edition_segment``).
 Starting it materialises its deliveries with one ``INSERT … SELECT``;
-workers (:mod:`worker.deliver`) then claim them. The edition's state, not the
+workers (:mod:`worker.deliver.claims`, :mod:`worker.deliver.runner`) then claim
+and send them. The edition's state, not the
 caller, decides what happens, so every step can be run again safely.
 """
 
@@ -32,13 +33,12 @@ from worker.render.renderer import Renderer
 from worker.store import store_now, upsert
 from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, receiving
 
+# The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.editions")
 
 
 class EditionStateError(DigestError):
     """The edition is not in a state that allows what was asked."""
-
-    hint = "digest status --week WEEK shows the edition's state"
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class Counts:
     sent_at: dt.datetime | None
     # Set by start_edition: True only for the call that moved it ready → sending.
     started: bool = False
+    # Messages sent per second since the edition started, until it was sent
+    # or until it was counted, by the store's clock (which stamps both ends).
+    rate: float | None = None
 
     @property
     def total(self) -> int:
@@ -75,14 +78,6 @@ class Counts:
     @property
     def pending(self) -> int:
         return self.queued + self.deferred
-
-    def rate(self, now: dt.datetime | None = None) -> float | None:
-        """Messages sent per second since the edition started."""
-        if self.started_at is None or not self.sent:
-            return None
-        end = self.sent_at or now or process_now()
-        seconds = (end - self.started_at).total_seconds()
-        return self.sent / seconds if seconds > 0 else None
 
 
 def build_edition(
@@ -149,7 +144,7 @@ def start_edition(
 
     A held edition is refused (EditionStateError); with ``approved_only``
     (the clock, under DIGEST_REQUIRE_APPROVAL) one not yet approved is left
-    ready. Raises LookupError when the week has no edition (build it first).
+    ready. Raises EditionStateError when the week has no edition (build it first).
     """
     with sessions.begin() as session:
         # The row lock serialises the ready → sending step between processes
@@ -158,7 +153,9 @@ def start_edition(
         # misses nothing: a hold or approval made meanwhile counts).
         edition = find_edition(session, settings.list_id, str(week), lock=True)
         if edition is None:
-            raise LookupError(f"no edition for {week}: build it first")
+            raise EditionStateError(
+                f"no edition for {week}: build it first", hint=f"digest build --week {week}"
+            )
         if edition.status == EditionStatus.READY and edition.held_at is not None:
             raise EditionStateError(
                 f"{week}: the edition is held (by {edition.held_by}); "
@@ -269,19 +266,31 @@ def edition_counts(sessions: sessionmaker[Session], edition_id: int) -> Counts:
             .where(Delivery.edition_id == edition_id)
             .group_by(Delivery.status)
         ).all()
+        counted_at = store_now(session)
     by_status = {status: count for status, count in rows}
+    sent = by_status.get(DeliveryStatus.SENT, 0)
     return Counts(
         edition_id=edition.id,
         week=edition.week,
         status=edition.status,
         queued=by_status.get(DeliveryStatus.QUEUED, 0),
-        sent=by_status.get(DeliveryStatus.SENT, 0),
+        sent=sent,
         deferred=by_status.get(DeliveryStatus.DEFERRED, 0),
         failed=by_status.get(DeliveryStatus.FAILED, 0),
         suppressed=by_status.get(DeliveryStatus.SUPPRESSED, 0),
         started_at=edition.started_at,
         sent_at=edition.sent_at,
+        rate=_rate(sent, edition.started_at, edition.sent_at or counted_at),
     )
+
+
+def _rate(sent: int, started_at: dt.datetime | None, end: dt.datetime) -> float | None:
+    """Messages sent per second from ``started_at`` to ``end``; None before
+    the first is sent."""
+    if started_at is None or not sent:
+        return None
+    seconds = (end - started_at).total_seconds()
+    return sent / seconds if seconds > 0 else None
 
 
 def find_edition(
@@ -294,7 +303,10 @@ def find_edition(
 def _existing(session: Session, week: Week, settings: Settings) -> Edition:
     edition = find_edition(session, settings.list_id, str(week), lock=True)
     if edition is None:
-        raise EditionStateError(f"{week}: there is no edition for that week")
+        raise EditionStateError(
+            f"{week}: there is no edition for that week",
+            hint="digest status lists the last editions",
+        )
     return edition
 
 

@@ -108,13 +108,12 @@ def record_results(
     results: Sequence[SendResult],
     settings: Settings,
     report: SendReport,
-    *,
-    now: dt.datetime | None = None,
 ) -> None:
     """Decide what each result of a sent batch makes of its delivery and
-    write it, in one transaction. ``report`` counts them once written."""
+    write it, in one transaction, at the store's time. ``report`` counts them
+    once written."""
     with sessions.begin() as session:
-        moment = now or store_now(session)
+        moment = store_now(session)
         decisions = [decide(c, r, moment, settings) for c, r in zip(batch, results, strict=True)]
         _write_decisions(session, worker_id, decisions, moment)
     counts = Counter(decision.status for decision in decisions)

@@ -268,7 +268,7 @@ class Worker:
 
     def _templates_for(self, batch: list[Claimed]) -> dict[int, MessageTemplate]:
         """A template per segment of the batch, each built once per worker:
-        the hot path is byte joins (see worker.compose)."""
+        the hot path is byte joins (see worker.compose.template)."""
         missing = {c.segment_id: c for c in batch if c.segment_id not in self._templates}
         if missing:
             with self.sessions() as session:
@@ -309,7 +309,7 @@ def send_edition(
     """Start the week's built edition if needed and send what is due now.
 
     Returns this run's report and the edition's status afterwards. Raises
-    LookupError when the week has no edition (build it first). Setting
+    EditionStateError when the week has no edition (build it first). Setting
     ``stop`` ends the send after the batch in hand, recorded.
     """
     counts = start_edition(sessions, week, settings)

@@ -13,8 +13,7 @@ from worker.compose.ids import EditionRef
 from worker.compose.message import SegmentParts
 from worker.domain.segments import EVERYONE
 from worker.domain.states import WENT_OUT, DeliveryStatus
-from worker.now import process_now
-from worker.store import upsert
+from worker.store import store_now, upsert
 from worker.store.models import Delivery, Edition, EditionSegment
 
 
@@ -77,7 +76,7 @@ def record_delivered(session: Session, latest: LatestSegment, subscriber_id: int
             segment_id=latest.segment_id,
             status=DeliveryStatus.SENT.value,
             attempts=1,
-            sent_at=process_now(),
+            sent_at=store_now(session),
         )
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )

@@ -35,6 +35,7 @@ from worker.now import process_now
 from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory
 
+# The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.preview")
 
 FILE_POLL = 0.1  # seconds between looks at the template and sample files

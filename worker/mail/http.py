@@ -55,7 +55,8 @@ class HTTPBackend(MailBackend):
     token_name: ClassVar[str]  # what the service calls its token: "server token"
     batch_path: ClassVar[str]  # where a batch is POSTed
     batch_limit: ClassVar[int]  # the most messages one request may carry
-    probe_path: ClassVar[str]  # a GET that needs the token and sends nothing
+    # A GET that needs the token and sends nothing; None: health checks cannot reach it.
+    probe_path: ClassVar[str | None] = None
 
     def __init__(self, url: SplitResult) -> None:
         super().__init__(url)

@@ -184,7 +184,8 @@ def _failure(error: Exception, connected: bool) -> _Failure:
         case smtplib.SMTPSenderRefused() if error.smtp_code < 500:  # 4xx: this message, later
             return _Failure(_Action.ANSWER, error.smtp_code, reply_text(error.smtp_error))
         case smtplib.SMTPRecipientsRefused():
-            [(code, text)] = error.recipients.values()  # one recipient per message
+            # One recipient per message; smtplib names every refused one.
+            code, text = next(iter(error.recipients.values()), (None, b""))
             action = _Action.GIVE_UP if about_us((code, text)) else _Action.ANSWER
             return _Failure(action, code, reply_text(text))
         case smtplib.SMTPDataError():
@@ -240,6 +241,11 @@ class _Channel:
 
     def serve(self, batch: SharedBatch) -> None:
         """Send the batch's messages until none is left, answering each."""
+        if self.held or self.announced:
+            # A previous batch ended mid-transaction (an error escaped): its
+            # session is in an unknown state, and its messages are not ours.
+            self.close(abruptly=True)
+            self.held.clear()
         tries = 0  # sends of the current message cut off by a dropped connection
         while (current := self._current(batch)) is not None:
             connection = None

@@ -22,13 +22,16 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from dkim.crypto import UnparsableKeyError, parse_pem_private_key
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings, redact_url
 from worker.errors import ConfigError, InputError, driver_words
+from worker.ingest.feeds import configured_feeds
 from worker.logs import url_secrets
 from worker.ops.health import MAIL_TIMEOUT, probe_mail, store_health
+from worker.schedule.due import upcoming
 from worker.store import make_engine
 
 #: Fewer characters than this in a production SECRET_KEY is an error.
@@ -252,8 +255,6 @@ def _postal_address(settings: Settings, production: bool) -> Finding:
 
 
 def _feeds(settings: Settings) -> Finding:
-    from worker.ingest.feeds import configured_feeds
-
     path = settings.feeds_file
     try:
         feeds = configured_feeds(settings)
@@ -288,8 +289,6 @@ def _addresses(settings: Settings) -> list[Finding]:
 
 
 def _schedule(settings: Settings, now: dt.datetime) -> Finding:
-    from worker.schedule.due import upcoming
-
     zone = settings.timezone
     runs = {run.job: run.at.astimezone(zone) for run in upcoming(settings, now)}
     shown = ", ".join(
@@ -318,8 +317,6 @@ def _signing(settings: Settings) -> list[Finding]:
 def _dkim_key(path: Path) -> Finding:
     # Every message is signed as it is composed: a key that cannot be read
     # fails every delivery of the send, so this is an error, not a warning.
-    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
-
     try:
         parse_pem_private_key(path.read_bytes())
     except OSError as error:

@@ -117,8 +117,8 @@ def probe_mail(mail_url: str, timeout: float = MAIL_TIMEOUT) -> MailHealth:
         return MailHealth(False, shown, str(error))
     if isinstance(backend, SMTPBackend):
         ok, detail = _smtp(backend, timeout)
-    elif isinstance(backend, HTTPBackend):
-        ok, detail = _service(backend, timeout)
+    elif isinstance(backend, HTTPBackend) and backend.probe_path is not None:
+        ok, detail = _service(backend, backend.probe_path, timeout)
     elif isinstance(backend, FileBackend):
         ok, detail = _directory(backend.directory)
     elif backend.url.scheme in ("console", "memory"):
@@ -152,11 +152,11 @@ def _smtp_words(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _service(backend: HTTPBackend, timeout: float) -> tuple[bool, str]:
+def _service(backend: HTTPBackend, probe_path: str, timeout: float) -> tuple[bool, str]:
     backend.timeout = min(backend.timeout, timeout)
     service, token = backend.service, backend.token_name
     try:
-        backend.request(backend.probe_path)
+        backend.request(probe_path)
     except urllib.error.HTTPError as error:
         if error.code in TOKEN_REFUSED:
             return False, f"{service} refused the {token} (HTTP {error.code})"

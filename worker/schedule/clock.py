@@ -44,6 +44,7 @@ from worker.schedule.jobs import run_due
 from worker.schedule.locks import StoreLock
 from worker.signals import on_stop_signals
 
+# The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.clock")
 
 LOCK_RETRY_SECONDS = 5.0

@@ -47,6 +47,7 @@ from worker.schedule.due import JOBS, due, ingest_due
 from worker.schedule.locks import try_lock
 from worker.store.models import Edition, FetchLog
 
+# The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.schedule")
 
 

@@ -55,6 +55,8 @@ no warnings 'redefine';
 class SpamCheckError(DigestError):
     """SpamAssassin is missing, failed or gave no report."""
 
+    hint = "digest lint --no-spam leaves the spam check out"
+
 
 @dataclass(frozen=True)
 class SpamRule:

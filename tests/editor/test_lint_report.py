@@ -9,8 +9,8 @@ import json
 from rich.console import Console
 
 from worker.domain.weeks import Week
-from worker.editor.lint.report import as_json, lines, summary
 from worker.editor.lint.rules import Finding, Level
+from worker.editor.lint_report import as_json, lines, summary
 from worker.editor.preview import EditionLint, SegmentLint
 
 WEEK = Week(2026, 48)
