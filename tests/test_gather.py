@@ -7,23 +7,17 @@ import datetime as dt
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.config import PROJECT_ROOT, Settings
+from support.sample import W48, load_content
+from worker.config import Settings
 from worker.domain.digest import Digest
 from worker.domain.weeks import Week, parse_week
 from worker.gather import gather_week
-from worker.ingest.importer import import_file
 from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
-
-W48 = Week(2026, 48)
-
-
-def load_sample(sessions: sessionmaker[Session]) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
 
 
 def gathered_sample_week(sessions: sessionmaker[Session], settings: Settings) -> Digest:
     """The sample content's week, 2026-W48, as gather gives it."""
-    load_sample(sessions)
+    load_content(sessions)
     with sessions() as session:
         return gather_week(session, W48, settings)
 
@@ -69,7 +63,7 @@ def test_launches_leave_out_tools_a_comparison_covers(
 def test_community_figures_come_from_votes(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    load_sample(sessions)
+    load_content(sessions)
     with sessions.begin() as session:
         people = [Subscriber(email=f"v{i}@example.com") for i in range(3)]
         session.add_all(people)
@@ -83,7 +77,7 @@ def test_community_figures_come_from_votes(
 
 
 def test_an_empty_week_gathers_nothing(sessions: sessionmaker[Session], settings: Settings) -> None:
-    load_sample(sessions)
+    load_content(sessions)
     with sessions() as session:
         assert gather_week(session, parse_week("2026-W47"), settings).is_empty
         assert gather_week(session, parse_week("2026-W49"), settings).is_empty

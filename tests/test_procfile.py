@@ -33,10 +33,10 @@ from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from support.feedserver import Route, serve_feeds
+from support.sample import W48
 from support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
-from worker.domain.weeks import Week
 from worker.ingest.importer import import_file
 from worker.render.renderer import Renderer
 from worker.schedule.locks import StoreLock
@@ -49,7 +49,6 @@ CONTENT = PROJECT_ROOT / "sample" / "content.yaml"
 VENV_BIN = Path(sys.executable).parent
 STOP_SECONDS = 25  # the bound; platforms SIGKILL at 30
 SECRET = "procfile-test-secret-key"
-W48 = Week(2026, 48)
 
 
 def procfile() -> dict[str, str]:

@@ -12,15 +12,12 @@ import click
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import import_csv
 from support.commands import digest
 from support.feedserver import serve_feeds
+from support.sample import W48, build_sample_week
 from worker.cli import COMMANDS, main
 from worker.config import PROJECT_ROOT, Settings
-from worker.deliver.editions import build_edition, start_edition
-from worker.editor.sample import SAMPLE_WEEK
-from worker.ingest.importer import import_file
-from worker.render.renderer import Renderer
+from worker.deliver.editions import start_edition
 
 
 def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
@@ -162,10 +159,8 @@ def test_every_command_is_found_where_commands_says(name: str) -> None:
 def test_pause_and_resume_a_sending_edition(
     database_url: str, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
 ) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
-    import_csv(sessions, PROJECT_ROOT / "sample" / "subscribers.csv")
-    build_edition(sessions, SAMPLE_WEEK, settings, Renderer(settings.templates_dir))
-    start_edition(sessions, SAMPLE_WEEK, settings)
+    build_sample_week(sessions, settings)
+    start_edition(sessions, W48, settings)
     env = {**os.environ, "DATABASE_URL": database_url, "MAIL_URL": f"file://{tmp_path}"}
     paused = digest(env, "pause", "--week", "2026-W48")
     assert (paused.returncode, paused.stdout) == (0, "2026-W48: paused\n")

@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sending import W48, built, committed, leased
+from support.sample import W48, build_sample_week
+from support.sending import committed, leased
 from worker.config import Settings
 from worker.deliver.claims import claim, claimed_batch, release, renew
 from worker.deliver.editions import set_paused, start_edition
@@ -19,7 +20,7 @@ from worker.store.models import Delivery, Subscriber, Suppression
 
 
 def started(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     start_edition(sessions, W48, settings)
 
 

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sending import W48, built, load_sample
+from support.sample import W48, build_sample_week, load_sample
 from worker.config import Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
 from worker.render.renderer import Renderer
@@ -31,7 +31,7 @@ def test_build_renders_once_per_segment(
 def test_two_concurrent_starts_move_the_edition_once(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     barrier = threading.Barrier(2)
     results = []
 
@@ -55,7 +55,7 @@ def test_two_concurrent_starts_move_the_edition_once(
 def test_suppressed_addresses_get_no_delivery(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     with sessions.begin() as session:
         session.add(Suppression(email="ada@example.com", reason="complaint"))
     counts = start_edition(sessions, W48, settings)

@@ -17,19 +17,16 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from support.sample import W48, load_content
 from support.sending import leased
 from support.smtpserver import Handler, smtp_server
-from worker.config import PROJECT_ROOT, Settings
+from worker.config import Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
 from worker.deliver.runner import Worker
-from worker.domain.weeks import Week
-from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.render.renderer import Renderer
 from worker.store import store_now
 from worker.store.models import Delivery, Subscriber, Suppression
-
-W48 = Week(2026, 48)
 
 
 def subscribe(sessions: sessionmaker[Session], count: int) -> list[str]:
@@ -43,7 +40,7 @@ def subscribe(sessions: sessionmaker[Session], count: int) -> list[str]:
 
 
 def started(sessions: sessionmaker[Session], settings: Settings, subscribers: int) -> list[str]:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     emails = subscribe(sessions, subscribers)
     build_edition(sessions, W48, settings, Renderer(settings.templates_dir))
     start_edition(sessions, W48, settings)

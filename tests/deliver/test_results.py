@@ -10,7 +10,8 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sending import W48, Scripted, built, committed
+from support.sample import W48, build_sample_week
+from support.sending import Scripted, committed
 from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.claims import Claimed, claim, claimed_batch
@@ -129,7 +130,7 @@ def test_retry_delay_grows_exponentially_with_jitter(settings: Settings) -> None
 def test_a_batch_is_written_as_decided(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     start_edition(sessions, W48, settings)
     batch = committed(sessions, claimed_batch, "w", committed(sessions, claim, "w", settings))
     unsent = SendResult(Outcome.UNSENT, 421, "4.3.2 shutting down")
@@ -171,7 +172,7 @@ def test_results_for_deliveries_another_worker_holds_are_not_written(
 ) -> None:
     """A worker whose lease ran out (its batch claimed by another) records
     nothing over the other worker's claim."""
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
     start_edition(sessions, W48, small)
     earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=small.lease_seconds + 1)
     ids = committed(sessions, claim, "slowpoke", small, now=earlier)
@@ -191,7 +192,7 @@ def test_results_for_deliveries_another_worker_holds_are_not_written(
 def test_an_edition_is_finished_once_nothing_is_pending(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     counts = start_edition(sessions, W48, settings)
     with sessions.begin() as session:
         session.execute(
@@ -219,7 +220,7 @@ def test_transient_failures_are_retried_with_backoff_then_fail(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
     quick = dataclasses.replace(settings, max_attempts=3, retry_base_seconds=0, retry_cap_seconds=0)
-    built(sessions, quick, renderer)
+    build_sample_week(sessions, quick, renderer)
     backend = Scripted({"ada@example.com": BUSY})
     report, status = send_edition(sessions, W48, quick, backend)
     # Due again at once (zero backoff), so one run retries it to the limit.
@@ -235,7 +236,7 @@ def test_transient_failures_are_retried_with_backoff_then_fail(
 def test_deferred_deliveries_wait_for_their_next_attempt(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     backend = Scripted({"ada@example.com": SendResult(Outcome.TRANSIENT, None, "timed out")})
     report, status = send_edition(sessions, W48, settings, backend)
     assert (report.deferred, status) == (1, "sending")
@@ -251,7 +252,7 @@ def test_deferred_deliveries_wait_for_their_next_attempt(
 def test_unknown_users_fail_and_are_suppressed(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     backend = Scripted(
         {
             "ada@example.com": SendResult(

@@ -18,7 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sending import W48, Scripted, built, committed, leased, load_sample, recipients
+from support.sample import W48, build_sample_week, load_sample
+from support.sending import Scripted, committed, leased, recipients
 from worker.compose.message import Recipient
 from worker.compose.template import MessageTemplate
 from worker.config import Settings
@@ -72,7 +73,7 @@ def test_send_delivers_once_to_every_confirmed_subscriber(
 def test_each_segment_gets_its_own_digest(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     send_edition(sessions, W48, settings, backend_from_url("memory://"))
     by_address = {
         m.recipient: email.message_from_bytes(m.data, policy=email.policy.default) for m in outbox
@@ -86,7 +87,7 @@ def test_each_segment_gets_its_own_digest(
 def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
 
     def leave_after_first_batch(report: SendReport) -> None:
         if report.batches > 1:
@@ -112,7 +113,7 @@ def test_an_unsubscribe_during_the_send_is_honoured_from_the_next_batch(
 def test_an_interrupted_send_resumes_without_a_second_copy(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
 
     class Crash(Exception):
         pass
@@ -133,7 +134,7 @@ def test_the_batch_claimed_ahead_is_released_when_the_worker_stops(
 ) -> None:
     """While a batch goes out the worker claims the next one; stopped after
     that batch, it releases it at once instead of letting its lease run out."""
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
     start_edition(sessions, W48, small)
     worker = Worker(sessions, small, backend_from_url("memory://"), "w")
     worker.on_batch = lambda _report: worker.stop.set()
@@ -152,7 +153,7 @@ def test_a_message_that_cannot_be_composed_fails_alone(
 ) -> None:
     """Whatever breaks the composer for one recipient (here made to raise
     for ada), the rest of the batch and of the edition goes out."""
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
     compose = MessageTemplate.compose
 
     def fragile(self: MessageTemplate, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
@@ -195,7 +196,7 @@ def test_a_batch_slower_than_its_lease_is_still_sent_once(
     batch in hand (and of the one claimed ahead) are renewed, so neither
     worker claims the other's."""
     slow = dataclasses.replace(settings, batch_size=2, lease_seconds=0.3)
-    built(sessions, slow, renderer)
+    build_sample_week(sessions, slow, renderer)
     start_edition(sessions, W48, slow)
     backends = [Slow(0.3), Slow(0.3)]
     workers = [Worker(sessions, slow, b, f"w{n}") for n, b in enumerate(backends)]
@@ -212,7 +213,7 @@ def test_a_batch_slower_than_its_lease_is_still_sent_once(
 def test_a_relay_that_refuses_the_sender_charges_no_subscriber(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     refusing = Scripted({})
     refusing.send_batch = lambda messages: [  # type: ignore[method-assign]
         SendResult(Outcome.UNSENT, 553, "5.7.1 sender not allowed") for _ in messages
@@ -238,7 +239,7 @@ def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
     """The store drops the connection as the first batch is recorded: the
     worker tries again (its leases kept alive) instead of leaving a sent
     batch to be claimed and sent again."""
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
     real = deliver.record_results
     failures = [OperationalError("UPDATE delivery", {}, Exception("server closed the connection"))]
 
@@ -256,7 +257,7 @@ def test_a_batch_whose_record_fails_once_is_recorded_not_resent(
 def test_pause_resume_and_cancel(
     sessions: sessionmaker[Session], small: Settings, renderer: Renderer, outbox: list
 ) -> None:
-    built(sessions, small, renderer)
+    build_sample_week(sessions, small, renderer)
 
     def pause_after_first_batch(_report: SendReport) -> None:
         set_paused(sessions, W48, small, paused=True)
@@ -282,7 +283,7 @@ def test_a_backend_that_is_down_hands_the_batch_back(
     renderer: Renderer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     start_edition(sessions, W48, settings)
     worker = Worker(sessions, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"), "w")
     worker.stop.set()  # the backoff wait returns at once
@@ -299,7 +300,7 @@ def test_a_backend_that_is_down_hands_the_batch_back(
 def test_send_reports_a_backend_that_is_down_and_keeps_every_delivery(
     sessions: sessionmaker[Session], settings: Settings, renderer: Renderer
 ) -> None:
-    built(sessions, settings, renderer)
+    build_sample_week(sessions, settings, renderer)
     with pytest.raises(MailError, match=r"cannot send through smtp://127\.0\.0\.1:9"):
         send_edition(sessions, W48, settings, backend_from_url("smtp://127.0.0.1:9/?timeout=1"))
     counts = start_edition(sessions, W48, settings)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from support.sample import load_content
 from support.subscribers import add_confirmed
-from worker.config import PROJECT_ROOT, Settings
+from worker.config import Settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.deliver.welcome import latest_segment
 from worker.domain.segments import EVERYONE
 from worker.domain.weeks import parse_week
-from worker.ingest.importer import import_file
 from worker.render.renderer import Renderer
 from worker.store.models import EditionSegment
 
@@ -20,7 +20,7 @@ from worker.store.models import EditionSegment
 def test_the_welcome_edition_is_the_subscribers_segment_or_else_the_full_digest(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     reader = add_confirmed(sessions, "dev@example.com", "Developer Tools")  # gets its segment
     week = parse_week("2026-W48")
     build_edition(sessions, week, settings, Renderer(settings.templates_dir))

@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import import_csv
-from worker.config import PROJECT_ROOT, Settings
+from support.sample import W48, build_sample_week
+from worker.config import Settings
 from worker.deliver.editions import Counts, build_edition, start_edition
 from worker.deliver.runner import send_edition
 from worker.domain.weeks import Week
-from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.render.renderer import Renderer
-
-W48 = Week(2026, 48)
-
-
-def build_sample_week(sessions: sessionmaker[Session], settings: Settings) -> None:
-    """The sample content and subscribers, the week built."""
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
-    import_csv(sessions, PROJECT_ROOT / "sample" / "subscribers.csv")
-    build_edition(sessions, W48, settings, Renderer(settings.templates_dir))
 
 
 def send_sample_week(sessions: sessionmaker[Session], settings: Settings) -> None:

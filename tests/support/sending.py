@@ -9,33 +9,12 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import import_csv
-from worker.config import PROJECT_ROOT, Settings
-from worker.deliver.editions import build_edition
-from worker.domain.weeks import Week
-from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.mail.base import MailBackend, OutgoingMessage, SendResult
-from worker.render.renderer import Renderer
 from worker.store.models import Delivery
-
-W48 = Week(2026, 48)
-SAMPLE = PROJECT_ROOT / "sample"
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def load_sample(sessions: sessionmaker[Session]) -> None:
-    """The sample content and its eight confirmed subscribers."""
-    import_file(sessions, SAMPLE / "content.yaml")
-    import_csv(sessions, SAMPLE / "subscribers.csv")
-
-
-def built(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
-    """The sample loaded and week 48's edition built (not started)."""
-    load_sample(sessions)
-    build_edition(sessions, W48, settings, renderer)
 
 
 def recipients(outbox: Sequence[OutgoingMessage]) -> list[str]:

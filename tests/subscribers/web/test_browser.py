@@ -22,12 +22,12 @@ from werkzeug.serving import make_server
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
 from support.mailparts import parse_message
+from support.sample import load_content
 from support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.domain.states import SubscriberStatus
 from worker.domain.weeks import parse_week
-from worker.ingest.importer import import_file
 from worker.render.renderer import Renderer
 from worker.store.models import Subscriber, Vote
 
@@ -50,7 +50,7 @@ def site(
             settings, site_url=base, mail_url=f"smtp://127.0.0.1:{smtp.port}?starttls=off"
         )
         server = make_server("127.0.0.1", port, create_app(config, sessions=sessions))
-        import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+        load_content(sessions)
         week = parse_week("2026-W48")
         build_edition(sessions, week, config, Renderer(config.templates_dir))
         start_edition(sessions, week, config)

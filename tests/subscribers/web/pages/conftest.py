@@ -8,14 +8,14 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
-from worker.config import PROJECT_ROOT, Settings
-from worker.ingest.importer import import_file
+from support.sample import load_content
+from worker.config import Settings
 
 
 @pytest.fixture
 def app(settings: Settings, sessions: sessionmaker[Session]) -> Flask:
     """The app with the sample content, mailing to the in-memory outbox."""
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     app = create_app(settings, sessions=sessions)
     app.config["TESTING"] = True
     return app

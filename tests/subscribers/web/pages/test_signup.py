@@ -17,13 +17,13 @@ from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
 from support.editions import start_week
 from support.pages import ONE_CLICK, body, count, link, sent, subscriber, token
+from support.sample import load_content
 from support.smtpserver import Handler, free_port, smtp_server
 from support.subscribers import add_confirmed
-from worker.config import PROJECT_ROOT, Settings
+from worker.config import Settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import Purpose, make_token
-from worker.ingest.importer import import_file
 from worker.store.models import Delivery, RateHit, Subscriber, Suppression
 
 
@@ -257,7 +257,7 @@ def test_pending_subscriptions_expire(client: FlaskClient, sessions: sessionmake
 def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
     settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     down = replace(settings, mail_url=f"smtp://127.0.0.1:{free_port()}?starttls=off")
     client = create_app(down, sessions=sessions).test_client()
     answer = client.post("/subscribe", data={"email": "patient@example.com"})
@@ -287,7 +287,7 @@ def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
 def test_a_confirmation_the_mail_server_refuses_is_logged_once(
     settings: Settings, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     handler = Handler(replies={"nobody@example.com": "550 5.1.1 no such user"})
     with smtp_server(handler) as controller:
         refusing = replace(settings, mail_url=f"smtp://127.0.0.1:{controller.port}?starttls=off")
@@ -304,7 +304,7 @@ def test_a_confirmation_the_mail_server_refuses_is_logged_once(
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    import_file(sessions, PROJECT_ROOT / "sample" / "content.yaml")
+    load_content(sessions)
     proxied = replace(settings, trusted_proxies=1, subscribe_limit_per_client=2)
     client = create_app(proxied, sessions=sessions).test_client()
 
