@@ -32,11 +32,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS
 from scratch import store
 
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support.processes import stop
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.deliver.editions import build_edition, segment_keys
 from worker.domain.digest import Digest
@@ -248,12 +249,7 @@ def preview_process(templates: Path, folder: Path) -> Iterator[str]:
             time.sleep(0.05)
         yield found.group(1)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def browser_page(stack: ExitStack, url: str) -> Any | None:

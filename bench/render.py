@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import select
 
 from subscribers.csvio import import_csv
-from support.digests import big_digest
+from tests.support.digests import big_digest
 from worker.config import PROJECT_ROOT, load_settings
 from worker.domain.segments import digest_for_segment
 from worker.domain.weeks import Week

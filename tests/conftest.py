@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web.outbox import wait_for_mail
+from tests.support.smtpserver import Handler, smtp_server
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.mail.base import OutgoingMessage
 from worker.mail.memory import MemoryBackend
@@ -109,6 +110,20 @@ def outbox() -> Iterator[list[OutgoingMessage]]:
     yield MemoryBackend.outbox
     wait_for_mail()
     MemoryBackend.reset()
+
+
+@pytest.fixture
+def handler() -> Handler:
+    """What the test's SMTP server answers and what it received."""
+    return Handler()
+
+
+@pytest.fixture
+def smtp_port(handler: Handler) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) on loopback, answering as ``handler``
+    says; its port."""
+    with smtp_server(handler) as controller:
+        yield controller.port
 
 
 @pytest.fixture

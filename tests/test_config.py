@@ -229,7 +229,7 @@ def test_the_documentation_lists_every_declared_variable_with_its_default() -> N
     assert documented == declared
 
 
-def test_the_documentation_check_finds_a_missing_a_stray_and_a_wrong_row() -> None:
+def test_the_table_reader_keeps_a_wrong_a_doubled_and_a_stray_row_for_the_comparison() -> None:
     table = "\n".join(
         [
             "| variable | default | meaning |",

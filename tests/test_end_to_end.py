@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support.commands import digest
-from support.smtpserver import Handler, smtp_server
+from tests.support.commands import digest
+from tests.support.smtpserver import Handler, smtp_server
 from worker.config import PROJECT_ROOT, load_settings
 from worker.domain.tokens import Purpose, read_token
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, load_content
+from tests.support.sample import W48, load_content
 from worker.config import Settings
 from worker.domain.digest import Digest
 from worker.domain.weeks import Week, parse_week

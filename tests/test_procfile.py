@@ -32,9 +32,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, insert, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.feedserver import Route, serve_feeds
-from support.sample import W48
-from support.smtpserver import Handler, free_port, smtp_server
+from tests.support.feedserver import Route, serve_feeds
+from tests.support.sample import W48
+from tests.support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
 from worker.ingest.importer import import_file

@@ -12,9 +12,9 @@ import click
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.commands import digest
-from support.feedserver import serve_feeds
-from support.sample import W48, build_sample_week
+from tests.support.commands import digest
+from tests.support.feedserver import serve_feeds
+from tests.support.sample import W48, build_sample_week
 from worker.cli import COMMANDS, main
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import start_edition

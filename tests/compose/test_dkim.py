@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dkim
 
-from support.messages import ADA, EDITION, NOW
+from tests.support.messages import ADA, EDITION, NOW
 from worker.compose.message import SegmentParts, compose_message
 from worker.compose.template import MessageTemplate
 from worker.config import Settings

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import re
 
-from support.messages import ADA, EDITION, NOW
+from tests.support.messages import ADA, EDITION, NOW
 from worker.compose.ids import (
     SentTo,
     envelope_sender,

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from support.messages import ADA, EDITION, NOW
+from tests.support.messages import ADA, EDITION, NOW
 from worker.compose.ids import message_id_for
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings

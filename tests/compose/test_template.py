@@ -9,8 +9,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from support.digests import big_digest
-from support.messages import ADA, EDITION, NOW
+from tests.support.digests import big_digest
+from tests.support.messages import ADA, EDITION, NOW
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.compose.template import MessageTemplate
 from worker.config import PROJECT_ROOT, Settings

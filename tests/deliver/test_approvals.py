@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.schedule import add_week_content, berlin, deliveries, edition, without_feeds
+from tests.support.schedule import add_week_content, berlin, deliveries, edition, without_feeds
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition, hold_edition, release_edition
 from worker.deliver.editions import EditionStateError, build_edition, start_edition

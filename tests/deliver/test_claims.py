@@ -8,8 +8,8 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, build_sample_week
-from support.sending import committed, leased
+from tests.support.sample import W48, build_sample_week
+from tests.support.sending import committed, leased
 from worker.config import Settings
 from worker.deliver.claims import claim, claimed_batch, release, renew
 from worker.deliver.editions import set_paused, start_edition

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, build_sample_week, load_sample
+from tests.support.sample import W48, build_sample_week, load_sample
 from worker.config import Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
 from worker.render.renderer import Renderer

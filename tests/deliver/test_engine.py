@@ -11,15 +11,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, load_content
-from support.sending import leased
-from support.smtpserver import Handler, smtp_server
+from tests.support.sample import W48, load_content
+from tests.support.sending import leased
+from tests.support.smtpserver import Handler
 from worker.config import Settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
 from worker.deliver.runner import Worker
@@ -45,17 +44,6 @@ def started(sessions: sessionmaker[Session], settings: Settings, subscribers: in
     build_edition(sessions, W48, settings, Renderer(settings.templates_dir))
     start_edition(sessions, W48, settings)
     return emails
-
-
-@pytest.fixture
-def handler() -> Handler:
-    return Handler()
-
-
-@pytest.fixture
-def smtp_port(handler: Handler) -> Iterator[int]:
-    with smtp_server(handler) as controller:
-        yield controller.port
 
 
 def test_a_faulty_server_ends_each_recipient_where_it_should(

@@ -10,8 +10,8 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, build_sample_week
-from support.sending import Scripted, committed
+from tests.support.sample import W48, build_sample_week
+from tests.support.sending import Scripted, committed
 from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.claims import Claimed, claim, claimed_batch

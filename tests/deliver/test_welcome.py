@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import load_content
-from support.subscribers import add_confirmed
+from tests.support.sample import load_content
+from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.deliver.welcome import latest_segment

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from support.schedule import BERLIN, berlin, utc
+from tests.support.schedule import BERLIN, berlin, utc
 from worker.domain.cron import cron_trigger, occurrences
 
 

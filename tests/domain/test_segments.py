@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from support.digests import SITE, column, digest, launch, seed_comparison
+from tests.support.digests import SITE, column, digest, launch, seed_comparison
 from worker.domain.digest import ComparisonBlock
 from worker.domain.segments import (
     EVERYONE,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from support.schedule import BERLIN
+from tests.support.schedule import BERLIN
 from worker.domain.weeks import Week, last_complete_week, parse_week, week_of
 from worker.errors import ConfigError
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.preview import (
+from tests.support.preview import (
     CHANGE_TIMEOUT,
     DIGEST_TEMPLATE,
     FILES_API_TAGLINE,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from support.commands import digest
-from support.mailparts import parse_message, part_bytes
-from support.preview import WEEK, cli_env, payload_of
+from tests.support.commands import digest
+from tests.support.mailparts import parse_message, part_bytes
+from tests.support.preview import WEEK, cli_env, payload_of
 from worker.editor.preview import dark_mode
 
 

@@ -31,10 +31,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.commands import digest
-from support.mailparts import parse_message, part_bytes
-from support.postmarkserver import TOKEN, FakePostmark, postmark_server
-from support.preview import (
+from tests.support.commands import digest
+from tests.support.mailparts import parse_message, part_bytes
+from tests.support.postmarkserver import TOKEN, FakePostmark, postmark_server
+from tests.support.preview import (
     DIGEST_TEMPLATE,
     FILES_API_TAGLINE,
     FOOTER,
@@ -45,7 +45,7 @@ from support.preview import (
     wait_for,
     watching,
 )
-from support.smtpserver import Handler, smtp_server
+from tests.support.smtpserver import Handler, smtp_server
 from worker.compose.message import Recipient, SegmentParts
 from worker.config import Settings, load_settings
 from worker.editor.lint.rules import CHECKS, Level

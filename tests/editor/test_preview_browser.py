@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from support.commands import digest
+from tests.support.commands import digest
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer

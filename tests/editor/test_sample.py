@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.preview import FILES_API_TAGLINE, edit, wait_for, wait_for_store_reads, watching
+from tests.support.preview import FILES_API_TAGLINE, edit, wait_for, wait_for_store_reads, watching
 from worker.config import Settings
 from worker.editor.live import LivePreview
 from worker.editor.sample import SAMPLE, SAMPLE_WEEK, SampleStore

@@ -8,14 +8,14 @@ import datetime as dt
 import resource
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.feedserver import FeedServer, Route, serve_feeds
 from worker.config import PROJECT_ROOT, Settings
-from worker.ingest import runner as ingest
 from worker.ingest.feeds import FeedSpec
 from worker.ingest.runner import ingest_feeds
 from worker.store.models import Feed, Tool
@@ -260,19 +260,39 @@ def test_entries_that_do_not_fit_are_skipped_and_the_rest_is_stored(
 
 
 def test_an_unexpected_error_fails_only_its_feed(
-    sessions: sessionmaker[Session],
-    server: FeedServer,
-    fast: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    sessions: sessionmaker[Session], engine: Engine, server: FeedServer, fast: Settings
 ) -> None:
-    real_slug = ingest._unique_slug
+    def clashing_slug(
+        _connection: Connection, _cursor: object, statement: str, parameters: Any, *_: object
+    ) -> tuple[str, Any]:
+        # Two entries of the RSS feed get one slug: the store refuses the
+        # second INSERT, which on PostgreSQL aborts the transaction.
+        if statement.startswith("INSERT INTO tool"):
+            parameters = _replaced(parameters, "testwhisper", "schemafold")
+        return statement, parameters
 
-    def clashing_slug(session: Session, name: str) -> str:
-        # Two entries of the RSS feed get one slug: the second INSERT fails
-        # in the database, which on PostgreSQL aborts the transaction.
-        return "clash" if name in ("Schemafold", "Testwhisper") else real_slug(session, name)
+    event.listen(engine, "before_cursor_execute", clashing_slug, retval=True)
+    try:
+        _ingest_with_one_feed_failing(sessions, server, fast)
+    finally:
+        event.remove(engine, "before_cursor_execute", clashing_slug)
 
-    monkeypatch.setattr(ingest, "_unique_slug", clashing_slug)
+
+def _replaced(parameters: Any, old: str, new: str) -> Any:
+    """A statement's parameters (a tuple, a dict, or a list of either) with
+    every value ``old`` replaced by ``new``."""
+    if isinstance(parameters, dict):
+        return {key: new if value == old else value for key, value in parameters.items()}
+    if isinstance(parameters, tuple):
+        return tuple(new if value == old else value for value in parameters)
+    if isinstance(parameters, list):
+        return [_replaced(each, old, new) for each in parameters]
+    return parameters
+
+
+def _ingest_with_one_feed_failing(
+    sessions: sessionmaker[Session], server: FeedServer, fast: Settings
+) -> None:
     rss_url = server.url("/launches.rss.xml")
     specs = [
         FeedSpec(rss_url),

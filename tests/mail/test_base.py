@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from support.smtpserver import Handler, self_signed, smtp_server
+from tests.support.smtpserver import Handler, self_signed, smtp_server
 from worker.errors import MailError
 from worker.mail import backend_from_url
 from worker.mail.base import MailBackend, OutgoingMessage, SendResult, url_options

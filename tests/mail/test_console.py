@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from support.outgoing import message
+from tests.support.outgoing import message
 from worker.mail import backend_from_url
 from worker.mail.base import Outcome
 from worker.mail.console import ConsoleBackend

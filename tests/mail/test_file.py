@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support.outgoing import message
+from tests.support.outgoing import message
 from worker.mail import backend_from_url
 from worker.mail.file import FileBackend
 

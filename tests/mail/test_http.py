@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from support.httpserver import serving
-from support.outgoing import message
+from tests.support.httpserver import serving
+from tests.support.outgoing import message
 from worker.errors import MailError
 from worker.mail.base import Outcome, OutgoingMessage, SendResult
 from worker.mail.http import HTTPBackend

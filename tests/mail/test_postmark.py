@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.postmarkserver import TOKEN, FakePostmark, postmark_server
+from tests.support.postmarkserver import TOKEN, FakePostmark, postmark_server
 from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings

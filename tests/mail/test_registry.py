@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from support.outgoing import message
+from tests.support.outgoing import message
 from worker.errors import MailError
 from worker.mail import available_schemes, backend_from_url
 

@@ -4,12 +4,11 @@ and implicit TLS; PIPELINING and not; refusals, drops, stalls and pools."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
-from support.outgoing import message
-from support.smtpserver import Handler, self_signed, smtp_server
+from tests.support.outgoing import message
+from tests.support.smtpserver import Handler, self_signed, smtp_server
 from worker.domain.suppression import SuppressionReason
 from worker.errors import MailError
 from worker.mail import backend_from_url
@@ -24,19 +23,8 @@ def tls(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     return self_signed(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture
-def handler() -> Handler:
-    return Handler()
-
-
-@pytest.fixture
-def plain_server(handler: Handler) -> Iterator[int]:
-    with smtp_server(handler) as controller:
-        yield controller.port
-
-
-def test_one_connection_carries_every_batch(handler: Handler, plain_server: int) -> None:
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+def test_one_connection_carries_every_batch(handler: Handler, smtp_port: int) -> None:
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         first = backend.send_batch([message(n) for n in range(5)])
         second = backend.send_batch([message(n) for n in range(5, 8)])
@@ -48,14 +36,14 @@ def test_one_connection_carries_every_batch(handler: Handler, plain_server: int)
 
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_refusals_are_permanent_or_transient_with_the_servers_words(
-    handler: Handler, plain_server: int, pipelining: bool
+    handler: Handler, smtp_port: int, pipelining: bool
 ) -> None:
     handler.pipelining = pipelining
     handler.replies = {
         "gone@example.com": "550 5.1.1 <gone@example.com>: no such user",
         "busy@example.com": "451 4.3.0 try again later",
     }
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         results = backend.send_batch(
             [message(1, "gone@example.com"), message(2, "busy@example.com"), message(3)]
@@ -72,11 +60,11 @@ def test_refusals_are_permanent_or_transient_with_the_servers_words(
 
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_a_dropped_connection_is_reopened_once(
-    handler: Handler, plain_server: int, pipelining: bool
+    handler: Handler, smtp_port: int, pipelining: bool
 ) -> None:
     handler.pipelining = pipelining
     handler.drop_after = 2
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         results = backend.send_batch([message(n) for n in range(5)])
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
@@ -85,7 +73,7 @@ def test_a_dropped_connection_is_reopened_once(
 
 
 def test_each_message_gets_its_own_answer_when_envelopes_ride_ahead(
-    handler: Handler, plain_server: int
+    handler: Handler, smtp_port: int
 ) -> None:
     """With PIPELINING the next message's envelope goes out with the current
     message's content: refusals, a drop and a stall midway still land on the
@@ -96,7 +84,7 @@ def test_each_message_gets_its_own_answer_when_envelopes_ride_ahead(
     }
     handler.script = {"reader5@example.com": ["drop"], "reader7@example.com": ["stall"]}
     handler.stall_seconds = 2.0
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&timeout=1")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off&timeout=1")
     with backend:
         results = backend.send_batch([message(n) for n in range(10)])
     outcomes = [(r.outcome, r.code) for r in results]
@@ -111,11 +99,11 @@ def test_each_message_gets_its_own_answer_when_envelopes_ride_ahead(
 
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_an_address_that_would_break_the_envelope_is_refused_alone(
-    handler: Handler, plain_server: int, pipelining: bool
+    handler: Handler, smtp_port: int, pipelining: bool
 ) -> None:
     handler.pipelining = pipelining
     hostile = ["x@example.com>\r\nRCPT TO:<victim@example.com", "josé@example.com"]
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         results = backend.send_batch([message(1), *(message(2, h) for h in hostile), message(3)])
     assert [(r.outcome, r.code) for r in results] == [
@@ -139,7 +127,7 @@ REFUSALS_OF_US = {
 @pytest.mark.parametrize("pipelining", [True, False])
 @pytest.mark.parametrize("where", REFUSALS_OF_US)
 def test_a_relay_that_refuses_us_charges_no_recipient(
-    handler: Handler, plain_server: int, pipelining: bool, where: str
+    handler: Handler, smtp_port: int, pipelining: bool, where: str
 ) -> None:
     """A refusal of our sender or of relaying says the relay takes no mail of
     ours at all: every message comes back unsent, nobody is suppressed."""
@@ -148,7 +136,7 @@ def test_a_relay_that_refuses_us_charges_no_recipient(
         handler.mail_reply = REFUSALS_OF_US[where]
     else:
         handler.rcpt_reply = REFUSALS_OF_US[where]
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=2")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off&connections=2")
     with backend:
         results = backend.send_batch([message(n) for n in range(6)])
     code = int(REFUSALS_OF_US[where][:3])
@@ -158,13 +146,13 @@ def test_a_relay_that_refuses_us_charges_no_recipient(
 
 @pytest.mark.parametrize("pipelining", [True, False])
 def test_a_sender_refused_for_now_defers_each_message_on_one_connection(
-    handler: Handler, plain_server: int, pipelining: bool
+    handler: Handler, smtp_port: int, pipelining: bool
 ) -> None:
     """A 4xx to MAIL FROM speaks of now, not of the relay for good: each
     message is answered transient and the connection goes on."""
     handler.pipelining = pipelining
     handler.mail_reply = "451 4.3.0 try again later"
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         results = backend.send_batch([message(n) for n in range(3)])
     assert {(r.outcome, r.code, r.text) for r in results} == {
@@ -174,12 +162,12 @@ def test_a_sender_refused_for_now_defers_each_message_on_one_connection(
 
 
 def test_a_connection_that_breaks_unexpectedly_never_hangs_the_batch(
-    handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
+    handler: Handler, smtp_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Whatever goes wrong inside a sending thread, it hands its messages
     back instead of dying and leaving the batch waiting for it."""
     broken = OutgoingMessage("digest@verdicts.example", "b@example.com", None, "<b>")  # type: ignore[arg-type]
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         results = backend.send_batch([message(1), broken, message(3)])
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.UNSENT, Outcome.UNSENT]
@@ -188,10 +176,10 @@ def test_a_connection_that_breaks_unexpectedly_never_hangs_the_batch(
 
 
 def test_connections_the_server_turns_away_hand_their_messages_to_the_others(
-    handler: Handler, plain_server: int, caplog: pytest.LogCaptureFixture
+    handler: Handler, smtp_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler.max_connections = 1
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=3")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off&connections=3")
     with backend:
         first = backend.send_batch([message(n) for n in range(12)])
         second = backend.send_batch([message(n) for n in range(12, 20)])
@@ -203,10 +191,10 @@ def test_connections_the_server_turns_away_hand_their_messages_to_the_others(
 
 
 def test_a_pool_spreads_a_batch_over_its_connections_in_order(
-    handler: Handler, plain_server: int
+    handler: Handler, smtp_port: int
 ) -> None:
     handler.replies = {"reader3@example.com": "550 5.1.1 no such user"}
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off&connections=3")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off&connections=3")
     with backend:
         results = backend.send_batch([message(n) for n in range(10)])
         more = backend.send_batch([message(n) for n in range(10, 16)])
@@ -220,14 +208,12 @@ def test_a_pool_spreads_a_batch_over_its_connections_in_order(
     )
 
 
-def test_dots_at_line_starts_survive_the_pipelined_path(
-    handler: Handler, plain_server: int
-) -> None:
+def test_dots_at_line_starts_survive_the_pipelined_path(handler: Handler, smtp_port: int) -> None:
     data = (
         b"From: a@example.com\r\nTo: b@example.com\r\nSubject: dots\r\n\r\n"
         b".starts with a dot\r\n..two dots\r\n.\r\nend\r\n"
     )
-    backend = backend_from_url(f"smtp://127.0.0.1:{plain_server}?starttls=off")
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off")
     with backend:
         result = backend.send_batch(
             [OutgoingMessage("a@example.com", "b@example.com", data, "<d>")]

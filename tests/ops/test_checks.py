@@ -14,13 +14,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 
-from support.smtpserver import Handler, self_signed, smtp_server
+from tests.support.smtpserver import Handler, self_signed, smtp_server
 from worker.config import DEV_SECRET_KEY
 from worker.ops.checks import Finding, Level, check_environment
 from worker.ops.health import head_revision
-from worker.store import make_engine
+from worker.store import MIGRATIONS, make_engine, upgrade
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 SMTP_PASSWORD = "check-smtp-pass-1618"
@@ -190,9 +191,6 @@ def test_the_database_check_keeps_the_urls_connect_timeout(
 
 
 def test_a_schema_behind_the_code_is_an_error(good_env: dict[str, str], tmp_path: Path) -> None:
-    from alembic.script import ScriptDirectory
-
-    from worker.store import MIGRATIONS, upgrade
 
     previous = ScriptDirectory(str(MIGRATIONS)).get_revision(head_revision()).down_revision
     assert isinstance(previous, str)

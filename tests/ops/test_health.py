@@ -8,14 +8,15 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.httpserver import serving
-from support.opsworld import client_for
+from tests.support.httpserver import serving
+from tests.support.opsworld import client_for
 from worker.config import Settings
 from worker.ops.health import head_revision, probe_mail
-from worker.store import CONNECT_TIMEOUT, make_engine, session_factory, upgrade
+from worker.store import CONNECT_TIMEOUT, MIGRATIONS, make_engine, session_factory, upgrade
 
 # /healthz
 
@@ -42,9 +43,6 @@ def test_healthz_answers_503_on_a_store_without_schema(settings: Settings, tmp_p
 def test_healthz_answers_503_on_a_schema_behind_the_code(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from alembic.script import ScriptDirectory
-
-    from worker.store import MIGRATIONS
 
     previous = ScriptDirectory(str(MIGRATIONS)).get_revision(head_revision()).down_revision
     assert isinstance(previous, str)
@@ -62,7 +60,6 @@ def test_healthz_answers_503_on_a_schema_behind_the_code(
 def test_healthz_stays_ok_on_a_store_migrated_by_a_newer_release(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from sqlalchemy import text
 
     engine = make_engine(f"sqlite:///{tmp_path / 'newer.sqlite3'}")
     upgrade(engine)

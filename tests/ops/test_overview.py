@@ -3,6 +3,7 @@ text and checked against the store, on both stores."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -10,7 +11,7 @@ import re
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.opsworld import client_for, store_mid_send
+from tests.support.opsworld import client_for, store_mid_send
 from worker.config import Settings
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
 from worker.store.models import Delivery, Edition, Subscriber
@@ -153,7 +154,6 @@ def test_metrics_of_an_empty_store_are_zeros(
 def test_metrics_token_guards_the_endpoint(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    import dataclasses
 
     guarded = client_for(dataclasses.replace(settings, metrics_token="scrape-me-0451"), sessions)
     refused = guarded.get("/metrics")

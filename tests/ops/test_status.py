@@ -10,20 +10,24 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.commands import digest
-from support.opsworld import NOW, store_mid_send
+from tests.support.commands import digest
+from tests.support.opsworld import NOW, store_mid_send
 from worker.config import Settings
 from worker.domain.states import EditionStatus
 from worker.schedule.due import next_cron
 from worker.store.models import Edition
 
 
-def test_status_shows_schedule_editions_feeds_and_mail(
+@pytest.fixture
+def status_env(
     settings: Settings, sessions: sessionmaker[Session], database_url: str, tmp_path: Path
-) -> None:
+) -> dict[str, str]:
+    """A store mid-send with next week's edition held; the environment of a
+    ``digest status`` of it in Berlin time."""
     store_mid_send(sessions, settings)
     with sessions.begin() as session:
         session.add(
@@ -35,19 +39,28 @@ def test_status_shows_schedule_editions_feeds_and_mail(
                 held_at=NOW,
             )
         )
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "MAIL_URL": f"file://{tmp_path / 'outbox'}",
         "DIGEST_TIMEZONE": "Europe/Berlin",
         "DIGEST_SEND_AT": "tue 09:00",
     }
-    done = digest(env, "status")
+
+
+def next_send(settings: Settings) -> dt.datetime:
+    return next_cron("tue 09:00", settings, dt.datetime.now(dt.UTC))
+
+
+def test_status_shows_schedule_editions_feeds_and_mail(
+    status_env: dict[str, str], settings: Settings, tmp_path: Path
+) -> None:
+    done = digest(status_env, "status")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Schedule (times in Europe/Berlin)" in out
-    send_at = next_cron("tue 09:00", settings, dt.datetime.now(dt.UTC))
-    assert f"send      {send_at.astimezone(ZoneInfo('Europe/Berlin')):%a %Y-%m-%d} 09:00" in out
+    send_at = next_send(settings).astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"send      {send_at:%a %Y-%m-%d} 09:00" in out
     for job in ("ingest", "build", "retries", "prune"):
         assert re.search(rf"^\s+{job}\s+\w{{3}} \d{{4}}-\d\d-\d\d \d\d:\d\d\s*$", out, re.M), job
     w48 = next(line for line in out.splitlines() if "2026-W48" in line).split()
@@ -57,11 +70,14 @@ def test_status_shows_schedule_editions_feeds_and_mail(
     assert "https://c.example/feed (inactive)" in out
     assert f"Mail backend file://{tmp_path / 'outbox'}: ok: {tmp_path / 'outbox'} does not" in out
 
-    as_json = digest(env, "status", "--json")
+
+def test_status_as_json(status_env: dict[str, str], settings: Settings) -> None:
+    as_json = digest(status_env, "status", "--json")
     assert as_json.returncode == 0, as_json.stderr
     report = json.loads(as_json.stdout)
     assert report["timezone"] == "Europe/Berlin"
     send = next(run for run in report["schedule"] if run["job"] == "send")
+    send_at = next_send(settings)
     assert dt.datetime.fromisoformat(send["at"]) == send_at
     assert (
         dt.datetime.fromisoformat(send["at"]).utcoffset()
@@ -82,10 +98,13 @@ def test_status_shows_schedule_editions_feeds_and_mail(
     assert failing["last_error"] == "HTTP 500" and failing["error_count"] == 2
     assert report["mail"]["ok"] is True
 
-    week = digest(env, "status", "--week", "2026-W48", "--json")
+
+def test_status_of_one_week_as_json(status_env: dict[str, str]) -> None:
+    week = digest(status_env, "status", "--week", "2026-W48", "--json")
     assert week.returncode == 0, week.stderr
     counts = json.loads(week.stdout)
     assert counts["week"] == "2026-W48" and counts["sent"] == 3 and counts["suppressed"] == 1
+    assert counts["rate"] > 0  # three sent since the start, two hours ago
 
 
 def test_status_says_when_the_mail_backend_fails_and_never_shows_its_password(

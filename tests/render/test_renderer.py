@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from support.digests import big_digest, launch, seed_comparison, seed_digest
+from tests.support.digests import big_digest, launch, seed_comparison, seed_digest
 from worker.config import PROJECT_ROOT
 from worker.domain import placeholders
 from worker.errors import RenderError

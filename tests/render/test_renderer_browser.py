@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support.digests import big_digest, seed_digest
+from tests.support.digests import big_digest, seed_digest
 from worker.config import PROJECT_ROOT
 from worker.render.renderer import Renderer
 

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.commands import digest
-from support.schedule import BERLIN, UTC, add_week_content, berlin, deliveries
+from tests.support.commands import digest
+from tests.support.schedule import BERLIN, UTC, add_week_content, berlin, deliveries
 from worker.config import Settings
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import last_complete_week

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.feedserver import FeedServer, Route, serve_feeds
-from support.schedule import (
+from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.schedule import (
     BERLIN,
     UTC,
     add_week_content,

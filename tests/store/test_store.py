@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.store import current_revision, make_engine, session_factory
+from worker.store import alembic_config, current_revision, make_engine, session_factory, upgrade
 from worker.store.models import (
     Base,
     Delivery,
@@ -126,9 +127,6 @@ def test_timestamps_read_back_aware_in_utc(sessions: sessionmaker[Session]) -> N
 
 
 def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
-    from alembic import command
-
-    from worker.store import alembic_config, upgrade
 
     command.downgrade(alembic_config(engine), "base")
     assert current_revision(engine) is None
@@ -139,9 +137,6 @@ def test_every_migration_downgrades_and_upgrades_again(engine: Engine) -> None:
 def test_migrations_keep_what_references_a_rebuilt_table(engine: Engine) -> None:
     """SQLite rebuilds tables to change them; the votes and deliveries that
     reference a rebuilt subscriber table must survive it."""
-    from alembic import command
-
-    from worker.store import alembic_config, upgrade
 
     command.downgrade(alembic_config(engine), "0004")
     now = "2026-11-24 09:00:00+00:00"

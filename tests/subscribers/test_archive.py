@@ -17,7 +17,7 @@ from subscribers.archive import (
     public_text,
     summary_of,
 )
-from support.editions import W48, build_sample_week, send_sample_week
+from tests.support.editions import W48, build_sample_week, send_sample_week
 from worker.config import Settings
 from worker.deliver.editions import start_edition
 from worker.domain import placeholders

@@ -31,7 +31,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from support.intakehelpers import self_signed
+from tests.support.intakehelpers import self_signed
+from tests.support.processes import stop
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 REQUIRE = os.environ.get("VERDICT_REQUIRE_IMAP") == "1"
@@ -192,12 +193,7 @@ def run_dovecot() -> Iterator[Dovecot]:
         _wait_for(imaps_port, process, root)
         yield Dovecot("127.0.0.1", imap_port, imaps_port, root)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.sample import W48, build_sample_week
+from tests.support.sample import W48, build_sample_week
 from worker.config import Settings
 from worker.deliver.editions import Counts, build_edition, start_edition
 from worker.deliver.runner import send_edition

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
-from support.sample import W48, build_sample_week
+from tests.support.sample import W48, build_sample_week
 from worker.config import Settings
 from worker.deliver.editions import start_edition
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus

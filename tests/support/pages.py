@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web.outbox import wait_for_mail
-from support.mailparts import parse_message
+from tests.support.mailparts import parse_message
 from worker.config import Settings
 from worker.domain.tokens import Purpose, make_token, subscriber_payload
 from worker.mail.memory import MemoryBackend

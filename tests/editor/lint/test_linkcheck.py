@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support.digests import seed_digest
+from tests.support.digests import seed_digest
 from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings

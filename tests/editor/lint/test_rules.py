@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from support.digests import big_digest, seed_digest
+from tests.support.digests import big_digest, seed_digest
 from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings, load_settings

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.intake.dsn import DELAYED, MessageError, classify
 from subscribers.intake.mailboxes import MailboxError, fetch_imap, parse_imap_url, read_mailbox
-from support.commands import digest
-from support.dovecot import PASSWORD, Dovecot, run_dovecot
-from support.intakehelpers import state, status_of
+from tests.support.commands import digest
+from tests.support.dovecot import PASSWORD, Dovecot, run_dovecot
+from tests.support.intakehelpers import state, status_of
 from worker.compose.ids import EditionRef, envelope_sender, message_id_for
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.domain.states import SubscriberStatus

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.archive import ArchiveEntry
 from subscribers.web import create_app
 from subscribers.web.archive import atom_feed
-from support.editions import send_sample_week
+from tests.support.editions import send_sample_week
 from worker.config import Settings
 from worker.domain.segments import EVERYONE
 from worker.domain.states import EditionStatus

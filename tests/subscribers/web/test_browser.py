@@ -21,9 +21,9 @@ from werkzeug.serving import make_server
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
-from support.mailparts import parse_message
-from support.sample import load_content
-from support.smtpserver import Handler, free_port, smtp_server
+from tests.support.mailparts import parse_message
+from tests.support.sample import load_content
+from tests.support.smtpserver import Handler, free_port, smtp_server
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.domain.states import SubscriberStatus

@@ -22,8 +22,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
-from support.feedserver import FeedServer, Route, serve_feeds
-from support.intakehelpers import self_signed, state, status_of
+from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.intakehelpers import self_signed, state, status_of
 from worker.config import Settings
 from worker.domain.states import SubscriberStatus
 from worker.store.models import Subscriber

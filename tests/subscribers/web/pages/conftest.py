@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
-from support.sample import load_content
+from tests.support.sample import load_content
 from worker.config import Settings
 
 

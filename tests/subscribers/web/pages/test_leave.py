@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
-from support.pages import ONE_CLICK, subscriber, token
-from support.subscribers import add_confirmed
+from tests.support.pages import ONE_CLICK, subscriber, token
+from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.tokens import Purpose, make_token

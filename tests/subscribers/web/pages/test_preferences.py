@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.editions import start_week
-from support.pages import csrf_of, subscriber, token
-from support.subscribers import add_confirmed
+from tests.support.editions import start_week
+from tests.support.pages import csrf_of, subscriber, token
+from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.domain.tokens import Purpose
 from worker.store.models import Delivery, Subscriber

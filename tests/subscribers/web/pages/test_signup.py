@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
-from support.editions import start_week
-from support.pages import ONE_CLICK, body, count, link, sent, subscriber, token
-from support.sample import load_content
-from support.smtpserver import Handler, free_port, smtp_server
-from support.subscribers import add_confirmed
+from tests.support.editions import start_week
+from tests.support.pages import ONE_CLICK, body, count, link, sent, subscriber, token
+from tests.support.sample import load_content
+from tests.support.smtpserver import Handler, free_port, smtp_server
+from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason

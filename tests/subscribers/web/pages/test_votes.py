@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.pages import count, csrf_of, token
-from support.subscribers import add_confirmed
+from tests.support.pages import count, csrf_of, token
+from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.domain.tokens import Purpose
 from worker.store.models import Vote
