@@ -84,7 +84,10 @@ def preview(
                 return
             with serving(live, pages, port) as server:
                 console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
-                stop.wait()
+                # In slices: a signal the kernel hands to another thread runs its
+                # Python handler only once the main thread runs bytecode again.
+                while not stop.wait(0.2):
+                    pass
     except KeyboardInterrupt:
         console.print("preview stopped")
     finally:
