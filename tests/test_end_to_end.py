@@ -7,31 +7,21 @@ import email
 import email.policy
 import os
 import re
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
-
 from tests.support.commands import digest
-from tests.support.smtpserver import Handler, smtp_server
+from tests.support.smtpserver import Handler
 from worker.config import PROJECT_ROOT, load_settings
 from worker.domain.tokens import Purpose, read_token
 
 SAMPLE = PROJECT_ROOT / "sample"
 
 
-@pytest.fixture
-def smtp_handler() -> Iterator[tuple[int, Handler]]:
-    handler = Handler()
-    with smtp_server(handler) as controller:
-        yield controller.port, handler
-
-
 def test_send_a_week_over_smtp_and_read_what_arrived(
-    database_url: str, smtp_handler: tuple[int, Handler], tmp_path: Path
+    database_url: str, smtp_port: int, handler: Handler, tmp_path: Path
 ) -> None:
-    port, capture = smtp_handler
+    port, capture = smtp_port, handler
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -45,7 +45,7 @@ from tests.support.preview import (
     wait_for,
     watching,
 )
-from tests.support.smtpserver import Handler, smtp_server
+from tests.support.smtpserver import Handler
 from worker.compose.message import Recipient, SegmentParts
 from worker.config import Settings, load_settings
 from worker.editor.lint.rules import CHECKS, Level
@@ -65,13 +65,6 @@ from worker.store import make_engine, session_factory
 from worker.store.models import Delivery, Edition, Subscriber
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Handler]]:
-    handler = Handler()
-    with smtp_server(handler) as controller:
-        yield controller.port, handler
-
-
 class SmtpSample(NamedTuple):
     """A `digest` command's environment and settings, mailing to a real SMTP
     server, and that server's handler."""
@@ -83,10 +76,10 @@ class SmtpSample(NamedTuple):
 
 @pytest.fixture
 def smtp_sample(
-    sessions: sessionmaker[Session], database_url: str, smtp: tuple[int, Handler]
+    sessions: sessionmaker[Session], database_url: str, smtp_port: int, handler: Handler
 ) -> SmtpSample:
     """The sample data in the test's store, and `digest` mailing to a real SMTP server."""
-    port, handler = smtp
+    port = smtp_port
     env = cli_env(database_url, MAIL_URL=f"smtp://127.0.0.1:{port}?starttls=off")
     settings = load_settings(env)
     load_sample(sessions, settings)
@@ -179,11 +172,11 @@ def test_preview_of_a_sent_edition_is_each_subscribers_message(
 
 
 def test_send_test_goes_only_to_the_given_addresses(
-    sqlite_template: Path, tmp_path: Path, smtp: tuple[int, Handler]
+    sqlite_template: Path, tmp_path: Path, smtp_port: int, handler: Handler
 ) -> None:
     # On SQLite only: the test send reads the store as the preview does
     # (compared with what goes out on both stores above) and writes nothing.
-    port, handler = smtp
+    port = smtp_port
     shutil.copyfile(sqlite_template, tmp_path / "store.sqlite3")
     database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     engine = make_engine(database_url)
@@ -217,9 +210,9 @@ def test_send_test_goes_only_to_the_given_addresses(
     ],
 )
 def test_send_test_refuses_bad_options(
-    tmp_path: Path, smtp: tuple[int, Handler], args: tuple[str, ...], said: str
+    tmp_path: Path, smtp_port: int, handler: Handler, args: tuple[str, ...], said: str
 ) -> None:
-    port, handler = smtp
+    port = smtp_port
     env = cli_env(
         f"sqlite:///{tmp_path / 'none.sqlite3'}", MAIL_URL=f"smtp://127.0.0.1:{port}?starttls=off"
     )
