@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.domain.test_documents import alias_bomb
 from worker.config import PROJECT_ROOT
 from worker.errors import ImportFileError
 from worker.ingest.content import load_content
@@ -107,3 +108,38 @@ def test_description_html_is_sanitised(tmp_path: Path) -> None:
     )
     (tool,) = load_content(path).tools
     assert tool.description == '<p>Hi <a rel="noopener noreferrer">l</a></p>'
+
+
+def test_an_alias_bomb_is_refused_before_any_line_index_is_built(tmp_path: Path) -> None:
+    """352 bytes that once took 8.6 GB: the line index stored a key per alias path."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    assert problems_of(path) == [
+        "line 2, column 8: YAML aliases (*a) are not accepted: write the value out"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "problem"),
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested deeper than 32 levels"),
+        ("deep.yaml", "tools: " + "[" * 100_000, "nested deeper than 32 levels"),
+        ("nan.json", '{"tools": [{"slug": "x", "name": NaN}]}', "NaN is not a JSON number"),
+    ],
+)
+def test_a_file_beyond_the_budget_is_one_problem(
+    tmp_path: Path, name: str, body: str, problem: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(body)
+    (only,) = problems_of(path)
+    assert only.endswith(problem)
+
+
+def test_a_number_that_is_not_finite_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "content.yaml"
+    path.write_text("tools:\n  - slug: x\n    name: .nan\n    entry: .inf\n")
+    assert problems_of(path) == [
+        f"{path}:3: tools[0].name: must be text",
+        f"{path}:4: tools[0].entry: must be text",
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from worker.domain.documents import DocumentError, load_json, load_yaml
 from worker.domain.urls import is_web_url
 from worker.domain.verdicts import SEAT_ORDER, Verdict
 from worker.errors import ImportFileError
@@ -117,15 +118,12 @@ def _parse(path: Path) -> tuple[Any, dict[str, int]]:
         raise ImportFileError(str(path), [f"cannot read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:
         raise ImportFileError(str(path), [f"not UTF-8 text (byte {error.start})"]) from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(raw), {}
-        except json.JSONDecodeError as error:
-            problem = f"line {error.lineno}, column {error.colno}: {error.msg}"
-            raise ImportFileError(str(path), [problem]) from None
     try:
-        node = yaml.compose(raw, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(raw)
+        if path.suffix.lower() == ".json":
+            return load_json(raw), {}
+        data, node = load_yaml(raw)
+    except DocumentError as error:
+        raise ImportFileError(str(path), [str(error)]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -218,7 +216,11 @@ def _fields(
                 ok = False
             values[name] = None
             continue
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
+        if (
+            not isinstance(value, str | int | float)
+            or isinstance(value, bool)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
             report(place, "must be text")
             ok = False
             continue

@@ -23,6 +23,7 @@ import feedparser
 import yaml
 
 from worker.config import Settings
+from worker.domain.documents import DocumentError, load_yaml
 from worker.domain.urls import is_web_url
 from worker.errors import ConfigError, FeedError, InputError
 from worker.ingest.lengths import FEED_URL_MAX, label
@@ -67,14 +68,16 @@ def load_feeds_file(path: Path) -> list[FeedSpec]:
         raise InputError(str(path), [f"cannot read the feeds file: {error.strerror}"]) from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(raw) or {}
+            data = load_yaml(raw)[0] or {}
             entries = data.get("feeds", data.get("feed")) if isinstance(data, dict) else data
         else:
             entries = tomllib.loads(raw).get("feed", [])
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, DocumentError) as error:
         raise InputError(
             str(path), [f"not valid {path.suffix.lstrip('.') or 'TOML'}: {error}"]
         ) from None
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        raise InputError(str(path), ["not valid TOML: nested too deep"]) from None
     if not isinstance(entries, list):
         raise InputError(str(path), ["expected a list of feeds ([[feed]] in TOML, feeds: in YAML)"])
     specs: list[FeedSpec] = []
