@@ -431,3 +431,27 @@ def is_local_site(site_url: str) -> bool:
     ``127.0.0.1``, ``::1``): a developer's site, where the public development
     key and plain http do no harm; any other host is production."""
     return urlsplit(site_url).hostname in _LOCAL_HOSTS
+
+
+def refuse_development_key(settings: Settings, doing: str) -> None:
+    """Raise a ConfigError if ``settings`` would sign links with the public
+    development key for a site that is not a developer's (see
+    :func:`is_local_site`); ``doing`` ends the message ("serving …").
+
+    Anyone can forge a link signed with it (unsubscribe, confirm or open the
+    preferences of anyone), and once a real key is set every link already
+    mailed with it dies: one-click unsubscribes then fail for the token's
+    lifetime. Links verify with OLD_SECRET_KEYS too, so it may be in neither.
+    """
+    if is_local_site(settings.site_url):
+        return
+    if settings.secret_key == DEV_SECRET_KEY:
+        raise ConfigError(
+            f"SECRET_KEY is the development key; set a long random SECRET_KEY before {doing}",
+            hint="python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one",
+        )
+    if DEV_SECRET_KEY in settings.old_secret_keys:
+        raise ConfigError(
+            "OLD_SECRET_KEYS holds the development key, which would still verify links; "
+            f"remove it before {doing}"
+        )

@@ -14,8 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from subscribers.web import archive, ops, pages, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
-from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings
-from worker.errors import ConfigError
+from worker.config import Settings, load_settings, refuse_development_key
 from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
 
@@ -27,7 +26,7 @@ def create_app(
     store of ``settings.database_url`` unless ``sessions`` is given."""
     configure_logging()  # under gunicorn; a CLI or a test harness has its own
     settings = settings or load_settings()
-    _refuse_the_development_key(settings)
+    refuse_development_key(settings, f"serving {settings.site_url}")
     if sessions is None:
         sessions = session_factory(make_engine(settings.database_url))
     app = Flask(
@@ -60,21 +59,3 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(archive.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
-
-
-def _refuse_the_development_key(settings: Settings) -> None:
-    """The development key is public: with it anyone could forge every link
-    (unsubscribe anyone, confirm anyone, open anyone's preferences). Links
-    verify with OLD_SECRET_KEYS too, so it may be in neither."""
-    if is_local_site(settings.site_url):
-        return
-    if settings.secret_key == DEV_SECRET_KEY:
-        raise ConfigError(
-            "SECRET_KEY is the development key; set a long random SECRET_KEY "
-            f"before serving {settings.site_url}"
-        )
-    if DEV_SECRET_KEY in settings.old_secret_keys:
-        raise ConfigError(
-            "OLD_SECRET_KEYS holds the development key, which would still verify links; "
-            f"remove it before serving {settings.site_url}"
-        )

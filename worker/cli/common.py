@@ -19,7 +19,7 @@ from rich.markup import escape
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.config import Settings, load_settings
+from worker.config import Settings, load_settings, refuse_development_key
 from worker.domain.weeks import Week, last_complete_week, parse_week
 from worker.errors import DigestError
 from worker.mail import MailBackend, backend_from_url
@@ -72,9 +72,11 @@ def load() -> Settings:
     return load_settings()
 
 
-def warn_before_sending(settings: Settings) -> None:
-    """Say what would hurt delivery, before a real send (not the file,
-    console or memory outbox)."""
+def check_before_sending(settings: Settings) -> None:
+    """Refuse to sign links with the development key for a public site, and
+    say what would hurt delivery before a real send (not the file, console
+    or memory outbox)."""
+    refuse_development_key(settings, f"sending mail for {settings.site_url}")
     if settings.mail_url.split(":", 1)[0] in ("file", "console", "memory"):
         return
     if not settings.site_url.startswith("https://"):
@@ -86,8 +88,8 @@ def warn_before_sending(settings: Settings) -> None:
 
 def sending_backend(settings: Settings) -> MailBackend:
     """``MAIL_URL``'s backend for a real send, not yet open, once
-    :func:`warn_before_sending` has said what would hurt delivery."""
-    warn_before_sending(settings)
+    :func:`check_before_sending` has passed."""
+    check_before_sending(settings)
     return backend_from_url(settings.mail_url)
 
 

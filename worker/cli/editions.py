@@ -26,6 +26,7 @@ from worker.cli.common import (
     LAST_WEEK,
     SAMPLE,
     SEGMENT,
+    check_before_sending,
     coming,
     console,
     errors,
@@ -37,7 +38,6 @@ from worker.cli.common import (
     reports_errors,
     sessions_for,
     user_name,
-    warn_before_sending,
 )
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition, hold_edition, release_edition
@@ -107,7 +107,7 @@ def send(
             fail("--to, --segment and --sample go with --test, and --test needs --to ADDRESS")
         _send_test(settings, week, to, segment, sample)
         return
-    warn_before_sending(settings)
+    check_before_sending(settings)
     sessions = sessions_for(settings)
     the_week = last_week(settings, week)
     built = build_edition(sessions, the_week, settings, Renderer(settings.templates_dir))

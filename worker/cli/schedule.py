@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from worker.cli.common import (
+    check_before_sending,
     console,
     fail,
     finishing_on_signals,
@@ -29,6 +30,7 @@ def clock() -> None:
     their times; a second clock waits until the first stops. SIGTERM or
     Ctrl-C stop it."""
     settings = load()
+    check_before_sending(settings)  # the clock starts sends that workers make
     running = Clock(sessions_for(settings), settings)
     with stopping_on_signals(running):
         status = running.run()

@@ -25,7 +25,7 @@ from worker.cli.common import (
     sessions_for,
 )
 from worker.compose.message import Recipient
-from worker.config import Settings
+from worker.config import Settings, refuse_development_key
 from worker.deliver.notices import NoticeNotSent, confirm_notice, send_notice
 from worker.domain.segments import segment_label
 from worker.domain.states import SubscriberStatus
@@ -90,6 +90,8 @@ def subscribers_add(
     refused.
     """
     settings = load()
+    if pending:  # refused before anyone is added who could not be mailed
+        refuse_development_key(settings, f"mailing confirmations for {settings.site_url}")
     with sessions_for(settings).begin() as session:
         added = add_subscriber(
             session, email, name, list(categories), confirmed=not pending, now=process_now()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from worker.compose.links import recipient_links
 from worker.compose.message import Recipient, SegmentParts, compose_message, compose_notice
-from worker.config import Settings
+from worker.config import Settings, refuse_development_key
 from worker.deliver.welcome import LatestSegment
 from worker.domain.digest import Notice
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose, make_token
@@ -106,6 +106,7 @@ def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment
 def _send(settings: Settings, compose: Callable[[bool], OutgoingMessage]) -> None:
     """Compose (with the parts an email API wants, if it wants them) and
     send; the caller reports a failure (logs it, or tells the operator)."""
+    refuse_development_key(settings, f"mailing notices for {settings.site_url}")
     with backend_from_url(settings.mail_url) as backend:
         message = compose(backend.wants_fields)
         result = backend.send_batch([message])[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worker.compose.message import Recipient
-from worker.config import Settings
+from worker.config import Settings, refuse_development_key
 from worker.domain.weeks import Week
 from worker.editor.preview import compose_preview
 from worker.editor.source import week_source
@@ -22,6 +22,7 @@ def send_tests(
     (marked ``[TEST]``, with ``X-Digest-Test``) and send them through
     ``MAIL_URL``'s backend in one batch: one result per address, in order.
     With ``sample``, the week is the sample data's (see :func:`week_source`)."""
+    refuse_development_key(settings, f"sending proofs for {settings.site_url}")
     backend = backend_from_url(settings.mail_url)  # a bad MAIL_URL fails before any work
     with week_source(settings, week, sample=sample) as source:
         renderer = Renderer(settings.templates_dir)
