@@ -13,6 +13,7 @@
     ├── MailError                                    a mail backend is misconfigured or down
     │   ├── worker.deliver.notices.NoticeNotSent     a notice was not accepted
     │   └── worker.mail.smtp._SenderRefused          the server refused our sender
+    ├── worker.domain.documents.DocumentError        JSON or YAML refused (aliases, depth, NaN)
     ├── worker.domain.tokens.BadToken                a forged, altered or expired token
     ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored
     ├── worker.editor.preview.NothingToPreview       a segment gets nothing that week

@@ -2,9 +2,9 @@
 parsing its options, calling one function and printing what it returned.
 
 Every command reads its settings from the environment (see
-``docs/configuration.md``). Errors meant for a person are printed as one
-clear message, without a traceback, and exit with status 1
-(:func:`worker.cli.common.reports_errors`).
+``docs/configuration.md``). Every error is printed as one clear message,
+without a traceback (``-v`` adds it), and exits with status 1: one place
+does that for every command (:func:`worker.cli.common.errors_as_lines`).
 
 Commands are registered by name and their module is imported when the
 command runs: importing every command's modules (Flask, APScheduler, the
@@ -18,8 +18,7 @@ import importlib
 
 import click
 
-from worker.cli.common import errors, fail
-from worker.errors import DigestError
+from worker.cli.common import errors, errors_as_lines
 from worker.logs import configure_logging
 
 #: Each command's name and where it lives, ``module:attribute`` in this package.
@@ -63,13 +62,14 @@ class _CommandsByName(click.Group):
             raise TypeError(f"COMMANDS[{cmd_name!r}]: {COMMANDS[cmd_name]} is not a click command")
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        with errors_as_lines(verbose=bool(ctx.params.get("verbose"))):
+            return super().invoke(ctx)
+
 
 @click.group(cls=_CommandsByName)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress (INFO) as well as problems.")
 def main(verbose: bool) -> None:
     """verdict-digest: the weekly AI tool verdicts newsletter worker."""
     # Readable lines on a terminal, JSON lines elsewhere (docs/observability.md).
-    try:
-        configure_logging(verbose=verbose, console=errors)
-    except DigestError as error:
-        fail(str(error), error.hint)
+    configure_logging(verbose=verbose, console=errors)

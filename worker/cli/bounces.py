@@ -8,7 +8,6 @@ from subscribers.intake.mailboxes import MailboxReport, fetch_imap, read_mailbox
 from worker.cli.common import (
     console,
     load,
-    reports_errors,
     sessions_for,
 )
 from worker.config import redact_url
@@ -22,7 +21,6 @@ def bounces() -> None:
 
 @bounces.command("read")
 @click.argument("path", type=click.Path(path_type=Path))
-@reports_errors
 def bounces_read(path: Path) -> None:
     """Apply the messages of an mbox file or a Maildir directory. The file is
     only read; reading it again applies nothing twice."""
@@ -34,7 +32,6 @@ def bounces_read(path: Path) -> None:
 @click.option(
     "--url", help="IMAP mailbox (imaps://user:password@host/INBOX); default BOUNCE_IMAP_URL."
 )
-@reports_errors
 def bounces_fetch(url: str | None) -> None:
     """Fetch the unseen messages of an IMAP mailbox and apply them: applied
     ones are deleted, the others marked seen and left for a person."""

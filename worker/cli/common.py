@@ -3,17 +3,19 @@ line, the settings and store of a command, the week it is about, and
 stopping on a signal after the batch in hand."""
 
 import contextlib
-import functools
 import getpass
 import logging
 import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -21,38 +23,60 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, refuse_development_key
 from worker.domain.weeks import Week, last_complete_week, parse_week
-from worker.errors import DigestError
+from worker.errors import DigestError, driver_words
+from worker.logs import redact, secret_values
 from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
+from worker.ops.health import store_health
 from worker.schedule.due import coming_week
 from worker.signals import on_stop_signals
-from worker.store import make_engine, session_factory
+from worker.store import make_engine, parse_database_url, session_factory
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def reports_errors(command: F) -> F:
-    """Turn the worker's own errors into one clear message and exit 1."""
+@contextlib.contextmanager
+def errors_as_lines(verbose: bool = False) -> Iterator[None]:
+    """The one place a command's error becomes what the operator reads: one
+    line (and a hint), exit 1, never a traceback unless ``verbose`` asks for
+    it, and never a secret of the environment."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise  # click's own: usage errors, --help, Ctrl-C at a prompt
+    except DigestError as error:
+        _traceback(verbose)
+        fail(str(error), error.hint)
+    except (OperationalError, ProgrammingError) as error:
+        _traceback(verbose)
+        # The driver's own words, never the statement or the URL.
+        words = _first_line(error.orig)
+        if _SCHEMA_MISSING.search(words):
+            fail(f"the database schema is missing or out of date ({words}); run: digest db upgrade")
+        fail(f"DATABASE_URL: the database is unreachable or refused: {words}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # a bug, or a failure nobody foresaw: still one line
+        _traceback(verbose)
+        fail(
+            f"unexpected error: {driver_words(error)}",
+            "digest -v … shows the traceback; please report it",
+        )
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DigestError as error:
-            fail(str(error), error.hint)
-        except (OperationalError, ProgrammingError) as error:
-            # The driver's own words, never the statement or the URL.
-            words = _first_line(error.orig)
-            if isinstance(error, ProgrammingError) or words.startswith("no such table"):
-                fail(
-                    f"the database schema is missing or out of date ({words}); "
-                    "run: digest db upgrade"
-                )
-            fail(f"the database is unreachable or refused: {words}")
 
-    return wrapper  # type: ignore[return-value]
+def _traceback(verbose: bool) -> None:
+    """With -v, the traceback of the error being handled, secrets masked."""
+    if verbose:
+        errors.print(
+            redact(traceback.format_exc(), secret_values(os.environ)),
+            markup=False,
+            highlight=False,
+        )
+
+
+# SQLite's and PostgreSQL's words for a table or column the code expects.
+_SCHEMA_MISSING = re.compile(r"no such (table|column)|(relation|column) .* does not exist")
 
 
 def _first_line(error: BaseException | None) -> str:
@@ -60,7 +84,10 @@ def _first_line(error: BaseException | None) -> str:
 
 
 def fail(message: str, hint: str = "") -> NoReturn:
-    """Print ``message`` (and what to do about it, ``hint``) as an error; exit 1."""
+    """Print ``message`` (and what to do about it, ``hint``) as an error,
+    secrets masked; exit 1."""
+    secrets = secret_values(os.environ)
+    message, hint = redact(message, secrets), redact(hint, secrets)
     # The message may quote input ("[/x]@example.com"): never read as markup.
     errors.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     if hint:
@@ -68,8 +95,24 @@ def fail(message: str, hint: str = "") -> NoReturn:
     sys.exit(1)
 
 
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``count`` and ``noun``, in the plural unless there is one: "1 tool",
+    "2 tools", "3 new launches" (``nouns`` where adding "s" is wrong)."""
+    if count == 1:
+        return f"1 {noun}"
+    return (
+        f"{count} {nouns or (noun + 'es' if noun.endswith(('ch', 'sh', 's', 'x')) else noun + 's')}"
+    )
+
+
 def load() -> Settings:
-    return load_settings()
+    """The settings of the environment, each checked: a bad one is a
+    ConfigError naming it, before the command does anything (the store
+    and mail URLs are only parsed here, not connected to)."""
+    settings = load_settings()
+    parse_database_url(settings.database_url)
+    backend_from_url(settings.mail_url)
+    return settings
 
 
 def check_before_sending(settings: Settings) -> None:
@@ -114,6 +157,19 @@ def last_week(settings: Settings, week: str | None) -> Week:
 
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
     return session_factory(make_engine(settings.database_url))
+
+
+def ready_sessions(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on a store that answers and has this code's schema; else
+    one line saying which it is not. For the commands that run jobs (tick,
+    clock, worker), whose every job would otherwise fail on its own."""
+    sessions = sessions_for(settings)
+    health = store_health(sessions.kw["bind"])
+    if not health.reachable:
+        fail(f"DATABASE_URL: the database is unreachable or refused: {health.error}")
+    if health.problem:
+        fail(f"DATABASE_URL: {health.problem}")
+    return sessions
 
 
 def coming(settings: Settings, week: str | None, default: Week | None = None) -> Week:

@@ -10,7 +10,7 @@ from rich.table import Table
 from worker.cli.common import (
     console,
     load,
-    reports_errors,
+    ready_sessions,
     sessions_for,
 )
 from worker.config import redact_url
@@ -26,7 +26,6 @@ from worker.ingest.runner import ingest_feeds
     type=click.Path(path_type=Path),
     help="Feeds file (TOML or YAML); default FEEDS_FILE or feeds.toml.",
 )
-@reports_errors
 def ingest(feeds_file: Path | None) -> None:
     """Fetch the feeds and store their new launches."""
     settings = load()
@@ -34,7 +33,7 @@ def ingest(feeds_file: Path | None) -> None:
     if not feeds:
         console.print("no feeds configured: content comes by digest import")
         return
-    report = ingest_feeds(sessions_for(settings), feeds, settings)
+    report = ingest_feeds(ready_sessions(settings), feeds, settings)
     # Feed text may hold rich [markup]: escaped. Skipped entries were
     # logged one by one as warnings.
     table = Table("feed", "result", "new", "duplicates", "skipped", "error")
@@ -54,7 +53,6 @@ def ingest(feeds_file: Path | None) -> None:
 
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
-@reports_errors
 def import_(path: Path) -> None:
     """Load tools, reviews and comparisons from a YAML or JSON file.
 

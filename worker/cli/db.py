@@ -5,7 +5,6 @@ import click
 from worker.cli.common import (
     console,
     load,
-    reports_errors,
 )
 from worker.config import redact_url
 from worker.store import make_engine, upgrade
@@ -17,7 +16,6 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@reports_errors
 def db_upgrade() -> None:
     """Create the schema or migrate it to the latest revision."""
     settings = load()

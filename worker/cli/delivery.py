@@ -11,9 +11,8 @@ from worker.cli.common import (
     console,
     finishing_on_signals,
     load,
-    reports_errors,
+    ready_sessions,
     sending_backend,
-    sessions_for,
 )
 from worker.deliver.progress import SendProgress
 from worker.deliver.results import SendReport
@@ -23,7 +22,6 @@ from worker.deliver.runner import Worker
 @click.command()
 @click.option("--id", "worker_id", help="Worker name in leases; default host:pid.")
 @click.option("--once", is_flag=True, help="Exit when nothing is left to claim.")
-@reports_errors
 def worker(worker_id: str | None, once: bool) -> None:
     """Claim and send deliveries of sending editions until stopped (SIGTERM
     or Ctrl-C finish the batch in hand first)."""
@@ -49,7 +47,7 @@ def worker(worker_id: str | None, once: bool) -> None:
             )
 
     running = Worker(
-        sessions_for(settings),
+        ready_sessions(settings),
         settings,
         sending_backend(settings),
         name,

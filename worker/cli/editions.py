@@ -35,7 +35,6 @@ from worker.cli.common import (
     last_week,
     load,
     local_time,
-    reports_errors,
     sessions_for,
     user_name,
 )
@@ -61,7 +60,6 @@ from worker.render.renderer import Renderer
 
 @click.command()
 @click.option("--week", help=LAST_WEEK)
-@reports_errors
 def build(week: str | None) -> None:
     """Gather and render the week's edition, once per segment."""
     settings = load()
@@ -95,7 +93,6 @@ def build(week: str | None) -> None:
 )
 @click.option("--segment", help=SEGMENT)
 @click.option("--sample", is_flag=True, help=SAMPLE)
-@reports_errors
 def send(
     week: str | None, test: bool, to: tuple[str, ...], segment: str | None, sample: bool
 ) -> None:
@@ -159,7 +156,6 @@ def _send_test(
 
 @click.command()
 @click.option("--week", help=LAST_WEEK)
-@reports_errors
 def pause(week: str | None) -> None:
     """Pause a sending edition: workers stop at their next claim."""
     _set_paused(week, paused=True)
@@ -167,7 +163,6 @@ def pause(week: str | None) -> None:
 
 @click.command()
 @click.option("--week", help=LAST_WEEK)
-@reports_errors
 def resume(week: str | None) -> None:
     """Resume a paused edition."""
     _set_paused(week, paused=False)
@@ -182,7 +177,6 @@ def _set_paused(week: str | None, *, paused: bool) -> None:
 
 @click.command()
 @click.option("--week", help=LAST_WEEK)
-@reports_errors
 def cancel(week: str | None) -> None:
     """Cancel an edition for good; unsent deliveries stay unsent."""
     settings = load()
@@ -194,7 +188,6 @@ def cancel(week: str | None) -> None:
 @click.command()
 @click.option("--week", help=COMING)
 @click.option("--by", help=BY)
-@reports_errors
 def approve(week: str | None, by: str | None) -> None:
     """Approve a built edition for sending (the clock waits for it when
     DIGEST_REQUIRE_APPROVAL is on). Approving does not release a hold."""
@@ -219,7 +212,6 @@ def approve(week: str | None, by: str | None) -> None:
 @click.option("--week", help=COMING)
 @click.option("--by", help=BY)
 @click.option("--release", is_flag=True, help="Release the hold instead.")
-@reports_errors
 def hold(week: str | None, by: str | None, release: bool) -> None:
     """Hold a built edition: nothing sends it (neither the clock nor
     digest send) until it is released with --release."""

@@ -14,7 +14,6 @@ from worker.cli.common import (
     console,
     fail,
     load,
-    reports_errors,
 )
 from worker.domain.segments import parse_segment
 from worker.domain.weeks import parse_week
@@ -47,7 +46,6 @@ from worker.signals import on_stop_signals
     type=click.Path(path_type=Path, file_okay=False),
     help="Write the page and the message's parts into this folder, and exit.",
 )
-@reports_errors
 def preview(
     week: str | None, segment: str | None, sample: bool, port: int, out: Path | None
 ) -> None:
@@ -104,7 +102,6 @@ def preview(
 @click.option("--check-links", is_flag=True, help="Fetch every link (HEAD, else GET).")
 @click.option("--no-spam", is_flag=True, help="Skip SpamAssassin (about a second a segment).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
-@reports_errors
 def lint(
     week: str | None,
     segment: str | None,
@@ -148,7 +145,6 @@ def lint(
     help="Where the demo's store, outbox and preview go (emptied first).",
 )
 @click.option("--week", default=None, help="ISO week to send; default: the sample data's week.")
-@reports_errors
 def demo(directory: Path, week: str | None) -> None:
     """The whole job on the embedded default: fresh SQLite store, sample
     data and feeds, sample subscribers, the week's edition sent to a file

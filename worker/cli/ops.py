@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.cli.common import (
     console,
     load,
-    reports_errors,
     sessions_for,
 )
 from worker.config import Settings
@@ -28,7 +27,6 @@ from worker.ops.checks import Level, check_environment
 @click.command()
 @click.option("--week", help="Only this ISO week's edition (e.g. 2026-W48): counts and rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@reports_errors
 def status(week: str | None, as_json: bool) -> None:
     """The schedule in local time, the last editions with their counts, the
     feeds with their last error, and whether the mail backend answers; with
@@ -75,7 +73,6 @@ def _edition_status(
 
 
 @click.command()
-@reports_errors
 def check() -> None:
     """Check the environment: database, mail backend, production settings,
     postal address, feeds file, sender, time zone. One line per check;

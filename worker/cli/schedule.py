@@ -11,12 +11,12 @@ from rich.markup import escape
 from worker.cli.common import (
     check_before_sending,
     console,
-    fail,
+    errors,
     finishing_on_signals,
     load,
-    reports_errors,
+    plural,
+    ready_sessions,
     sending_backend,
-    sessions_for,
 )
 from worker.now import process_now
 from worker.schedule.clock import Clock, stopping_on_signals
@@ -24,14 +24,13 @@ from worker.schedule.jobs import tick as run_tick
 
 
 @click.command()
-@reports_errors
 def clock() -> None:
     """The one scheduler: ingest, build, send, retry sweep and pruning at
     their times; a second clock waits until the first stops. SIGTERM or
     Ctrl-C stop it."""
     settings = load()
     check_before_sending(settings)  # the clock starts sends that workers make
-    running = Clock(sessions_for(settings), settings)
+    running = Clock(ready_sessions(settings), settings)
     with stopping_on_signals(running):
         status = running.run()
     if running.busy:
@@ -43,20 +42,26 @@ def clock() -> None:
 
 
 @click.command()
-@reports_errors
 def tick() -> None:
     """Cron mode: do what is due now (ingest, build, start the send and
     send it, retries, pruning) and exit. Safe to run every minute, and
     twice at once."""
     settings = load()
     backend = sending_backend(settings)
+    sessions = ready_sessions(settings)
     stop = threading.Event()
     with finishing_on_signals(stop):
-        report = run_tick(sessions_for(settings), settings, backend, process_now(), stop=stop)
+        report = run_tick(sessions, settings, backend, process_now(), stop=stop)
     done = []
+    problems = list(report.failed)
     if report.ingested is not None:
-        feeds = report.ingested.feeds
-        done.append(f"{len(feeds)} feeds ingested ({report.ingested.new} new launches)")
+        ingested = report.ingested
+        fetched = len(ingested.feeds) - ingested.errors
+        done.append(
+            f"{plural(fetched, 'feed')} ingested ({plural(ingested.new, 'new launch')})"
+            + (f", {plural(ingested.errors, 'feed')} failed" if ingested.errors else "")
+        )
+        problems += [f"ingest: {f.error}" for f in ingested.feeds if f.status == "error"]
     done += [f"{built.week} built ({built.status})" for built in report.built]
     if report.started is not None:
         done.append(f"{report.started.week} sending")
@@ -66,7 +71,12 @@ def tick() -> None:
         done.append(f"{report.sent} sent")
     done += [f"{week} sent in full" for week in report.finished]
     if report.pruned:
-        done.append(f"{report.pruned} old fetch log rows pruned")
-    console.print(escape("; ".join(done) or "nothing due"), highlight=False)
-    if report.failed:
-        fail("; ".join(report.failed))
+        done.append(f"{plural(report.pruned, 'old fetch log row')} pruned")
+    if done or not problems:
+        console.print(escape("; ".join(done) or "nothing due"), highlight=False)
+    for problem in problems:
+        errors.print(f"[bold red]error:[/] {escape(problem)}", markup=True, highlight=False)
+    # As `digest ingest`: 1 when a job failed, 2 when only feeds did (a feed
+    # that is down is the feed's problem, not the worker's).
+    if problems:
+        sys.exit(1 if report.failed else 2)

@@ -21,7 +21,6 @@ from worker.cli.common import (
     console,
     errors,
     load,
-    reports_errors,
     sessions_for,
 )
 from worker.compose.message import Recipient
@@ -50,7 +49,6 @@ def subscribers() -> None:
     show_default=True,
     help="Consent state of new subscribers (use confirmed only for opted-in lists).",
 )
-@reports_errors
 def subscribers_import(path: Path, status: str) -> None:
     """Load subscribers from a CSV file (email, name, categories separated by ';')."""
     settings = load()
@@ -78,7 +76,6 @@ def subscribers_import(path: Path, status: str) -> None:
     is_flag=True,
     help="Store unconfirmed and send the confirmation email (double opt-in).",
 )
-@reports_errors
 def subscribers_add(
     email: str, name: str | None, categories: tuple[str, ...], pending: bool
 ) -> None:
@@ -130,7 +127,6 @@ def _send_confirmation(
     help="Delete the row (with its votes and deliveries) instead of unsubscribing; "
     "the address stays on the suppression list.",
 )
-@reports_errors
 def subscribers_remove(email: str, erase: bool) -> None:
     """Unsubscribe a subscriber at once (--delete: erase them, keeping only
     the address, on the suppression list, so no import brings them back)."""
@@ -153,7 +149,6 @@ def subscribers_remove(email: str, erase: bool) -> None:
     show_default=True,
 )
 @click.option("--detail", help="A note kept with the suppression.")
-@reports_errors
 def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
     """Put an address on the suppression list: no send reaches it again."""
     settings = load()
@@ -167,7 +162,6 @@ def subscribers_suppress(email: str, reason: str, detail: str | None) -> None:
 
 @subscribers.command("unsuppress")
 @click.argument("email")
-@reports_errors
 def subscribers_unsuppress(email: str) -> None:
     """Take an address off the suppression list (it is not resubscribed)."""
     settings = load()
@@ -183,7 +177,6 @@ def subscribers_unsuppress(email: str) -> None:
     type=click.Choice([s.value for s in SubscriberStatus]),
     help="Only subscribers in this state.",
 )
-@reports_errors
 def subscribers_export(destination: str, status: str | None) -> None:
     """Write the subscribers as CSV to FILE (readable by you only), or to
     standard output with - (the default). Spreadsheet formulas are defused."""
@@ -200,7 +193,6 @@ def subscribers_export(destination: str, status: str | None) -> None:
 
 
 @subscribers.command("stats")
-@reports_errors
 def subscribers_stats() -> None:
     """The list by status, suppressions by reason, stale pending
     subscriptions, and the segments of the next edition."""

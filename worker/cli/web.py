@@ -1,23 +1,36 @@
 """``digest web``: the subscriber app on this machine."""
 
+import os
+import socket
+
 import click
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from subscribers.web import create_app
 from worker.cli.common import (
     console,
     load,
-    reports_errors,
 )
+from worker.errors import ConfigError
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
-@reports_errors
 def web(host: str, port: int) -> None:
     """Serve the subscriber web app on this machine (for trying it out; in
     production gunicorn serves it, see the Procfile)."""
     settings = load()
+    app = create_app(settings)
+    try:
+        # Bound here, not by Werkzeug, which prints its own lines and exits.
+        listening = socket.create_server((host, port))
+    except OSError as error:  # the port taken, or an address not of this machine
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise ConfigError(
+            f"--host {host} --port {port}: cannot listen there: {reason}",
+            hint="another process may have the port; pick another with --port",
+        ) from None
+    server = make_server(host, port, app, threaded=True, fd=listening.fileno())
     console.print(f"subscriber pages at http://{host}:{port}/ (Ctrl-C stops)")
-    run_simple(host, port, create_app(settings), threaded=True)
+    server.serve_forever()

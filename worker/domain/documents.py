@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from worker.errors import DigestError
+
 #: Deeper than any document of ours (a content file nests five levels, a
 #: webhook body about ten), shallow enough that no reader of it recurses far.
 MAX_DEPTH = 32
@@ -24,12 +26,14 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-class DocumentError(ValueError):
+class DocumentError(DigestError):
     """A document refused: ``line`` (1-based, or None) and what is wrong."""
 
-    def __init__(self, problem: str, line: int | None = None, column: int | None = None) -> None:
+    def __init__(
+        self, problem: str, line: int | None = None, column: int | None = None, *, hint: str = ""
+    ) -> None:
         place = f"line {line}, column {column}: " if line and column else ""
-        super().__init__(f"{place}{problem}")
+        super().__init__(f"{place}{problem}", hint=hint)
         self.line = line
         self.problem = problem
 

@@ -35,8 +35,10 @@ def backend_from_url(url: str) -> MailBackend:
         parts = urlsplit(url)
     except ValueError:
         raise MailError("MAIL_URL is not a URL") from None
-    if "@" in url.partition("://")[2] and "@" not in parts.netloc:
-        # An unencoded "/", "?" or "#" in the password ended the authority early.
+    after_scheme = url.partition("://")[2]
+    if after_scheme.count("@") > 1 or ("@" in after_scheme and "@" not in parts.netloc):
+        # An unencoded "/", "?" or "#" in the password ends the authority
+        # early, and an unencoded "@" makes the parser pick another host.
         raise MailError(
             "MAIL_URL: percent-encode the user name and password "
             "(/ as %2F, ? as %3F, # as %23, @ as %40)"

@@ -23,16 +23,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from dkim.crypto import UnparsableKeyError, parse_pem_private_key
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings, redact_url
-from worker.errors import ConfigError, InputError, driver_words
+from worker.errors import ConfigError, InputError
 from worker.ingest.feeds import configured_feeds
 from worker.logs import url_secrets
 from worker.ops.health import MAIL_TIMEOUT, probe_mail, store_health
 from worker.schedule.due import upcoming
-from worker.store import make_engine
+from worker.store import make_engine, parse_database_url
 
 #: Fewer characters than this in a production SECRET_KEY is an error.
 SECRET_KEY_LENGTH = 32
@@ -116,11 +114,9 @@ def _load(environ: Mapping[str, str]) -> tuple[Settings | None, list[Finding]]:
 def _database(url: str) -> list[Finding]:
     shown = redact_url(url)
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return [Finding(Level.ERROR, "DATABASE_URL", f"not a database URL: {shown}")]
-    except ValueError as error:  # a port that is not a number
-        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {driver_words(error)}")]
+        parsed = parse_database_url(url)
+    except ConfigError as error:
+        return [Finding(Level.ERROR, "DATABASE_URL", str(error).partition(": ")[2])]
     file = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if file and file != ":memory:" and not file.startswith("file:") and not Path(file).exists():
         # Connecting would create an empty file, and then report it empty.
@@ -132,9 +128,8 @@ def _database(url: str) -> list[Finding]:
     try:
         # make_engine's connect timeout, unless the URL gives one.
         engine = make_engine(url)
-    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as error:
-        # A bad query option, or a driver that is not installed.
-        return [Finding(Level.ERROR, "DATABASE_URL", f"cannot use {shown}: {driver_words(error)}")]
+    except ConfigError as error:  # a bad query option, or a driver not installed
+        return [Finding(Level.ERROR, "DATABASE_URL", str(error).partition(": ")[2])]
     try:
         health = store_health(engine)
     finally:

@@ -10,16 +10,20 @@ Sessions are made at the edge (the CLI, a test) and passed in::
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from sqlalchemy import URL, Engine, create_engine, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.config import redact_url
+from worker.errors import ConfigError, driver_words
 from worker.now import process_now
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -31,16 +35,58 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CONNECT_TIMEOUT = 10
 
 
+#: The stores the worker is built and tested for.
+BACKENDS = ("sqlite", "postgresql")
+
+
+def parse_database_url(text: str) -> URL:
+    """``text`` parsed, or a ConfigError naming DATABASE_URL (and
+    not its password) when it is no URL or not a store of :data:`BACKENDS`."""
+    shown = redact_url(text)
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"DATABASE_URL: not a database URL: {shown}",
+            hint="sqlite:///FILE or postgresql://USER@HOST/DATABASE",
+        ) from None
+    if url.get_backend_name() not in BACKENDS:
+        raise ConfigError(
+            f"DATABASE_URL: {url.get_backend_name()} is not supported: {shown}",
+            hint="sqlite:///FILE or postgresql://USER@HOST/DATABASE",
+        )
+    return url
+
+
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for ``database_url``; SQLite gets foreign keys and a busy
-    timeout, PostgreSQL a connect timeout."""
-    url = make_url(database_url)
+    timeout, PostgreSQL a connect timeout. A URL the worker cannot use (see
+    :func:`parse_database_url`), with a driver or option it does not know, is a
+    ConfigError."""
+    url = parse_database_url(database_url)
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         kwargs["connect_args"] = {
             "connect_timeout": CONNECT_TIMEOUT,
             **kwargs.get("connect_args", {}),
         }
-    engine = create_engine(url, **kwargs)
+    try:
+        with warnings.catch_warnings():
+            # "Query string argument(s) … are being ignored": a typo in an
+            # option is the operator's to fix, not a warning to scroll past.
+            warnings.simplefilter("error", SAWarning)
+            engine = create_engine(url, **kwargs)
+    except (
+        ArgumentError,
+        NoSuchModuleError,
+        ImportError,
+        ValueError,
+        TypeError,
+        SAWarning,
+    ) as error:
+        # A driver that is not installed, or a query option it does not take.
+        raise ConfigError(
+            f"DATABASE_URL: cannot use {redact_url(database_url)}: {driver_words(error)}"
+        ) from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
