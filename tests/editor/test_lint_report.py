@@ -110,5 +110,5 @@ def test_checked_links_have_a_section_of_their_own() -> None:
 
 
 def test_the_summary_counts_errors_and_warnings_of_segments_and_links() -> None:
-    assert summary(LINT) == "2 error(s), 1 warning(s) in 2 segment(s)"
-    assert summary(EditionLint(())) == "0 error(s), 0 warning(s) in 0 segment(s)"
+    assert summary(LINT) == "2 errors, 1 warning in 2 segments"
+    assert summary(EditionLint(())) == "0 errors, 0 warnings in 0 segments"

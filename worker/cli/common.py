@@ -95,16 +95,6 @@ def fail(message: str, hint: str = "") -> NoReturn:
     sys.exit(1)
 
 
-def plural(count: int, noun: str, nouns: str = "") -> str:
-    """``count`` and ``noun``, in the plural unless there is one: "1 tool",
-    "2 tools", "3 new launches" (``nouns`` where adding "s" is wrong)."""
-    if count == 1:
-        return f"1 {noun}"
-    return (
-        f"{count} {nouns or (noun + 'es' if noun.endswith(('ch', 'sh', 's', 'x')) else noun + 's')}"
-    )
-
-
 def load() -> Settings:
     """The settings of the environment, each checked: a bad one is a
     ConfigError naming it, before the command does anything (the store

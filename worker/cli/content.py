@@ -14,6 +14,7 @@ from worker.cli.common import (
     sessions_for,
 )
 from worker.config import redact_url
+from worker.domain.words import plural
 from worker.ingest.feeds import configured_feeds
 from worker.ingest.importer import import_file
 from worker.ingest.runner import ingest_feeds
@@ -61,7 +62,8 @@ def import_(path: Path) -> None:
     settings = load()
     summary = import_file(sessions_for(settings), path, settings.timezone)
     console.print(
-        f"{path}: {summary.tools_added} tools added, {summary.tools_updated} updated, "
-        f"{summary.reviews} reviews, {summary.comparisons_added} comparisons added, "
+        f"{path}: {plural(summary.tools_added, 'tool')} added, "
+        f"{summary.tools_updated} updated, {plural(summary.reviews, 'review')}, "
+        f"{plural(summary.comparisons_added, 'comparison')} added, "
         f"{summary.comparisons_updated} updated"
     )

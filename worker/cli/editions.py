@@ -50,6 +50,7 @@ from worker.deliver.progress import EditionProgress, SendProgress
 from worker.deliver.results import SendReport
 from worker.deliver.runner import send_edition
 from worker.domain.segments import parse_segment, segment_label
+from worker.domain.words import plural
 from worker.editor.proofs import send_tests
 from worker.editor.sample import SAMPLE_WEEK
 from worker.mail import backend_from_url
@@ -76,7 +77,7 @@ def build(week: str | None) -> None:
     else:
         console.print(
             f"{result.week}: built \u201c{result.subject}\u201d for "
-            f"{len(result.segments)} segment(s)"
+            f"{plural(len(result.segments), 'segment')}"
         )
 
 

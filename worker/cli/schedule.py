@@ -14,10 +14,10 @@ from worker.cli.common import (
     errors,
     finishing_on_signals,
     load,
-    plural,
     ready_sessions,
     sending_backend,
 )
+from worker.domain.words import plural
 from worker.now import process_now
 from worker.schedule.clock import Clock, stopping_on_signals
 from worker.schedule.jobs import tick as run_tick

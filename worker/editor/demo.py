@@ -21,6 +21,7 @@ from worker.config import load_settings
 from worker.deliver.editions import build_edition
 from worker.deliver.runner import send_edition
 from worker.domain.weeks import Week
+from worker.domain.words import plural
 from worker.editor.sample import load_sample
 from worker.errors import DigestError
 from worker.mail import backend_from_url
@@ -55,8 +56,8 @@ def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
     loaded = load_sample(sessions, settings)
     content = loaded.content
     console.print(
-        f"import: {content.tools_added} tools, {content.reviews} reviews, "
-        f"{content.comparisons_added} comparisons from sample/content.yaml"
+        f"import: {plural(content.tools_added, 'tool')}, {plural(content.reviews, 'review')}, "
+        f"{plural(content.comparisons_added, 'comparison')} from sample/content.yaml"
     )
     for feed in loaded.feeds.feeds:
         console.print(f"ingest: {feed.url}: {feed.status}, {feed.new} new launches")
@@ -65,7 +66,9 @@ def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
     built = build_edition(sessions, week, settings, Renderer(settings.templates_dir))
     if built.status == "skipped":
         raise DigestError(f"{week}: the sample data has nothing that week; try --week 2026-W48")
-    console.print(f"build: {week} \u201c{built.subject}\u201d, {len(built.segments)} segments")
+    console.print(
+        f"build: {week} \u201c{built.subject}\u201d, {plural(len(built.segments), 'segment')}"
+    )
 
     sent, _ = send_edition(sessions, week, settings, backend_from_url(settings.mail_url))
     console.print(f"send: {sent.sent} sent, {sent.failed} failed")

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from worker.domain.segments import segment_label
 from worker.domain.weeks import Week
+from worker.domain.words import plural
 from worker.editor.lint.rules import Finding, Level
 from worker.editor.page import finding_json
 from worker.editor.preview import EditionLint
@@ -67,6 +68,6 @@ def summary(lint: EditionLint) -> str:
     every = lint.findings
     count = {level: sum(f.level == level for f in every) for level in Level}
     return (
-        f"{count[Level.ERROR]} error(s), {count[Level.WARNING]} warning(s) "
-        f"in {len(lint.segments)} segment(s)"
+        f"{plural(count[Level.ERROR], 'error')}, {plural(count[Level.WARNING], 'warning')} "
+        f"in {plural(len(lint.segments), 'segment')}"
     )

@@ -79,25 +79,34 @@ class ComparisonRecord:
 
 @dataclass
 class Content:
-    """Every record of a content file."""
+    """Every record of a content file, and where each place in it is."""
 
     tools: list[ToolRecord] = field(default_factory=list)
     comparisons: list[ComparisonRecord] = field(default_factory=list)
+    source: str = ""
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def problem(self, where: str, message: str) -> str:
+        """``message`` about the place ``where``, as every problem is said:
+        ``file:line: where: message`` (without the line in JSON)."""
+        line = _line_of(where, self.lines)
+        place = f"{self.source}:{line}" if line else self.source
+        return f"{place}: {where}: {message}" if where else f"{place}: {message}"
 
 
 def load_content(path: Path, timezone: dt.tzinfo = dt.UTC) -> Content:
     """Parse and validate a content file without touching the store."""
     data, lines = _parse(path)
     problems: list[str] = []
+    located = Content(source=str(path), lines=lines)
 
     def report(where: str, message: str) -> None:
-        line = _line_of(where, lines)
-        place = f"{path}:{line}" if line else str(path)
-        problems.append(f"{place}: {where}: {message}" if where else f"{place}: {message}")
+        problems.append(located.problem(where, message))
 
     content = _validate(data, report, timezone)
     if problems:
         raise ImportFileError(str(path), problems)
+    content.source, content.lines = located.source, located.lines
     return content
 
 

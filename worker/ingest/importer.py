@@ -62,9 +62,12 @@ def _unknown_tool_slugs(session: Session, content: Content) -> list[str]:
         set(session.scalars(select(Tool.slug).where(Tool.slug.in_(wanted)))) if wanted else set()
     )
     return [
-        f"comparisons[{index}].tools: no tool with slug {slug!r} in the file or the store"
+        content.problem(
+            f"comparisons[{index}].tools[{position}]",
+            f"no tool with slug {slug!r} in the file or the store",
+        )
         for index, comparison in enumerate(content.comparisons)
-        for slug in comparison.tools
+        for position, slug in enumerate(comparison.tools)
         if slug in wanted - stored
     ]
 
