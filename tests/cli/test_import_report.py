@@ -37,9 +37,7 @@ def test_an_unknown_tool_is_named_with_its_file_and_line(
 ) -> None:
     path = tmp_path / "content.yaml"
     path.write_text(
-        "tools:\n"
-        + TOOL.format(slug="alpha")
-        + "comparisons:\n"
+        "tools:\n" + TOOL.format(slug="alpha") + "comparisons:\n"
         "  - slug: alpha-vs-missing\n"
         "    title: Alpha vs Missing\n"
         "    tools:\n"

@@ -107,3 +107,28 @@ def _check_yaml_events(text: str, max_depth: int) -> None:
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+
+
+def line_index(node: yaml.Node | None) -> dict[str, int]:
+    """The line of each place of a YAML document, by the names the readers
+    report problems with: ``tools[3].reviews[1].seat``; the whole document
+    is ``""``. The depth is bounded by :func:`load_yaml`."""
+    lines: dict[str, int] = {}
+    if node is not None:
+        _index_lines(node, "", lines)
+    return lines
+
+
+def _index_lines(
+    node: yaml.Node, where: str, lines: dict[str, int], line: int | None = None
+) -> None:
+    # A mapping's value is placed on its key's line: a block list or mapping
+    # starts on the line after, and a problem with the key is on the key's.
+    lines[where] = line or node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{where}.{key.value}" if where else str(key.value)
+            _index_lines(value, name, lines, key.start_mark.line + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, f"{where}[{index}]", lines)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from worker.domain.documents import DocumentError, load_json, load_yaml
+from worker.domain.documents import DocumentError, line_index, load_json, load_yaml
 from worker.domain.urls import is_web_url
 from worker.domain.verdicts import SEAT_ORDER, Verdict
 from worker.errors import ImportFileError
@@ -138,21 +138,7 @@ def _parse(path: Path) -> tuple[Any, dict[str, int]]:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ImportFileError(str(path), [f"{where}{problem}"]) from None
-    lines: dict[str, int] = {}
-    if node is not None:
-        _index_lines(node, "", lines)
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, where: str, lines: dict[str, int]) -> None:
-    lines[where] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            name = f"{where}.{key.value}" if where else str(key.value)
-            _index_lines(value, name, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_lines(item, f"{where}[{index}]", lines)
+    return data, line_index(node)
 
 
 Report = Callable[[str, str], None]
