@@ -331,7 +331,7 @@ def test_a_bad_feeds_file_and_a_bad_key_are_named(good_env: dict[str, str], tmp_
     )
     [listed] = findings["FEEDS_FILE"]
     assert listed.level == Level.ERROR
-    assert "feed[0].url: 'ftp://old.example/feed'" in listed.message
-    assert "feed[1]: needs a url" in listed.message
+    assert "feeds[0].url: 'ftp://old.example/feed'" in listed.message
+    assert "feeds[1]: needs a url" in listed.message
     [signing] = findings["DKIM_PRIVATE_KEY_FILE"]
     assert signing.level == Level.ERROR and "is not a PEM RSA key" in signing.message

@@ -60,13 +60,19 @@ def test_status_shows_schedule_editions_feeds_and_mail(
     out = done.stdout
     assert "Schedule (times in Europe/Berlin)" in out
     send_at = next_send(settings).astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"send      {send_at:%a %Y-%m-%d} 09:00" in out
+    assert f"  send: {send_at:%a %Y-%m-%d} 09:00\n" in out  # off a terminal: a line a row
     for job in ("ingest", "build", "retries", "prune"):
-        assert re.search(rf"^\s+{job}\s+\w{{3}} \d{{4}}-\d\d-\d\d \d\d:\d\d\s*$", out, re.M), job
-    w48 = next(line for line in out.splitlines() if "2026-W48" in line).split()
-    assert w48[:7] == ["2026-W48", "sending", "1", "3", "2", "1", "1"]
+        assert re.search(rf"^  {job}: \w{{3}} \d{{4}}-\d\d-\d\d \d\d:\d\d$", out, re.M), job
+    w48 = next(line for line in out.splitlines() if "2026-W48" in line)
+    assert w48.startswith(
+        "  2026-W48: status sending; queued 1; sent 3; deferred 2; failed 1; suppressed 1;"
+    ), out
     assert "2026-W47" in out and "editor-ines" in out
-    assert re.search(r"https://b\.example/feed +\S+ \d\d:\d\d +— +2 +HTTP 500", out)
+    assert re.search(
+        r"https://b\.example/feed: last fetch \S+ \d\d:\d\d; HTTP —; errors 2; "
+        r"last error HTTP 500",
+        out,
+    ), out
     assert "https://c.example/feed (inactive)" in out
     assert f"Mail backend file://{tmp_path / 'outbox'}: ok: {tmp_path / 'outbox'} does not" in out
 

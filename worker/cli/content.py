@@ -13,6 +13,7 @@ from worker.cli.common import (
     ready_sessions,
     sessions_for,
 )
+from worker.cli.tables import print_fitted
 from worker.config import redact_url
 from worker.domain.words import plural
 from worker.ingest.feeds import configured_feeds
@@ -47,7 +48,7 @@ def ingest(feeds_file: Path | None) -> None:
             str(result.skipped),
             escape(result.error or ""),
         )
-    console.print(table)
+    print_fitted(console, table)
     if any(r.status == "error" for r in report.feeds):
         sys.exit(2)
 

@@ -6,7 +6,6 @@ import os
 import sys
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +15,7 @@ from worker.cli.common import (
     load,
     sessions_for,
 )
+from worker.cli.tables import print_fitted
 from worker.config import Settings
 from worker.deliver.editions import edition_counts, find_edition
 from worker.domain.weeks import Week, parse_week
@@ -40,8 +40,7 @@ def status(week: str | None, as_json: bool) -> None:
     if as_json:
         print(report.as_json(found))
     else:
-        wide = console if console.is_terminal else Console(width=report.WIDTH, soft_wrap=True)
-        wide.print(*report.tables(found))
+        print_fitted(console, *report.tables(found))
 
 
 def _edition_status(
@@ -69,7 +68,7 @@ def _edition_status(
         str(counts.suppressed),
         f"{rate:,.0f}/s" if rate else "—",
     )
-    console.print(table)
+    print_fitted(console, table)
 
 
 @click.command()

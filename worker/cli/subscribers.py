@@ -23,6 +23,7 @@ from worker.cli.common import (
     load,
     sessions_for,
 )
+from worker.cli.tables import print_fitted
 from worker.compose.message import Recipient
 from worker.config import Settings, refuse_development_key
 from worker.deliver.notices import NoticeNotSent, confirm_notice, send_notice
@@ -217,7 +218,7 @@ def subscribers_stats() -> None:
             str(segment.confirmed),
             str(segment.receiving),
         )
-    console.print(statuses, reasons, segments)
+    print_fitted(console, statuses, reasons, segments)
     console.print(f"receiving the next edition: {stats.receiving}")
     console.print(
         f"pending for longer than the {CONFIRM_WINDOW.days}-day confirmation window: "

@@ -2,8 +2,8 @@
 backend in one report, shown as tables for a person or as JSON for a script.
 
 Times in the tables are local (``DIGEST_TIMEZONE``); in JSON every time is
-ISO 8601 with its offset. Off a terminal the tables are printed wide
-(:data:`WIDTH`) rather than wrapped at 80 columns.
+ISO 8601 with its offset. The CLI prints a table as it is where it fits
+the terminal, and as a line per row elsewhere (:mod:`worker.cli.tables`).
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def _editions(editions: list[EditionSummary], zone: ZoneInfo) -> Table:
         "edition",
         "status",
         *(Column(name, justify="right") for name in _COUNTS),
-        "started",
-        "sent",
+        "started at",
+        "sent at",
         "approved",
         "held",
         title="Editions",
@@ -144,7 +144,6 @@ def _mail(mail: MailHealth) -> str:
     return f"[italic]Mail backend[/] {escape(mail.backend)}: {state}: {escape(mail.detail)}"
 
 
-WIDTH = 160
 _COUNTS = ("queued", "sent", "deferred", "failed", "suppressed")
 
 
