@@ -108,3 +108,18 @@ def test_web_on_a_taken_port_says_so_once_and_nothing_else(store: Path) -> None:
         f"error: --host 127.0.0.1 --port {port}: cannot listen there: Address already in use"
     )
     assert len(rest) <= 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["lint"], ["status"], ["subscribers", "stats"], ["worker", "--once"], ["tick"]]
+)
+def test_a_missing_sqlite_store_is_named_and_never_created(tmp_path: Path, args: list[str]) -> None:
+    missing = tmp_path / "verdict-digest.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{missing}", "MAIL_URL": "memory://"}
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: DATABASE_URL: no store at {missing}; nothing was created"
+    )
+    assert "--sample" in result.stderr
+    assert not missing.exists()

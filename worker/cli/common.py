@@ -146,7 +146,9 @@ def last_week(settings: Settings, week: str | None) -> Week:
 
 
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
-    return session_factory(make_engine(settings.database_url))
+    """Sessions on ``DATABASE_URL``'s store, which must exist (only ``digest
+    db upgrade`` creates one)."""
+    return session_factory(make_engine(settings.database_url, create=False))
 
 
 def ready_sessions(settings: Settings) -> sessionmaker[Session]:

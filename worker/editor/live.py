@@ -65,7 +65,7 @@ class LivePreview:
         # content does: SpamAssassin's late verdict leaves the frames as they are.
         self._composed_at = clock()
         self._sample = sample
-        self._engine = None if sample else make_engine(settings.database_url)
+        self._engine = None if sample else make_engine(settings.database_url, create=False)
         self._sessions = sample.load() if sample else session_factory(self._engine)
         # A sample that no longer loads: shown until a save loads again.
         self._sample_error: str | None = None

@@ -26,7 +26,9 @@ def week_source(settings: Settings, week: Week, *, sample: bool) -> Iterator[Wee
     sessions: sessionmaker[Session] | None = None
     try:
         sessions = (
-            scratch.load() if scratch else session_factory(make_engine(settings.database_url))
+            scratch.load()
+            if scratch
+            else session_factory(make_engine(settings.database_url, create=False))
         )
         with sessions() as session:
             source = read_week(session, week, settings)

@@ -58,12 +58,21 @@ def parse_database_url(text: str) -> URL:
     return url
 
 
-def make_engine(database_url: str, **kwargs: Any) -> Engine:
+def make_engine(database_url: str, *, create: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``database_url``; SQLite gets foreign keys and a busy
     timeout, PostgreSQL a connect timeout. A URL the worker cannot use (see
     :func:`parse_database_url`), with a driver or option it does not know, is a
-    ConfigError."""
+    ConfigError; so is a SQLite file that does not exist, unless ``create``
+    (connecting would leave an empty file behind, then report it empty)."""
     url = parse_database_url(database_url)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    on_disk = file and file != ":memory:" and not file.startswith("file:")
+    if not create and on_disk and not Path(str(file)).exists():
+        raise ConfigError(
+            f"DATABASE_URL: no store at {file}; nothing was created",
+            hint="digest db upgrade creates it; to try the sample week instead, "
+            "digest preview --sample and digest lint --sample need no store",
+        )
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         kwargs["connect_args"] = {
             "connect_timeout": CONNECT_TIMEOUT,
