@@ -254,6 +254,20 @@ def test_a_password_holding_a_slash_or_an_at_is_masked_whole() -> None:
     )
 
 
+def test_credential_like_url_parameters_are_masked_in_any_text() -> None:
+    line = "GET 'https://f.example/rss?page=2&access_token=abc-5150' failed; see #auth=x9"
+    assert redact(line, []) == (
+        "GET 'https://f.example/rss?page=2&access_token=***' failed; see #auth=***"
+    )
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "fetched %s", ("/f?key=k-77",), None)
+    record.feed = "https://f.example/rss?apikey=k-77&lang=en"
+    assert RedactSecrets([]).filter(record)
+    assert (record.getMessage(), record.feed) == (
+        "fetched /f?key=***",
+        "https://f.example/rss?apikey=***&lang=en",
+    )
+
+
 def test_a_failed_feeds_error_shows_its_url_without_the_password(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from worker.domain.cron import cron_trigger
 from worker.errors import ConfigError
+from worker.logs import redact_parameters
 
 # The repository root: templates and sample data live beside the packages.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -406,20 +407,24 @@ def normalise_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password (or token) replaced by ``***``, safe to print
-    or log.
+    """``url`` with any password (or token) and the value of any
+    credential-like parameter (``?token=…``, ``&api_key=…``:
+    :func:`worker.logs.redact_parameters`) replaced by ``***``, safe to
+    print or log.
 
-    Redacted by position, between ``//`` and the authority's last ``@``,
-    rather than by a URL parser: a password with an unencoded ``/``, ``?``
-    or ``#`` (SES SMTP passwords have them) would fool the parser into
-    finding none.
+    The password is found by position, between ``//`` and the authority's
+    last ``@``, rather than by a URL parser: a password with an unencoded
+    ``/``, ``?`` or ``#`` (SES SMTP passwords have them) would fool the
+    parser into finding none. A user part holding a ``/`` is a path with an
+    ``@`` in it (``https://medium.com/@someone/feed``), not credentials.
     """
     scheme, slashes, rest = url.partition("://")
-    if not slashes or "@" not in rest:
-        return url
     credentials, _, host = rest.rpartition("@")
     user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+    if not slashes or "@" not in rest or "/" in user:
+        return redact_parameters(url)
+    shown = f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+    return redact_parameters(shown)
 
 
 # The hosts that are this machine: a SITE_URL there is a developer's.

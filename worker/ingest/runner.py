@@ -128,7 +128,7 @@ def _ingest_guarded(
     try:
         return _ingest_one(sessions, spec, settings, now)
     except Exception as error:  # one feed's failure must not cost the others
-        log.debug("feed %s failed", spec.url, exc_info=True)
+        log.debug("feed %s failed", redact_url(spec.url), exc_info=True)
         reason = f"unexpected error: {driver_words(error)}"
         _record_failure(sessions, spec.url, reason, now)
         return FeedResult(spec.url, "error", error=f"{redact_url(spec.url)}: {reason}")
@@ -148,7 +148,7 @@ def _record_failure(
             feed.error_count += 1
             _log_fetch(session, feed.id, feed.last_fetched_at, None, error=reason)
     except Exception:  # the store itself is failing; the report still tells
-        log.debug("could not record the error of feed %s", url, exc_info=True)
+        log.debug("could not record the error of feed %s", redact_url(url), exc_info=True)
 
 
 def _ingest_one(
@@ -280,7 +280,8 @@ def _store_entries(
             candidate = launch(entry, prefixes, category, settings)
         except Skip as skip:
             result.skipped += 1
-            result.warnings.append(f"{spec.url}: {entry_place(position, entry)} skipped: {skip}")
+            where = f"{redact_url(spec.url)}: {entry_place(position, entry)}"
+            result.warnings.append(f"{where} skipped: {skip}")
             continue
         guid, canonical = candidate.guid, candidate.canonical_url
         if (guid and guid in seen_guids) or (canonical and canonical in seen_urls):
