@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
 from worker.errors import ConfigError
 from worker.logs import redact_parameters
@@ -113,6 +114,14 @@ def _more_than_zero(value: float, _settings: Settings) -> str:
 
 def _one_or_more(value: int, _settings: Settings) -> str:
     return "" if value >= 1 else "must be 1 or more"
+
+
+def _allow_list(value: tuple[str, ...], _settings: Settings) -> str:
+    try:
+        allow_list(value)
+    except ValueError as error:
+        return str(error)
+    return ""
 
 
 def _regular_expression(value: str, _settings: Settings) -> str:
@@ -261,6 +270,14 @@ class Settings:
     )
     feed_timeout: float = setting("FEED_TIMEOUT", 10.0, "Seconds before a feed fetch gives up")
     feed_max_bytes: int = setting("FEED_MAX_BYTES", 5 * 1024 * 1024, "Largest feed body read")
+    # Feeds come from public addresses only (docs/decisions.md, "Fetching feeds").
+    feed_allow_private: tuple[str, ...] = setting(
+        "FEED_ALLOW_PRIVATE",
+        (),
+        "Non-public hosts, addresses or networks feeds may be fetched from",
+        shown="none (public addresses only)",
+        check=_allow_list,
+    )
     templates_dir: Path = setting(
         "TEMPLATES_DIR",
         PROJECT_ROOT / "templates",

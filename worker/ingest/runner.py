@@ -3,8 +3,8 @@
 Each feed owns its fetch state (ETag, Last-Modified). The HTTP status decides
 what happens: 304 skips, 301/308 rewrite the feed's URL, 410 deactivates it,
 other errors are recorded on the feed. Entries are deduplicated by guid, then
-by canonical URL. Fetching and parsing are ``worker.ingest.feeds``; checking an entry
-is ``worker.ingest.launches``.
+by canonical URL. Fetching is ``worker.ingest.fetch``, parsing
+``worker.ingest.parsing``; checking an entry is ``worker.ingest.launches``.
 
 An entry that cannot be stored is skipped with a warning naming the feed and
 the entry. One feed's failure never costs another feed anything: each feed is
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, redact_url
 from worker.errors import FeedError, driver_words
-from worker.ingest.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
+from worker.ingest.feeds import FeedSpec, feed_url_problem
+from worker.ingest.fetch import fetch
 from worker.ingest.launches import Skip, entry_place, launch, our_prefixes, text
 from worker.ingest.lengths import (
     CATEGORY_MAX,
@@ -36,6 +37,7 @@ from worker.ingest.lengths import (
     TITLE_MAX,
     label,
 )
+from worker.ingest.parsing import parse, warnings
 from worker.ingest.sanitise import plain_text
 from worker.now import process_now
 from worker.store.models import Feed, FetchLog, Tool
