@@ -37,6 +37,22 @@ DOCUMENTATION = PROJECT_ROOT / "docs" / "configuration.md"
         ),
         ("sqlite:///verdict-digest.sqlite3", "sqlite:///verdict-digest.sqlite3"),
         ("smtp://relay.example:25", "smtp://relay.example:25"),
+        # A feed's: credential-like parameters too, the rest kept readable.
+        (
+            "https://user:pw@host/feed?token=abc&page=2",
+            "https://user:***@host/feed?token=***&page=2",
+        ),
+        (
+            "https://feeds.example/rss?API-Key=k1&Signature=s2&lang=en&sort_key=d#access_token=t3",
+            "https://feeds.example/rss?API-Key=***&Signature=***&lang=en&sort_key=***"
+            "#access_token=***",
+        ),
+        ("https://feeds.example/rss?token=&page=2", "https://feeds.example/rss?token=&page=2"),
+        # An "@" in a path is not a password.
+        (
+            "https://medium.com/@someone/feed?x-amz-security-token=abc",
+            "https://medium.com/@someone/feed?x-amz-security-token=***",
+        ),
     ],
 )
 def test_urls_are_shown_without_their_secrets(url: str, shown: str) -> None:

@@ -20,6 +20,7 @@ from rich.logging import RichHandler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.feedserver import allowing
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.ingest.feeds import FeedSpec
@@ -254,6 +255,20 @@ def test_a_password_holding_a_slash_or_an_at_is_masked_whole() -> None:
     )
 
 
+def test_credential_like_url_parameters_are_masked_in_any_text() -> None:
+    line = "GET 'https://f.example/rss?page=2&access_token=abc-5150' failed; see #auth=x9"
+    assert redact(line, []) == (
+        "GET 'https://f.example/rss?page=2&access_token=***' failed; see #auth=***"
+    )
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "fetched %s", ("/f?key=k-77",), None)
+    record.feed = "https://f.example/rss?apikey=k-77&lang=en"
+    assert RedactSecrets([]).filter(record)
+    assert (record.getMessage(), record.feed) == (
+        "fetched /f?key=***",
+        "https://f.example/rss?apikey=***&lang=en",
+    )
+
+
 def test_a_failed_feeds_error_shows_its_url_without_the_password(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
@@ -261,7 +276,8 @@ def test_a_failed_feeds_error_shows_its_url_without_the_password(
         FeedSpec("http://reader:feed-pw-5150@127.0.0.1:9/feed"),  # unreachable
         FeedSpec("http://reader:pa/ss-5150@127.0.0.1:9/feed"),  # a bad URL
     ]
-    report = ingest_feeds(sessions, feeds, dataclasses.replace(settings, feed_timeout=2))
+    quick = allowing(dataclasses.replace(settings, feed_timeout=2), "127.0.0.1:9")
+    report = ingest_feeds(sessions, feeds, quick)
     errors = [result.error or "" for result in report.feeds]
     assert [result.status for result in report.feeds] == ["error", "error"]
     assert errors[0].startswith("http://reader:***@127.0.0.1:9/feed: unreachable")

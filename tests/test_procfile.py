@@ -368,7 +368,10 @@ def test_clock_stops_on_sigterm_after_the_feed_in_hand(
                 for name in ("launches.rss.xml", "launches.atom.xml")
             )
         )
-        clock = launch("clock", platform_env(database_url, tmp_path, FEEDS_FILE=str(feeds_file)))
+        env = platform_env(
+            database_url, tmp_path, FEEDS_FILE=str(feeds_file), FEED_ALLOW_PRIVATE=feeds.address
+        )
+        clock = launch("clock", env)
         deadline = time.monotonic() + 20
         while not feeds.requests:
             assert clock.running() and time.monotonic() < deadline, clock.output()[-2000:]

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
 from worker.errors import ConfigError
+from worker.logs import redact_parameters
 
 # The repository root: templates and sample data live beside the packages.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +114,14 @@ def _more_than_zero(value: float, _settings: Settings) -> str:
 
 def _one_or_more(value: int, _settings: Settings) -> str:
     return "" if value >= 1 else "must be 1 or more"
+
+
+def _allow_list(value: tuple[str, ...], _settings: Settings) -> str:
+    try:
+        allow_list(value)
+    except ValueError as error:
+        return str(error)
+    return ""
 
 
 def _regular_expression(value: str, _settings: Settings) -> str:
@@ -260,6 +270,14 @@ class Settings:
     )
     feed_timeout: float = setting("FEED_TIMEOUT", 10.0, "Seconds before a feed fetch gives up")
     feed_max_bytes: int = setting("FEED_MAX_BYTES", 5 * 1024 * 1024, "Largest feed body read")
+    # Feeds come from public addresses only (docs/decisions.md, "Fetching feeds").
+    feed_allow_private: tuple[str, ...] = setting(
+        "FEED_ALLOW_PRIVATE",
+        (),
+        "Non-public hosts, addresses or networks feeds may be fetched from",
+        shown="none (public addresses only)",
+        check=_allow_list,
+    )
     templates_dir: Path = setting(
         "TEMPLATES_DIR",
         PROJECT_ROOT / "templates",
@@ -406,20 +424,24 @@ def normalise_database_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password (or token) replaced by ``***``, safe to print
-    or log.
+    """``url`` with any password (or token) and the value of any
+    credential-like parameter (``?token=…``, ``&api_key=…``:
+    :func:`worker.logs.redact_parameters`) replaced by ``***``, safe to
+    print or log.
 
-    Redacted by position, between ``//`` and the authority's last ``@``,
-    rather than by a URL parser: a password with an unencoded ``/``, ``?``
-    or ``#`` (SES SMTP passwords have them) would fool the parser into
-    finding none.
+    The password is found by position, between ``//`` and the authority's
+    last ``@``, rather than by a URL parser: a password with an unencoded
+    ``/``, ``?`` or ``#`` (SES SMTP passwords have them) would fool the
+    parser into finding none. A user part holding a ``/`` is a path with an
+    ``@`` in it (``https://medium.com/@someone/feed``), not credentials.
     """
     scheme, slashes, rest = url.partition("://")
-    if not slashes or "@" not in rest:
-        return url
     credentials, _, host = rest.rpartition("@")
     user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+    if not slashes or "@" not in rest or "/" in user:
+        return redact_parameters(url)
+    shown = f"{scheme}://{user}:***@{host}" if colon else f"{scheme}://***@{host}"
+    return redact_parameters(shown)
 
 
 # The hosts that are this machine: a SITE_URL there is a developer's.

@@ -8,7 +8,7 @@
     ├── InputError                                   a file a person gave, a line per problem
     │   └── ImportFileError                          a content file with bad records
     ├── FeedError                                    a feed could not be fetched or parsed
-    │   └── worker.ingest.feeds._FetchError          ... with the HTTP status it got
+    │   └── worker.ingest.fetch.FetchError           ... with the HTTP status it got
     ├── RenderError                                  a template or MJML failed to render
     ├── MailError                                    a mail backend is misconfigured or down
     │   ├── worker.deliver.notices.NoticeNotSent     a notice was not accepted

@@ -39,9 +39,10 @@ Never log a secret. As a last line of defence the handler carries
 :class:`RedactSecrets`, which replaces the values of secret settings
 (``SECRET_KEY``, ``OLD_SECRET_KEYS``, ``POSTMARK_WEBHOOK_PASSWORD``, every
 variable whose name ends in ``_KEY``, ``_KEYS``, ``_PASSWORD``, ``_TOKEN`` or
-``_SECRET``, and the password of every URL in the environment) and the
-password of any URL by ``***`` in messages, arguments, extras and exception
-text.
+``_SECRET``, and the password of every URL in the environment), the
+password of any URL and the value of any credential-like URL parameter
+(``?token=…``: :func:`redact_parameters`) by ``***`` in messages,
+arguments, extras and exception text.
 """
 
 from __future__ import annotations
@@ -75,6 +76,33 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # may hold a raw "/", "?", "#" or "@".
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)\S*@")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+# URL parameters (query or fragment) that carry a credential, by name in
+# lowercase with "-" read as "_": ?token=…, &api_key=…, #access_token=…,
+# X-Amz-Signature=… A name ending in one of the suffixes counts too.
+SECRET_PARAMETERS = frozenset(
+    {
+        "token",
+        "key",
+        "api_key",
+        "apikey",
+        "access_token",
+        "auth",
+        "sig",
+        "signature",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "code",
+        "jwt",
+        "session",
+        "sessionid",
+    }
+)
+SECRET_PARAMETER_SUFFIXES = ("_token", "_key", "_secret", "_password", "_signature", "_credential")
+_PARAMETER = re.compile(r"(?P<head>[?&;#](?P<name>[^\s=&;#?/]+)=)(?P<value>[^\s&;#'\"<>]+)")
 
 # What every LogRecord has: anything else on a record came from ``extra``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None))) | {
@@ -113,11 +141,26 @@ def url_secrets(value: str) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each of ``secrets`` and any URL's password replaced by ``***``."""
+    """``text`` with each of ``secrets``, any URL's password and any
+    credential-like URL parameter's value replaced by ``***``."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+    return redact_parameters(_URL_PASSWORD.sub(rf"\g<head>{MASK}@", text))
+
+
+def redact_parameters(text: str) -> str:
+    """``text`` with the value of every URL parameter named like a
+    credential (``?token=abc&page=2`` → ``?token=***&page=2``) replaced by
+    ``***``; the other parameters stay readable."""
+    return _PARAMETER.sub(_masked_parameter, text)
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    name = unquote(match["name"]).lower().replace("-", "_")
+    if name in SECRET_PARAMETERS or name.endswith(SECRET_PARAMETER_SUFFIXES):
+        return f"{match['head']}{MASK}"
+    return match[0]
 
 
 class RedactSecrets(logging.Filter):

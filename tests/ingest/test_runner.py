@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.feedserver import FeedServer, Route, allowing, serve_feeds
 from worker.config import PROJECT_ROOT, Settings
 from worker.ingest.feeds import FeedSpec
 from worker.ingest.runner import ingest_feeds
@@ -34,8 +34,9 @@ def server(tmp_path: Path) -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def fast(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, feed_timeout=1.0, feed_max_bytes=1024 * 1024)
+def fast(settings: Settings, server: FeedServer) -> Settings:
+    quick = dataclasses.replace(settings, feed_timeout=1.0, feed_max_bytes=1024 * 1024)
+    return allowing(quick, server)
 
 
 def tools(sessions: sessionmaker[Session]) -> dict[str, Tool]:
@@ -135,7 +136,7 @@ def test_a_bad_feed_is_recorded_and_the_others_go_on(
         FeedSpec(server.url("/broken.xml")),
         FeedSpec("http://127.0.0.1:9/closed.xml"),
     ]
-    report = ingest_feeds(sessions, specs, fast)
+    report = ingest_feeds(sessions, specs, allowing(fast, "127.0.0.1:9"))
     by_url = {f.url: f for f in report.feeds}
     assert by_url[server.url("/launches.rss.xml")].new == 5
     assert report.errors == 5

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.feedserver import FeedServer, Route, allowing, serve_feeds
 from tests.support.schedule import (
     BERLIN,
     UTC,
@@ -142,7 +142,7 @@ def test_a_week_of_ticks_across_a_change_ingests_builds_and_sends_on_time(
     feeds.routes["/launches.xml"] = Route(body=rss(f"{saturday:%a, %d %b %Y} 10:00:00 +0000"))
     feeds_file = tmp_path / "feeds.toml"
     feeds_file.write_text(f'[[feed]]\nurl = "{feeds.url("/launches.xml")}"\n')
-    settings = dataclasses.replace(clocked, feeds_file=feeds_file)
+    settings = allowing(dataclasses.replace(clocked, feeds_file=feeds_file), feeds)
     add_week_content(sessions, monday - dt.timedelta(days=14))  # subscribers; an old tool
     step = dt.timedelta(hours=1)
     built_first = sending_first = None
@@ -338,8 +338,8 @@ def test_each_fetch_is_logged_and_old_rows_are_pruned(
     feeds.routes["/broken.xml"] = Route(status=500, body=b"down")
     specs = [FeedSpec(feeds.url("/good.xml")), FeedSpec(feeds.url("/broken.xml"))]
     first, second = utc(2026, 10, 1, 12, 0), utc(2026, 11, 20, 12, 0)
-    ingest_feeds(sessions, specs, clocked, now=first)
-    ingest_feeds(sessions, specs, clocked, now=second)
+    ingest_feeds(sessions, specs, allowing(clocked, feeds), now=first)
+    ingest_feeds(sessions, specs, allowing(clocked, feeds), now=second)
     with sessions() as session:
         rows = session.execute(
             select(
@@ -365,7 +365,7 @@ def test_ingest_is_due_once_per_slot(
     feeds.routes["/good.xml"] = Route(body=rss("Mon, 23 Nov 2026 10:00:00 +0000"))
     feeds_file = tmp_path / "feeds.toml"
     feeds_file.write_text(f'[[feed]]\nurl = "{feeds.url("/good.xml")}"\n')
-    settings = dataclasses.replace(clocked, feeds_file=feeds_file, ingest_every=15)
+    settings = allowing(dataclasses.replace(clocked, feeds_file=feeds_file, ingest_every=15), feeds)
     at = utc(2026, 11, 25, 10, 14)
     assert run_due(sessions, settings, at, jobs=("ingest",)).ingested is not None
     assert run_due(sessions, settings, at, jobs=("ingest",)).ingested is None

@@ -10,10 +10,8 @@ as that user. Tests skip when Dovecot is not installed, unless
 
 from __future__ import annotations
 
-import datetime as dt
 import grp
 import imaplib
-import ipaddress
 import os
 import pwd
 import shutil
@@ -28,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from tests.support.intakehelpers import self_signed
+from tests.support.intakehelpers import localhost_certificate
 from tests.support.processes import stop
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -91,31 +87,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key, certificate = self_signed(
-        "localhost",
-        valid_from=dt.timedelta(minutes=-5),
-        valid_until=dt.timedelta(days=1),
-        alternative_names=[
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        ],
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 def _config(root: Path, imap_port: int, imaps_port: int) -> str:
-    cert, key = _certificate(root)
+    cert, key = localhost_certificate(root)
     if os.getuid() == 0:
         internal, login = "dovecot", "dovenull"
         mail_user = pwd.getpwnam("dovecot")

@@ -4,10 +4,12 @@ store as intake may change it, and self-signed certificates."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
@@ -69,3 +71,30 @@ def self_signed(
             x509.SubjectAlternativeName(list(alternative_names)), critical=False
         )
     return key, builder.sign(key, hashes.SHA256())
+
+
+def localhost_certificate(
+    directory: Path, addresses: Sequence[str] = ("127.0.0.1",)
+) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` (and ``addresses``),
+    valid for a day, and its key, as PEM files in ``directory``."""
+    key, certificate = self_signed(
+        "localhost",
+        valid_from=dt.timedelta(minutes=-5),
+        valid_until=dt.timedelta(days=1),
+        alternative_names=[
+            x509.DNSName("localhost"),
+            *(x509.IPAddress(ipaddress.ip_address(address)) for address in addresses),
+        ],
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path

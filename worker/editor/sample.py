@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,7 +58,11 @@ def load_sample(
             dataclasses.replace(spec, url=f"{base_url}/{spec.url.rsplit('/', 1)[-1]}")
             for spec in load_feeds_file(folder / "feeds.toml")
         ]
-        report = ingest_feeds(sessions, feeds, settings)
+        # Its own loopback server may be fetched from, whatever FEED_ALLOW_PRIVATE says.
+        own = (*settings.feed_allow_private, urlsplit(base_url).netloc)
+        report = ingest_feeds(
+            sessions, feeds, dataclasses.replace(settings, feed_allow_private=own)
+        )
     people = import_csv(sessions, folder / "subscribers.csv")
     return SampleLoad(content, report, people.added)
 

@@ -1,37 +1,28 @@
-"""The feeds file, and fetching and parsing one feed over HTTP.
+"""The feeds file: the feeds to ingest, each with its URL checked.
 
-A fetch is a conditional GET with the feed's ETag and Last-Modified. It follows
-redirects by hand and reports where the feed has moved for good: only when
-every hop was permanent (301/308). A body is read up to a size cap and a
-deadline; an HTTP error is a ``FeedError`` that keeps its status. feedparser's
-``bozo`` problems are warnings unless the feed yields no entries and no
-version.
+Fetching a feed is :mod:`worker.ingest.fetch`, parsing it
+:mod:`worker.ingest.parsing`.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-import feedparser
 import yaml
 
 from worker.config import Settings
 from worker.domain.documents import DocumentError, line_index, load_yaml
 from worker.domain.urls import is_web_url
-from worker.errors import ConfigError, FeedError, InputError
+from worker.errors import ConfigError, InputError
 from worker.ingest.lengths import FEED_URL_MAX, label
 from worker.ingest.sanitise import plain_text
 
-CHUNK = 64 * 1024
 #: Where the feeds are looked for when FEEDS_FILE names no file.
 DEFAULT_FEEDS_FILE = Settings().feeds_file
 
@@ -184,139 +175,3 @@ def feed_url_problem(url: str) -> str | None:
     if len(url) > FEED_URL_MAX:
         return f"is longer than {FEED_URL_MAX} characters"
     return None
-
-
-@dataclass
-class _Response:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    final_url: str
-    permanent_redirect: str | None
-
-
-class _FetchError(FeedError):
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
-        super().__init__(url, reason)
-        self.status = status
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Follow redirects by hand, to tell permanent ones (which move the feed)
-    from temporary ones."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) -> _Response:
-    """The feed at ``url``, asked for only if changed since ``etag`` and
-    ``modified`` (304: an empty body), through up to five redirects. Raises
-    a ``FeedError`` (with the HTTP status where there is one) otherwise."""
-    headers = _request_headers(etag, modified, settings)
-    deadline = time.monotonic() + settings.feed_timeout
-    permanent: str | None = None
-    all_permanent = True
-    current = url
-    for _ in range(5):
-        request = urllib.request.Request(current, headers=headers)
-        try:
-            with _OPENER.open(request, timeout=settings.feed_timeout) as response:
-                body = _read_capped(url, response, settings.feed_max_bytes, deadline)
-                return _Response(
-                    response.status,
-                    body,
-                    {k.lower(): v for k, v in response.headers.items()},
-                    current,
-                    permanent,
-                )
-        except urllib.error.HTTPError as error:
-            status = error.code
-            if status == 304:
-                return _Response(304, b"", {}, current, permanent)
-            location = (
-                error.headers.get("Location") if status in (301, 302, 303, 307, 308) else None
-            )
-            if location:
-                target = urljoin(current, location)
-                problem = feed_url_problem(target)
-                if problem:
-                    raise _FetchError(
-                        url, f"redirected to {label(target)!r}, which {problem}"
-                    ) from None
-                # The feed moves only when every hop so far was permanent.
-                all_permanent = all_permanent and status in (301, 308)
-                permanent = target if all_permanent else None
-                current = target
-                continue
-            raise _FetchError(url, _refusal(status, error.reason), status) from None
-        except TimeoutError:
-            raise _FetchError(url, f"timed out after {settings.feed_timeout:g} s") from None
-        except urllib.error.URLError as error:
-            reason = error.reason
-            if isinstance(reason, TimeoutError):
-                raise _FetchError(url, f"timed out after {settings.feed_timeout:g} s") from None
-            raise _FetchError(url, f"unreachable: {reason}") from None
-        except OSError as error:
-            raise _FetchError(url, f"unreachable: {error}") from None
-    raise _FetchError(url, "too many redirects")
-
-
-def _request_headers(etag: str | None, modified: str | None, settings: Settings) -> dict[str, str]:
-    """Who asks, for what, and (with the feed's validators) only if changed."""
-    headers = {
-        "User-Agent": f"verdict-digest/0.1 (+{settings.site_url})",
-        "Accept": "application/atom+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.5",
-    }
-    if etag:
-        headers["If-None-Match"] = etag
-    if modified:
-        headers["If-Modified-Since"] = modified
-    return headers
-
-
-def _refusal(status: int, reason: str) -> str:
-    """What an HTTP error status that is not a redirect says of the feed."""
-    return "gone (410): the feed is deactivated" if status == 410 else f"HTTP {status} {reason}"
-
-
-def _read_capped(url: str, response: Any, limit: int, deadline: float) -> bytes:
-    """The body, refusing past ``limit`` bytes or past the deadline (a server
-    that trickles bytes forever must not hold the ingest)."""
-    length = response.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > limit:
-        raise _FetchError(url, f"feed larger than {limit} bytes ({length} announced)")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.read(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise _FetchError(url, f"feed larger than {limit} bytes")
-        if time.monotonic() > deadline:
-            raise _FetchError(url, "timed out while reading the feed")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse(url: str, response: _Response) -> feedparser.FeedParserDict:
-    """The feed in ``response``; a ``FeedError`` when it is not a feed at all."""
-    parsed = feedparser.parse(
-        response.body,
-        response_headers=response.headers,
-        sanitize_html=False,  # nh3 sanitises, with our own allow-list
-        resolve_relative_uris=True,
-    )
-    if parsed.bozo and not parsed.entries and not parsed.version:
-        problem = parsed.get("bozo_exception")
-        raise _FetchError(url, f"not a feed: {problem}" if problem else "not a feed")
-    return parsed
-
-
-def warnings(url: str, parsed: feedparser.FeedParserDict) -> list[str]:
-    """The problems feedparser met in a feed it could read, one line each."""
-    if parsed.bozo and parsed.get("bozo_exception") is not None:
-        return [f"{url}: parsed with problems: {parsed.bozo_exception}"]
-    return []

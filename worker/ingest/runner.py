@@ -3,8 +3,8 @@
 Each feed owns its fetch state (ETag, Last-Modified). The HTTP status decides
 what happens: 304 skips, 301/308 rewrite the feed's URL, 410 deactivates it,
 other errors are recorded on the feed. Entries are deduplicated by guid, then
-by canonical URL. Fetching and parsing are ``worker.ingest.feeds``; checking an entry
-is ``worker.ingest.launches``.
+by canonical URL. Fetching is ``worker.ingest.fetch``, parsing
+``worker.ingest.parsing``; checking an entry is ``worker.ingest.launches``.
 
 An entry that cannot be stored is skipped with a warning naming the feed and
 the entry. One feed's failure never costs another feed anything: each feed is
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, redact_url
 from worker.errors import FeedError, driver_words
-from worker.ingest.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
+from worker.ingest.feeds import FeedSpec, feed_url_problem
+from worker.ingest.fetch import fetch
 from worker.ingest.launches import Skip, entry_place, launch, our_prefixes, text
 from worker.ingest.lengths import (
     CATEGORY_MAX,
@@ -36,6 +37,7 @@ from worker.ingest.lengths import (
     TITLE_MAX,
     label,
 )
+from worker.ingest.parsing import parse, warnings
 from worker.ingest.sanitise import plain_text
 from worker.now import process_now
 from worker.store.models import Feed, FetchLog, Tool
@@ -128,7 +130,7 @@ def _ingest_guarded(
     try:
         return _ingest_one(sessions, spec, settings, now)
     except Exception as error:  # one feed's failure must not cost the others
-        log.debug("feed %s failed", spec.url, exc_info=True)
+        log.debug("feed %s failed", redact_url(spec.url), exc_info=True)
         reason = f"unexpected error: {driver_words(error)}"
         _record_failure(sessions, spec.url, reason, now)
         return FeedResult(spec.url, "error", error=f"{redact_url(spec.url)}: {reason}")
@@ -148,7 +150,7 @@ def _record_failure(
             feed.error_count += 1
             _log_fetch(session, feed.id, feed.last_fetched_at, None, error=reason)
     except Exception:  # the store itself is failing; the report still tells
-        log.debug("could not record the error of feed %s", url, exc_info=True)
+        log.debug("could not record the error of feed %s", redact_url(url), exc_info=True)
 
 
 def _ingest_one(
@@ -280,7 +282,8 @@ def _store_entries(
             candidate = launch(entry, prefixes, category, settings)
         except Skip as skip:
             result.skipped += 1
-            result.warnings.append(f"{spec.url}: {entry_place(position, entry)} skipped: {skip}")
+            where = f"{redact_url(spec.url)}: {entry_place(position, entry)}"
+            result.warnings.append(f"{where} skipped: {skip}")
             continue
         guid, canonical = candidate.guid, candidate.canonical_url
         if (guid and guid in seen_guids) or (canonical and canonical in seen_urls):
