@@ -59,7 +59,8 @@ def test_status_and_ingest_at_80_columns_cut_nothing(
         feeds = tmp_path / "feeds.toml"
         long_url = server.url("/launches.rss.xml?" + "page=1&" * 8 + "sort=newest")
         feeds.write_text(f'[[feed]]\nurl = "{long_url}"\n')
-        ingested = on_a_terminal(env, "ingest", "--feeds", str(feeds))
+        allowed = {**env, "FEED_ALLOW_PRIVATE": server.address}
+        ingested = on_a_terminal(allowed, "ingest", "--feeds", str(feeds))
         status = on_a_terminal(env, "status")
     for output in (ingested, status):
         assert "…" not in output, output

@@ -30,7 +30,8 @@ def test_a_feed_in_error_is_reported_as_an_error(database_url: str, tmp_path: Pa
             f'[[feed]]\nurl = "{server.url("/launches.atom.xml")}"\n'
             f'[[feed]]\nurl = "{server.url("/gone-missing.xml")}"\n'
         )
-        done = digest(tick_env(database_url, feeds), "tick")
+        env = {**tick_env(database_url, feeds), "FEED_ALLOW_PRIVATE": server.address}
+        done = digest(env, "tick")
     assert done.returncode == 2, done.stderr  # feeds failed; the tick itself did not
     assert "2 feeds ingested (" in done.stdout and "1 feed failed" in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
