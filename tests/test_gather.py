@@ -14,7 +14,7 @@ from worker.config import Settings
 from worker.domain.digest import Digest
 from worker.domain.segments import EVERYONE
 from worker.domain.weeks import Week, parse_week
-from worker.gather import gather_week
+from worker.gather import LaunchPage, gather_launches, gather_week
 from worker.render.renderer import HTML_BUDGET, Renderer
 from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
 
@@ -126,6 +126,23 @@ def test_a_flooded_week_gathers_every_launch_with_its_feed(
     assert digest.max_launches == settings.digest_max_launches == 40
     by_feed = Counter(launch.feed_id for launch in digest.launches)
     assert sorted(by_feed.values()) == [2, 20, 480] and None in by_feed
+
+
+def test_a_weeks_launches_are_read_a_page_at_a_time(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    every = gathered_flooded_week(sessions, settings).launches
+    pages = []
+    with sessions() as session:
+        for offset in range(0, 600, 200):
+            pages.append(gather_launches(session, W48, settings, offset=offset, limit=200))
+        beyond = gather_launches(session, W48, settings, offset=10**30, limit=200)
+    assert [page.total for page in pages] == [502, 502, 502] and beyond == LaunchPage(502, ())
+    assert [len(page.launches) for page in pages] == [200, 200, 102]
+    listed = [launch for page in pages for launch in page.launches]
+    assert sorted(listed, key=lambda x: x.tool_id) == sorted(every, key=lambda x: x.tool_id)
+    categories = [launch.category for launch in listed]
+    assert categories == sorted(categories, key=lambda c: (c is None, c))
 
 
 def test_a_flooded_week_renders_within_the_cap_fair_across_categories(

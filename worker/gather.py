@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, Select, func, select
@@ -77,6 +78,29 @@ def _launches(session: Session, week: Week, settings: Settings) -> tuple[Launch,
         Tool.category, Tool.launched_on, Tool.name, Tool.id
     )
     return tuple(_launch(row) for row in session.execute(query))
+
+
+@dataclass(frozen=True)
+class LaunchPage:
+    """Some of a week's launches, and how many it has in all."""
+
+    total: int
+    launches: tuple[Launch, ...]
+
+
+def gather_launches(
+    session: Session, week: Week, settings: Settings, *, offset: int, limit: int
+) -> LaunchPage:
+    """``limit`` of the launches :func:`gather_week` gives, from ``offset``,
+    listed by category and name as an email groups them: a page of a week's
+    launches, read without reading them all."""
+    query = _launched_in(week, settings)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if offset >= total:  # nothing there (and no offset past what SQL can count)
+        return LaunchPage(total, ())
+    listed = query.order_by(Tool.category.is_(None), Tool.category, func.lower(Tool.name), Tool.id)
+    rows = session.execute(listed.offset(offset).limit(limit))
+    return LaunchPage(total, tuple(_launch(row) for row in rows))
 
 
 def _launched_in(week: Week, settings: Settings) -> Select[Any]:
