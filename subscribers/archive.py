@@ -21,6 +21,11 @@ particular:
 
 Whatever else holds a placeholder is replaced by the subscribe page, so no
 ``%%…%%`` placeholder ever reaches a reader.
+
+An edition lists at most ``DIGEST_MAX_LAUNCHES`` launches and links to the
+list of every launch of its week for the rest: that list is read from the
+store a page at a time (:func:`published_launches`), the week's launches as
+they are now.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from worker.config import Settings
 from worker.domain import placeholders
 from worker.domain.segments import EVERYONE
 from worker.domain.states import WENT_OUT
 from worker.domain.weeks import parse_week
 from worker.errors import ConfigError
+from worker.gather import LaunchPage, gather_launches
 from worker.store.models import Edition, EditionSegment
 
 # The rendered HTML's preheader sits right after <head>, about 3,000
@@ -135,6 +142,18 @@ def archived_part(
     column, public = _PARTS[part]
     rendered = session.scalar(_public(list_id, column).where(Edition.week == week))
     return None if rendered is None else public(rendered, subscribe_url)
+
+
+def published_launches(
+    session: Session, settings: Settings, week: str, *, offset: int, limit: int
+) -> LaunchPage | None:
+    """A page of ``week``'s launches (:func:`~worker.gather.gather_launches`),
+    or None when the week has no public edition (or is malformed)."""
+    if not is_week(week):
+        return None
+    if session.scalar(_public(settings.list_id, Edition.id).where(Edition.week == week)) is None:
+        return None
+    return gather_launches(session, parse_week(week), settings, offset=offset, limit=limit)
 
 
 def public_html(rendered: str, subscribe_url: str) -> str:

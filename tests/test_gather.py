@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.launches import STEADY, flood_week
 from tests.support.sample import W48, load_content
 from worker.config import Settings
 from worker.domain.digest import Digest
+from worker.domain.segments import EVERYONE
 from worker.domain.weeks import Week, parse_week
-from worker.gather import gather_week
+from worker.gather import LaunchPage, gather_launches, gather_week
+from worker.render.renderer import HTML_BUDGET, Renderer
 from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
 
 
 def gathered_sample_week(sessions: sessionmaker[Session], settings: Settings) -> Digest:
     """The sample content's week, 2026-W48, as gather gives it."""
     load_content(sessions)
+    with sessions() as session:
+        return gather_week(session, W48, settings)
+
+
+def gathered_flooded_week(sessions: sessionmaker[Session], settings: Settings) -> Digest:
+    """The sample content's week flooded by a feed (tests/support/launches.py)."""
+    load_content(sessions)
+    flood_week(sessions)
     with sessions() as session:
         return gather_week(session, W48, settings)
 
@@ -104,3 +116,63 @@ def test_the_week_is_local_to_the_digest_time_zone(
         assert [c.slug for c in gather_week(session, Week(2026, 49), berlin).comparisons] == [
             "late"
         ]
+
+
+def test_a_flooded_week_gathers_every_launch_with_its_feed(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    digest = gathered_flooded_week(sessions, settings)
+    assert len(digest.launches) == 2 + 480 + 20  # the sample's two, the flood, the steady feed
+    assert digest.max_launches == settings.digest_max_launches == 40
+    by_feed = Counter(launch.feed_id for launch in digest.launches)
+    assert sorted(by_feed.values()) == [2, 20, 480] and None in by_feed
+
+
+def test_a_weeks_launches_are_read_a_page_at_a_time(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    every = gathered_flooded_week(sessions, settings).launches
+    pages = []
+    with sessions() as session:
+        for offset in range(0, 600, 200):
+            pages.append(gather_launches(session, W48, settings, offset=offset, limit=200))
+        beyond = gather_launches(session, W48, settings, offset=10**30, limit=200)
+    assert [page.total for page in pages] == [502, 502, 502] and beyond == LaunchPage(502, ())
+    assert [len(page.launches) for page in pages] == [200, 200, 102]
+    listed = [launch for page in pages for launch in page.launches]
+    assert sorted(listed, key=lambda x: x.tool_id) == sorted(every, key=lambda x: x.tool_id)
+    categories = [launch.category for launch in listed]
+    assert categories == sorted(categories, key=lambda c: (c is None, c))
+
+
+def test_a_flooded_week_renders_within_the_cap_fair_across_categories(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    digest = gathered_flooded_week(sessions, settings)
+    out = Renderer(settings.templates_dir).render_segment(digest, EVERYONE)
+    assert out is not None
+    shown = [line[2:].split(" · ")[0] for line in out.text.splitlines() if line.startswith("* ")]
+    assert len(shown) == 40
+    # The imported content's two, then the two feeds take turns: 19 each.
+    assert Counter(name.split()[0] for name in shown) == {
+        "Queryfox": 1,
+        "Vellum": 1,
+        "Flood": 19,
+        "Steady": 19,
+    }
+    assert {name.split()[1] for name in shown if name.startswith("Steady")} == set(STEADY)
+    assert "And 462 more launches this week." in out.text
+    assert f"{settings.site_url}/archive/2026-W48/launches" in out.text
+    assert f'href="{settings.site_url}/archive/2026-W48/launches"' in out.html
+    assert len(out.html.encode()) <= HTML_BUDGET
+    assert out.subject.startswith("Claude Files API vs Claude Haiku Open Weights")
+
+
+def test_the_sample_week_is_the_same_under_the_cap(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    digest = gathered_sample_week(sessions, settings)
+    renderer = Renderer(settings.templates_dir)
+    uncapped = dataclasses.replace(digest, max_launches=None)
+    for key in (EVERYONE, "Design", "Developer Tools|Productivity"):
+        assert renderer.render_segment(digest, key) == renderer.render_segment(uncapped, key)

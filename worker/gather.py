@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from worker.config import Settings
@@ -21,7 +23,8 @@ from worker.store.models import Comparison, ComparisonTool, Tool, Vote
 
 
 def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
-    """The week's published comparisons and new launches, for every category."""
+    """The week's published comparisons and every new launch, for every
+    category; render shows at most ``DIGEST_MAX_LAUNCHES`` of them."""
     comparisons = _published(session, *week.bounds(settings.timezone))
     compared = {entry.tool_id for c in comparisons for entry in c.entries}
     votes = _votes(session, compared)
@@ -34,7 +37,8 @@ def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
         site_url=site,
         postal_address=settings.postal_address,
         comparisons=tuple(_block(c, votes, site) for c in comparisons),
-        launches=_launches(session, week, compared),
+        launches=_launches(session, week, settings),
+        max_launches=settings.digest_max_launches,
     )
 
 
@@ -68,28 +72,79 @@ def _block(comparison: Comparison, votes: dict[int, list[str]], site: str) -> Co
     )
 
 
-def _launches(session: Session, week: Week, compared: set[int]) -> tuple[Launch, ...]:
-    """The tools launched in ``week``, but for the ``compared`` ones (a
-    comparison of the week covers them)."""
-    launched = session.scalars(
-        select(Tool)
-        .where(Tool.launched_on >= week.monday, Tool.launched_on <= week.sunday)
-        .order_by(Tool.category, Tool.launched_on, Tool.name, Tool.id)
+def _launches(session: Session, week: Week, settings: Settings) -> tuple[Launch, ...]:
+    """Every launch of ``week``."""
+    query = _launched_in(week, settings).order_by(
+        Tool.category, Tool.launched_on, Tool.name, Tool.id
     )
-    return tuple(
-        Launch(
-            tool_id=t.id,
-            slug=t.slug,
-            name=t.name,
-            vendor=t.vendor,
-            category=t.category,
-            tagline=t.tagline,
-            entry=t.entry_price,
-            url=t.url,
-            launched_on=t.launched_on,
-        )
-        for t in launched
-        if t.id not in compared
+    return tuple(_launch(row) for row in session.execute(query))
+
+
+@dataclass(frozen=True)
+class LaunchPage:
+    """Some of a week's launches, and how many it has in all."""
+
+    total: int
+    launches: tuple[Launch, ...]
+
+
+def gather_launches(
+    session: Session, week: Week, settings: Settings, *, offset: int, limit: int
+) -> LaunchPage:
+    """``limit`` of the launches :func:`gather_week` gives, from ``offset``,
+    listed by category and name as an email groups them: a page of a week's
+    launches, read without reading them all."""
+    query = _launched_in(week, settings)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if offset >= total:  # nothing there (and no offset past what SQL can count)
+        return LaunchPage(total, ())
+    listed = query.order_by(Tool.category.is_(None), Tool.category, func.lower(Tool.name), Tool.id)
+    rows = session.execute(listed.offset(offset).limit(limit))
+    return LaunchPage(total, tuple(_launch(row) for row in rows))
+
+
+def _launched_in(week: Week, settings: Settings) -> Select[Any]:
+    """The launches of ``week``: its tools but for those a comparison of the
+    week covers (it shows them), only the columns a launch needs."""
+    start, end = week.bounds(settings.timezone)
+    compared = (
+        select(ComparisonTool.tool_id)
+        .join(Comparison, Comparison.id == ComparisonTool.comparison_id)
+        .where(Comparison.published_at >= start, Comparison.published_at < end)
+    )
+    return select(*_LAUNCH_COLUMNS).where(
+        Tool.launched_on >= week.monday,
+        Tool.launched_on <= week.sunday,
+        Tool.id.not_in(compared),
+    )
+
+
+_LAUNCH_COLUMNS = (
+    Tool.id,
+    Tool.slug,
+    Tool.name,
+    Tool.vendor,
+    Tool.category,
+    Tool.tagline,
+    Tool.entry_price,
+    Tool.url,
+    Tool.launched_on,
+    Tool.feed_id,
+)
+
+
+def _launch(row: Row[Any]) -> Launch:
+    return Launch(
+        tool_id=row.id,
+        slug=row.slug,
+        name=row.name,
+        vendor=row.vendor,
+        category=row.category,
+        tagline=row.tagline,
+        entry=row.entry_price,
+        url=row.url,
+        launched_on=row.launched_on,
+        feed_id=row.feed_id,
     )
 
 

@@ -3,7 +3,9 @@
 ``/archive`` lists the editions, ``/archive/2026-W48`` serves one as the
 page it was mailed as (per-recipient links removed, see
 :mod:`subscribers.archive`), ``/archive/2026-W48.txt`` its plain-text part,
-and ``/archive.atom`` is the feed. Every URL in the feed is absolute, on
+``/archive/2026-W48/launches`` every launch of its week (an edition lists at
+most ``DIGEST_MAX_LAUNCHES`` and links here for the rest), and
+``/archive.atom`` is the feed. Every URL in the feed is absolute, on
 ``SITE_URL``, like the links in the emails.
 """
 
@@ -14,16 +16,26 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from flask import Blueprint, Response, render_template, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 
-from subscribers.archive import ArchiveEntry, Part, archived_part, is_week, past_editions
+from subscribers.archive import (
+    ArchiveEntry,
+    Part,
+    archived_part,
+    is_week,
+    past_editions,
+    published_launches,
+)
 from subscribers.web.state import sessions, settings
+from worker.domain.launches import by_category
+from worker.domain.urls import archive_url, is_web_url
 from worker.now import process_now
 
 blueprint = Blueprint("archive", __name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 20
+LAUNCHES_PER_PAGE = 500  # about 100 KB of page
 # An edition is its own complete page: its inline styles only. No script,
 # no frame, no form, and no web fonts (the stored HTML links Google Fonts,
 # which would tell Google who reads the archive).
@@ -67,6 +79,37 @@ def edition_text(week: str) -> Response:
     return _edition_part(week, Part.TEXT)
 
 
+@blueprint.get("/archive/<week>/launches")
+def edition_launches(week: str) -> Response:
+    """Every launch of a past edition's week, by category and name, a page
+    of them at a time (``?page=2``)."""
+    page = request.args.get("page", 1, type=int)
+    first = (max(page, 1) - 1) * LAUNCHES_PER_PAGE
+    with sessions()() as session:
+        found = published_launches(session, settings(), week, offset=first, limit=LAUNCHES_PER_PAGE)
+    if found is None:
+        return _missing(week)
+    pages = max(1, -(-found.total // LAUNCHES_PER_PAGE))
+    if not 1 <= page <= pages:
+        detail = f"{week} has {pages} page{'s' if pages != 1 else ''} of launches."
+        missing = render_template("archive_missing.html", detail=detail)
+        return Response(missing, status=404, mimetype="text/html")
+    body = render_template(
+        "archive_launches.html",
+        week=week,
+        total=found.total,
+        first=first + 1,
+        last=first + len(found.launches),
+        groups=by_category(found.launches),
+        page=page,
+        pages=pages,
+        web_url=is_web_url,
+    )
+    response = Response(body, mimetype="text/html")
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
 @blueprint.get("/archive.atom")
 def feed() -> Response:
     """The latest editions as an Atom feed."""
@@ -102,7 +145,7 @@ def atom_feed(
     author = ET.SubElement(root, "author")
     _text(author, "name", title)
     for edition in editions:
-        url = f"{site}/archive/{edition.week}"
+        url = archive_url(site, edition.week)
         entry = ET.SubElement(root, "entry")
         _text(entry, "id", url)
         _text(entry, "title", edition.subject)

@@ -7,14 +7,18 @@ import re
 
 import pytest
 
-from tests.support.digests import big_digest, launch, seed_comparison, seed_digest
-from worker.config import PROJECT_ROOT
+from tests.support.digests import (
+    big_digest,
+    flooded_digest,
+    launch,
+    long_launches_digest,
+    seed_comparison,
+    seed_digest,
+)
+from worker.config import PROJECT_ROOT, Settings
 from worker.domain import placeholders
 from worker.errors import RenderError
-from worker.render.renderer import Renderer, preheader_for, subject_for
-
-# Gmail clips HTML past 102 KB; keep a margin for the recipient's links.
-HTML_BUDGET = 95_000
+from worker.render.renderer import HTML_BUDGET, Renderer, preheader_for, subject_for
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +178,91 @@ def test_a_heavy_week_stays_under_gmail_clipping(renderer: Renderer) -> None:
     size = len(out.html.encode())
     print(f"\nHTML of 5 comparisons and 30 launches: {size} bytes")
     assert size < HTML_BUDGET
+
+
+def listed(out_html: str) -> list[str]:
+    """The names of the launches the HTML lists."""
+    return re.findall(r"<b>((?:Steady|Flood) Tool \d+)</b>", out_html)
+
+
+def test_a_flooded_week_lists_the_cap_fairly_and_links_to_the_rest(renderer: Renderer) -> None:
+    out = renderer.render(flooded_digest(500))
+    names = listed(out.html)
+    assert len(names) == 40
+    # Two feeds take turns: each keeps 20, the steady one's split over its categories.
+    assert sum(name.startswith("Steady") for name in names) == 20
+    assert len(out.html.encode()) <= HTML_BUDGET
+    archive = "https://verdicts.example/archive/2026-W48/launches"
+    html = visible_text(out.html)
+    assert "500 new launches" in html
+    assert "And 460 more launches this week. See every launch of the week in the archive" in html
+    assert re.search(
+        rf'<p class="more-launches" data-shown="40" data-more="460"[^>]*>[^<]*<a href="{archive}">',
+        out.html,
+    )
+    assert "NEW THIS WEEK: 500 launches" in out.text
+    assert (
+        "And 460 more launches this week. See every launch of the week in the\narchive:\n"
+        f"{archive}\n" in out.text
+    )
+    assert sum(line.startswith("* ") for line in out.text.splitlines()) == 40
+
+
+def test_a_segment_is_capped_after_it_is_narrowed(renderer: Renderer) -> None:
+    out = renderer.render_segment(flooded_digest(500), "Developer Tools|Productivity")
+    assert out is not None
+    names = listed(out.html)
+    assert len(names) == 40 and sum(n.startswith("Steady") for n in names) == 10
+    assert "And 450 more launches in your categories this week." in out.text
+    design = renderer.render_segment(flooded_digest(500), "Design")
+    assert design is not None and "more-launches" not in design.html
+    assert len(listed(design.html)) == 10
+
+
+def test_the_subject_and_preheader_count_every_launch_not_only_those_shown() -> None:
+    week = dataclasses.replace(flooded_digest(20_013), comparisons=())
+    assert subject_for(week) == "20,013 new AI tools this week"
+    assert preheader_for(week) == "20,013 new launches, week of Nov 23."
+
+
+def test_twenty_thousand_launches_make_a_digest_within_budget(renderer: Renderer) -> None:
+    """The issue's feed: 20,013 entries made 3.6 MB of HTML for everyone."""
+    out = renderer.render(dataclasses.replace(flooded_digest(20_013), comparisons=()))
+    assert out.subject == "20,013 new AI tools this week"
+    assert len(listed(out.html)) == 40
+    assert "And 19,973 more launches this week." in out.text
+    assert len(out.html.encode()) < 40_000
+
+
+def test_launches_too_long_to_fit_are_left_out_too(renderer: Renderer) -> None:
+    """A feed's longest fields (name 300 characters, link 2048) make a launch
+    about 3 KB: fewer than the cap are shown, to stay within the budget."""
+    out = renderer.render(long_launches_digest())
+    size = len(out.html.encode())
+    # As many as fit: one more (about 3 KB) would not have.
+    assert HTML_BUDGET - 3_500 < size <= HTML_BUDGET
+    shown = len(re.findall(r"<b>Long \d+ n+</b>", out.html))
+    assert 0 < shown < 40
+    found = re.search(r'data-shown="(\d+)" data-more="(\d+)"', out.html)
+    assert found and (int(found[1]), int(found[2])) == (shown, 40 - shown)
+
+
+def test_under_the_cap_nothing_is_summarised(renderer: Renderer) -> None:
+    week = seed_digest()
+    assert renderer.render(dataclasses.replace(week, max_launches=2)) == renderer.render(week)
+    assert "more-launches" not in renderer.render(week).html
+
+
+def test_the_default_cap_fits_a_heavy_week_with_room_to_spare(renderer: Renderer) -> None:
+    """How DIGEST_MAX_LAUNCHES' default was chosen: five comparisons with
+    long quotes and that many typical launches, all shown, well within the
+    budget (and so within the lint's warning at 90 % of Gmail's clip)."""
+    cap = Settings().digest_max_launches
+    without = len(renderer.render(big_digest(5, 1)).html.encode())
+    out = renderer.render(dataclasses.replace(big_digest(5, cap), max_launches=cap))
+    size = len(out.html.encode())
+    per_launch = (size - without) / (cap - 1)
+    print(f"\n{cap} launches: {size:,} bytes of HTML, {per_launch:.0f} a launch")
+    assert "more-launches" not in out.html
+    assert 300 < per_launch < 400
+    assert size < 0.9 * HTML_BUDGET

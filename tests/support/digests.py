@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from worker.domain.digest import (
@@ -141,3 +142,36 @@ def big_digest(comparisons: int = 5, launches: int = 30) -> Digest:
         )
     categories = ("Developer Tools", "Productivity", "Design", "Data & Analytics")
     return digest(tuple(blocks), tuple(launch(n, categories[n % 4]) for n in range(launches)))
+
+
+def flooded_digest(total: int = 500) -> Digest:
+    """The seed comparison and ``total`` launches in three categories from
+    two feeds: 20 in Design and Productivity ("Steady Tool N"), the rest in
+    Developer Tools from a feed that floods ("Flood Tool N"); capped at 40,
+    DIGEST_MAX_LAUNCHES' default."""
+    categories = ("Design", "Productivity")
+    launches = [
+        dataclasses.replace(launch(n, categories[n % 2]), feed_id=2, name=f"Steady Tool {n}")
+        for n in range(20)
+    ]
+    launches += [
+        dataclasses.replace(launch(n, "Developer Tools"), feed_id=1, name=f"Flood Tool {n}")
+        for n in range(20, total)
+    ]
+    return dataclasses.replace(seed_digest(), launches=tuple(launches), max_launches=40)
+
+
+def long_launches_digest() -> Digest:
+    """Five comparisons and 40 launches with a feed's longest fields (name
+    300 characters, vendor and tagline 200, link 2048): about 3 KB each."""
+    long = tuple(
+        dataclasses.replace(
+            launch(n),
+            name=f"Long {n} " + "n" * 290,
+            vendor="v" * 200,
+            tagline="t" * 200,
+            url=f"https://long-{n}.example/" + "u" * 2000,
+        )
+        for n in range(40)
+    )
+    return dataclasses.replace(big_digest(5, 0), launches=long, max_launches=40)

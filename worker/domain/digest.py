@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from worker.domain.urls import archive_launches_url, archive_url
+
 
 @dataclass(frozen=True)
 class SeatVerdict:
@@ -83,6 +85,7 @@ class Launch:
     entry: str | None
     url: str | None
     launched_on: dt.date | None
+    feed_id: int | None = None  # the feed it came from; None when an editor imported it
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,29 @@ class Digest:
     comparisons: tuple[ComparisonBlock, ...] = ()
     launches: tuple[Launch, ...] = ()
     categories: tuple[str, ...] = field(default=())  # the segment's choice; () = all
+    # At most this many launches are shown (DIGEST_MAX_LAUNCHES); None: all.
+    max_launches: int | None = None
+    # Launches of the week left out of ``launches`` by that cap (see
+    # worker.domain.launches); render sets it, after narrowing to a segment.
+    more_launches: int = 0
 
     @property
     def is_empty(self) -> bool:
-        return not self.comparisons and not self.launches
+        return not self.comparisons and not self.launches and not self.more_launches
+
+    @property
+    def launch_count(self) -> int:
+        """Every launch of the week (of the segment): shown and left out."""
+        return len(self.launches) + self.more_launches
 
     @property
     def archive_url(self) -> str:
-        return f"{self.site_url.rstrip('/')}/archive/{self.week}"
+        return archive_url(self.site_url, self.week)
+
+    @property
+    def launches_url(self) -> str:
+        """Where every launch of the week is listed, for those left out."""
+        return archive_launches_url(self.site_url, self.week)
 
 
 @dataclass(frozen=True)

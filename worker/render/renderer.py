@@ -10,9 +10,8 @@ import dataclasses
 import re
 import textwrap
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from itertools import groupby
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +19,8 @@ import jinja2
 from mjml import mjml2html
 
 from worker.domain import placeholders
-from worker.domain.digest import Digest, Launch, Notice, SeatVerdict
+from worker.domain.digest import Digest, Notice, SeatVerdict
+from worker.domain.launches import by_category, capped
 from worker.domain.segments import digest_for_segment
 from worker.domain.urls import is_web_url
 from worker.errors import RenderError
@@ -33,6 +33,10 @@ SUBJECT_LIMIT = 78
 # Past this a title is cut: inboxes show far less, and editions store 300.
 SUBJECT_MAX = 150
 TEXT_WIDTH = 72
+# The most HTML a digest is rendered to, when launches can be left out to
+# keep to it: under the lint's warning (90 % of Gmail's clip at 102 KB,
+# 94,003 bytes), leaving room for the per-recipient links filled in later.
+HTML_BUDGET = 90_000
 
 # One palette for light mode, one for dark; templates use them by name.
 COLOURS = {
@@ -79,16 +83,46 @@ class Renderer:
         self._text = _environment(loader, autoescape=False)
 
     def render(self, digest: Digest) -> RenderedDigest:
-        """The subject, preheader, HTML and text of ``digest``."""
+        """The subject, preheader, HTML and text of ``digest``.
+
+        It lists at most ``digest.max_launches`` launches, and fewer when
+        more would take the HTML past :data:`HTML_BUDGET` (long names and
+        links from a feed); the rest are summarised with a link to the
+        archive (:mod:`worker.domain.launches` says which are kept)."""
         if digest.is_empty:
             raise RenderError(f"{digest.week}: nothing to render (no comparisons, no launches)")
         digest = without_placeholders(digest)
+        most = len(digest.launches)
+        if digest.max_launches is not None:
+            most = min(most, digest.max_launches)
+        rendered = self._render_parts(capped(digest, most))
+        if _fits(rendered) or not most:
+            return rendered
+        # The most launches that fit, by bisection: a render takes milliseconds.
+        fitting, low, high = None, 0, most - 1
+        while low <= high:
+            middle = (low + high) // 2
+            attempt = self._render_parts(capped(digest, middle))
+            if _fits(attempt):
+                fitting, low = attempt, middle + 1
+            else:
+                high = middle - 1
+        return fitting or self._render_parts(capped(digest, 0))
+
+    def render_segment(self, digest: Digest, key: str) -> RenderedDigest | None:
+        """``digest`` narrowed to segment ``key`` and rendered; None when that
+        segment gets nothing this week. What a build stores and a preview shows."""
+        segment = digest_for_segment(digest, key)
+        return None if segment.is_empty else self.render(segment)
+
+    def _render_parts(self, digest: Digest) -> RenderedDigest:
         subject = subject_for(digest)
         preheader = preheader_for(digest)
         context = {
             "digest": digest,
             "subject": subject,
             "preheader": preheader,
+            "more_line": more_launches_line(digest),
             "week_number": digest.week.split("-W")[1].lstrip("0"),
             "date_range": _date_range(digest),
             "vote_base": f"{digest.site_url}/vote/{placeholders.VOTE_TOKEN}",
@@ -101,12 +135,6 @@ class Renderer:
         return RenderedDigest(
             subject=subject, preheader=preheader, html=isolate_placeholders(html), text=_tidy(text)
         )
-
-    def render_segment(self, digest: Digest, key: str) -> RenderedDigest | None:
-        """``digest`` narrowed to segment ``key`` and rendered; None when that
-        segment gets nothing this week. What a build stores and a preview shows."""
-        segment = digest_for_segment(digest, key)
-        return None if segment.is_empty else self.render(segment)
 
     def render_notice(self, notice: Notice, list_name: str, postal_address: str) -> RenderedDigest:
         """The subject, preheader, HTML and text of a one-off ``notice``."""
@@ -187,13 +215,17 @@ def without_placeholders(value: T) -> T:
     return value
 
 
+def _fits(rendered: RenderedDigest) -> bool:
+    return len(rendered.html.encode("utf-8")) <= HTML_BUDGET
+
+
 def subject_for(digest: Digest) -> str:
     """The first comparison's title and how many more verdicts; otherwise the
-    launch count. Kept within 78 characters where the title allows, and
-    never over 150."""
-    launches = len(digest.launches)
+    count of the week's launches (all of them, shown or left out by the cap).
+    Kept within 78 characters where the title allows, and never over 150."""
+    launches = digest.launch_count
     if not digest.comparisons:
-        return f"{launches} new AI tool{'s' if launches != 1 else ''} this week"
+        return f"{launches:,} new AI tool{'s' if launches != 1 else ''} this week"
     title = digest.comparisons[0].title
     more = len(digest.comparisons) - 1
     if more:
@@ -211,13 +243,26 @@ def preheader_for(digest: Digest) -> str:
     if digest.comparisons:
         n = len(digest.comparisons)
         parts.append(f"panel verdicts on {n} comparison{'s' if n != 1 else ''}")
-    if digest.launches:
-        n = len(digest.launches)
-        parts.append(f"{n} new launch{'es' if n != 1 else ''}")
+    if digest.launch_count:
+        n = digest.launch_count
+        parts.append(f"{n:,} new launch{'es' if n != 1 else ''}")
     summary = " and ".join(parts)
     return (
         f"{summary[0].upper()}{summary[1:]}, week of {digest.starts_on:%b} {digest.starts_on.day}."
     )
+
+
+def more_launches_line(digest: Digest) -> str:
+    """What the digest says of the launches the cap left out ("" if none);
+    the link to the archive's list follows it."""
+    n = digest.more_launches
+    if not n:
+        return ""
+    which = "in your categories " if digest.categories else ""
+    noun = f"launch{'es' if n != 1 else ''}"
+    if digest.launches:
+        return f"And {n:,} more {noun} {which}this week."
+    return f"{n:,} {noun} {which}this week."
 
 
 def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Environment:
@@ -230,7 +275,8 @@ def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Envir
     )
     env.filters["percent"] = _percent
     env.filters["web_url"] = lambda url: bool(url) and is_web_url(url)
-    env.filters["groupby_category"] = _by_category
+    env.filters["groupby_category"] = by_category
+    env.filters["thousands"] = "{:,}".format
     env.filters["wrap"] = _wrap
     env.filters["split_marks"] = _split_marks
     return env
@@ -243,12 +289,6 @@ def _percent(value: int | None) -> str:
 def _split_marks(split: Iterable[SeatVerdict]) -> str:
     marks = [f"{'✓' if s.verdict == 'ship' else '✗'} {s.seat.capitalize()}" for s in split]
     return ", ".join(marks) or "—"
-
-
-def _by_category(launches: Iterable[Launch]) -> Iterator[tuple[str, list[Launch]]]:
-    ordered = sorted(launches, key=lambda launch: (launch.category or "~", launch.name.casefold()))
-    for category, group in groupby(ordered, key=lambda launch: launch.category or "Other"):
-        yield category, list(group)
 
 
 def _wrap(text: str, indent: str = "") -> str:

@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tests.support.digests import big_digest, seed_digest
+from tests.support.digests import (
+    big_digest,
+    flooded_digest,
+    long_launches_digest,
+    seed_digest,
+)
 from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings, load_settings
@@ -138,6 +143,36 @@ def test_html_size_against_the_clipping_limit(
     [finding] = [f for f in lint_message(raw, lint_settings) if f.check == "size"]
     assert finding.level is level
     assert f"HTML is {GMAIL_CLIP_BYTES + over_limit:,} bytes" in finding.message
+
+
+def test_an_edition_with_launches_left_out_is_warned_of(lint_settings: Settings) -> None:
+    findings = lint(parts_of(flooded_digest(500), lint_settings), lint_settings)
+    assert of(findings, "launches") == [
+        "launches capped: 460 of 500 left out (DIGEST_MAX_LAUNCHES is 40), "
+        "summarised with a link to the archive's list"
+    ]
+    assert of(findings, "launches", Level.WARNING)
+    assert of(findings, "size", Level.INFO)  # the size check still applies
+    assert not of(findings, "text-part")  # the summary and its link are in both parts
+
+
+def test_launches_left_out_to_fit_the_budget_are_warned_of(lint_settings: Settings) -> None:
+    findings = lint(parts_of(long_launches_digest(), lint_settings), lint_settings)
+    [message] = of(findings, "launches", Level.WARNING)
+    assert re.fullmatch(
+        r"launches capped: \d+ of 40 left out \(DIGEST_MAX_LAUNCHES is 40; fewer fit in the "
+        r"HTML budget of 90,000 bytes\), summarised with a link to the archive's list",
+        message,
+    )
+    assert not has_errors(findings)
+
+
+def test_content_cannot_pose_as_the_summary_of_launches(lint_settings: Settings) -> None:
+    fake = '<p class="more-launches" data-shown="1" data-more="99">'
+    digest = dataclasses.replace(
+        seed_digest(), launches=(dataclasses.replace(seed_digest().launches[0], tagline=fake),)
+    )
+    assert not of(lint(parts_of(digest, lint_settings), lint_settings), "launches")
 
 
 def test_an_image_without_alt_text_is_an_error(lint_settings: Settings) -> None:

@@ -5,6 +5,7 @@ in them."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import xml.etree.ElementTree as ET
 
@@ -16,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.archive import ArchiveEntry
 from subscribers.web import create_app
-from subscribers.web.archive import atom_feed
+from subscribers.web.archive import LAUNCHES_PER_PAGE, atom_feed
 from tests.support.editions import send_sample_week
+from tests.support.launches import STEADY, flood_week
 from worker.config import Settings
 from worker.domain.segments import EVERYONE
 from worker.domain.states import EditionStatus
@@ -157,12 +159,48 @@ def test_an_unknown_or_malformed_week_is_a_clear_404(
     client: FlaskClient, sessions: sessionmaker[Session], week: str, says: str
 ) -> None:
     add_edition(sessions, "2026-W49", EditionStatus.READY)
-    for url in (f"/archive/{week}", f"/archive/{week}.txt"):
+    for url in (f"/archive/{week}", f"/archive/{week}.txt", f"/archive/{week}/launches"):
         response = client.get(url)
         assert response.status_code == 404, url
         page = response.get_data(as_text=True)
         assert "No such edition" in page and says in page
         assert "<script>" not in page
+
+
+def test_a_capped_editions_link_lists_every_launch_of_its_week(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    flood_week(sessions)
+    send_sample_week(sessions, settings)
+    client = create_app(settings, sessions=sessions).test_client()
+    link = f"{SITE}/archive/2026-W48/launches"
+    with sessions() as session:
+        mailed = session.scalars(
+            select(EditionSegment).where(EditionSegment.segment == EVERYONE)
+        ).one()
+    assert f'href="{link}"' in mailed.html and f"\n{link}\n" in mailed.text
+    assert f'href="{link}"' in client.get("/archive/2026-W48").get_data(as_text=True)
+    assert f"\n{link}\n" in client.get("/archive/2026-W48.txt").get_data(as_text=True)
+
+    pages = []
+    for page in (1, 2):
+        response = client.get(link.removeprefix(SITE), query_string={"page": page})
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=300"
+        pages.append(response.get_data(as_text=True))
+        assert "502 launches this week" in pages[-1]
+    listed = [html.unescape(name) for body in pages for name in re.findall(r"<b>([^<]+)</b>", body)]
+    assert len(re.findall(r"<b>", pages[0])) == LAUNCHES_PER_PAGE
+    # Every launch of the week but the compared tools, each once: the
+    # sample's two, the flood's 480, the steady feed's 20.
+    steady = {f"Steady {c.split()[0]} {n}" for c in STEADY for n in range(10)}
+    flood = {f"Flood Tool {n}" for n in range(480)}
+    assert sorted(listed) == sorted({"Queryfox", "Vellum Voice", *flood, *steady})
+    assert 'href="https://flood-tool-7.example/" rel="nofollow ugc noopener"' in pages[0]
+    for beyond in (0, 3, 10**30):
+        response = client.get(link.removeprefix(SITE), query_string={"page": beyond})
+        assert response.status_code == 404
+        assert "2026-W48 has 2 pages of launches." in response.get_data(as_text=True)
 
 
 def test_the_atom_feed_has_one_entry_per_edition(

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from worker.config import Settings
 from worker.domain.urls import is_web_url
 from worker.editor.lint.message import Mail, read_message
-from worker.render.renderer import SUBJECT_LIMIT
+from worker.render.renderer import HTML_BUDGET, SUBJECT_LIMIT
 
 
 class Level(StrEnum):
@@ -41,6 +41,7 @@ class Finding:
 CHECKS = (
     "html-part",
     "size",
+    "launches",
     "image-alt",
     "image-width",
     "link-scheme",
@@ -68,6 +69,11 @@ _WORD = re.compile(r"\w+")
 _URL = re.compile(r"\b(?:https?|mailto):\S+", re.IGNORECASE)
 _LINK_SCHEMES_OK = frozenset(("https", "mailto", "tel"))
 _IMAGE_SCHEMES_OK = frozenset(("https", "cid"))
+# The summary of the launches a cap left out, as templates/email/digest.mjml.j2
+# writes it; its attributes cannot come from content, which is escaped.
+_MORE_LAUNCHES = re.compile(
+    r'<p class="more-launches" data-shown="(?P<shown>\d+)" data-more="(?P<more>\d+)"'
+)
 
 
 def lint_message(raw: bytes, settings: Settings) -> list[Finding]:
@@ -120,6 +126,22 @@ def _size(mail: Mail, settings: Settings) -> list[Finding]:
     return [
         Finding(Level.INFO, "size", f"HTML is {size:,} bytes, {share} % of Gmail's clip at {limit}")
     ]
+
+
+def _launches(mail: Mail, settings: Settings) -> list[Finding]:
+    found = _MORE_LAUNCHES.search(mail.html or "")
+    if found is None:
+        return []
+    shown, more = int(found["shown"]), int(found["more"])
+    cap = settings.digest_max_launches
+    why = f"DIGEST_MAX_LAUNCHES is {cap}"
+    if shown < cap:
+        why += f"; fewer fit in the HTML budget of {HTML_BUDGET:,} bytes"
+    message = (
+        f"launches capped: {more:,} of {shown + more:,} left out ({why}), "
+        "summarised with a link to the archive's list"
+    )
+    return [Finding(Level.WARNING, "launches", message)]
 
 
 def _image_alt(mail: Mail, settings: Settings) -> list[Finding]:
@@ -321,6 +343,7 @@ def _text_part(mail: Mail, settings: Settings) -> list[Finding]:
 _CHECK_FUNCTIONS: tuple[Callable[[Mail, Settings], list[Finding]], ...] = (
     _html_part,
     _size,
+    _launches,
     _image_alt,
     _image_width,
     _link_scheme,
