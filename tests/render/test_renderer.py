@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -266,3 +268,19 @@ def test_the_default_cap_fits_a_heavy_week_with_room_to_spare(renderer: Renderer
     assert "more-launches" not in out.html
     assert 300 < per_launch < 400
     assert size < 0.9 * HTML_BUDGET
+
+
+def test_mjml_that_does_not_compile_is_placed_by_its_line(tmp_path: Path) -> None:
+    """mjml-python says "unexpected end of stream" and nothing of where: the
+    error names the rendered line that breaks the markup."""
+    shutil.copytree(PROJECT_ROOT / "templates", tmp_path / "templates")
+    template = tmp_path / "templates" / "email" / "digest.mjml.j2"
+    source = template.read_text()
+    template.write_text(source.replace("</mj-column>", "", 1))
+    with pytest.raises(RenderError) as caught:
+        Renderer(tmp_path / "templates").render(seed_digest())
+    message = str(caught.value)
+    assert message.startswith("digest.mjml.j2: MJML did not compile: ")
+    assert re.search(
+        r"\(rendered MJML line \d+, column \d+: mismatched tag: '</mj-section>'\)$", message
+    )

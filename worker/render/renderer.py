@@ -10,6 +10,7 @@ import dataclasses
 import re
 import textwrap
 import traceback
+import xml.parsers.expat
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -156,7 +157,7 @@ class Renderer:
             # Google; the stack's system fonts serve.
             return str(mjml2html(mjml, disable_comments=True, fonts={}))
         except ValueError as error:
-            raise RenderError(f"{name}: MJML did not compile: {error}") from None
+            raise RenderError(f"{name}: MJML did not compile: {error}{_where(mjml)}") from None
 
     @staticmethod
     def _render(env: jinja2.Environment, name: str, context: dict[str, object]) -> str:
@@ -168,6 +169,29 @@ class Renderer:
             raise RenderError(f"{where}{f':{line}' if line else ''}: {error}") from None
         except Exception as error:  # an expression in a template failed (1 + "a")
             raise RenderError(f"{_template_line(error, name)}: {error!r}") from None
+
+
+def _where(mjml: str) -> str:
+    """Where the rendered MJML stops being well-formed, if it does: the line
+    and its text, which leads to the template's line (mjml-python's own
+    errors have no position). HTML's named entities and unclosed void
+    elements (``<meta …>``, ``<br>``) are not XML's, so they are made XML
+    first, keeping every line where it is."""
+    as_xml = _VOID.sub(r"<\1\2/>", _ENTITY.sub(" ", mjml))
+    try:
+        xml.parsers.expat.ParserCreate().Parse(as_xml, True)
+    except xml.parsers.expat.ExpatError as error:
+        line = mjml.splitlines()[error.lineno - 1] if error.lineno else ""
+        problem = xml.parsers.expat.errors.messages[error.code]
+        place = f"rendered MJML line {error.lineno}, column {error.offset + 1}"
+        return f" ({place}: {problem}: {line.strip()[:120]!r})"
+    return ""
+
+
+_ENTITY = re.compile(r"&[A-Za-z][A-Za-z0-9]*;")
+_VOID = re.compile(
+    r"<(area|base|br|col|embed|hr|img|input|link|meta|source|wbr)\b([^>]*?)/?>", re.I
+)
 
 
 def _template_line(error: BaseException, name: str) -> str:
