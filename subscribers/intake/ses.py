@@ -14,10 +14,10 @@ twice, changes nothing more.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from subscribers.intake.records import IntakeRecord, PayloadError, address, event_key
+from subscribers.intake.strictjson import load_object
 from worker.domain.suppression import IntakeKind
 
 SOURCE = "ses"
@@ -31,12 +31,7 @@ BOUNCE_KINDS = {
 def records(message: str, raw: str) -> list[IntakeRecord]:
     """The records of one SES notification (an SNS ``Message``); ``raw``
     (the SNS body) is kept with each."""
-    try:
-        data = json.loads(message)
-    except ValueError:
-        raise PayloadError("the SNS Message is not JSON") from None
-    if not isinstance(data, dict):
-        raise PayloadError("the SNS Message is not a JSON object")
+    data = load_object(message, "the SNS Message")
     event = data.get("notificationType") or data.get("eventType")
     found: list[tuple[IntakeKind, Any, str | None]] = []
     if event == "Bounce":

@@ -13,13 +13,14 @@ by an email service, applied through the intake (:mod:`subscribers.intake`).
 
 An applied request answers 200 with what it did; the same event sent again
 answers 200 and changes nothing. A refused one answers 4xx (or 503, which
-services retry) and changes nothing.
+services retry) and changes nothing, with one warning in the log. A body
+that is not JSON within the budgets of :mod:`subscribers.intake.strictjson`
+(nesting, numbers, UTF-8) is a 400 like any other malformed payload.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from typing import Any
@@ -28,6 +29,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from subscribers.intake import postmark, ses, sns
 from subscribers.intake.records import IntakeRecord, PayloadError, apply
+from subscribers.intake.strictjson import load_object
 from subscribers.web.state import sessions, settings
 
 log = logging.getLogger("subscribers.webhooks")
@@ -49,10 +51,11 @@ def receive(service: str) -> Response:
 
 
 def _ses() -> Response:
-    body = request.get_data()
-    message = _json_object(body)
-    if message is None:
-        return _refuse("ses", 400, "the body is not an SNS message (JSON object)")
+    try:
+        body = request.get_data()
+        message = load_object(body, "the body")
+    except PayloadError as error:
+        return _refuse("ses", 400, str(error))
     current = settings()
     try:
         sns.verify(message, current)
@@ -66,7 +69,7 @@ def _ses() -> Response:
         log.warning("SNS: this endpoint was unsubscribed from topic %s", topic)
         return _answer(200, result="unsubscribe confirmation noted")
     try:
-        records = ses.records(str(message["Message"]), body.decode("utf-8", "replace"))
+        records = ses.records(str(message["Message"]), body.decode("utf-8"))
     except PayloadError as error:
         return _refuse("ses", 400, str(error))
     return _apply(records)
@@ -108,11 +111,9 @@ def _postmark() -> Response:
         response.headers["WWW-Authenticate"] = 'Basic realm="webhooks"'
         return response
     body = request.get_data()
-    payload = _json_object(body)
-    if payload is None:
-        return _refuse("postmark", 400, "the body is not a JSON object")
     try:
-        records = postmark.records(payload, body.decode("utf-8", "replace"))
+        payload = load_object(body, "the body")
+        records = postmark.records(payload, body.decode("utf-8"))
     except PayloadError as error:
         return _refuse("postmark", 400, str(error))
     return _apply(records)
@@ -136,14 +137,6 @@ def _apply(records: list[IntakeRecord]) -> Response:
         applied={kind.value: count for kind, count in summary.applied.items()},
         already_seen=summary.already_seen,
     )
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        found = json.loads(body)
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
 
 
 def _refuse(service: str, status: int, reason: str) -> Response:

@@ -557,6 +557,74 @@ def test_postmark_payloads_missing_fields_are_refused(
     assert state(sessions) == before
 
 
+# Malformed bodies: each a 400 with one warning, never a traceback
+
+
+def deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+MALFORMED = {
+    "nested far too deep": b"[" * 100_000,
+    "nested just past the budget": b'{"a": ' + deep(32) + b"}",
+    "nested just under the interpreter's limit": b'{"a": ' + deep(900) + b"}",
+    "not JSON": b"{not json",
+    "not UTF-8": b'{"Type": "Notification\xff"}',
+    "NaN": b'{"Type": NaN}',
+    "Infinity": b'{"ID": -Infinity}',
+    "a number too large for a float": b'{"ID": 1e999}',
+    "an integer of 5,000 digits": b'{"ID": ' + b"9" * 5000 + b"}",
+    "a lone surrogate": b'{"Type": "\\ud800"}',
+    "a NUL character": b'{"Type": "Notific\\u0000ation"}',
+    "an array, not an object": b"[1, 2]",
+    "a string, not an object": b'"Notification"',
+    "empty": b"",
+}
+
+
+def one_refusal(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    """The one record a refused request logged; it carries no traceback."""
+    assert len(caplog.records) == 1, [r.getMessage() for r in caplog.records]
+    record = caplog.records[0]
+    assert record.levelno == logging.WARNING and "refused (400)" in record.getMessage()
+    assert record.exc_info is None and record.exc_text is None
+    return record
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_body_is_a_400_with_one_log_line(
+    sns: SNS,
+    postmark: FlaskClient,
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+) -> None:
+    body = MALFORMED[case]
+    before = state(sessions)
+    for service, client, auth in (("ses", sns.client, None), ("postmark", postmark, AUTH)):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            answer = client.post(f"/webhooks/{service}", data=body, auth=auth)
+        assert answer.status_code == 400, (service, answer.data[:200])
+        assert answer.json["error"] in one_refusal(caplog).getMessage()
+    assert state(sessions) == before
+
+
+def test_a_malformed_ses_message_inside_a_genuine_notification_is_a_400(
+    sns: SNS, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    before = state(sessions)
+    for inner in ('{"bounce": ' + deep(900).decode() + "}", '{"notificationType": NaN}'):
+        message = notification({})
+        message["Message"] = inner
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            answer = sns.send(message)
+        assert answer.status_code == 400
+        assert "the SNS Message" in one_refusal(caplog).getMessage()
+    assert state(sessions) == before
+
+
 def test_unknown_services_are_not_found(postmark: FlaskClient) -> None:
     assert postmark.post("/webhooks/mailgun", json={}).status_code == 404
     assert postmark.get("/webhooks/postmark").status_code == 405
