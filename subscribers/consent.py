@@ -146,6 +146,20 @@ def unsubscribe(store: Session | Connection, subscriber_id: int, now: dt.datetim
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def unsubscribe_as_of(store: Session | Connection, subscriber_id: int, at: dt.datetime) -> bool:
+    """Unsubscribe as of ``at``, for a request made then and applied later
+    (a queued one-click unsubscribe); True if this changed anything. A
+    subscriber who confirmed after ``at`` stays subscribed: their newer
+    choice wins."""
+    result = store.execute(
+        _UNSUBSCRIBE.where(
+            or_(Subscriber.confirmed_at.is_(None), Subscriber.confirmed_at <= bindparam("now"))
+        ),
+        {"subscriber_id": subscriber_id, "now": at},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 # Built once: the one-click endpoint runs it at every request.
 _UNSUBSCRIBE = (
     update(Subscriber)

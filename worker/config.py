@@ -311,6 +311,18 @@ class Settings:
     trusted_proxies: int = setting(
         "TRUSTED_PROXIES", 0, "Reverse proxies whose X-Forwarded-For is trusted"
     )
+    # A busy store (docs/subscribers.md, "When the store is busy").
+    web_write_wait: float = setting(
+        "WEB_WRITE_WAIT",
+        10.0,
+        "Seconds a web request retries a write while the store is busy",
+        check=_more_than_zero,
+    )
+    unsubscribe_spool_dir: Path = setting(
+        "UNSUBSCRIBE_SPOOL_DIR",
+        Path("unsubscribe-spool"),
+        "Where one-click unsubscribes wait while the store cannot take them",
+    )
     # Bounce and complaint intake (docs/subscribers.md).
     soft_bounce_limit: int = setting(
         "SOFT_BOUNCE_LIMIT", 3, "Soft-bounced editions that suppress an address", check=_one_or_more

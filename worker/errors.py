@@ -25,7 +25,8 @@
     ├── subscribers.intake.mailboxes.MailboxError    a mailbox cannot be opened or read
     ├── subscribers.intake.records.PayloadError      a webhook payload of the wrong shape
     ├── subscribers.intake.sns.Rejected              an SNS message refused (HTTP status)
-    └── subscribers.web.pages.common.InvalidLink     a subscriber's link is not valid
+    ├── subscribers.web.pages.common.InvalidLink     a subscriber's link is not valid
+    └── subscribers.web.busy.StoreBusy               the store stayed locked for the whole wait
 
 An error that belongs to one module's job is defined in that module (others
 raising it import it from there), on the class here that fits it;

@@ -48,7 +48,7 @@ def load_object(data: bytes | str, what: str) -> dict[str, Any]:
             parse_float=_float,
             parse_int=_int,
         )
-    except _BadNumber as error:
+    except PayloadError as error:  # from the number hooks below
         raise PayloadError(f"{what} holds {error}") from None
     except ValueError as error:
         raise PayloadError(f"{what} is not JSON: {error}") from None
@@ -79,10 +79,6 @@ def deepest(text: str) -> int:
     return deepest_seen
 
 
-class _BadNumber(ValueError):
-    pass
-
-
 def _text(data: bytes | str, what: str) -> str:
     if isinstance(data, str):
         return data
@@ -93,21 +89,21 @@ def _text(data: bytes | str, what: str) -> str:
 
 
 def _not_a_number(name: str) -> NoReturn:
-    raise _BadNumber(f"{name}, which is not a JSON number")
+    raise PayloadError(f"{name}, which is not a JSON number")
 
 
 def _float(literal: str) -> float:
     if len(literal) > MAX_NUMBER_LENGTH:
-        raise _BadNumber(f"a number longer than {MAX_NUMBER_LENGTH} characters")
+        raise PayloadError(f"a number longer than {MAX_NUMBER_LENGTH} characters")
     value = float(literal)
     if not math.isfinite(value):
-        raise _BadNumber(f"a number too large to keep ({literal[:20]})")
+        raise PayloadError(f"a number too large to keep ({literal[:20]})")
     return value
 
 
 def _int(literal: str) -> int:
     if len(literal) > MAX_NUMBER_LENGTH:
-        raise _BadNumber(f"a number longer than {MAX_NUMBER_LENGTH} characters")
+        raise PayloadError(f"a number longer than {MAX_NUMBER_LENGTH} characters")
     return int(literal)
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from subscribers.web import archive, ops, pages, webhooks
+from subscribers.web import archive, ops, pages, spool, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from worker.config import Settings, load_settings, refuse_development_key
@@ -51,6 +51,8 @@ def create_app(
     app.session_interface = LazyCookieSessions()
     app.extensions[KEY] = WebState(settings, sessions)
     _register_blueprints(app)
+    # One-click unsubscribes a busy store turned away before a restart.
+    spool.apply_queued(settings.unsubscribe_spool_dir, sessions.kw["bind"])
     return app
 
 

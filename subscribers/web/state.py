@@ -6,15 +6,19 @@ test can run several apps on several stores in one process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from subscribers.web import busy
 from worker.config import Settings
 
 KEY = "verdict_digest"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,11 @@ def engine() -> Engine:
     bound = state().sessions.kw["bind"]
     assert isinstance(bound, Engine)
     return bound
+
+
+def write(work: Callable[[Session], T], what: str) -> T:
+    """``work(session)`` in one transaction of the running app's store,
+    committed; made again while the store is busy, for up to
+    ``WEB_WRITE_WAIT`` seconds (then :class:`~subscribers.web.busy.StoreBusy`).
+    ``what`` names it in the log."""
+    return busy.write(sessions(), work, wait=settings().web_write_wait, what=what)

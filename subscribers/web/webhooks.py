@@ -30,7 +30,8 @@ from flask import Blueprint, Response, abort, jsonify, request
 from subscribers.intake import postmark, ses, sns
 from subscribers.intake.records import IntakeRecord, PayloadError, apply
 from subscribers.intake.strictjson import load_object
-from subscribers.web.state import sessions, settings
+from subscribers.web.busy import StoreBusy
+from subscribers.web.state import settings, write
 
 log = logging.getLogger("subscribers.webhooks")
 blueprint = Blueprint("webhooks", __name__)
@@ -72,7 +73,7 @@ def _ses() -> Response:
         records = ses.records(str(message["Message"]), body.decode("utf-8"))
     except PayloadError as error:
         return _refuse("ses", 400, str(error))
-    return _apply(records)
+    return _apply("ses", records)
 
 
 def _confirm_subscription(message: dict[str, Any]) -> Response:
@@ -116,7 +117,7 @@ def _postmark() -> Response:
         records = postmark.records(payload, body.decode("utf-8"))
     except PayloadError as error:
         return _refuse("postmark", 400, str(error))
-    return _apply(records)
+    return _apply("postmark", records)
 
 
 def _basic_auth_matches(user: str, password: str) -> bool:
@@ -129,9 +130,14 @@ def _basic_auth_matches(user: str, password: str) -> bool:
     return same_user and same_password
 
 
-def _apply(records: list[IntakeRecord]) -> Response:
-    with sessions().begin() as session:
-        summary = apply(session, records, soft_bounce_limit=settings().soft_bounce_limit)
+def _apply(service: str, records: list[IntakeRecord]) -> Response:
+    limit = settings().soft_bounce_limit
+    try:
+        summary = write(
+            lambda session: apply(session, records, soft_bounce_limit=limit), f"webhook {service}"
+        )
+    except StoreBusy:
+        return _refuse(service, 503, "the store is busy; send it again later")
     return _answer(
         200,
         applied={kind.value: count for kind, count in summary.applied.items()},

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from subscribers.roster import InvalidField, clean_categories
+from subscribers.web.busy import StoreBusy, first_line, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
@@ -80,8 +81,24 @@ def _store_failed(error: DBAPIError) -> tuple[str, int]:
         # A pooled connection the database dropped (a restart); the pool
         # has been renewed, so the next request works.
         return message("Please try again", "The site lost its database for a moment.", status=503)
-    log.error("store error: %s", str(error.orig).splitlines()[0] if error.orig else error)
+    if is_busy(error):
+        log.warning("store busy", extra={"error": first_line(error)})
+        return _busy()
+    log.error("store error: %s", first_line(error))
     return message("Something went wrong", "Please try again later.", status=500)
+
+
+@blueprint.app_errorhandler(StoreBusy)
+def _store_busy(_error: StoreBusy) -> tuple[str, int]:
+    return _busy()  # logged where it gave up
+
+
+def _busy() -> tuple[str, int]:
+    return message(
+        "Please try again",
+        "The site is busy for a moment. Nothing was changed; please try again in a minute.",
+        status=503,
+    )
 
 
 @blueprint.app_errorhandler(413)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError
+import datetime as dt
+import logging
+
+from sqlalchemy.exc import OperationalError
 
 from subscribers import consent
-from subscribers.web.pages.common import blueprint, read_link, static_page
-from subscribers.web.state import engine
+from subscribers.web import spool
+from subscribers.web.busy import StoreBusy, first_line, write_now
+from subscribers.web.pages.common import blueprint, message, read_link, static_page
+from subscribers.web.state import engine, settings
 from worker.domain.tokens import Purpose
 from worker.now import process_now
+
+log = logging.getLogger("subscribers.web")
 
 
 @blueprint.get("/u/<token>")
@@ -19,20 +26,42 @@ def unsubscribe_page(token: str) -> str:
 
 
 @blueprint.post("/u/<token>")
-def unsubscribe(token: str) -> str:
-    """RFC 8058 one-click: a POST (body ``List-Unsubscribe=One-Click``, or
-    the page's button) unsubscribes at once; no cookie, login or CSRF token."""
+def unsubscribe(token: str) -> tuple[str, int] | str:
+    """RFC 8058 one-click: a POST unsubscribes at once, whatever its body
+    (``List-Unsubscribe=One-Click``, the page's button, or anything else: the
+    signed token is what authorises it); no cookie, login or CSRF token.
+
+    One statement, autocommitted: one round trip to the store, since mailbox
+    providers send these in bursts after every edition. While the store is
+    busy it is tried again (:mod:`subscribers.web.busy`); if it still cannot
+    be written, the request is queued on disk (:mod:`subscribers.web.spool`)
+    and answered 200 all the same."""
     subscriber_id, _list, _issued = read_link(Purpose.UNSUBSCRIBE, token)
-    # One statement, autocommitted: one round trip to the store. Mailbox
-    # providers send these in bursts after every edition. Pooled connections
-    # are not pinged first (a round trip each time): one that died with a
-    # database restart fails once, and the statement is run again.
-    for attempt in (1, 2):
-        try:
-            with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as store:
-                consent.unsubscribe(store, subscriber_id, process_now())
-            break
-        except DBAPIError as error:
-            if attempt == 2 or not error.connection_invalidated:
-                raise
+    now = process_now()
+    directory = settings().unsubscribe_spool_dir
+    try:
+        write_now(
+            engine(),
+            lambda store: consent.unsubscribe(store, subscriber_id, now),
+            wait=settings().web_write_wait,
+            what="one-click unsubscribe",
+        )
+    except (StoreBusy, OperationalError) as error:
+        return _queue(subscriber_id, now, error)
+    if spool.queued(directory):
+        spool.apply_queued(directory, engine())
+    return static_page("unsubscribed.html")
+
+
+def _queue(subscriber_id: int, now: dt.datetime, error: Exception) -> tuple[str, int] | str:
+    """Keep the unsubscribe for later; the usual page once it is on disk."""
+    try:
+        spool.queue(settings().unsubscribe_spool_dir, subscriber_id, now)
+    except OSError as failure:
+        log.error(
+            "one-click unsubscribe lost: the store refused it and the spool too",
+            extra={"error": f"{first_line(error)}; {failure}"},
+        )
+        return message("Please try again", "The site cannot take your request now.", status=503)
+    log.warning("one-click unsubscribe queued", extra={"error": first_line(error)})
     return static_page("unsubscribed.html")

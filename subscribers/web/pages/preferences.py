@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import render_template, request
+from sqlalchemy.orm import Session
 
 from subscribers.roster import InvalidField
 from subscribers.web.csrf import csrf_ok
@@ -16,7 +17,7 @@ from subscribers.web.pages.common import (
     read_link,
     stale_form,
 )
-from subscribers.web.state import sessions, settings
+from subscribers.web.state import settings, write
 from worker.domain.segments import segment_categories
 from worker.domain.tokens import Purpose
 from worker.now import process_now
@@ -29,35 +30,39 @@ PAUSE_CHOICES = (0, 2, 4, 8)  # weeks
 def preferences(token: str) -> tuple[str, int] | str:
     """GET: the form; POST (with the form's CSRF value): save it."""
     subscriber_id, _list, _issued = read_link(Purpose.PREFERENCES, token)
+    return write(lambda session: _page(session, subscriber_id), "preferences")
+
+
+def _page(session: Session, subscriber_id: int) -> tuple[str, int] | str:
+    """The page, and on POST what the form changed."""
     saved = False
     error = None
-    with sessions().begin() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            raise InvalidLink("This preferences link belongs to an address no longer on the list.")
-        known = known_categories(session)
-        if request.method == "POST":
-            if not csrf_ok():
-                return stale_form("Nothing was changed.")
-            try:
-                _save(subscriber, known)
-                saved = True
-            except InvalidField as field_error:
-                error = str(field_error)
-        paused_until = subscriber.paused_until
-        paused = paused_until is not None and paused_until > process_now()
-        local = paused_until.astimezone(settings().timezone) if paused_until else None
-        page = render_template(
-            "preferences.html",
-            subscriber=subscriber,
-            chosen=set(segment_categories(subscriber.categories)),
-            categories=known,
-            pause_choices=PAUSE_CHOICES,
-            paused=paused,
-            paused_until=f"{local.day} {local:%B %Y}" if local else "",
-            saved=saved,
-            error=error,
-        )
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise InvalidLink("This preferences link belongs to an address no longer on the list.")
+    known = known_categories(session)
+    if request.method == "POST":
+        if not csrf_ok():
+            return stale_form("Nothing was changed.")
+        try:
+            _save(subscriber, known)
+            saved = True
+        except InvalidField as field_error:
+            error = str(field_error)
+    paused_until = subscriber.paused_until
+    paused = paused_until is not None and paused_until > process_now()
+    local = paused_until.astimezone(settings().timezone) if paused_until else None
+    page = render_template(
+        "preferences.html",
+        subscriber=subscriber,
+        chosen=set(segment_categories(subscriber.categories)),
+        categories=known,
+        pause_choices=PAUSE_CHOICES,
+        paused=paused,
+        paused_until=f"{local.day} {local:%B %Y}" if local else "",
+        saved=saved,
+        error=error,
+    )
     return (page, 400) if error else page
 
 

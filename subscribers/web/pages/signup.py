@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers import consent, ratelimit
 from subscribers.roster import Candidate, InvalidField, clean_name, normalise_email
+from subscribers.web import busy
 from subscribers.web.outbox import send_later
 from subscribers.web.pages.common import (
     blueprint,
@@ -19,7 +20,7 @@ from subscribers.web.pages.common import (
     read_link,
     renderer,
 )
-from subscribers.web.state import sessions, settings
+from subscribers.web.state import sessions, settings, write
 from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.notices import already_notice, confirm_notice, send_notice, send_welcome
@@ -27,6 +28,9 @@ from worker.deliver.welcome import LatestSegment, latest_segment, record_deliver
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose
 from worker.now import process_now
 from worker.store.models import Subscriber
+
+Answer = tuple[str, int] | str
+Welcome = tuple[Recipient, LatestSegment]
 
 
 @blueprint.get("/")
@@ -62,21 +66,34 @@ def subscribe() -> tuple[str, int] | str:
         return page, 400
     config = settings()
     now = process_now()
-    with sessions().begin() as session:
-        refused = _over_limit(session, config, email, now)
-        if refused is not None:
-            return refused
-        consent.expire_pending(session, now, CONFIRM_WINDOW)
-        ratelimit.prune(session, now)
-        outcome, subscriber = consent.subscribe(session, Candidate(email, name, categories), now)
-    if subscriber is not None:
-        _mail_outcome(config, outcome, Recipient(subscriber.id, subscriber.email, subscriber.name))
+    candidate = Candidate(email, name, categories)
+    refused, outcome, recipient = write(
+        lambda session: _record(session, config, candidate, now), "subscribe"
+    )
+    if refused is not None:
+        return refused
+    if outcome is not None and recipient is not None:
+        _mail_outcome(config, outcome, recipient)
     return _check_inbox()
 
 
-def _over_limit(
-    session: Session, config: Settings, email: str, now: dt.datetime
-) -> tuple[str, int] | str | None:
+def _record(
+    session: Session, config: Settings, candidate: Candidate, now: dt.datetime
+) -> tuple[Answer | None, consent.SubscribeOutcome | None, Recipient | None]:
+    """Record a subscribe request within the limits: the answer if it is
+    refused, else what it led to and whom to mail."""
+    refused = _over_limit(session, config, candidate.email, now)
+    if refused is not None:
+        return refused, None, None
+    consent.expire_pending(session, now, CONFIRM_WINDOW)
+    ratelimit.prune(session, now)
+    outcome, subscriber = consent.subscribe(session, candidate, now)
+    if subscriber is None:
+        return None, outcome, None
+    return None, outcome, Recipient(subscriber.id, subscriber.email, subscriber.name)
+
+
+def _over_limit(session: Session, config: Settings, email: str, now: dt.datetime) -> Answer | None:
     """The answer to a request over a rate limit (None: within them): 429
     for a client sending too many, the usual answer for an address mailed
     enough today (no enumeration, nothing more sent)."""
@@ -124,13 +141,17 @@ def confirm(token: str) -> tuple[str, int] | str:
     if request.method == "GET":
         return render_template("confirm.html", email=email)
     config = settings()
-    with sessions().begin() as session:
+
+    def confirm_now(session: Session) -> tuple[consent.ConfirmOutcome, Welcome | None]:
         outcome = consent.confirm(session, subscriber_id, email, issued_at, process_now())
         subscriber = session.get(Subscriber, subscriber_id)
-        welcome = None
-        if outcome == consent.ConfirmOutcome.CONFIRMED and subscriber is not None:
-            recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
-            welcome = latest_segment(session, config.list_id, subscriber.id, subscriber.categories)
+        if outcome != consent.ConfirmOutcome.CONFIRMED or subscriber is None:
+            return outcome, None
+        recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
+        latest = latest_segment(session, config.list_id, subscriber.id, subscriber.categories)
+        return outcome, (recipient, latest) if latest is not None else None
+
+    outcome, welcome = write(confirm_now, "confirm")
     if outcome == consent.ConfirmOutcome.REFUSED:
         return message(
             "This subscription cannot be confirmed",
@@ -139,7 +160,8 @@ def confirm(token: str) -> tuple[str, int] | str:
             status=410,
         )
     if welcome is not None:
-        latest, store = welcome, sessions()
+        recipient, latest = welcome
+        store = sessions()
         send_later(lambda: _welcome(config, store, recipient, latest), "welcome email")
     return render_template("confirmed.html", welcomed=welcome is not None)
 
@@ -150,5 +172,9 @@ def _welcome(
     """Mail the welcome and, once it is accepted, record it as the
     subscriber's delivery of that edition so that no send mails it again."""
     send_welcome(config, recipient, latest)
-    with store.begin() as session:
-        record_delivered(session, latest, recipient.subscriber_id)
+    busy.write(
+        store,
+        lambda session: record_delivered(session, latest, recipient.subscriber_id),
+        wait=config.web_write_wait,
+        what="welcome delivery",
+    )

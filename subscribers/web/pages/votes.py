@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request
+from sqlalchemy.orm import Session
 
 from subscribers.votes import record_vote
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link, stale_form
-from subscribers.web.state import sessions
+from subscribers.web.state import write
 from worker.domain.tokens import Purpose
 from worker.domain.verdicts import Verdict
 from worker.gather import gather_tool
@@ -23,8 +24,9 @@ def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
     if verdict not in (Verdict.SHIP, Verdict.SKIP):
         abort(404)
     choice = Verdict(verdict)
-    voted = False
-    with sessions().begin() as session:
+
+    def page(session: Session) -> tuple[str, int] | str:
+        voted = False
         if session.get(Subscriber, subscriber_id) is None:
             raise InvalidLink("This vote link belongs to an address no longer on the list.")
         if request.method == "POST":
@@ -36,3 +38,5 @@ def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
         if tool is None:
             return message("Unknown tool", "There is no tool by that name here.", status=404)
         return render_template("vote.html", tool=tool, verdict=choice, voted=voted)
+
+    return write(page, "vote")

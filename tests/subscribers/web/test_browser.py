@@ -9,7 +9,6 @@ Screenshots of every page at 375 and 1280 px go to test-artifacts/web/.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
@@ -17,13 +16,13 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
 from subscribers.web import create_app
 from subscribers.web.outbox import wait_for_mail
 from tests.support.mailparts import parse_message
 from tests.support.sample import load_content
 from tests.support.smtpserver import Handler, free_port, smtp_server
+from tests.support.webapp import serving
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
 from worker.domain.states import SubscriberStatus
@@ -49,18 +48,12 @@ def site(
         config = replace(
             settings, site_url=base, mail_url=f"smtp://127.0.0.1:{smtp.port}?starttls=off"
         )
-        server = make_server("127.0.0.1", port, create_app(config, sessions=sessions))
         load_content(sessions)
         week = parse_week("2026-W48")
         build_edition(sessions, week, config, Renderer(config.templates_dir))
         start_edition(sessions, week, config)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(create_app(config, sessions=sessions), port):
             yield base, handler, sessions
-        finally:
-            server.shutdown()
-            thread.join(5)
 
 
 def received(handler: Handler, count: int) -> list[EmailMessage]:

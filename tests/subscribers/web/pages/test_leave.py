@@ -40,6 +40,32 @@ def test_one_click_post_with_the_rfc_8058_body_unsubscribes_at_once(
     assert fresh.post(url, data=ONE_CLICK).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"", "application/x-www-form-urlencoded"),
+        (b"", None),
+        (b"List-Unsubscribe=Nope", "application/x-www-form-urlencoded"),
+        (b'{"List-Unsubscribe": "One-Click"}', "application/json"),
+        (b"\xff\x00 not a form at all", "text/plain"),
+    ],
+)
+def test_any_post_to_a_valid_link_unsubscribes_whatever_its_body(
+    app: Flask,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    body: bytes,
+    content_type: str | None,
+) -> None:
+    # The token authorises it (docs/subscribers.md): some mail clients post
+    # no body, or their own, and the reader's unsubscribe must not be lost.
+    subscriber_id = add_confirmed(sessions, "leaver@example.com")
+    url = f"/u/{token(settings, Purpose.UNSUBSCRIBE, subscriber_id)}"
+    answer = app.test_client(use_cookies=False).post(url, data=body, content_type=content_type)
+    assert answer.status_code == 200 and b"You are unsubscribed" in answer.data
+    assert subscriber(sessions, "leaver@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
+
+
 def test_get_of_the_unsubscribe_link_unsubscribes_nobody(
     client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:

@@ -1,0 +1,167 @@
+"""Writes while the store is busy (subscribers/web/busy.py and
+subscribers/web/spool.py), against the app served on loopback, on both
+stores: another connection holds the write lock (SQLite) or the
+subscriber's row (PostgreSQL) while a one-click unsubscribe comes in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.web import create_app
+from subscribers.web.spool import queued
+from tests.support.pages import ONE_CLICK, count, subscriber, token
+from tests.support.storelocks import write_lock
+from tests.support.subscribers import add_confirmed
+from tests.support.webapp import Answer, post, serving, watching
+from worker.config import Settings
+from worker.domain.states import SubscriberStatus
+from worker.domain.tokens import Purpose
+from worker.store.models import RateHit, Subscriber
+
+BODY = b"List-Unsubscribe=One-Click"
+
+
+def unsubscribe_url(base: str, settings: Settings, subscriber_id: int) -> str:
+    return f"{base}/u/{token(settings, Purpose.UNSUBSCRIBE, subscriber_id)}"
+
+
+def status(sessions: sessionmaker[Session], address: str) -> str:
+    found = subscriber(sessions, address)
+    assert found is not None
+    return found.status
+
+
+def test_a_one_click_unsubscribe_waits_out_a_busy_store(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    ada = add_confirmed(sessions, "ada@example.com")
+    app = create_app(settings, sessions=sessions)
+    answers: list[Answer] = []
+    with (
+        serving(app) as base,
+        watching("subscribers.web") as log,
+        write_lock(engine, ada) as release,
+    ):
+        request = threading.Thread(
+            target=lambda: answers.append(post(unsubscribe_url(base, settings, ada), BODY))
+        )
+        request.start()
+        # Before: "database is locked" after 5 s, a 500, and the reader
+        # still subscribed. Now the request waits and tries again.
+        log.wait_for("store busy: trying again")
+        assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+        release()
+        request.join(30)
+    assert answers and answers[0].status == 200, answers
+    assert b"You are unsubscribed" in answers[0].body
+    assert status(sessions, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
+    assert "one-click unsubscribe queued" not in log.events()
+
+
+def test_a_one_click_unsubscribe_the_store_cannot_take_is_queued_and_applied_later(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    config = replace(settings, web_write_wait=1.0, unsubscribe_spool_dir=spool)
+    ada = add_confirmed(sessions, "ada@example.com")
+    grace = add_confirmed(sessions, "grace@example.com")
+    app = create_app(config, sessions=sessions)
+    with serving(app) as base, watching("subscribers.web") as log:
+        with write_lock(engine, ada):
+            asked = dt.datetime.now(dt.UTC)
+            answer = post(unsubscribe_url(base, config, ada), BODY)
+            answered = dt.datetime.now(dt.UTC)
+            # Answered as usual, and on disk before the answer.
+            assert answer.status == 200 and b"You are unsubscribed" in answer.body
+            [waiting] = queued(spool)
+            assert json.loads(waiting.read_text())["subscriber_id"] == ada
+            assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+        assert log.events()[-2:] == ["store busy: write given up", "one-click unsubscribe queued"]
+
+        # The next one-click unsubscribe the store takes applies the queue.
+        assert post(unsubscribe_url(base, config, grace), BODY).status == 200
+    assert queued(spool) == []
+    assert "queued unsubscribes applied" in log.events()
+    left = subscriber(sessions, "ada@example.com")
+    assert left is not None and left.status == SubscriberStatus.UNSUBSCRIBED
+    assert left.unsubscribed_at is not None and asked <= left.unsubscribed_at <= answered
+    assert status(sessions, "grace@example.com") == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_the_queue_is_applied_when_the_app_starts(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=tmp_path / "spool")
+    ada = add_confirmed(sessions, "ada@example.com")
+    client = create_app(config, sessions=sessions).test_client(use_cookies=False)
+    with write_lock(engine, ada):
+        url = f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}"
+        assert client.post(url, data=ONE_CLICK).status_code == 200
+    assert len(queued(config.unsubscribe_spool_dir)) == 1
+    assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+
+    create_app(config, sessions=sessions)  # a restart
+    assert queued(config.unsubscribe_spool_dir) == []
+    assert status(sessions, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_a_queued_unsubscribe_does_not_undo_a_later_confirmation(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=tmp_path / "spool")
+    ada = add_confirmed(sessions, "ada@example.com")
+    client = create_app(config, sessions=sessions).test_client(use_cookies=False)
+    with write_lock(engine, ada):
+        url = f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}"
+        assert client.post(url, data=ONE_CLICK).status_code == 200
+    # Meanwhile they left and came back (a confirmation after the request).
+    with sessions.begin() as session:
+        row = session.get(Subscriber, ada)
+        assert row is not None
+        row.confirmed_at = dt.datetime.now(dt.UTC)
+    create_app(config, sessions=sessions)
+    assert queued(config.unsubscribe_spool_dir) == []
+    assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+
+
+def test_an_unsubscribe_neither_the_store_nor_the_spool_takes_is_a_503(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    not_a_directory = tmp_path / "spool"
+    not_a_directory.write_text("")
+    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=not_a_directory)
+    ada = add_confirmed(sessions, "ada@example.com")
+    client = create_app(config, sessions=sessions).test_client(use_cookies=False)
+    with watching("subscribers.web") as log, write_lock(engine, ada):
+        answer = client.post(f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}", data=ONE_CLICK)
+    # A 5xx, so that the provider (or the reader) knows to try again.
+    assert answer.status_code == 503 and b"Please try again" in answer.data
+    lost = "one-click unsubscribe lost: the store refused it and the spool too"
+    assert log.events()[-1] == lost
+    assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+
+
+def test_a_subscribe_request_the_store_cannot_take_is_a_503_and_changes_nothing(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    config = replace(settings, web_write_wait=0.5)
+    with sessions.begin() as session:
+        pending = Subscriber(email="p@example.com", status=SubscriberStatus.PENDING, name="P")
+        session.add(pending)
+        session.flush()
+        pending_id = pending.id
+    client = create_app(config, sessions=sessions).test_client()
+    with watching("subscribers.web") as log, write_lock(engine, pending_id):
+        answer = client.post("/subscribe", data={"email": "p@example.com", "name": "Q"})
+    assert answer.status_code == 503 and b"The site is busy" in answer.data
+    assert "store busy: write given up" in log.events()
+    assert count(sessions, RateHit) == 0
+    stored = subscriber(sessions, "p@example.com")
+    assert stored is not None and stored.name == "P"
