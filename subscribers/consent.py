@@ -6,8 +6,9 @@ hold whoever asks (the web app, the bounce intake, the CLI):
 - Only the subscriber's own confirmation makes an address ``confirmed``
   (an import vouched for by the operator aside, see ``csvio``).
 - A suppressed address is never confirmed, whatever is asked.
-- Nothing a stranger can do changes a confirmed subscriber: a subscribe
-  request for a confirmed address changes nothing and only mails its owner.
+- Nothing a stranger can do changes a subscriber's data: a subscribe
+  request for a stored address changes neither its name nor its categories
+  (a confirmed one not at all), and only mails its owner.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def subscribe(
 ) -> tuple[SubscribeOutcome, Subscriber | None]:
     """Record a subscribe request; returns what to send and to whom.
 
-    A new address is stored ``pending`` with the chosen categories; a pending
-    or unsubscribed one gets the new choice (it receives nothing until
-    confirmed), and a pending one a fresh start of its confirmation window;
-    a confirmed one is left exactly as it was. Nothing is stored for a
-    suppressed address.
+    A new address is stored ``pending`` with the chosen name and categories.
+    A stored one keeps its name and categories, whatever its state: anyone
+    can send the form for any address, so a request proves nothing about
+    who sent it, and only the owner (on the preferences page) changes them.
+    A pending one gets a fresh start of its confirmation window and, like
+    an unsubscribed one, the confirmation again; a confirmed one is left
+    exactly as it was. Nothing is stored for a suppressed address.
     """
     if is_suppressed(session, candidate.email):
         return SubscribeOutcome.SUPPRESSED, None
@@ -61,9 +64,6 @@ def subscribe(
         return SubscribeOutcome.SUPPRESSED, None
     if subscriber.status == SubscriberStatus.CONFIRMED:
         return SubscribeOutcome.ALREADY, subscriber
-    subscriber.categories = candidate.categories
-    if candidate.name:
-        subscriber.name = candidate.name
     if subscriber.status == SubscriberStatus.PENDING:
         subscriber.created_at = now
     return SubscribeOutcome.CONFIRM, subscriber

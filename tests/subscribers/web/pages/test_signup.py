@@ -101,6 +101,34 @@ def test_the_answer_is_the_same_whoever_the_address_belongs_to(
     assert preferences.status_code == 200 and b"known@example.com" in preferences.data
 
 
+@pytest.mark.parametrize("state", [SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED])
+def test_a_subscribe_request_changes_no_stored_name_or_categories(
+    client: FlaskClient, sessions: sessionmaker[Session], state: SubscriberStatus
+) -> None:
+    # Anyone can send the form for any address: a stranger must not rename
+    # the owner, nor choose what they get once they confirm.
+    with sessions.begin() as session:
+        session.add(
+            Subscriber(email="owner@example.com", name="Ada", categories="Design", status=state)
+        )
+    fresh = client.post("/subscribe", data={"email": "fresh@example.com"}).data
+    stranger = client.post(
+        "/subscribe",
+        data={"email": "owner@example.com", "name": "Not Ada", "category": "Developer Tools"},
+    )
+    assert stranger.status_code == 200 and stranger.data == fresh  # no enumeration
+    stored = subscriber(sessions, "owner@example.com")
+    assert stored is not None and stored.status == state
+    assert (stored.name, stored.categories) == ("Ada", "Design")
+    # The owner gets the confirmation again, addressed as before.
+    (confirmation,) = [m for m in sent() if "owner@example.com" in m["To"]]
+    assert "Confirm" in confirmation["Subject"] and "Not Ada" not in str(confirmation["To"])
+    assert client.post(link(confirmation, "confirm")).status_code == 200
+    confirmed = subscriber(sessions, "owner@example.com")
+    assert confirmed is not None and confirmed.status == SubscriberStatus.CONFIRMED
+    assert (confirmed.name, confirmed.categories) == ("Ada", "Design")
+
+
 def test_honeypot_answers_as_usual_and_stores_nothing(
     client: FlaskClient, sessions: sessionmaker[Session]
 ) -> None:
