@@ -1,4 +1,4 @@
-"""Preferences: which categories come, and a pause of a few weeks."""
+"""Preferences: the name, which categories come, and a pause of a few weeks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import datetime as dt
 from flask import render_template, request
 from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField
+from subscribers.roster import InvalidField, clean_name
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import (
     InvalidLink,
     blueprint,
     chosen_categories,
+    form_field,
     known_categories,
     read_link,
     stale_form,
@@ -73,6 +74,9 @@ def _save(subscriber: Subscriber, known: list[str]) -> None:
     pause = request.form.get("pause", "keep")
     if pause != "keep" and pause not in {str(weeks) for weeks in PAUSE_CHOICES}:
         raise InvalidField("pause", "choose one of the offered pauses")
+    if "name" in request.form:
+        # The owner's own say (the subscribe form cannot change a stored name).
+        subscriber.name = clean_name(form_field("name") or None)
     subscriber.categories = categories
     if pause != "keep":
         weeks = int(pause)

@@ -51,6 +51,28 @@ def test_preferences_change_categories_and_pause_with_csrf(
     assert subscriber(sessions, "picky@example.com").paused_until is None  # type: ignore[union-attr]
 
 
+def test_the_owner_changes_their_name_on_the_preferences_page(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    # The subscribe form cannot change a stored name (a stranger could send
+    # it): this page, behind the owner's signed link, is where it changes.
+    with sessions.begin() as session:
+        row = Subscriber(email="ada@example.com", name="Not Ada", status="confirmed")
+        session.add(row)
+        session.flush()
+        url = f"/preferences/{token(settings, Purpose.PREFERENCES, row.id)}"
+    page = client.get(url)
+    assert b'value="Not Ada"' in page.data
+    form = {"csrf_token": csrf_of(page.data), "all": "1", "pause": "keep"}
+    refused = client.post(url, data={**form, "name": "Ada <ceo@bank.example>"})
+    assert refused.status_code == 400 and b"name: must not contain" in refused.data
+    assert subscriber(sessions, "ada@example.com").name == "Not Ada"  # type: ignore[union-attr]
+    assert client.post(url, data={**form, "name": " Ada Lovelace "}).status_code == 200
+    assert subscriber(sessions, "ada@example.com").name == "Ada Lovelace"  # type: ignore[union-attr]
+    assert client.post(url, data={**form, "name": ""}).status_code == 200
+    assert subscriber(sessions, "ada@example.com").name is None  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     "category", ["<script>alert(1)</script>", "Developer Tools\r\nX: y", "c" * 10_000, "Cooking"]
 )
