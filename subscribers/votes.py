@@ -1,15 +1,35 @@
-"""Votes from the email: one per subscriber per tool, a later one replaces it."""
+"""Votes from the email: one per subscriber per tool, a later one replaces
+it; only subscribers vote (confirmed, their address not suppressed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from worker.domain.states import SubscriberStatus
 from worker.domain.verdicts import Verdict
 from worker.store import upsert
-from worker.store.models import Tool, Vote
+from worker.store.models import Subscriber, Suppression, Tool, Vote
+
+
+def may_vote(session: Session, subscriber_id: int) -> bool:
+    """Whether ``subscriber_id`` may vote: a confirmed subscriber whose
+    address is not suppressed. Someone who left (or whose mail bounces, or
+    who complained) keeps vote links in old mail, but is no longer a
+    member of the community the Community row speaks for."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Subscriber.id == subscriber_id,
+                    Subscriber.status == SubscriberStatus.CONFIRMED,
+                    ~exists().where(Suppression.email == Subscriber.email),
+                )
+            )
+        )
+    )
 
 
 def record_vote(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, render_template, request
 from sqlalchemy.orm import Session
 
-from subscribers.votes import record_vote
+from subscribers.votes import may_vote, record_vote
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import InvalidLink, blueprint, message, read_link, stale_form
 from subscribers.web.state import write
@@ -13,7 +13,6 @@ from worker.domain.tokens import Purpose
 from worker.domain.verdicts import Verdict
 from worker.gather import gather_tool
 from worker.now import process_now
-from worker.store.models import Subscriber
 
 
 @blueprint.route("/vote/<token>/<tool_slug>/<verdict>", methods=["GET", "POST"])
@@ -27,7 +26,8 @@ def vote(token: str, tool_slug: str, verdict: str) -> tuple[str, int] | str:
 
     def page(session: Session) -> tuple[str, int] | str:
         voted = False
-        if session.get(Subscriber, subscriber_id) is None:
+        if not may_vote(session, subscriber_id):
+            # As for a deleted subscriber: the link says nothing more.
             raise InvalidLink("This vote link belongs to an address no longer on the list.")
         if request.method == "POST":
             if not csrf_ok():

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.support.pages import count, csrf_of, token
 from tests.support.subscribers import add_confirmed
 from worker.config import Settings
+from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import Purpose
-from worker.store.models import Vote
+from worker.store.models import Subscriber, Suppression, Vote
 
 
 def test_vote_get_shows_the_verdict_table_and_post_records_one_vote(
@@ -78,4 +79,26 @@ def test_a_vote_posted_without_the_forms_csrf_value_records_nothing(
     page = app.test_client().get(url)
     # Another browser's value is not this one's.
     assert other_site.post(url, data={"csrf_token": csrf_of(page.data)}).status_code == 400
+    assert count(sessions, Vote) == 0
+
+
+@pytest.mark.parametrize("who", ["unsubscribed", "bounced", "suppressed", "pending"])
+def test_only_subscribers_vote(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session], who: str
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    url = f"/vote/{token(settings, Purpose.VOTE, subscriber_id)}/claude-files-api/ship"
+    form = {"csrf_token": csrf_of(client.get(url).data)}  # while still subscribed
+    with sessions.begin() as session:
+        row = session.get(Subscriber, subscriber_id)
+        assert row is not None
+        if who == "suppressed":  # a complaint, or too many soft bounces
+            session.add(Suppression(email=row.email, reason=SuppressionReason.SOFT_BOUNCES))
+        else:
+            row.status = who
+    for answer in (client.get(url), client.post(url, data=form)):
+        # The answer of a link whose subscriber is gone: nothing more told.
+        assert answer.status_code == 400
+        assert b"This link is not valid" in answer.data
+        assert b"no longer on the list" in answer.data
     assert count(sessions, Vote) == 0
