@@ -100,6 +100,16 @@ def clean_categories(raw: Iterable[str]) -> str:
     return segment_key(chosen)
 
 
+def choosable(category: str) -> bool:
+    """Whether a subscriber can choose ``category`` as it is stored: a
+    segment key holds it unchanged (no ``|``, which separates a key's
+    names; no control characters or ``<``; trimmed; not too long)."""
+    try:
+        return clean_categories([category]) == category
+    except InvalidField:
+        return False
+
+
 def candidate(email: str, name: str | None = None, categories: Iterable[str] = ()) -> Candidate:
     """Validate one would-be subscriber; raises :class:`InvalidField`."""
     return Candidate(normalise_email(email), clean_name(name), clean_categories(categories))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField, clean_categories
+from subscribers.roster import InvalidField, choosable, clean_categories
 from subscribers.web.busy import StoreBusy, first_line, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
@@ -137,15 +137,14 @@ def chosen_categories(known: list[str]) -> str:
 
 
 def known_categories(session: Session) -> list[str]:
-    """The categories a subscriber can choose: those of the tools we cover."""
-    return list(
-        session.scalars(
-            select(Tool.category)
-            .where(Tool.category.is_not(None))
-            .distinct()
-            .order_by(Tool.category)
-        )
+    """The categories a subscriber can choose: those of the tools we cover
+    that a choice can hold (``roster.choosable``). A tool of another
+    category (a feed's ``Design|Research``) reaches the subscribers of
+    every category only."""
+    found = session.scalars(
+        select(Tool.category).where(Tool.category.is_not(None)).distinct().order_by(Tool.category)
     )
+    return [category for category in found if choosable(category)]
 
 
 def message(

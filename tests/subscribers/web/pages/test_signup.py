@@ -5,7 +5,9 @@ link it mails, the welcome, and the limits on requests and mail."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
+import re
 from dataclasses import replace
 
 import pytest
@@ -21,10 +23,11 @@ from tests.support.sample import load_content
 from tests.support.smtpserver import Handler, free_port, smtp_server
 from tests.support.subscribers import add_confirmed
 from worker.config import Settings
+from worker.domain.segments import segment_categories
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import Purpose, make_token
-from worker.store.models import Delivery, RateHit, Subscriber, Suppression
+from worker.store.models import Delivery, RateHit, Subscriber, Suppression, Tool
 
 
 def subscribe_and_confirm(client: FlaskClient, address: str) -> str:
@@ -127,6 +130,36 @@ def test_a_subscribe_request_changes_no_stored_name_or_categories(
     confirmed = subscriber(sessions, "owner@example.com")
     assert confirmed is not None and confirmed.status == SubscriberStatus.CONFIRMED
     assert (confirmed.name, confirmed.categories) == ("Ada", "Design")
+
+
+def test_only_categories_a_choice_can_hold_are_offered(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    # Feeds name categories freely; a choice is the names joined by "|".
+    odd = ["Design|Research", " Padded ", "Tab\tbed", "<b>Bold</b>"]
+    with sessions.begin() as session:
+        session.add_all(
+            Tool(slug=f"odd-{n}", name=f"Odd {n}", category=category)
+            for n, category in enumerate(odd)
+        )
+    page = client.get("/")
+    offered = re.findall(r'name="category" value="([^"]*)"', page.data.decode())
+    assert "Developer Tools" in offered
+    assert not {html.escape(c) for c in odd} & set(offered)
+    # Ticking everything offered is a valid choice (it was a 400 with "|").
+    answer = client.post(
+        "/subscribe",
+        data={"email": "all@example.com", "category": [html.unescape(c) for c in offered]},
+    )
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    stored = subscriber(sessions, "all@example.com")
+    assert stored is not None
+    assert segment_categories(stored.categories) == tuple(sorted(map(html.unescape, offered)))
+    # One that is not offered is refused by name, as any unknown category.
+    forged = client.post(
+        "/subscribe", data={"email": "odd@example.com", "category": "Design|Research"}
+    )
+    assert forged.status_code == 400 and b"is not one of our categories" in forged.data
 
 
 def test_honeypot_answers_as_usual_and_stores_nothing(
