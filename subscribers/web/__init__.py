@@ -14,9 +14,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from subscribers.web import archive, ops, pages, spool, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
+from subscribers.web.tokenlog import ExcInfo, log_unhandled
 from worker.config import Settings, load_settings, refuse_development_key
 from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
+
+
+class WebApp(Flask):
+    """Flask, logging an unhandled error without its request's link token."""
+
+    def log_exception(self, exc_info: ExcInfo) -> None:
+        log_unhandled(self.logger, exc_info)
 
 
 def create_app(
@@ -29,7 +37,7 @@ def create_app(
     refuse_development_key(settings, f"serving {settings.site_url}")
     if sessions is None:
         sessions = session_factory(make_engine(settings.database_url))
-    app = Flask(
+    app = WebApp(
         __name__,
         template_folder=str(settings.templates_dir / "web"),
         static_folder=None,

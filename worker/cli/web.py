@@ -7,6 +7,7 @@ import click
 from werkzeug.serving import make_server
 
 from subscribers.web import create_app
+from subscribers.web.tokenlog import MaskingRequestHandler
 from worker.cli.common import (
     console,
     load,
@@ -31,6 +32,14 @@ def web(host: str, port: int) -> None:
             f"--host {host} --port {port}: cannot listen there: {reason}",
             hint="another process may have the port; pick another with --port",
         ) from None
-    server = make_server(host, port, app, threaded=True, fd=listening.fileno())
+    # Its request log masks link tokens (/u/***): they are credentials.
+    server = make_server(
+        host,
+        port,
+        app,
+        threaded=True,
+        request_handler=MaskingRequestHandler,
+        fd=listening.fileno(),
+    )
     console.print(f"subscriber pages at http://{host}:{port}/ (Ctrl-C stops)")
     server.serve_forever()
