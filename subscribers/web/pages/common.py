@@ -8,6 +8,7 @@ import functools
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
@@ -62,6 +63,24 @@ def _headers(response: Response) -> Response:
     if request.endpoint and request.endpoint.startswith("pages.") and request.view_args:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blueprint.after_app_request
+def _pin_redirect(response: Response) -> Response:
+    # A redirect's Location is built from the request's Host header, which
+    # anyone can set: "Host: evil.example" on /archive//x answered 308 to
+    # http://evil.example/archive/x, for a cache that ignores Host to keep.
+    # The app's only site is SITE_URL.
+    if response.location:
+        response.location = on_site(response.location, settings().site_url)
+    return response
+
+
+def on_site(location: str, site_url: str) -> str:
+    """``location`` with the scheme and host of ``site_url``."""
+    site = urlsplit(site_url)
+    target = urlsplit(location)
+    return urlunsplit((site.scheme, site.netloc, target.path, target.query, target.fragment))
 
 
 @blueprint.app_errorhandler(InvalidLink)

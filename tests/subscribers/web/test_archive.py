@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import http.client
 import re
 import xml.etree.ElementTree as ET
 
@@ -20,6 +21,7 @@ from subscribers.web import create_app
 from subscribers.web.archive import LAUNCHES_PER_PAGE, atom_feed
 from tests.support.editions import send_sample_week
 from tests.support.launches import STEADY, flood_week
+from tests.support.webapp import serving
 from worker.config import Settings
 from worker.domain.segments import EVERYONE
 from worker.domain.states import EditionStatus
@@ -254,3 +256,18 @@ def test_the_feed_of_no_editions_is_valid_and_dated_now() -> None:
     linked = ET.fromstring(atom_feed([entry], title="List", site_url=SITE, now=now))
     (link,) = linked.findall(f"{ATOM}entry/{ATOM}link")
     assert link.get("href") == f"{SITE}/archive/2026-W02"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "verdicts.example", "127.0.0.1:8000"])
+def test_a_redirect_goes_to_the_site_whatever_host_the_request_names(
+    settings: Settings, sessions: sessionmaker[Session], host: str
+) -> None:
+    # The exact request, over real HTTP: Werkzeug merges the double slash
+    # with a 308, and built its Location from the Host header.
+    with serving(create_app(settings, sessions=sessions)) as base:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        connection.request("GET", "/archive//x", headers={"Host": host})
+        answer = connection.getresponse()
+        connection.close()
+    assert answer.status == 308
+    assert answer.getheader("Location") == f"{SITE}/archive/x"
