@@ -26,7 +26,8 @@ from typing import Any
 from flask import request
 from werkzeug.serving import WSGIRequestHandler
 
-MASK = "***"
+from worker.logs import MASK
+
 # The routes that carry a token as their first segment (a test compares
 # this with the app's routes).
 TOKEN_PREFIXES = ("/confirm/", "/preferences/", "/u/", "/vote/")
