@@ -95,17 +95,26 @@ def test_a_one_click_unsubscribe_the_store_cannot_take_is_queued_and_applied_lat
     assert status(sessions, "grace@example.com") == SubscriberStatus.UNSUBSCRIBED
 
 
-def test_the_queue_is_applied_when_the_app_starts(
-    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
-) -> None:
-    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=tmp_path / "spool")
+def queue_one(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, spool: Path
+) -> tuple[Settings, int]:
+    """A one-click unsubscribe of a confirmed subscriber, queued while the
+    store was locked; the app's settings and the subscriber's id."""
+    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=spool)
     ada = add_confirmed(sessions, "ada@example.com")
     client = create_app(config, sessions=sessions).test_client(use_cookies=False)
     with write_lock(engine, ada):
         url = f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}"
         assert client.post(url, data=ONE_CLICK).status_code == 200
-    assert len(queued(config.unsubscribe_spool_dir)) == 1
+    assert len(queued(spool)) == 1
     assert status(sessions, "ada@example.com") == SubscriberStatus.CONFIRMED
+    return config, ada
+
+
+def test_the_queue_is_applied_when_the_app_starts(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    config, _ada = queue_one(settings, sessions, engine, tmp_path / "spool")
 
     create_app(config, sessions=sessions)  # a restart
     assert queued(config.unsubscribe_spool_dir) == []
@@ -115,12 +124,7 @@ def test_the_queue_is_applied_when_the_app_starts(
 def test_a_queued_unsubscribe_does_not_undo_a_later_confirmation(
     settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
 ) -> None:
-    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=tmp_path / "spool")
-    ada = add_confirmed(sessions, "ada@example.com")
-    client = create_app(config, sessions=sessions).test_client(use_cookies=False)
-    with write_lock(engine, ada):
-        url = f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}"
-        assert client.post(url, data=ONE_CLICK).status_code == 200
+    config, ada = queue_one(settings, sessions, engine, tmp_path / "spool")
     # Meanwhile they left and came back (a confirmation after the request).
     with sessions.begin() as session:
         row = session.get(Subscriber, ada)
