@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.support.webapp import Answer, post, serving, watching
 from worker.config import Settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.tokens import Purpose
+from worker.store import make_engine, session_factory
 from worker.store.models import RateHit, Subscriber
 
 BODY = b"List-Unsubscribe=One-Click"
@@ -169,3 +172,23 @@ def test_a_subscribe_request_the_store_cannot_take_is_a_503_and_changes_nothing(
     assert count(sessions, RateHit) == 0
     stored = subscriber(sessions, "p@example.com")
     assert stored is not None and stored.name == "P"
+
+
+def test_a_page_that_only_reads_answers_503_while_sqlite_is_locked_for_writing(
+    settings: Settings, sqlite_template: Path, tmp_path: Path
+) -> None:
+    # SQLite's readers wait too while another process commits (or spills a
+    # large transaction to disk): an exclusive lock. A read is not tried
+    # again, but the answer says "busy", not "something went wrong".
+    path = tmp_path / "store.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    client = create_app(settings, sessions=session_factory(make_engine(f"sqlite:///{path}")))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with watching("subscribers.web") as log:
+            answer = client.test_client().get("/")
+    finally:
+        other.close()
+    assert answer.status_code == 503 and b"The site is busy" in answer.data
+    assert log.events() == ["store busy"]
