@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from subscribers import consent
-from subscribers.web.busy import lock_wait
+from subscribers.web.busy import first_line, lock_wait
 
 log = logging.getLogger("subscribers.web")
 
@@ -88,7 +88,7 @@ def apply_queued(directory: Path, engine: Engine) -> int:
         except DBAPIError as error:
             log.warning(
                 "queued unsubscribes not applied yet",
-                extra={"queued": len(entries), "error": str(error.orig or error).splitlines()[0]},
+                extra={"queued": len(entries), "error": first_line(error)},
             )
             return 0
         for path, _id, _at in entries:

@@ -38,7 +38,6 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     and answered 200 all the same."""
     subscriber_id, _list, _issued = read_link(Purpose.UNSUBSCRIBE, token)
     now = process_now()
-    directory = settings().unsubscribe_spool_dir
     try:
         write_now(
             engine(),
@@ -48,7 +47,8 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
         )
     except (StoreBusy, OperationalError) as error:
         return _queue(subscriber_id, now, error)
-    if spool.queued(directory):
+    directory = settings().unsubscribe_spool_dir
+    if spool.queued(directory):  # the store took a write: it can take these too
         spool.apply_queued(directory, engine())
     return static_page("unsubscribed.html")
 
