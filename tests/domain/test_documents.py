@@ -66,7 +66,7 @@ def test_json_nesting_is_counted_outside_strings() -> None:
     [
         ('{"a": NaN}', "NaN is not a JSON number"),
         ('{"a": -Infinity}', "-Infinity is not a JSON number"),
-        ('{"a": ' + "9" * 5000 + "}", "integer string conversion"),
+        ('{"a": ' + "9" * 5000 + "}", "a number longer than 40 characters"),
         ('{"a": 1,\n "b": }', "line 2, column 7: Expecting value"),
         (b'{"a": "\xff"}', r"not UTF-8 text \(byte 7\)"),
     ],
