@@ -43,7 +43,7 @@ class Skip(DigestError):
 
 
 @dataclass(frozen=True)
-class _Launch:
+class Launch:
     """An entry's fields, checked and cut to fit the ``tool`` table."""
 
     name: str
@@ -58,9 +58,7 @@ class _Launch:
     launched_on: dt.date
 
 
-def launch(
-    entry: Any, prefixes: Sequence[str], category: str | None, settings: Settings
-) -> _Launch:
+def launch(entry: Any, prefixes: Sequence[str], category: str | None, settings: Settings) -> Launch:
     """The launch an entry describes; raises ``Skip`` when it cannot be stored."""
     name = plain_text(text(entry.get("title")), NAME_MAX)
     if not name:
@@ -76,7 +74,7 @@ def launch(
     if not category and tags:
         category = plain_text(text(tags[0].get("term")), CATEGORY_MAX) or None
     vendor = _our_field(entry, prefixes, "vendor") or text(entry.get("author"))
-    return _Launch(
+    return Launch(
         name=name,
         guid=guid or None,
         url=url,
