@@ -1,16 +1,18 @@
 """Ingest over real HTTP on loopback: conditional GET, redirects, errors,
-time and size limits, dedupe, and sanitising of hostile feeds."""
+time, size and entry limits, dedupe, and sanitising of hostile feeds."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import resource
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.support.bigfeeds import item, rss
 from tests.support.feedserver import FeedServer, Route
 from tests.support.statements import inserts_into_tool_replacing
 from worker.config import Settings
@@ -301,3 +303,34 @@ def test_the_namespace_uri_decides_not_the_prefix(
         assert len(stored) == 4
         for tool in stored:
             assert (tool.vendor, tool.entry_price) == expected[tool.name], tool.guid
+
+
+def test_a_fetch_stores_only_the_newest_feed_max_entries(
+    sessions: sessionmaker[Session],
+    server: FeedServer,
+    fast: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    days = [3, 9, 1, 7, 9, 2, 5]  # of November 2026, in the feed's order
+    server.routes["/many.xml"] = Route(
+        body=rss(
+            [
+                item(f"Day {day} Tool {n}", f"many:{n}", f"https://many.example/{n}", at(day))
+                for n, day in enumerate(days)
+            ]
+        )
+    )
+    url = server.url("/many.xml")
+    capped = dataclasses.replace(fast, feed_max_entries=3)
+    with caplog.at_level(logging.INFO, logger="worker.ingest"):
+        result = ingest_feeds(sessions, [FeedSpec(url)], capped).feeds[0]
+    assert (result.status, result.new, result.left_out) == ("ok", 3, 4)
+    assert set(tools(sessions)) == {"Day 9 Tool 1", "Day 7 Tool 3", "Day 9 Tool 4"}
+    warning = f"{url}: 4 of 7 entries left out: FEED_MAX_ENTRIES keeps the 3 newest"
+    assert result.warnings == [warning]
+    logged = [r for r in caplog.records if r.getMessage() == "feed warning"]
+    assert [(r.__dict__["feed"], r.__dict__["detail"]) for r in logged] == [(url, warning)]
+
+
+def at(day: int) -> dt.datetime:
+    return dt.datetime(2026, 11, day, 9, 0, tzinfo=dt.UTC)

@@ -32,8 +32,8 @@ def alike(server: FeedServer) -> None:
 
 @pytest.fixture
 def roomy(settings: Settings) -> Settings:
-    """Settings for feeds of many entries."""
-    return dataclasses.replace(settings, feed_timeout=30.0)
+    """Settings that store every entry of the test feeds."""
+    return dataclasses.replace(settings, feed_timeout=30.0, feed_max_entries=10_000)
 
 
 def slugs(sessions: sessionmaker[Session]) -> dict[str | None, str]:

@@ -7,9 +7,10 @@ other errors are recorded on the feed. Fetching and parsing are
 writing the launches, deduplicated by guid within the feed and by canonical
 URL across feeds, is ``worker.ingest.writer``.
 
-A feed is fetched, parsed and turned into checked, sanitised launches
-without touching the store; its launches are then written in short
-transactions, so nothing slow happens under the store's write lock.
+A feed is fetched, parsed and its newest ``FEED_MAX_ENTRIES`` entries made
+into checked, sanitised launches without touching the store; its launches
+are then written in short transactions, so nothing slow happens under the
+store's write lock.
 
 A feed's fetch is recorded on it (status, validators, the fetch log) after
 its launches are written. A failure halfway keeps the launches already
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import Settings, redact_url
 from worker.errors import FeedError, driver_words
 from worker.ingest.feeds import FeedSpec, feed_url_problem, fetch, parse, warnings
-from worker.ingest.launches import Launch, Skip, entry_place, launch, our_prefixes, text
+from worker.ingest.launches import Launch, Skip, entry_place, launch, newest, our_prefixes, text
 from worker.ingest.lengths import (
     CATEGORY_MAX,
     CONTROL,
@@ -62,6 +63,7 @@ class FeedResult:
     new: int = 0
     duplicates: int = 0
     skipped: int = 0  # entries that could not be stored; each has a warning
+    left_out: int = 0  # entries past FEED_MAX_ENTRIES; one warning says how many
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ def _logged(result: FeedResult) -> FeedResult:
                 "new": result.new,
                 "duplicates": result.duplicates,
                 "skipped": result.skipped,
+                "left_out": result.left_out,
             },
         )
     return result
@@ -250,16 +253,25 @@ def _fetch(spec: FeedSpec, state: _State, settings: Settings, at: dt.datetime | 
 def _launches(
     spec: FeedSpec, parsed: Any, category: str | None, settings: Settings, result: FeedResult
 ) -> list[Launch]:
-    """The launches of the feed's entries; ``result`` counts (and warns of)
-    the entries skipped."""
+    """The launches of the newest ``FEED_MAX_ENTRIES`` entries; ``result``
+    counts (and warns of) the entries left out and skipped."""
+    entries = parsed.entries
+    kept = newest(entries, settings.feed_max_entries)
+    result.left_out = len(entries) - len(kept)
+    if result.left_out:
+        result.warnings.append(
+            f"{spec.url}: {result.left_out} of {len(entries)} entries left out: "
+            f"FEED_MAX_ENTRIES keeps the {settings.feed_max_entries} newest"
+        )
     prefixes = our_prefixes(parsed)
     launches: list[Launch] = []
-    for position, entry in enumerate(parsed.entries, start=1):
+    for index in kept:
+        entry = entries[index]
         try:
             launches.append(launch(entry, prefixes, category, settings))
         except Skip as skip:
             result.skipped += 1
-            result.warnings.append(f"{spec.url}: {entry_place(position, entry)} skipped: {skip}")
+            result.warnings.append(f"{spec.url}: {entry_place(index + 1, entry)} skipped: {skip}")
     return launches
 
 
