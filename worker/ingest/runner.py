@@ -7,10 +7,12 @@ other errors are recorded on the feed. Fetching and parsing are
 writing the launches, deduplicated by guid within the feed and by canonical
 URL across feeds, is ``worker.ingest.writer``.
 
-A feed is fetched, parsed and its newest ``FEED_MAX_ENTRIES`` entries made
-into checked, sanitised launches without touching the store; its launches
-are then written in short transactions, so nothing slow happens under the
-store's write lock.
+Up to ``FEED_CONCURRENCY`` feeds are fetched at once, each in a thread that
+fetches, parses and turns the newest ``FEED_MAX_ENTRIES`` entries into
+checked, sanitised launches without touching the store. The calling thread
+writes each feed as its fetch ends, in short transactions, so a slow feed
+holds up neither the others nor the store; the report keeps the feeds'
+order.
 
 A feed's fetch is recorded on it (status, validators, the fetch log) after
 its launches are written. A failure halfway keeps the launches already
@@ -27,7 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +108,7 @@ class _State:
 
 @dataclass
 class _Fetched:
-    """What a fetch hands over to be written; the store untouched."""
+    """What a fetch thread hands over to be written; the store untouched."""
 
     feed_id: int
     at: dt.datetime
@@ -124,14 +128,36 @@ def ingest_feeds(
     settings: Settings,
     *,
     now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Fetch every feed and store its new launches.
 
     Errors are per feed and recorded, never raised. The report's warnings
     name each skipped entry and each feed parsed with problems. Fetches are
     logged at ``now`` if given (the clock's run), else at each fetch's time.
+    Once ``stop`` is set no further feed is started: the feeds being fetched
+    are finished and written, and the report holds only the feeds started.
     """
-    return IngestReport([_logged(_ingest_one(sessions, spec, settings, now)) for spec in feeds])
+    results: dict[int, FeedResult] = {}
+    waiting = list(enumerate(feeds))[::-1]  # popped from the end: the given order
+    running: dict[Future[_Fetched], int] = {}
+    with ThreadPoolExecutor(settings.feed_concurrency, thread_name_prefix="feed") as pool:
+        while waiting or running:
+            while waiting and len(running) < settings.feed_concurrency:
+                if stop is not None and stop.is_set():
+                    waiting.clear()
+                    break
+                index, spec = waiting.pop()
+                started = _start(sessions, pool, spec, settings, now)
+                if isinstance(started, FeedResult):
+                    results[index] = _logged(started)
+                else:
+                    running[started] = index
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=running.__getitem__):
+                index = running.pop(future)
+                results[index] = _logged(_finish(sessions, feeds[index], future, now))
+    return IngestReport([results[index] for index in sorted(results)])
 
 
 def _logged(result: FeedResult) -> FeedResult:
@@ -156,20 +182,38 @@ def _logged(result: FeedResult) -> FeedResult:
     return result
 
 
-def _ingest_one(
-    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, now: dt.datetime | None
-) -> FeedResult:
-    """One feed fetched and its new launches written; an error nobody
-    foresaw becomes that feed's error."""
+def _start(
+    sessions: sessionmaker[Session],
+    pool: ThreadPoolExecutor,
+    spec: FeedSpec,
+    settings: Settings,
+    now: dt.datetime | None,
+) -> Future[_Fetched] | FeedResult:
+    """The feed's fetch, started in ``pool``; or its result, when there is
+    nothing to fetch (a bad URL, an inactive feed) or its row failed."""
     problem = feed_url_problem(spec.url)
     if problem:
         where = label(redact_url(spec.url))
         return FeedResult(spec.url, "error", error=f"{where}: the feed URL {problem}")
     try:
         state = _fetch_state(sessions, spec)
-        if state is None:
-            return FeedResult(spec.url, "inactive")
-        return _write(sessions, _fetch(spec, state, settings, now))
+    except Exception as error:  # one feed's failure must not cost the others
+        return _failed(sessions, spec, error, now)
+    if state is None:
+        return FeedResult(spec.url, "inactive")
+    return pool.submit(_fetch, spec, state, settings, now)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    spec: FeedSpec,
+    future: Future[_Fetched],
+    now: dt.datetime | None,
+) -> FeedResult:
+    """One fetched feed written; an error nobody foresaw, in the fetch or
+    the writing, becomes that feed's error."""
+    try:
+        return _write(sessions, future.result())
     except Exception as error:  # one feed's failure must not cost the others
         return _failed(sessions, spec, error, now)
 
