@@ -147,6 +147,9 @@ def main() -> None:
         "FEED_MAX_BYTES": str(max(Settings().feed_max_bytes, largest)),
         "FEED_MAX_ENTRIES": str(most),
         "FEED_TIMEOUT": "120",
+        # The feeds are served on loopback, which a fetch may reach only when
+        # told to (FEED_ALLOW_PRIVATE; ignored by code from before it).
+        "FEED_ALLOW_PRIVATE": "127.0.0.1",
     }
     print(
         f"FEED_MAX_BYTES={every['FEED_MAX_BYTES']} FEED_MAX_ENTRIES={every['FEED_MAX_ENTRIES']} "
