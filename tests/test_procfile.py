@@ -368,8 +368,13 @@ def test_clock_stops_on_sigterm_after_the_feed_in_hand(
                 for name in ("launches.rss.xml", "launches.atom.xml")
             )
         )
+        # One feed at a time, so that the one in hand is the only one started.
         env = platform_env(
-            database_url, tmp_path, FEEDS_FILE=str(feeds_file), FEED_ALLOW_PRIVATE=feeds.address
+            database_url,
+            tmp_path,
+            FEEDS_FILE=str(feeds_file),
+            FEED_ALLOW_PRIVATE=feeds.address,
+            FEED_CONCURRENCY="1",
         )
         clock = launch("clock", env)
         deadline = time.monotonic() + 20

@@ -1,36 +1,24 @@
 """Ingest over real HTTP on loopback: conditional GET, redirects, errors,
-time and size limits, dedupe, and sanitising of hostile feeds."""
+time, size and entry limits, dedupe, and sanitising of hostile feeds."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import resource
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.feedserver import FeedServer, Route, allowing, serve_feeds
-from worker.config import PROJECT_ROOT, Settings
+from tests.support.bigfeeds import item, rss
+from tests.support.feedserver import FeedServer, Route, allowing
+from tests.support.statements import inserts_into_tool_replacing
+from worker.config import Settings
 from worker.ingest.feeds import FeedSpec
 from worker.ingest.runner import ingest_feeds
 from worker.store.models import Feed, Tool
-
-SAMPLE_FEEDS = PROJECT_ROOT / "sample" / "feeds"
-BAD_FEEDS = PROJECT_ROOT / "tests" / "fixtures" / "feeds"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FeedServer]:
-    for folder in (SAMPLE_FEEDS, BAD_FEEDS):
-        for path in folder.glob("*.xml"):
-            (tmp_path / path.name).write_bytes(path.read_bytes())
-    with serve_feeds(tmp_path) as running:
-        yield running
 
 
 @pytest.fixture
@@ -263,32 +251,10 @@ def test_entries_that_do_not_fit_are_skipped_and_the_rest_is_stored(
 def test_an_unexpected_error_fails_only_its_feed(
     sessions: sessionmaker[Session], engine: Engine, server: FeedServer, fast: Settings
 ) -> None:
-    def clashing_slug(
-        _connection: Connection, _cursor: object, statement: str, parameters: Any, *_: object
-    ) -> tuple[str, Any]:
-        # Two entries of the RSS feed get one slug: the store refuses the
-        # second INSERT, which on PostgreSQL aborts the transaction.
-        if statement.startswith("INSERT INTO tool"):
-            parameters = _replaced(parameters, "testwhisper", "schemafold")
-        return statement, parameters
-
-    event.listen(engine, "before_cursor_execute", clashing_slug, retval=True)
-    try:
+    # Two entries of the RSS feed get one slug: the store refuses the
+    # second INSERT, which on PostgreSQL aborts the transaction.
+    with inserts_into_tool_replacing(engine, "testwhisper", "schemafold"):
         _ingest_with_one_feed_failing(sessions, server, fast)
-    finally:
-        event.remove(engine, "before_cursor_execute", clashing_slug)
-
-
-def _replaced(parameters: Any, old: str, new: str) -> Any:
-    """A statement's parameters (a tuple, a dict, or a list of either) with
-    every value ``old`` replaced by ``new``."""
-    if isinstance(parameters, dict):
-        return {key: new if value == old else value for key, value in parameters.items()}
-    if isinstance(parameters, tuple):
-        return tuple(new if value == old else value for value in parameters)
-    if isinstance(parameters, list):
-        return [_replaced(each, old, new) for each in parameters]
-    return parameters
 
 
 def _ingest_with_one_feed_failing(
@@ -338,3 +304,34 @@ def test_the_namespace_uri_decides_not_the_prefix(
         assert len(stored) == 4
         for tool in stored:
             assert (tool.vendor, tool.entry_price) == expected[tool.name], tool.guid
+
+
+def test_a_fetch_stores_only_the_newest_feed_max_entries(
+    sessions: sessionmaker[Session],
+    server: FeedServer,
+    fast: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    days = [3, 9, 1, 7, 9, 2, 5]  # of November 2026, in the feed's order
+    server.routes["/many.xml"] = Route(
+        body=rss(
+            [
+                item(f"Day {day} Tool {n}", f"many:{n}", f"https://many.example/{n}", at(day))
+                for n, day in enumerate(days)
+            ]
+        )
+    )
+    url = server.url("/many.xml")
+    capped = dataclasses.replace(fast, feed_max_entries=3)
+    with caplog.at_level(logging.INFO, logger="worker.ingest"):
+        result = ingest_feeds(sessions, [FeedSpec(url)], capped).feeds[0]
+    assert (result.status, result.new, result.left_out) == ("ok", 3, 4)
+    assert set(tools(sessions)) == {"Day 9 Tool 1", "Day 7 Tool 3", "Day 9 Tool 4"}
+    warning = f"{url}: 4 of 7 entries left out: FEED_MAX_ENTRIES keeps the 3 newest"
+    assert result.warnings == [warning]
+    logged = [r for r in caplog.records if r.getMessage() == "feed warning"]
+    assert [(r.__dict__["feed"], r.__dict__["detail"]) for r in logged] == [(url, warning)]
+
+
+def at(day: int) -> dt.datetime:
+    return dt.datetime(2026, 11, day, 9, 0, tzinfo=dt.UTC)

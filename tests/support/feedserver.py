@@ -32,6 +32,7 @@ class Route:
     body: bytes | None = None
     location: str | None = None  # for redirects
     stall: float = 0.0  # seconds to wait before answering
+    hold: threading.Event | None = None  # answers once the test sets it
     stream_bytes: int = 0  # a generated body of this size, sent in chunks
     content_type: str = "application/rss+xml; charset=utf-8"
     etag: str | None = None  # sent instead of the body's hash (still matched on 304s)
@@ -84,6 +85,8 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 route = Route(file=self.path.lstrip("/"))
             if route.stall:
                 time.sleep(route.stall)
+            if route.hold is not None:
+                route.hold.wait(timeout=60)  # a failed test must not keep a thread forever
             if route.location:
                 self.send_response(route.status)
                 self.send_header("Location", route.location)

@@ -38,7 +38,7 @@ def ingest(feeds_file: Path | None) -> None:
     report = ingest_feeds(ready_sessions(settings), feeds, settings)
     # Feed text may hold rich [markup]: escaped. Skipped entries were
     # logged one by one as warnings.
-    table = Table("feed", "result", "new", "duplicates", "skipped", "error")
+    table = Table("feed", "result", "new", "duplicates", "skipped", "left out", "error")
     for result in report.feeds:
         table.add_row(
             escape(redact_url(result.url)),
@@ -46,6 +46,7 @@ def ingest(feeds_file: Path | None) -> None:
             str(result.new),
             str(result.duplicates),
             str(result.skipped),
+            str(result.left_out),
             escape(result.error or ""),
         )
     print_fitted(console, table)

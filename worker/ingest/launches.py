@@ -3,12 +3,14 @@
 An entry that cannot be stored (no title, a link that does not parse or does
 not fit its column) is skipped with the reason; free text too long for its
 column is cut, and its HTML is sanitised. The canonical URL is the second
-dedupe key after the guid.
+dedupe key after the guid. Of a feed with more entries than a fetch may
+store, the newest are chosen (``newest``) before any is made a launch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ class Skip(DigestError):
 
 
 @dataclass(frozen=True)
-class _Launch:
+class Launch:
     """An entry's fields, checked and cut to fit the ``tool`` table."""
 
     name: str
@@ -58,9 +60,7 @@ class _Launch:
     launched_on: dt.date
 
 
-def launch(
-    entry: Any, prefixes: Sequence[str], category: str | None, settings: Settings
-) -> _Launch:
+def launch(entry: Any, prefixes: Sequence[str], category: str | None, settings: Settings) -> Launch:
     """The launch an entry describes; raises ``Skip`` when it cannot be stored."""
     name = plain_text(text(entry.get("title")), NAME_MAX)
     if not name:
@@ -76,7 +76,7 @@ def launch(
     if not category and tags:
         category = plain_text(text(tags[0].get("term")), CATEGORY_MAX) or None
     vendor = _our_field(entry, prefixes, "vendor") or text(entry.get("author"))
-    return _Launch(
+    return Launch(
         name=name,
         guid=guid or None,
         url=url,
@@ -88,6 +88,27 @@ def launch(
         entry_price=plain_text(_our_field(entry, prefixes, "price"), PRICE_MAX) or None,
         launched_on=_launch_date(entry, settings),
     )
+
+
+def newest(entries: Sequence[Any], limit: int) -> list[int]:
+    """The positions (from 0) of the ``limit`` newest entries, in the feed's
+    order: newest by publication (else update) date, an undated entry
+    counting as published now, as its launch date does; on a tie the earlier
+    entry in the feed is kept."""
+    if len(entries) <= limit:
+        return list(range(len(entries)))
+    now = process_now().timetuple()[:6]
+    chosen = heapq.nlargest(limit, range(len(entries)), key=lambda i: _stamp(entries[i], now))
+    return sorted(chosen)
+
+
+def _stamp(entry: Any, undated: tuple[int, ...]) -> tuple[int, ...]:
+    """The entry's date as (year, month, day, hour, minute, second), UTC."""
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    try:
+        return tuple(int(part) for part in stamp[:6])
+    except (TypeError, ValueError):
+        return undated
 
 
 def _entry_link(link: str) -> tuple[str | None, str | None]:

@@ -2,23 +2,37 @@
 
 Each feed owns its fetch state (ETag, Last-Modified). The HTTP status decides
 what happens: 304 skips, 301/308 rewrite the feed's URL, 410 deactivates it,
-other errors are recorded on the feed. Entries are deduplicated by guid, then
-by canonical URL. Fetching is ``worker.ingest.fetch``, parsing
-``worker.ingest.parsing``; checking an entry is ``worker.ingest.launches``.
+other errors are recorded on the feed. Fetching is ``worker.ingest.fetch``,
+parsing ``worker.ingest.parsing``; checking an entry is ``worker.ingest.launches``;
+writing the launches, deduplicated by guid within the feed and by canonical
+URL across feeds, is ``worker.ingest.writer``.
+
+Up to ``FEED_CONCURRENCY`` feeds are fetched at once, each in a thread that
+fetches, parses and turns the newest ``FEED_MAX_ENTRIES`` entries into
+checked, sanitised launches without touching the store. The calling thread
+writes each feed as its fetch ends, in short transactions, so a slow feed
+holds up neither the others nor the store; the report keeps the feeds'
+order.
+
+A feed's fetch is recorded on it (status, validators, the fetch log) after
+its launches are written. A failure halfway keeps the launches already
+committed and not the new validators, so the next fetch is unconditional:
+no 304 can hide entries that were never written, and dedupe stores only
+the rest.
 
 An entry that cannot be stored is skipped with a warning naming the feed and
-the entry. One feed's failure never costs another feed anything: each feed is
-its own transaction, and an unexpected error in one is recorded as that
-feed's error.
+the entry. One feed's failure never costs another feed anything: an
+unexpected error in one is recorded as that feed's error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
+import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +42,7 @@ from worker.config import Settings, redact_url
 from worker.errors import FeedError, driver_words
 from worker.ingest.feeds import FeedSpec, feed_url_problem
 from worker.ingest.fetch import fetch
-from worker.ingest.launches import Skip, entry_place, launch, our_prefixes, text
+from worker.ingest.launches import Launch, Skip, entry_place, launch, newest, our_prefixes, text
 from worker.ingest.lengths import (
     CATEGORY_MAX,
     CONTROL,
@@ -39,8 +53,9 @@ from worker.ingest.lengths import (
 )
 from worker.ingest.parsing import parse, warnings
 from worker.ingest.sanitise import plain_text
+from worker.ingest.writer import write_launches
 from worker.now import process_now
-from worker.store.models import Feed, FetchLog, Tool
+from worker.store.models import Feed, FetchLog
 
 log = logging.getLogger("worker.ingest")
 
@@ -54,6 +69,7 @@ class FeedResult:
     new: int = 0
     duplicates: int = 0
     skipped: int = 0  # entries that could not be stored; each has a warning
+    left_out: int = 0  # entries past FEED_MAX_ENTRIES; one warning says how many
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -82,58 +98,141 @@ class IngestReport:
         return [warning for f in self.feeds for warning in f.warnings]
 
 
+@dataclass(frozen=True)
+class _State:
+    """A feed's row as a fetch needs it."""
+
+    feed_id: int
+    etag: str | None
+    modified: str | None
+    category: str | None  # the feed's, else the feeds file's
+
+
+@dataclass
+class _Fetched:
+    """What a fetch thread hands over to be written; the store untouched."""
+
+    feed_id: int
+    at: dt.datetime
+    result: FeedResult
+    status: int | None = None
+    permanent_redirect: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    title: str | None = None
+    launches: list[Launch] = field(default_factory=list)
+    error: FeedError | None = None
+
+
 def ingest_feeds(
     sessions: sessionmaker[Session],
     feeds: Sequence[FeedSpec],
     settings: Settings,
     *,
     now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Fetch every feed and store its new launches.
 
     Errors are per feed and recorded, never raised. The report's warnings
     name each skipped entry and each feed parsed with problems. Fetches are
     logged at ``now`` if given (the clock's run), else at each fetch's time.
+    Once ``stop`` is set no further feed is started: the feeds being fetched
+    are finished and written, and the report holds only the feeds started.
     """
-    report = IngestReport()
-    for spec in feeds:
-        result = _ingest_guarded(sessions, spec, settings, now)
-        report.feeds.append(result)
-        feed = redact_url(result.url)
-        for warning in result.warnings:
-            log.warning("feed warning", extra={"feed": feed, "detail": warning})
-        if result.status == "error":
-            log.warning("feed failed", extra={"feed": feed, "error": result.error})
-        else:
-            log.info(
-                "feed ingested",
-                extra={
-                    "feed": feed,
-                    "result": result.status,
-                    "new": result.new,
-                    "duplicates": result.duplicates,
-                    "skipped": result.skipped,
-                },
-            )
-    return report
+    results: dict[int, FeedResult] = {}
+    waiting = list(enumerate(feeds))[::-1]  # popped from the end: the given order
+    running: dict[Future[_Fetched], int] = {}
+    with ThreadPoolExecutor(settings.feed_concurrency, thread_name_prefix="feed") as pool:
+        while waiting or running:
+            while waiting and len(running) < settings.feed_concurrency:
+                if stop is not None and stop.is_set():
+                    waiting.clear()
+                    break
+                index, spec = waiting.pop()
+                started = _start(sessions, pool, spec, settings, now)
+                if isinstance(started, FeedResult):
+                    results[index] = _logged(started)
+                else:
+                    running[started] = index
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=running.__getitem__):
+                index = running.pop(future)
+                results[index] = _logged(_finish(sessions, feeds[index], future, now))
+    return IngestReport([results[index] for index in sorted(results)])
 
 
-def _ingest_guarded(
-    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, now: dt.datetime | None
-) -> FeedResult:
-    """One feed's ingest; an error nobody foresaw becomes that feed's error.
+def _logged(result: FeedResult) -> FeedResult:
+    """``result``, its warnings and outcome logged."""
+    feed = redact_url(result.url)
+    for warning in result.warnings:
+        log.warning("feed warning", extra={"feed": feed, "detail": warning})
+    if result.status == "error":
+        log.warning("feed failed", extra={"feed": feed, "error": result.error})
+    else:
+        log.info(
+            "feed ingested",
+            extra={
+                "feed": feed,
+                "result": result.status,
+                "new": result.new,
+                "duplicates": result.duplicates,
+                "skipped": result.skipped,
+                "left_out": result.left_out,
+            },
+        )
+    return result
 
-    Each step of ``_ingest_one`` is a transaction of its own session, so a
-    failed statement is rolled back with its session and cannot leave the
-    next feed in an aborted PostgreSQL transaction.
-    """
+
+def _start(
+    sessions: sessionmaker[Session],
+    pool: ThreadPoolExecutor,
+    spec: FeedSpec,
+    settings: Settings,
+    now: dt.datetime | None,
+) -> Future[_Fetched] | FeedResult:
+    """The feed's fetch, started in ``pool``; or its result, when there is
+    nothing to fetch (a bad URL, an inactive feed) or its row failed."""
+    problem = feed_url_problem(spec.url)
+    if problem:
+        where = label(redact_url(spec.url))
+        return FeedResult(spec.url, "error", error=f"{where}: the feed URL {problem}")
     try:
-        return _ingest_one(sessions, spec, settings, now)
+        state = _fetch_state(sessions, spec)
     except Exception as error:  # one feed's failure must not cost the others
-        log.debug("feed %s failed", redact_url(spec.url), exc_info=True)
-        reason = f"unexpected error: {driver_words(error)}"
-        _record_failure(sessions, spec.url, reason, now)
-        return FeedResult(spec.url, "error", error=f"{redact_url(spec.url)}: {reason}")
+        return _failed(sessions, spec, error, now)
+    if state is None:
+        return FeedResult(spec.url, "inactive")
+    return pool.submit(_fetch, spec, state, settings, now)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    spec: FeedSpec,
+    future: Future[_Fetched],
+    now: dt.datetime | None,
+) -> FeedResult:
+    """One fetched feed written; an error nobody foresaw, in the fetch or
+    the writing, becomes that feed's error."""
+    try:
+        return _write(sessions, future.result())
+    except Exception as error:  # one feed's failure must not cost the others
+        return _failed(sessions, spec, error, now)
+
+
+def _failed(
+    sessions: sessionmaker[Session], spec: FeedSpec, error: Exception, now: dt.datetime | None
+) -> FeedResult:
+    """An unforeseen error, recorded as the feed's error.
+
+    Each write is a transaction of its own session, so a failed statement
+    was rolled back with its session and cannot leave the next feed in an
+    aborted PostgreSQL transaction.
+    """
+    log.debug("feed %s failed", redact_url(spec.url), exc_info=error)
+    reason = f"unexpected error: {driver_words(error)}"
+    _record_failure(sessions, spec.url, reason, now)
+    return FeedResult(spec.url, "error", error=f"{redact_url(spec.url)}: {reason}")
 
 
 def _record_failure(
@@ -153,55 +252,9 @@ def _record_failure(
         log.debug("could not record the error of feed %s", redact_url(url), exc_info=True)
 
 
-def _ingest_one(
-    sessions: sessionmaker[Session], spec: FeedSpec, settings: Settings, at: dt.datetime | None
-) -> FeedResult:
-    """One feed fetched and its new launches stored; what the fetch said is
-    recorded on the feed."""
-    problem = feed_url_problem(spec.url)
-    if problem:
-        where = label(redact_url(spec.url))
-        return FeedResult(spec.url, "error", error=f"{where}: the feed URL {problem}")
-    feed_id, etag, modified, active = _fetch_state(sessions, spec)
-    if not active:
-        return FeedResult(spec.url, "inactive")
-    now = at or process_now()
-    try:
-        response = fetch(spec.url, etag, modified, settings)
-        parsed = parse(spec.url, response) if response.status == 200 else None
-    except FeedError as error:
-        return _record_fetch_error(sessions, spec, feed_id, now, error)
-    with sessions.begin() as session:
-        feed = session.get_one(Feed, feed_id)
-        feed.last_fetched_at = now
-        feed.last_status = response.status
-        feed.last_error = None
-        feed.error_count = 0
-        if response.permanent_redirect and not session.scalar(
-            select(Feed.id).where(Feed.url == response.permanent_redirect)
-        ):
-            feed.url = response.permanent_redirect
-        if response.status == 304:
-            _log_fetch(session, feed_id, now, 304)
-            return FeedResult(spec.url, "not-modified")
-        # A validator too long for its column is not kept: the next fetch is
-        # then unconditional, which costs a download and loses nothing.
-        feed.etag = _validator(response.headers.get("etag"), ETAG_MAX)
-        feed.last_modified = _validator(response.headers.get("last-modified"), LAST_MODIFIED_MAX)
-        assert parsed is not None
-        if not feed.title:
-            feed.title = plain_text(text(parsed.feed.get("title")), TITLE_MAX) or None
-        result = FeedResult(spec.url, "ok", warnings=warnings(spec.url, parsed))
-        _store_entries(session, feed, parsed.entries, our_prefixes(parsed), spec, settings, result)
-        _log_fetch(session, feed_id, now, response.status, new=result.new)
-        return result
-
-
-def _fetch_state(
-    sessions: sessionmaker[Session], spec: FeedSpec
-) -> tuple[int, str | None, str | None, bool]:
-    """The feed's id, ETag, Last-Modified and whether it is active; its row
-    is made on its first ingest."""
+def _fetch_state(sessions: sessionmaker[Session], spec: FeedSpec) -> _State | None:
+    """What fetching the feed needs to know, or None for an inactive feed;
+    its row is made on its first ingest."""
     with sessions.begin() as session:
         feed = session.scalars(select(Feed).where(Feed.url == spec.url)).one_or_none()
         if feed is None:
@@ -212,29 +265,105 @@ def _fetch_state(
             )
             session.add(feed)
             session.flush()
-        return feed.id, feed.etag, feed.last_modified, feed.active
+        if not feed.active:
+            return None
+        category = feed.category or _fit(spec.category, CATEGORY_MAX)
+        return _State(feed.id, feed.etag, feed.last_modified, category)
+
+
+def _fetch(spec: FeedSpec, state: _State, settings: Settings, at: dt.datetime | None) -> _Fetched:
+    """The feed fetched, parsed and made into launches; in a thread of the
+    pool, so it never touches the store."""
+    fetched = _Fetched(state.feed_id, at or process_now(), FeedResult(spec.url, "ok"))
+    try:
+        response = fetch(spec.url, state.etag, state.modified, settings)
+        fetched.status = response.status
+        fetched.permanent_redirect = response.permanent_redirect
+        if response.status == 304:
+            fetched.result.status = "not-modified"
+            return fetched
+        parsed = parse(spec.url, response)
+    except FeedError as error:
+        fetched.error = error
+        return fetched
+    # A validator too long for its column is not kept: the next fetch is
+    # then unconditional, which costs a download and loses nothing.
+    fetched.etag = _validator(response.headers.get("etag"), ETAG_MAX)
+    fetched.last_modified = _validator(response.headers.get("last-modified"), LAST_MODIFIED_MAX)
+    fetched.title = plain_text(text(parsed.feed.get("title")), TITLE_MAX) or None
+    fetched.result.warnings = warnings(spec.url, parsed)
+    fetched.launches = _launches(spec, parsed, state.category, settings, fetched.result)
+    return fetched
+
+
+def _launches(
+    spec: FeedSpec, parsed: Any, category: str | None, settings: Settings, result: FeedResult
+) -> list[Launch]:
+    """The launches of the newest ``FEED_MAX_ENTRIES`` entries; ``result``
+    counts (and warns of) the entries left out and skipped."""
+    entries = parsed.entries
+    kept = newest(entries, settings.feed_max_entries)
+    result.left_out = len(entries) - len(kept)
+    shown = redact_url(spec.url)
+    if result.left_out:
+        result.warnings.append(
+            f"{shown}: {result.left_out} of {len(entries)} entries left out: "
+            f"FEED_MAX_ENTRIES keeps the {settings.feed_max_entries} newest"
+        )
+    prefixes = our_prefixes(parsed)
+    launches: list[Launch] = []
+    for index in kept:
+        entry = entries[index]
+        try:
+            launches.append(launch(entry, prefixes, category, settings))
+        except Skip as skip:
+            result.skipped += 1
+            result.warnings.append(f"{shown}: {entry_place(index + 1, entry)} skipped: {skip}")
+    return launches
+
+
+def _write(sessions: sessionmaker[Session], fetched: _Fetched) -> FeedResult:
+    """A fetched feed's launches written, then its fetch recorded on it."""
+    result = fetched.result
+    if fetched.error is not None:
+        return _record_fetch_error(sessions, fetched, fetched.error)
+    if fetched.status != 304:
+        written = write_launches(sessions, fetched.feed_id, fetched.launches)
+        result.new, result.duplicates = written.new, written.duplicates
+    with sessions.begin() as session:
+        feed = session.get_one(Feed, fetched.feed_id)
+        feed.last_fetched_at = fetched.at
+        feed.last_status = fetched.status
+        feed.last_error = None
+        feed.error_count = 0
+        moved = fetched.permanent_redirect
+        if moved and not session.scalar(select(Feed.id).where(Feed.url == moved)):
+            feed.url = moved
+        if fetched.status != 304:
+            feed.etag, feed.last_modified = fetched.etag, fetched.last_modified
+            feed.title = feed.title or fetched.title
+        _log_fetch(session, feed.id, fetched.at, fetched.status, new=result.new)
+    return result
 
 
 def _record_fetch_error(
-    sessions: sessionmaker[Session],
-    spec: FeedSpec,
-    feed_id: int,
-    now: dt.datetime,
-    error: FeedError,
+    sessions: sessionmaker[Session], fetched: _Fetched, error: FeedError
 ) -> FeedResult:
     """A failed fetch recorded on the feed; a feed that is gone (410) is
     deactivated."""
+    url = fetched.result.url
+    status = getattr(error, "status", None)
     with sessions.begin() as session:
-        feed = session.get_one(Feed, feed_id)
-        feed.last_fetched_at = now
+        feed = session.get_one(Feed, fetched.feed_id)
+        feed.last_fetched_at = fetched.at
         feed.last_error = error.reason
         feed.error_count += 1
-        feed.last_status = getattr(error, "status", None)
-        _log_fetch(session, feed_id, now, feed.last_status, error=error.reason)
-        if getattr(error, "status", None) == 410:
+        feed.last_status = status
+        _log_fetch(session, feed.id, fetched.at, status, error=error.reason)
+        if status == 410:
             feed.active = False
-            return FeedResult(spec.url, "gone", error=error.reason)
-    return FeedResult(spec.url, "error", error=f"{redact_url(error.url)}: {error.reason}")
+            return FeedResult(url, "gone", error=error.reason)
+    return FeedResult(url, "error", error=f"{redact_url(error.url)}: {error.reason}")
 
 
 def _log_fetch(
@@ -263,60 +392,3 @@ def _validator(value: str | None, limit: int) -> str | None:
 def _fit(value: str | None, limit: int) -> str | None:
     """Text given by whoever lists the feeds, as one line that fits its column."""
     return plain_text(value, limit) or None if value else None
-
-
-def _store_entries(
-    session: Session,
-    feed: Feed,
-    entries: Sequence[Any],
-    prefixes: Sequence[str],
-    spec: FeedSpec,
-    settings: Settings,
-    result: FeedResult,
-) -> None:
-    category = feed.category or _fit(spec.category, CATEGORY_MAX)
-    seen_guids: set[str] = set()
-    seen_urls: set[str] = set()
-    for position, entry in enumerate(entries, start=1):
-        try:
-            candidate = launch(entry, prefixes, category, settings)
-        except Skip as skip:
-            result.skipped += 1
-            where = f"{redact_url(spec.url)}: {entry_place(position, entry)}"
-            result.warnings.append(f"{where} skipped: {skip}")
-            continue
-        guid, canonical = candidate.guid, candidate.canonical_url
-        if (guid and guid in seen_guids) or (canonical and canonical in seen_urls):
-            result.duplicates += 1
-            continue
-        if _is_stored(session, guid, canonical):
-            result.duplicates += 1
-            continue
-        if guid:
-            seen_guids.add(guid)
-        if canonical:
-            seen_urls.add(canonical)
-        session.add(
-            Tool(slug=_unique_slug(session, candidate.name), feed_id=feed.id, **asdict(candidate))
-        )
-        session.flush()  # the next entry's slug and dedupe checks see this one
-        result.new += 1
-
-
-def _is_stored(session: Session, guid: str | None, canonical: str | None) -> bool:
-    """True when a tool with this guid, or else this canonical URL, exists."""
-    if guid and session.scalar(select(Tool.id).where(Tool.guid == guid)) is not None:
-        return True
-    return bool(
-        canonical
-        and session.scalar(select(Tool.id).where(Tool.canonical_url == canonical)) is not None
-    )
-
-
-def _unique_slug(session: Session, name: str) -> str:
-    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:180] or "tool"
-    slug, n = base, 1
-    while session.scalar(select(Tool.id).where(Tool.slug == slug)) is not None:
-        n += 1
-        slug = f"{base}-{n}"
-    return slug

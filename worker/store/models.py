@@ -105,6 +105,8 @@ class Tool(Base):
     """An AI tool: launched on a date, reviewed by the panel, voted on."""
 
     __tablename__ = "tool"
+    # An entry is its feed's: two feeds may publish one guid (0008).
+    __table_args__ = (UniqueConstraint("feed_id", "guid"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
@@ -115,8 +117,9 @@ class Tool(Base):
     description: Mapped[str | None] = mapped_column(Text)  # sanitised HTML
     entry_price: Mapped[str | None] = mapped_column(String(50))
     url: Mapped[str | None] = mapped_column(String(2048))
-    # Dedupe keys for ingested launches: the entry's guid, then its canonical URL.
-    guid: Mapped[str | None] = mapped_column(String(2048), unique=True)
+    # Dedupe keys for ingested launches: the entry's guid within its feed,
+    # then its canonical URL across all feeds.
+    guid: Mapped[str | None] = mapped_column(String(2048))
     canonical_url: Mapped[str | None] = mapped_column(String(2048), unique=True)
     launched_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feed.id", ondelete="SET NULL"))
