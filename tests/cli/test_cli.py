@@ -49,7 +49,8 @@ def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> 
     assert done.returncode == 2  # one feed failed; the other was stored
     # Off a terminal: a line per feed, its URL whole.
     assert done.stdout.splitlines() == [
-        f"  {server.url('/launches.rss.xml')}: result ok; new 5; duplicates 0; skipped 0; left out 0",
+        f"  {server.url('/launches.rss.xml')}: result ok; new 5; duplicates 0; skipped 0; "
+        "left out 0",
         f"  {server.url('/nope.xml')}: result error; new 0; duplicates 0; skipped 0; left out 0; "
         f"error {server.url('/nope.xml')}: HTTP 404 Not Found",
     ], done.stdout
