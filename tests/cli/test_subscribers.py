@@ -191,7 +191,7 @@ def test_an_erased_subscriber_stays_suppressed_and_no_import_brings_them_back(
     done = digest("subscribers", "import", str(path))
     assert done.exit_code == 0, done.output
     assert done.stdout == (
-        f"{path}: 1 added, 0 merged, 1 held back\n"
+        f"{path}: 1 row imported (1 added, 0 merged, 1 held back)\n"
         "ada@example.com: suppressed (manual); stored as unsubscribed\n"
     )
     ada = people(sessions)["ada@example.com"]

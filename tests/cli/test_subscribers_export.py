@@ -149,7 +149,7 @@ def test_export_round_trips_through_import(
 
     done = digest("subscribers", "import", str(first))
     assert done.exit_code == 0, done.output
-    assert done.stdout == f"{first}: 7 added, 0 merged, 3 suppressed\n"
+    assert done.stdout == f"{first}: 7 rows imported (7 added, 0 merged, 3 suppressed)\n"
     assert digest("subscribers", "export", str(second)).exit_code == 0
     assert second.read_bytes() == first.read_bytes()
 

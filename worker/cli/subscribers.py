@@ -16,7 +16,7 @@ from subscribers.admin import (
     unsuppress_address,
 )
 from subscribers.csvexport import export_csv, export_file
-from subscribers.csvio import import_csv
+from subscribers.csvio import CSVReport, import_csv
 from worker.cli.common import (
     console,
     errors,
@@ -31,6 +31,7 @@ from worker.domain.segments import segment_label
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import CONFIRM_WINDOW
+from worker.domain.words import plural
 from worker.errors import DigestError, InputError
 from worker.now import process_now
 from worker.render.renderer import Renderer
@@ -39,6 +40,10 @@ from worker.render.renderer import Renderer
 @click.group()
 def subscribers() -> None:
     """The subscriber list."""
+
+
+# How a file's delimiter is said, when it is not a comma.
+SEPARATED_BY = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
 @subscribers.command("import")
@@ -51,16 +56,41 @@ def subscribers() -> None:
     help="Consent state of new subscribers (use confirmed only for opted-in lists).",
 )
 def subscribers_import(path: Path, status: str) -> None:
-    """Load subscribers from a CSV file (email, name, categories separated by ';')."""
+    """Load subscribers from a CSV file (email, name, categories separated by
+    ';'; an export's columns too), separated by commas, semicolons, tabs or
+    '|'. Bad rows are reported by line and the others imported; a file that
+    cannot be read, or whose header names no 'email' or an unknown column,
+    is refused whole."""
     settings = load()
     report = import_csv(sessions_for(settings), path, SubscriberStatus(status))
-    suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
-    held = f", {len(report.held_back)} held back" if report.held_back else ""
-    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}{held}")
+    where = escape(str(path))
+    if report.delimiter in SEPARATED_BY:
+        console.print(
+            f"{where}: columns separated by {SEPARATED_BY[report.delimiter]}", highlight=False
+        )
+    console.print(f"{where}: {_imported(report)}", highlight=False)
     for line in report.held_back:
         console.print(escape(line), highlight=False)
     if report.rejected:
-        raise InputError(f"{path}: rows rejected (the others were imported)", report.rejected)
+        done = "the other rows were imported" if report.imported else "no row was imported"
+        raise InputError(
+            str(path), report.rejected, hint=f"{done}; fix these and import the file again"
+        )
+
+
+def _imported(report: CSVReport) -> str:
+    """What an import did, in words: ``2 rows imported (1 added, 1 merged), 1 rejected``."""
+    said = f"{plural(report.imported, 'row')} imported"
+    if report.imported:
+        counts = [f"{report.added} added", f"{report.merged} merged"]
+        if report.suppressed:
+            counts.append(f"{report.suppressed} suppressed")
+        if report.held_back:
+            counts.append(f"{len(report.held_back)} held back")
+        said += f" ({', '.join(counts)})"
+    if report.rejected:
+        said += f", {len(report.rejected)} rejected"
+    return said
 
 
 @subscribers.command("add")
