@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from worker.domain.segments import CATEGORY_SEPARATOR, segment_categories, segment_key
 from worker.errors import DigestError
+from worker.store.models import Tool
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 EMAIL_LIMIT = 320  # RFC 5321's path limit, and subscriber.email's length
@@ -108,6 +111,16 @@ def choosable(category: str) -> bool:
         return clean_categories([category]) == category
     except InvalidField:
         return False
+
+
+def known_categories(session: Session) -> list[str]:
+    """The categories a reader may choose: those of the tools we cover that
+    a choice can hold (:func:`choosable`). A tool of another category (a
+    feed's ``Design|Research``) reaches the readers of every category only."""
+    found = session.scalars(
+        select(Tool.category).where(Tool.category.is_not(None)).distinct().order_by(Tool.category)
+    )
+    return [category for category in found if choosable(category)]
 
 
 def candidate(email: str, name: str | None = None, categories: Iterable[str] = ()) -> Candidate:
