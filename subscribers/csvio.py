@@ -14,7 +14,8 @@ cannot be read or has no ``email`` column. Columns are separated by ``,``,
 ``;``, tabs or ``|``: whichever makes ``email`` a column of the header.
 Otherwise good rows are imported and bad rows are reported with their line
 number (a row whose quoted value runs across lines, with every line it
-took), and nothing else is lost. Duplicates are merged: within the
+took), and nothing else is lost. A category must be one some tool has
+(:class:`subscribers.roster.CategoryCheck`). Duplicates are merged: within the
 file, and with subscribers already stored (names fill gaps, category
 choices are united). An imported row never changes the consent state of a
 stored subscriber, and a row's ``status`` can only hold back a new
@@ -39,7 +40,7 @@ import csv
 import datetime as dt
 import difflib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -48,7 +49,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.consent import suppress
-from subscribers.roster import Candidate, InvalidField, candidate, merge_categories
+from subscribers.roster import (
+    Candidate,
+    CategoryCheck,
+    InvalidField,
+    candidate,
+    merge_categories,
+)
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.errors import InputError
@@ -112,7 +119,11 @@ class CSVReport:
     # is suppressed: ``email: suppressed (reason); stored as status``.
     held_back: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # what to do about the rejections
     delimiter: str = ","  # as found in the header
+    # Categories rows chose that no tool has yet (accepted as new, or while
+    # no tool has a category): their readers get nothing of them until one does.
+    untooled: set[str] = field(default_factory=set)
 
     @property
     def imported(self) -> int:
@@ -158,14 +169,19 @@ def import_csv(
     path: Path,
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     source: str = "csv",
+    new_categories: Iterable[str] = (),
 ) -> CSVReport:
     """Import ``path``; new subscribers get ``status`` unless their row holds
-    them back. Returns the counts and one message
+    them back. A row's categories are checked as by
+    :class:`subscribers.roster.CategoryCheck` (``new_categories`` are
+    accepted before any tool has them). Returns the counts and one message
     per rejected row (``file:line: field: reason``); raises
     :class:`InputError` before importing anything when the file cannot be
     read or its header is not one an import reads."""
     report = CSVReport()
-    rows = _merged_rows(path, report)
+    with sessions() as session:
+        check = CategoryCheck.of(session, new_categories)
+    rows = _merged_rows(path, check, report)
     now = process_now()
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
@@ -207,16 +223,19 @@ def import_csv(
     return report
 
 
-def _merged_rows(path: Path, report: CSVReport) -> dict[str, _Row]:
+def _merged_rows(path: Path, check: CategoryCheck, report: CSVReport) -> dict[str, _Row]:
     """The file's good rows by address, rows for one address merged into one;
     bad rows are reported."""
     rows: dict[str, _Row] = {}
     for line, cells in _rows(path, report):
         try:
-            found = _parse(cells)
+            found = _parse(cells, check)
         except InvalidField as error:
             report.rejected.append(f"{path}:{line}: {error}")
+            if error.hint and error.hint not in report.hints:
+                report.hints.append(error.hint)
             continue
+        report.untooled.update(check.untooled(found.who.categories))
         earlier = rows.get(found.who.email)
         if earlier is not None:
             report.merged += 1
@@ -237,7 +256,7 @@ def undefused(value: str) -> str:
     return value
 
 
-def _parse(cells: dict[str, str]) -> _Row:
+def _parse(cells: dict[str, str], check: CategoryCheck) -> _Row:
     """One row's cells, validated; raises :class:`InvalidField`."""
     cells = {k: undefused(v) for k, v in cells.items()}
     return _Row(
@@ -245,6 +264,7 @@ def _parse(cells: dict[str, str]) -> _Row:
             cells.get("email") or "",
             cells.get("name"),
             (cells.get("categories") or "").split(";"),
+            check,
         ),
         status=_choice(cells, "status", SubscriberStatus),
         suppressed=_choice(cells, "suppressed", SuppressionReason),

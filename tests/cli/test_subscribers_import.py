@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.cli import CliRunnerCall, people
+from tests.support.subscribers import tools_of
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -82,6 +83,7 @@ def test_rows_imported_and_rows_rejected_are_counted(
 def test_a_file_separated_by_semicolons_is_read_so_and_says_so(
     digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
+    tools_of(sessions, "Design", "Productivity")
     path = tmp_path / "excel.csv"  # as Excel saves "CSV UTF-8" where "," is the decimal comma
     path.write_bytes(
         b"\xef\xbb\xbfEmail;Name;Categories\r\n"
@@ -95,3 +97,28 @@ def test_a_file_separated_by_semicolons_is_read_so_and_says_so(
     )
     zoe = people(sessions)["zoe@example.org"]
     assert (zoe.name, zoe.categories) == ("Zoë Ångström", "Design|Productivity")
+
+
+def test_an_unknown_category_is_rejected_naming_the_known_ones(
+    digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    tools_of(sessions, "Design", "Robotics")
+    path = write(tmp_path, "email,categories\nada@example.com,Design\nbo@example.com,Robotix\n")
+    done = digest("subscribers", "import", str(path))
+    assert (done.exit_code, done.stdout) == (
+        1,
+        f"{path}: 1 row imported (1 added, 0 merged), 1 rejected\n",
+    )
+    assert done.stderr == (
+        f"error: {path}: 1 problem:\n"
+        f"  {path}:3: categories: no tool has the category 'Robotix' (did you mean 'Robotics'?)\n"
+        "hint: the other rows were imported; fix these and import the file again; "
+        "the categories: Design, Robotics; --new-category NAME accepts one before any tool has it\n"
+    )
+    again = digest("subscribers", "import", str(path), "--new-category", "Robotix")
+    assert (again.exit_code, again.stdout) == (
+        0,
+        f"{path}: 2 rows imported (1 added, 1 merged)\n"
+        "note: no tool has the category Robotix yet: nothing of it is sent until one does\n",
+    )
+    assert people(sessions)["bo@example.com"].categories == "Robotix"

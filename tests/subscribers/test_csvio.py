@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.csvexport import EXPORT_FIELDS
 from subscribers.csvio import COLUMNS, defused, import_csv, undefused
 from subscribers.roster import merge_categories
+from tests.support.subscribers import tools_of
 from worker.config import PROJECT_ROOT
 from worker.domain.states import SubscriberStatus
 from worker.errors import InputError
@@ -230,6 +231,47 @@ def test_an_unclosed_quote_names_every_line_it_took(
     ]
     after = {"o@example.com"} if tail else set()  # rows are read again once the quote closes
     assert set(stored(sessions)) == {"h@example.com", "i@example.com", *after}
+
+
+def test_categories_no_tool_has_are_refused_by_row_unless_named_new(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    tools_of(sessions, "Design", "Developer Tools", "Design|Research")
+    path = write(
+        tmp_path,
+        "email,categories\n"
+        "a@example.com,design;DEVELOPER TOOLS\n"  # spelled as the tools spell them
+        "b@example.com,Robotix\n"
+        "c@example.com,Design;Research\n"
+        "d@example.com,Robotics;Design\n",
+    )
+    report = import_csv(sessions, path)
+    assert report.rejected == [
+        f"{path}:3: categories: no tool has the category 'Robotix'",
+        f"{path}:4: categories: no tool has the category 'Research'",
+        f"{path}:5: categories: no tool has the category 'Robotics'",
+    ]
+    assert report.hints == [
+        "the categories: Design, Developer Tools; "
+        "--new-category NAME accepts one before any tool has it"
+    ]
+    assert {e: p.categories for e, p in stored(sessions).items()} == {
+        "a@example.com": "Design|Developer Tools"
+    }
+    again = import_csv(sessions, path, new_categories=["robotics"])
+    assert len(again.rejected) == 2 and again.untooled == {"robotics"}
+    assert stored(sessions)["d@example.com"].categories == "Design|robotics"
+    typo = import_csv(sessions, write(tmp_path, "email,categories\ne@example.com,Dezign\n"))
+    assert typo.rejected[0].endswith("no tool has the category 'Dezign' (did you mean 'Design'?)")
+
+
+def test_before_any_tool_has_a_category_every_category_is_kept_as_given(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email,categories\na@example.com,Robotics;Design\nb@example.com,\n")
+    report = import_csv(sessions, path)
+    assert (report.added, report.rejected, report.untooled) == (2, [], {"Design", "Robotics"})
+    assert stored(sessions)["a@example.com"].categories == "Design|Robotics"
 
 
 def test_everything_absorbs_narrower_choices() -> None:
