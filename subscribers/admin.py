@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session
 
 from subscribers import consent
 from subscribers.ratelimit import address_key
-from subscribers.roster import InvalidField, candidate, lookup_form, normalise_email
+from subscribers.roster import (
+    CategoryCheck,
+    InvalidField,
+    candidate,
+    known_categories,
+    lookup_form,
+    normalise_email,
+)
+from worker.domain.segments import segment_categories
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import CONFIRM_WINDOW
@@ -53,6 +61,7 @@ class Added:
     status: str
     categories: str
     added: bool  # False: already on the list, left as it was
+    untooled: tuple[str, ...] = ()  # of their categories, those no tool has yet
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,10 @@ class Segment:
 
     categories: str  # segment key; "" is every category
     confirmed: int
-    receiving: int  # confirmed, not paused, not suppressed: the next edition's
+    # Confirmed, not paused, not suppressed, and a choice some tool is in:
+    # the next edition's (a segment gets no render without a tool of its own).
+    receiving: int
+    untooled: tuple[str, ...] = ()  # its categories that no tool has (yet)
 
 
 @dataclass(frozen=True)
@@ -87,11 +99,15 @@ def add_subscriber(
     *,
     confirmed: bool,
     now: dt.datetime,
+    new_categories: tuple[str, ...] = (),
 ) -> Added:
     """Add one subscriber, ``confirmed`` (the operator vouches for their
     consent) or pending (the caller sends the confirmation). Someone already
-    on the list is left as they are; a suppressed address is refused."""
-    who = _valid(lambda: candidate(email, name, categories))
+    on the list is left as they are; a suppressed address is refused, and so
+    is a category no tool has, unless it is one of ``new_categories`` or no
+    tool has a category yet (:class:`subscribers.roster.CategoryCheck`)."""
+    check = CategoryCheck.of(session, new_categories)
+    who = _valid(lambda: candidate(email, name, categories, check))
     reason = session.scalar(select(Suppression.reason).where(Suppression.email == who.email))
     if reason is not None:
         raise ListError(f"email: {who.email} is suppressed ({reason}); unsuppress it first")
@@ -109,7 +125,7 @@ def add_subscriber(
     )
     session.add(subscriber)
     session.flush()
-    return _added(subscriber, added=True)
+    return _added(subscriber, added=True, untooled=check.untooled(who.categories))
 
 
 def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.datetime) -> Removal:
@@ -176,8 +192,9 @@ def list_stats(session: Session, now: dt.datetime) -> ListStats:
             Subscriber.created_at < now - CONFIRM_WINDOW,
         )
     )
+    check = CategoryCheck(tuple(known_categories(session)))
     segments = [
-        Segment(key, confirmed, int(receiving_count or 0))
+        _segment(check, key, confirmed, int(receiving_count or 0))
         for key, confirmed, receiving_count in session.execute(
             select(
                 Subscriber.categories,
@@ -192,7 +209,15 @@ def list_stats(session: Session, now: dt.datetime) -> ListStats:
     return ListStats(by_status, suppressed, stale or 0, segments)
 
 
-def _added(subscriber: Subscriber, *, added: bool) -> Added:
+def _segment(check: CategoryCheck, key: str, confirmed: int, receiving: int) -> Segment:
+    """A segment's figures; none of it receives when no tool is of its choice."""
+    untooled = check.untooled(key)
+    if key and len(untooled) == len(segment_categories(key)):
+        receiving = 0
+    return Segment(key, confirmed, receiving, tuple(untooled))
+
+
+def _added(subscriber: Subscriber, *, added: bool, untooled: list[str] | None = None) -> Added:
     return Added(
         subscriber.id,
         subscriber.email,
@@ -200,6 +225,7 @@ def _added(subscriber: Subscriber, *, added: bool) -> Added:
         subscriber.status,
         subscriber.categories,
         added=added,
+        untooled=tuple(untooled or ()),
     )
 
 
@@ -207,4 +233,4 @@ def _valid(check: Callable[[], T]) -> T:
     try:
         return check()
     except InvalidField as error:
-        raise ListError(str(error)) from None
+        raise ListError(str(error), hint=error.hint) from None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from subscribers.csvio import CHUNK, defused
 from worker.domain.segments import segment_categories
 from worker.domain.states import SubscriberStatus
+from worker.domain.words import plural
 from worker.errors import DigestError
 from worker.store.models import Subscriber, Suppression
 
@@ -46,10 +47,10 @@ class Exported(NamedTuple):
 
     def described(self) -> str:
         """The counts in words: ``6 subscribers and 1 other suppressed address``."""
+        subscribers = plural(self.subscribers, "subscriber")
         if not self.suppressed:
-            return f"{self.subscribers} subscribers"
-        addresses = "address" if self.suppressed == 1 else "addresses"
-        return f"{self.subscribers} subscribers and {self.suppressed} other suppressed {addresses}"
+            return subscribers
+        return f"{subscribers} and {plural(self.suppressed, 'other suppressed address')}"
 
 
 def export_file(

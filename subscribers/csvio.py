@@ -9,8 +9,13 @@ suppression reason) and the ``created_at``, ``confirmed_at``,
 offset, UTC) are optional, so a file written by
 :func:`subscribers.csvexport.export_csv` imports as it was exported. A pause
 is kept for a subscriber stored ``confirmed`` (confirming ends a pause, so
-for no one else). Good rows are imported, bad rows are reported with their
-line number, and nothing else is lost. Duplicates are merged: within the
+for no one else); any other column refuses the file, as does one that
+cannot be read or has no ``email`` column. Columns are separated by ``,``,
+``;``, tabs or ``|``: whichever makes ``email`` a column of the header.
+Otherwise good rows are imported and bad rows are reported with their line
+number (a row whose quoted value runs across lines, with every line it
+took), and nothing else is lost. A category must be one some tool has
+(:class:`subscribers.roster.CategoryCheck`). Duplicates are merged: within the
 file, and with subscribers already stored (names fill gaps, category
 choices are united). An imported row never changes the consent state of a
 stored subscriber, and a row's ``status`` can only hold back a new
@@ -33,7 +38,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+import difflib
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -42,14 +49,38 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.consent import suppress
-from subscribers.roster import Candidate, InvalidField, candidate, merge_categories
+from subscribers.roster import (
+    Candidate,
+    CategoryCheck,
+    InvalidField,
+    candidate,
+    merge_categories,
+)
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
+from worker.errors import InputError
 from worker.now import process_now
 from worker.store.models import Subscriber, Suppression
 
 # Rows a transaction imports, and an export fetches at a time.
 CHUNK = 500
+# The columns an import reads: any other is refused, since a misspelt one
+# ("catgories") would otherwise be dropped without a word.
+COLUMNS = (
+    "email",
+    "name",
+    "categories",
+    "status",
+    "suppressed",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+    "paused_until",
+)
+# The delimiters a file may use: Excel writes ";" where "," is the decimal comma.
+DELIMITERS = (",", ";", "\t", "|")
+# The hint of an error that refuses a whole file.
+NOTHING = "nothing was imported"
 # A row's fields beyond this are not a subscriber list but something else.
 MAX_FIELD = 10_000
 # What a spreadsheet reads as the start of a formula (OWASP's list), and
@@ -88,6 +119,16 @@ class CSVReport:
     # is suppressed: ``email: suppressed (reason); stored as status``.
     held_back: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)  # what to do about the rejections
+    delimiter: str = ","  # as found in the header
+    # Categories rows chose that no tool has yet (accepted as new, or while
+    # no tool has a category): their readers get nothing of them until one does.
+    untooled: set[str] = field(default_factory=set)
+
+    @property
+    def imported(self) -> int:
+        """How many rows were imported (each row adds or merges)."""
+        return self.added + self.merged
 
 
 @dataclass(frozen=True)
@@ -128,12 +169,19 @@ def import_csv(
     path: Path,
     status: SubscriberStatus = SubscriberStatus.CONFIRMED,
     source: str = "csv",
+    new_categories: Iterable[str] = (),
 ) -> CSVReport:
     """Import ``path``; new subscribers get ``status`` unless their row holds
-    them back. Returns the counts and one message per rejected row
-    (``file:line: field: reason``)."""
+    them back. A row's categories are checked as by
+    :class:`subscribers.roster.CategoryCheck` (``new_categories`` are
+    accepted before any tool has them). Returns the counts and one message
+    per rejected row (``file:line: field: reason``); raises
+    :class:`InputError` before importing anything when the file cannot be
+    read or its header is not one an import reads."""
     report = CSVReport()
-    rows = _merged_rows(path, report)
+    with sessions() as session:
+        check = CategoryCheck.of(session, new_categories)
+    rows = _merged_rows(path, check, report)
     now = process_now()
     emails = list(rows)
     for start in range(0, len(emails), CHUNK):
@@ -175,16 +223,19 @@ def import_csv(
     return report
 
 
-def _merged_rows(path: Path, report: CSVReport) -> dict[str, _Row]:
+def _merged_rows(path: Path, check: CategoryCheck, report: CSVReport) -> dict[str, _Row]:
     """The file's good rows by address, rows for one address merged into one;
     bad rows are reported."""
     rows: dict[str, _Row] = {}
     for line, cells in _rows(path, report):
         try:
-            found = _parse(cells)
+            found = _parse(cells, check)
         except InvalidField as error:
             report.rejected.append(f"{path}:{line}: {error}")
+            if error.hint and error.hint not in report.hints:
+                report.hints.append(error.hint)
             continue
+        report.untooled.update(check.untooled(found.who.categories))
         earlier = rows.get(found.who.email)
         if earlier is not None:
             report.merged += 1
@@ -205,7 +256,7 @@ def undefused(value: str) -> str:
     return value
 
 
-def _parse(cells: dict[str, str]) -> _Row:
+def _parse(cells: dict[str, str], check: CategoryCheck) -> _Row:
     """One row's cells, validated; raises :class:`InvalidField`."""
     cells = {k: undefused(v) for k, v in cells.items()}
     return _Row(
@@ -213,6 +264,7 @@ def _parse(cells: dict[str, str]) -> _Row:
             cells.get("email") or "",
             cells.get("name"),
             (cells.get("categories") or "").split(";"),
+            check,
         ),
         status=_choice(cells, "status", SubscriberStatus),
         suppressed=_choice(cells, "suppressed", SuppressionReason),
@@ -287,41 +339,111 @@ def _moment(cells: dict[str, str], name: str) -> dt.datetime | None:
 
 
 def _rows(path: Path, report: CSVReport) -> Iterator[tuple[int, dict[str, str]]]:
-    """Each data row with its line number; rows that cannot be read are reported."""
+    """Each data row with its line number; rows that cannot be read are
+    reported. A file that cannot be read, or whose header is not one an
+    import reads, raises :class:`InputError` before the first row."""
     try:
         handle = path.open("rb")
     except OSError as error:
-        report.rejected.append(f"{path}: cannot read: {error.strerror}")
-        return
+        raise InputError(str(path), [f"cannot read: {error.strerror}"], hint=NOTHING) from None
     with handle:
-        reader = csv.DictReader(_decoded(handle, path, report))
-        try:
-            header = reader.fieldnames or []
-        except csv.Error as error:
-            report.rejected.append(f"{path}:1: cannot read the header: {error}")
-            return
-        fields = [h.strip().lower() for h in header]
-        if "email" not in fields:
-            report.rejected.append(f"{path}:1: no 'email' column in the header")
-            return
-        reader.fieldnames = fields
+        lines = _decoded(handle, path, report)
+        first = next(lines, "")
+        if report.rejected:  # the header is not UTF-8
+            raise InputError(str(path), report.rejected, hint=NOTHING)
+        report.delimiter = _delimiter(first)
+        reader = csv.reader(itertools.chain([first], lines), delimiter=report.delimiter)
+        fields = _columns(path, reader, first)
         while True:
-            line = reader.line_num + 1
+            start = reader.line_num + 1
             try:
-                row = next(reader)
+                cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as error:
-                report.rejected.append(f"{path}:{line}: {error}")
+                report.rejected.append(_unread(path, start, reader.line_num, str(error)))
                 continue
-            if None in row:
-                report.rejected.append(f"{path}:{line}: more fields than the header names")
+            if not cells:
+                continue  # a blank line
+            problem = _row_problem(fields, cells, start, reader.line_num)
+            if problem:
+                report.rejected.append(_unread(path, start, reader.line_num, problem))
                 continue
-            long = next((k for k, v in row.items() if v and len(v) > MAX_FIELD), None)
-            if long:
-                report.rejected.append(f"{path}:{line}: {long}: longer than {MAX_FIELD} characters")
-                continue
-            yield line, {k: v for k, v in row.items() if v is not None}
+            yield start, dict(zip(fields, cells, strict=False))  # a short row: blanks
+
+
+def _row_problem(fields: list[str], cells: list[str], start: int, end: int) -> str | None:
+    """What keeps the row read from line ``start`` to ``end`` from being
+    imported, if anything."""
+    if end > start:
+        # A quoted value holds a line break: a name, address or category
+        # never does, but a quote left open takes in the lines after it.
+        field = next((f for f, v in zip(fields, cells, strict=False) if "\n" in v or "\r" in v), "")
+        return f"{field + ': ' if field else ''}a quoted value runs on to line {end}"
+    if len(cells) > len(fields):
+        return "more fields than the header names"
+    long = next((f for f, v in zip(fields, cells, strict=False) if len(v) > MAX_FIELD), None)
+    return f"{long}: longer than {MAX_FIELD} characters" if long else None
+
+
+def _unread(path: Path, start: int, end: int, problem: str) -> str:
+    """The report of the row from line ``start`` to ``end`` that is not
+    imported: a row across lines (a quote not closed?) names the lines it took."""
+    if end <= start:
+        return f"{path}:{start}: {problem}"
+    return (
+        f"{path}:{start}: {problem} (is a closing quote missing?); "
+        f"lines {start}-{end} are not imported"
+    )
+
+
+def _delimiter(header: str) -> str:
+    """The delimiter of a file whose first line is ``header``: the first of
+    :data:`DELIMITERS` that makes ``email`` a column, else the one that makes
+    the most columns (for the error to name them)."""
+    named = {d: _names(header, d) for d in DELIMITERS}
+    found = next((d for d in DELIMITERS if "email" in named[d]), None)
+    return found or max(DELIMITERS, key=lambda d: len(named[d]))
+
+
+def _names(header: str, delimiter: str) -> list[str]:
+    """The column names ``header`` holds, separated by ``delimiter``."""
+    try:
+        return [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter))]
+    except (csv.Error, StopIteration):
+        return []
+
+
+def _columns(path: Path, reader: Iterator[list[str]], line: str) -> list[str]:
+    """The column names of the header, the first row of ``reader`` (whose
+    text is ``line``); raises :class:`InputError` naming each column an
+    import does not read, and a missing ``email``."""
+    try:
+        header = next(reader, [])
+    except csv.Error as error:
+        raise InputError(
+            str(path), [f"{path}:1: cannot read the header: {error}"], hint=NOTHING
+        ) from None
+    if not header:
+        empty = "the file is empty" if not line else "line 1 is blank"
+        raise InputError(str(path), [f"{path}:1: no header row ({empty})"], hint=NOTHING)
+    names = [name.strip().lower() for name in header]
+    problems = []
+    if "email" not in names:
+        problems.append(f"{path}:1: no 'email' column (the header reads {line.strip()[:200]!r})")
+    for number, name in enumerate(names, start=1):
+        if name not in COLUMNS:
+            close = difflib.get_close_matches(name, COLUMNS, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(
+                f"{path}:1: column {number}, {name[:40]!r}, is not one an import reads{guess}"
+            )
+        elif names.index(name) < number - 1:
+            problems.append(f"{path}:1: column {number}, {name!r}, is there twice")
+    if problems:
+        hint = f"the columns an import reads: {', '.join(COLUMNS)}; {NOTHING}"
+        raise InputError(str(path), problems, hint=hint)
+    return names
 
 
 def _decoded(handle: BinaryIO, path: Path, report: CSVReport) -> Iterator[str]:

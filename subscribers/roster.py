@@ -6,14 +6,18 @@ unsubscribed or bounced address back into a confirmed one.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from worker.domain.segments import CATEGORY_SEPARATOR, segment_categories, segment_key
 from worker.errors import DigestError
+from worker.store.models import Tool
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 EMAIL_LIMIT = 320  # RFC 5321's path limit, and subscriber.email's length
@@ -110,9 +114,73 @@ def choosable(category: str) -> bool:
         return False
 
 
-def candidate(email: str, name: str | None = None, categories: Iterable[str] = ()) -> Candidate:
-    """Validate one would-be subscriber; raises :class:`InvalidField`."""
-    return Candidate(normalise_email(email), clean_name(name), clean_categories(categories))
+def known_categories(session: Session) -> list[str]:
+    """The categories a reader may choose: those of the tools we cover that
+    a choice can hold (:func:`choosable`). A tool of another category (a
+    feed's ``Design|Research``) reaches the readers of every category only."""
+    found = session.scalars(
+        select(Tool.category).where(Tool.category.is_not(None)).distinct().order_by(Tool.category)
+    )
+    return [category for category in found if choosable(category)]
+
+
+@dataclass(frozen=True)
+class CategoryCheck:
+    """An operator's category choice (``digest subscribers add``, an import)
+    checked against ``known`` (:func:`known_categories`) and the ``new``
+    names the operator accepts ahead of any tool of theirs.
+
+    A name matches whatever its case, as an edition's segments match tools
+    (:func:`worker.domain.segments.digest_for_segment`), and is stored as
+    the store spells it. While no tool has a category there is nothing to
+    check against, so every name is kept as given: a list can be seeded
+    before its first ingest (:meth:`untooled` says which names no tool has).
+    """
+
+    known: tuple[str, ...]
+    new: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, session: Session, new: Iterable[str] = ()) -> CategoryCheck:
+        """The check against the store's categories, accepting ``new`` too."""
+        return cls(tuple(known_categories(session)), tuple(c.strip() for c in new if c.strip()))
+
+    def checked(self, key: str) -> str:
+        """Segment ``key`` with each name spelled as the store spells it;
+        raises :class:`InvalidField` for a name no tool has (unless named new,
+        or no tool has a category yet)."""
+        spelling = {name.casefold(): name for name in (*self.new, *self.known)}
+        names = []
+        for name in segment_categories(key):
+            found = spelling.get(name.casefold())
+            if found is None and self.known:
+                close = difflib.get_close_matches(name.casefold(), list(spelling), n=1)
+                guess = f" (did you mean {spelling[close[0]]!r}?)" if close else ""
+                raise InvalidField(
+                    "categories",
+                    f"no tool has the category {name[:40]!r}{guess}",
+                    hint=f"the categories: {', '.join(self.known)}; "
+                    "--new-category NAME accepts one before any tool has it",
+                )
+            names.append(found or name)
+        return segment_key(names)
+
+    def untooled(self, key: str) -> list[str]:
+        """The names in segment ``key`` that no tool has (yet)."""
+        known = {name.casefold() for name in self.known}
+        return [name for name in segment_categories(key) if name.casefold() not in known]
+
+
+def candidate(
+    email: str,
+    name: str | None = None,
+    categories: Iterable[str] = (),
+    check: CategoryCheck | None = None,
+) -> Candidate:
+    """Validate one would-be subscriber, their categories by ``check`` when
+    given; raises :class:`InvalidField`."""
+    key = clean_categories(categories)
+    return Candidate(normalise_email(email), clean_name(name), check.checked(key) if check else key)
 
 
 def merge_categories(first: str, second: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subscribers.ratelimit import address_key
 from tests.support.cli import CliRunnerCall, one_error_line, people, suppressions
 from tests.support.smtpserver import Handler, smtp_server
-from tests.support.subscribers import a_mixed_list
+from tests.support.subscribers import a_mixed_list, tools_of
 from worker.config import load_settings
 from worker.domain.states import SubscriberStatus
 from worker.domain.tokens import Purpose, read_token
@@ -29,6 +29,7 @@ NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 def test_add_stores_a_confirmed_or_pending_subscriber(
     digest: CliRunnerCall, sessions: sessionmaker[Session]
 ) -> None:
+    tools_of(sessions, "Design", "Developer Tools")
     done = digest(
         "subscribers", "add", " Ada@Example.COM ", "--name", "Ada Lovelace",
         "--category", "Design", "--category", "Developer Tools",
@@ -191,7 +192,7 @@ def test_an_erased_subscriber_stays_suppressed_and_no_import_brings_them_back(
     done = digest("subscribers", "import", str(path))
     assert done.exit_code == 0, done.output
     assert done.stdout == (
-        f"{path}: 1 added, 0 merged, 1 held back\n"
+        f"{path}: 1 row imported (1 added, 0 merged, 1 held back)\n"
         "ada@example.com: suppressed (manual); stored as unsubscribed\n"
     )
     ada = people(sessions)["ada@example.com"]
@@ -230,6 +231,7 @@ def test_suppress_and_unsuppress(digest: CliRunnerCall, sessions: sessionmaker[S
 
 def test_stats_count_the_list(digest: CliRunnerCall, sessions: sessionmaker[Session]) -> None:
     a_mixed_list(sessions, dt.datetime.now(dt.UTC))
+    tools_of(sessions, "A", "B")
     done = digest("subscribers", "stats")
     assert done.exit_code == 0, done.output
     out = done.stdout
@@ -238,3 +240,58 @@ def test_stats_count_the_list(digest: CliRunnerCall, sessions: sessionmaker[Sess
     assert "\n  confirmed: 5\n" in out  # off a terminal: a line per row
     assert "receiving the next edition: 3" in out
     assert "pending for longer than the 7-day confirmation window: 1" in out
+
+
+def test_add_refuses_a_category_no_tool_has_naming_the_known_ones(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    tools_of(sessions, "Design", "Robotics")
+    refused = digest("subscribers", "add", "ada@example.com", "--category", "Robotix")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: categories: no tool has the category 'Robotix' (did you mean 'Robotics'?)\n"
+        "hint: the categories: Design, Robotics; "
+        "--new-category NAME accepts one before any tool has it\n"
+    )
+    assert people(sessions) == {}
+    done = digest("subscribers", "add", "ada@example.com", "--category", "design")
+    assert done.stdout == "ada@example.com: added, confirmed, Design\n"
+
+
+def test_a_new_category_is_accepted_when_named_so_or_before_any_tool_has_one(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    seeded = digest("subscribers", "add", "ada@example.com", "--category", "Robotics")
+    assert (seeded.exit_code, seeded.stdout) == (
+        0,
+        "ada@example.com: added, confirmed, Robotics\n"
+        "note: no tool has the category Robotics yet: nothing of it is sent until one does\n",
+    )
+    tools_of(sessions, "Design")
+    done = digest(
+        "subscribers", "add", "bo@example.com", "--category", "Design", "--new-category", "Quantum"
+    )
+    assert (done.exit_code, done.stdout) == (
+        0,
+        "bo@example.com: added, confirmed, Design, Quantum\n"
+        "note: no tool has the category Quantum yet: nothing of it is sent until one does\n",
+    )
+    assert people(sessions)["bo@example.com"].categories == "Design|Quantum"
+
+
+def test_stats_count_no_one_of_only_categories_no_tool_has_as_receiving(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    tools_of(sessions, "Design")
+    for args in (
+        ("design@example.com", "--category", "Design"),
+        ("robots@example.com", "--new-category", "Robotix"),
+        ("all@example.com",),
+    ):
+        assert digest("subscribers", "add", *args).exit_code == 0
+    out = digest("subscribers", "stats").stdout
+    assert "  Robotix: confirmed 1; receiving 0\n" in out
+    assert (
+        "note: no tool has the category Robotix yet: nothing of it is sent until one does\n" in out
+    )
+    assert "receiving the next edition: 2\n" in out

@@ -69,6 +69,7 @@ def test_the_counts_in_words() -> None:
     assert Exported(3, 0).described() == "3 subscribers"
     assert Exported(6, 1).described() == "6 subscribers and 1 other suppressed address"
     assert Exported(0, 2).described() == "0 subscribers and 2 other suppressed addresses"
+    assert Exported(1, 0).described() == "1 subscriber"
 
 
 def test_a_file_export_replaces_the_file_readable_by_its_owner_alone(

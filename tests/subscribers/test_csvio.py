@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers.csvio import defused, import_csv, undefused
+from subscribers.csvexport import EXPORT_FIELDS
+from subscribers.csvio import COLUMNS, defused, import_csv, undefused
 from subscribers.roster import merge_categories
+from tests.support.subscribers import tools_of
 from worker.config import PROJECT_ROOT
 from worker.domain.states import SubscriberStatus
+from worker.errors import InputError
 from worker.store.models import Subscriber, Suppression
 
 
@@ -62,7 +66,10 @@ def test_bad_rows_are_reported_by_line_and_the_good_ones_kept(
     report = import_csv(sessions, path)
     rejected = "\n".join(report.rejected)
     assert f"{path}:3: email: 'not-an-address' is not a valid address" in rejected
-    assert f"{path}:4: name: must be one line" in rejected
+    assert (
+        f"{path}:4: name: a quoted value runs on to line 5 (is a closing quote missing?); "
+        "lines 4-5 are not imported"
+    ) in rejected
     assert f"{path}:6: name: longer than 10000 characters" in rejected
     assert f"{path}:7: categories:" in rejected
     assert f"{path}:8: more fields than the header names" in rejected
@@ -113,17 +120,158 @@ def test_import_never_resubscribes_someone_who_left(
     assert stored(sessions)["gone@example.com"].status == SubscriberStatus.UNSUBSCRIBED
 
 
-def test_a_file_without_an_email_column_or_not_utf8_is_named(
+def refused(sessions: sessionmaker[Session], path: Path) -> InputError:
+    """The error refusing ``path`` as a whole, having stored nothing."""
+    with pytest.raises(InputError) as caught:
+        import_csv(sessions, path)
+    assert stored(sessions) == {}
+    assert caught.value.source == str(path)
+    return caught.value
+
+
+def test_a_file_that_cannot_be_read_is_refused_whole(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    report = import_csv(sessions, write(tmp_path, "name\nNobody\n"))
-    assert report.rejected == [f"{tmp_path / 'people.csv'}:1: no 'email' column in the header"]
+    missing = refused(sessions, tmp_path / "missing.csv")
+    assert missing.problems == ["cannot read: No such file or directory"]
+    assert missing.hint == "nothing was imported"
+    assert refused(sessions, tmp_path).problems == ["cannot read: Is a directory"]
+    empty = write(tmp_path, "", "empty.csv")
+    assert refused(sessions, empty).problems == [f"{empty}:1: no header row (the file is empty)"]
+    blank = write(tmp_path, "\nemail\na@example.com\n", "blank.csv")
+    assert refused(sessions, blank).problems == [f"{blank}:1: no header row (line 1 is blank)"]
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("email,name\na@example.com,Zo\xeb\n".encode("latin-1"))
-    report = import_csv(sessions, latin)
-    assert report.rejected and "not UTF-8" in report.rejected[0]
-    missing = import_csv(sessions, tmp_path / "missing.csv")
-    assert "cannot read" in missing.rejected[0]
+    latin.write_bytes("email,name,catégories\na@example.com,Zoë,\n".encode("latin-1"))
+    assert refused(sessions, latin).problems == [f"{latin}:1: not UTF-8 text (byte 15)"]
+
+
+def test_a_header_without_email_or_with_unknown_columns_is_refused_naming_them(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "name\nNobody\n")
+    assert refused(sessions, path).problems == [
+        f"{path}:1: no 'email' column (the header reads 'name')"
+    ]
+    path = write(tmp_path, "Emial,Name,catgories,Timezone\na@example.com,A,Design,UTC\n")
+    error = refused(sessions, path)
+    assert error.problems == [
+        f"{path}:1: no 'email' column (the header reads 'Emial,Name,catgories,Timezone')",
+        f"{path}:1: column 1, 'emial', is not one an import reads (did you mean 'email'?)",
+        f"{path}:1: column 3, 'catgories', is not one an import reads (did you mean 'categories'?)",
+        f"{path}:1: column 4, 'timezone', is not one an import reads",
+    ]
+    assert error.hint == (
+        "the columns an import reads: email, name, categories, status, suppressed, "
+        "created_at, confirmed_at, unsubscribed_at, paused_until; nothing was imported"
+    )
+    path = write(tmp_path, "email,catgories\na@example.com,Design\n")  # email alone is not enough
+    assert refused(sessions, path).problems == [
+        f"{path}:1: column 2, 'catgories', is not one an import reads (did you mean 'categories'?)"
+    ]
+    path = write(tmp_path, "email,name,Email\na@example.com,A,b@example.com\n")
+    assert refused(sessions, path).problems == [f"{path}:1: column 3, 'email', is there twice"]
+
+
+def test_the_columns_an_import_reads_are_those_an_export_writes() -> None:
+    assert sorted(COLUMNS) == sorted(EXPORT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "text"),
+    [
+        (",", "email,name,categories\r\nzoe@example.org,Zoë,Design;Productivity\r\n"),
+        (";", 'Email;Name;Categories\r\nzoe@example.org;"Zoë";"Design;Productivity"\r\n'),
+        ("\t", "email\tname\tcategories\nzoe@example.org\tZoë\tDesign;Productivity\n"),
+        ("|", "name|categories|email\nZoë|Design;Productivity|zoe@example.org\n"),
+    ],
+)
+def test_the_delimiter_is_the_one_that_makes_email_a_column(
+    sessions: sessionmaker[Session], tmp_path: Path, delimiter: str, text: str
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # as Excel saves "CSV UTF-8"
+    report = import_csv(sessions, path)
+    assert (report.delimiter, report.rejected, report.added) == (delimiter, [], 1)
+    zoe = stored(sessions)["zoe@example.org"]
+    assert (zoe.name, zoe.categories) == ("Zoë", "Design|Productivity")
+
+
+def test_a_header_in_no_known_delimiter_is_named_as_read(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "Mail;Name\nada@example.com;Ada\n")
+    assert refused(sessions, path).problems == [
+        f"{path}:1: no 'email' column (the header reads 'Mail;Name')",
+        f"{path}:1: column 1, 'mail', is not one an import reads (did you mean 'email'?)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tail", "end"),
+    [("", 7), ('n@example.com,"N"\no@example.com,O\n', 8)],
+    ids=["never closed", "closed by a later quote"],
+)
+def test_an_unclosed_quote_names_every_line_it_took(
+    sessions: sessionmaker[Session], tmp_path: Path, tail: str, end: int
+) -> None:
+    path = write(
+        tmp_path,
+        "email,name\n"
+        "h@example.com,H\n"
+        "i@example.com,I\n"
+        'j@example.com,"J\n'  # line 4: the quote is not closed
+        "k@example.com,K\n"
+        "l@example.com,L\n"
+        f"m@example.com,M\n{tail}",
+    )
+    report = import_csv(sessions, path)
+    assert report.rejected == [
+        f"{path}:4: name: a quoted value runs on to line {end} (is a closing quote missing?); "
+        f"lines 4-{end} are not imported"
+    ]
+    after = {"o@example.com"} if tail else set()  # rows are read again once the quote closes
+    assert set(stored(sessions)) == {"h@example.com", "i@example.com", *after}
+
+
+def test_categories_no_tool_has_are_refused_by_row_unless_named_new(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    tools_of(sessions, "Design", "Developer Tools", "Design|Research")
+    path = write(
+        tmp_path,
+        "email,categories\n"
+        "a@example.com,design;DEVELOPER TOOLS\n"  # spelled as the tools spell them
+        "b@example.com,Robotix\n"
+        "c@example.com,Design;Research\n"
+        "d@example.com,Robotics;Design\n",
+    )
+    report = import_csv(sessions, path)
+    assert report.rejected == [
+        f"{path}:3: categories: no tool has the category 'Robotix'",
+        f"{path}:4: categories: no tool has the category 'Research'",
+        f"{path}:5: categories: no tool has the category 'Robotics'",
+    ]
+    assert report.hints == [
+        "the categories: Design, Developer Tools; "
+        "--new-category NAME accepts one before any tool has it"
+    ]
+    assert {e: p.categories for e, p in stored(sessions).items()} == {
+        "a@example.com": "Design|Developer Tools"
+    }
+    again = import_csv(sessions, path, new_categories=["robotics"])
+    assert len(again.rejected) == 2 and again.untooled == {"robotics"}
+    assert stored(sessions)["d@example.com"].categories == "Design|robotics"
+    typo = import_csv(sessions, write(tmp_path, "email,categories\ne@example.com,Dezign\n"))
+    assert typo.rejected[0].endswith("no tool has the category 'Dezign' (did you mean 'Design'?)")
+
+
+def test_before_any_tool_has_a_category_every_category_is_kept_as_given(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "email,categories\na@example.com,Robotics;Design\nb@example.com,\n")
+    report = import_csv(sessions, path)
+    assert (report.added, report.rejected, report.untooled) == (2, [], {"Design", "Robotics"})
+    assert stored(sessions)["a@example.com"].categories == "Design|Robotics"
 
 
 def test_everything_absorbs_narrower_choices() -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.domain.states import SubscriberStatus
 from worker.domain.tokens import CONFIRM_WINDOW
-from worker.store.models import Subscriber, Suppression
+from worker.store.models import Subscriber, Suppression, Tool
 
 
 def add_confirmed(sessions: sessionmaker[Session], address: str, categories: str = "") -> int:
@@ -60,4 +60,13 @@ def a_mixed_list(sessions: sessionmaker[Session], now: dt.datetime) -> None:
                 Suppression(email="bounced@example.com", reason="hard_bounce"),
                 Suppression(email="stranger@example.com", reason="manual"),
             ]
+        )
+
+
+def tools_of(sessions: sessionmaker[Session], *categories: str) -> None:
+    """A tool of each of ``categories``: what a reader may choose from."""
+    with sessions.begin() as session:
+        session.add_all(
+            Tool(slug=f"tool-{n}", name=f"Tool {n}", category=category)
+            for n, category in enumerate(categories)
         )

@@ -16,7 +16,7 @@ from subscribers.admin import (
     unsuppress_address,
 )
 from subscribers.csvexport import export_csv, export_file
-from subscribers.csvio import import_csv
+from subscribers.csvio import CSVReport, import_csv
 from worker.cli.common import (
     console,
     errors,
@@ -31,6 +31,7 @@ from worker.domain.segments import segment_label
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import CONFIRM_WINDOW
+from worker.domain.words import plural
 from worker.errors import DigestError, InputError
 from worker.now import process_now
 from worker.render.renderer import Renderer
@@ -39,6 +40,10 @@ from worker.render.renderer import Renderer
 @click.group()
 def subscribers() -> None:
     """The subscriber list."""
+
+
+# How a file's delimiter is said, when it is not a comma.
+SEPARATED_BY = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
 @subscribers.command("import")
@@ -50,17 +55,60 @@ def subscribers() -> None:
     show_default=True,
     help="Consent state of new subscribers (use confirmed only for opted-in lists).",
 )
-def subscribers_import(path: Path, status: str) -> None:
-    """Load subscribers from a CSV file (email, name, categories separated by ';')."""
+@click.option(
+    "--new-category",
+    "new_categories",
+    multiple=True,
+    metavar="NAME",
+    help="Accept this category in the file though no tool has it yet (repeat for more).",
+)
+def subscribers_import(path: Path, status: str, new_categories: tuple[str, ...]) -> None:
+    """Load subscribers from a CSV file (email, name, categories separated by
+    ';'; an export's columns too), separated by commas, semicolons, tabs or
+    '|'. Bad rows are reported by line and the others imported; a file that
+    cannot be read, or whose header names no 'email' or an unknown column,
+    is refused whole."""
     settings = load()
-    report = import_csv(sessions_for(settings), path, SubscriberStatus(status))
-    suppressed = f", {report.suppressed} suppressed" if report.suppressed else ""
-    held = f", {len(report.held_back)} held back" if report.held_back else ""
-    console.print(f"{path}: {report.added} added, {report.merged} merged{suppressed}{held}")
+    report = import_csv(
+        sessions_for(settings), path, SubscriberStatus(status), new_categories=new_categories
+    )
+    where = escape(str(path))
+    if report.delimiter in SEPARATED_BY:
+        console.print(
+            f"{where}: columns separated by {SEPARATED_BY[report.delimiter]}", highlight=False
+        )
+    console.print(f"{where}: {_imported(report)}", highlight=False)
     for line in report.held_back:
         console.print(escape(line), highlight=False)
+    if report.untooled:
+        console.print(_untooled(sorted(report.untooled)), highlight=False)
     if report.rejected:
-        raise InputError(f"{path}: rows rejected (the others were imported)", report.rejected)
+        done = "the other rows were imported" if report.imported else "no row was imported"
+        hint = "; ".join([f"{done}; fix these and import the file again", *report.hints])
+        raise InputError(str(path), report.rejected, hint=hint)
+
+
+def _imported(report: CSVReport) -> str:
+    """What an import did, in words: ``2 rows imported (1 added, 1 merged), 1 rejected``."""
+    said = f"{plural(report.imported, 'row')} imported"
+    if report.imported:
+        counts = [f"{report.added} added", f"{report.merged} merged"]
+        if report.suppressed:
+            counts.append(f"{report.suppressed} suppressed")
+        if report.held_back:
+            counts.append(f"{len(report.held_back)} held back")
+        said += f" ({', '.join(counts)})"
+    if report.rejected:
+        said += f", {len(report.rejected)} rejected"
+    return said
+
+
+def _untooled(categories: list[str]) -> str:
+    """The note on categories accepted that no tool has."""
+    names = escape(", ".join(categories))
+    if len(categories) == 1:
+        return f"note: no tool has the category {names} yet: nothing of it is sent until one does"
+    return f"note: no tool has the categories {names} yet: nothing of them is sent until one does"
 
 
 @subscribers.command("add")
@@ -73,32 +121,52 @@ def subscribers_import(path: Path, status: str) -> None:
     help="A category to receive (repeat for more); none: every category.",
 )
 @click.option(
+    "--new-category",
+    "new_categories",
+    multiple=True,
+    metavar="NAME",
+    help="A category to receive that no tool has yet (repeat for more).",
+)
+@click.option(
     "--pending",
     is_flag=True,
     help="Store unconfirmed and send the confirmation email (double opt-in).",
 )
 def subscribers_add(
-    email: str, name: str | None, categories: tuple[str, ...], pending: bool
+    email: str,
+    name: str | None,
+    categories: tuple[str, ...],
+    new_categories: tuple[str, ...],
+    pending: bool,
 ) -> None:
     """Add a subscriber: confirmed (you vouch for their consent), or with
     --pending unconfirmed, sent the confirmation email the subscribe form
     sends.
 
     Someone already on the list is left as they are; a suppressed address is
-    refused.
+    refused, and so is a category no tool has (unless named by
+    --new-category, or no tool has a category yet).
     """
     settings = load()
     if pending:  # refused before anyone is added who could not be mailed
         refuse_development_key(settings, f"mailing confirmations for {settings.site_url}")
     with sessions_for(settings).begin() as session:
         added = add_subscriber(
-            session, email, name, list(categories), confirmed=not pending, now=process_now()
+            session,
+            email,
+            name,
+            [*categories, *new_categories],
+            confirmed=not pending,
+            now=process_now(),
+            new_categories=new_categories,
         )
     who = escape(added.email)
     if not added.added:
         console.print(f"{who}: already on the list ({added.status}); left as it is")
         return
-    console.print(f"{who}: added, {added.status}, {segment_label(added.categories)}")
+    console.print(f"{who}: added, {added.status}, {escape(segment_label(added.categories))}")
+    if added.untooled:
+        console.print(_untooled(list(added.untooled)), highlight=False)
     if pending:
         _send_confirmation(settings, added.subscriber_id, added.email, added.name)
         console.print(f"{who}: confirmation email sent")
@@ -219,6 +287,9 @@ def subscribers_stats() -> None:
             str(segment.receiving),
         )
     print_fitted(console, statuses, reasons, segments)
+    untooled = sorted({name for segment in stats.segments for name in segment.untooled})
+    if untooled:
+        console.print(_untooled(untooled), highlight=False)
     console.print(f"receiving the next edition: {stats.receiving}")
     console.print(
         f"pending for longer than the {CONFIRM_WINDOW.days}-day confirmation window: "

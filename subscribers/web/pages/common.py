@@ -11,11 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField, choosable, clean_categories
+from subscribers.roster import InvalidField, clean_categories
 from subscribers.web.busy import StoreBusy, first_line, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
@@ -23,7 +21,6 @@ from subscribers.web.state import settings
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
 from worker.errors import DigestError
 from worker.render.renderer import Renderer
-from worker.store.models import Tool
 
 log = logging.getLogger("subscribers.web")
 blueprint = Blueprint("pages", __name__)
@@ -153,17 +150,6 @@ def chosen_categories(known: list[str]) -> str:
         if category not in known:
             raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
     return clean_categories(chosen)
-
-
-def known_categories(session: Session) -> list[str]:
-    """The categories a subscriber can choose: those of the tools we cover
-    that a choice can hold (``roster.choosable``). A tool of another
-    category (a feed's ``Design|Research``) reaches the subscribers of
-    every category only."""
-    found = session.scalars(
-        select(Tool.category).where(Tool.category.is_not(None)).distinct().order_by(Tool.category)
-    )
-    return [category for category in found if choosable(category)]
 
 
 def message(

@@ -7,14 +7,13 @@ import datetime as dt
 from flask import render_template, request
 from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField, clean_name
+from subscribers.roster import InvalidField, clean_name, known_categories
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import (
     InvalidLink,
     blueprint,
     chosen_categories,
     form_field,
-    known_categories,
     read_link,
     stale_form,
 )

@@ -8,14 +8,19 @@ from flask import render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers import consent, ratelimit
-from subscribers.roster import Candidate, InvalidField, clean_name, normalise_email
+from subscribers.roster import (
+    Candidate,
+    InvalidField,
+    clean_name,
+    known_categories,
+    normalise_email,
+)
 from subscribers.web import busy
 from subscribers.web.outbox import send_later
 from subscribers.web.pages.common import (
     blueprint,
     chosen_categories,
     form_field,
-    known_categories,
     message,
     read_link,
     renderer,
