@@ -7,6 +7,7 @@ import email.policy
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import click
@@ -65,6 +66,15 @@ def signed_links(settings: Settings, text: str) -> set[tuple[Purpose, int]]:
                 continue
             found.add((purpose, subscriber))
     return found
+
+
+def test_version_is_the_projects() -> None:
+    done = digest(dict(os.environ), "--version")
+    assert done.returncode == 0, done.stderr
+    with (PROJECT_ROOT / "pyproject.toml").open("rb") as pyproject:
+        version = tomllib.load(pyproject)["project"]["version"]
+    assert done.stdout == f"digest {version}\n"
+    assert done.stderr == ""
 
 
 def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> None:
