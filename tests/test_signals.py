@@ -64,13 +64,15 @@ def test_a_second_signal_is_heard_as_again() -> None:
 
 def test_a_wait_ends_at_its_timeout_and_the_handlers_come_back() -> None:
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    wakeup = signal.set_wakeup_fd(-1)  # reading it means setting it: put back at once
+    signal.set_wakeup_fd(wakeup)
     given = Stop()
     with stopping_on_signals(stop=given) as stop:
         assert stop is given
         assert signal.getsignal(signal.SIGTERM) not in (before[signal.SIGTERM], None)
         assert not stop.wait(0.05)
     assert {signum: signal.getsignal(signum) for signum in before} == before
-    assert signal.set_wakeup_fd(-1) == -1  # none was set before, none is left
+    assert signal.set_wakeup_fd(wakeup) == wakeup
     given.set()  # after the block: an event like any other
     assert given.wait(0)
 
