@@ -1,5 +1,6 @@
 """Logs: JSON lines off a terminal, readable lines on one, and no secret in
-either, down to a whole demo run searched for the environment's secrets."""
+either, down to a whole demo run searched for the environment's secrets; no
+control character in a JSON line, and no library chatter unless -v."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import unicodedata
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.logging import RichHandler
@@ -21,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.feedserver import allowing
+from tests.support.signals import running
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.ingest.feeds import FeedSpec
@@ -348,3 +355,72 @@ def test_the_json_log_of_a_demo_run_holds_no_secret(tmp_path: Path) -> None:
     assert events["edition started"]["queued"] == 8
     assert events["feed ingested"]["result"] == "ok"
     assert "edition sent" in events
+
+
+def test_a_json_line_carries_no_terminal_escape_and_no_control_character(
+    log: logging.Logger,
+) -> None:
+    out = lines_of(log, {"LOG_FORMAT": "json"})
+    coloured = "\x1b[33m\x1b[1m127.0.0.1 - GET /nope 404\x1b[0m"
+    try:
+        raise ValueError("bell\x07 and \x1b]0;a title\x07 and del\x7f")
+    except ValueError:
+        log.exception(coloured, extra={"detail": "a\x85b\u2028c\x00d\re", "feeds": ["\x1b[31mx"]})
+    line = out.getvalue().rstrip("\n")
+    assert "\n" not in line
+    assert not [c for c in line if unicodedata.category(c) in ("Cc", "Zl", "Zp")], line
+    entry = json.loads(line)
+    assert entry["event"] == "127.0.0.1 - GET /nope 404"
+    assert entry["detail"] == r"a\x85b\u2028c\x00d\x0de"
+    assert entry["feeds"] == ["x"]
+    assert r"ValueError: bell\x07 and  and del\x7f" in entry["exception"]
+    assert "\n" in entry["exception"]  # a traceback keeps its lines, escaped by JSON
+
+
+def stderr_entries(*args: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Every line ``digest ARGS`` writes to standard error off a terminal,
+    read as JSON (a line that is not fails the test)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stderr.splitlines()]
+
+
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("lint", "--sample", "--no-spam")])
+def test_alembics_own_lines_are_left_out_unless_verbose(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_")}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}", "SECRET_KEY": "logs-test"}
+    quiet = stderr_entries(*args, env=env)
+    assert not [e for e in quiet if e["logger"].startswith("alembic")], quiet
+    (tmp_path / "store.sqlite3").unlink(missing_ok=True)
+    verbose = stderr_entries("-v", *args, env=env)
+    told = {e["event"] for e in verbose if e["logger"].startswith("alembic")}
+    assert {"Context impl SQLiteImpl.", "Will assume non-transactional DDL."} <= told
+
+
+def test_the_web_servers_request_lines_are_plain_json(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_")}
+    store = tmp_path / "store.sqlite3"
+    env |= {"DATABASE_URL": f"sqlite:///{store}", "SECRET_KEY": "logs-test"}
+    stderr_entries("db", "upgrade", env=env)
+    with running(env, tmp_path, "web", "--port", "0") as web:
+        web.wait_for("(Ctrl-C stops)")
+        url = re.search(r"subscriber pages at (http://\S+/)", web.stdout())
+        assert url is not None, web.tail()
+        with pytest.raises(urllib.error.HTTPError):  # Werkzeug colours a 404's line
+            urllib.request.urlopen(f"{url[1]}no-such-page", timeout=30)
+        web.wait_for('" 404 ')
+        web.signal(signal.SIGTERM, "process")
+        assert web.stopped() == 0, web.tail()
+    entries = [json.loads(line) for line in web.stderr().splitlines()]
+    requests = [e for e in entries if e["logger"] == "werkzeug"]
+    assert requests and all("\x1b" not in e["event"] for e in requests), requests
+    assert "\\u001b" not in web.stderr() and "\x1b" not in web.stderr()

@@ -69,6 +69,10 @@ SHORTEST_SECRET = 4
 SECRET_NAMES = ("SECRET_KEY", "OLD_SECRET_KEYS", "POSTMARK_WEBHOOK_PASSWORD")
 SECRET_SUFFIXES = ("_KEY", "_KEYS", "_PASSWORD", "_TOKEN", "_SECRET")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Libraries whose INFO lines say how they work, not what happened (Alembic's
+# "Context impl SQLiteImpl." on every look at the schema): their warnings
+# only, unless ``digest -v`` or ``LOG_LEVEL=DEBUG``.
+CHATTY_LIBRARIES = ("alembic",)
 
 # scheme://user:password@ — the user part has no "/", so a path holding an
 # "@" (https://medium.com/@someone/feed) is not taken for credentials. The
@@ -243,7 +247,37 @@ class JSONFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(_inert(entry), ensure_ascii=False, default=str)
+
+
+# Terminal escape sequences (colours, cursor moves, titles): CSI, OSC, and
+# the two-character ones, in their 7-bit forms and C1's CSI.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]"
+)
+# Control characters but the newline and tab (which JSON escapes), and the
+# line and paragraph separators, which some readers take for line breaks.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _inert(value: object) -> object:
+    """``value`` with its strings fit for a JSON log line: no terminal escape
+    sequence (Werkzeug colours its request lines, terminal or not), and any
+    other control character written out (``\\x07``), never sent raw to
+    whoever reads the log on a terminal."""
+    if isinstance(value, str):
+        return _CONTROL.sub(_written_out, _ANSI.sub("", value))
+    if isinstance(value, Mapping):
+        return {key: _inert(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_inert(item) for item in value]
+    return value
+
+
+def _written_out(found: re.Match[str]) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class TextFormatter(logging.Formatter):
@@ -332,3 +366,6 @@ def configure_logging(
         return
     root.addHandler(handler)
     root.setLevel(level)
+    quiet = not verbose and level > logging.DEBUG
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)

@@ -6,6 +6,8 @@ import email
 import email.policy
 import json
 import os
+import re
+import tomllib
 from pathlib import Path
 
 import click
@@ -16,8 +18,9 @@ from tests.support.commands import digest
 from tests.support.feedserver import serve_feeds
 from tests.support.sample import W48, build_sample_week
 from worker.cli import COMMANDS, main
-from worker.config import PROJECT_ROOT, Settings
+from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.deliver.editions import start_edition
+from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
 
 
 def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
@@ -32,8 +35,46 @@ def test_demo_sends_the_sample_week_to_a_file_outbox(tmp_path: Path) -> None:
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "100%" in html and "50%" in html and "Claude Haiku Open Weights" in html
     preview = (tmp_path / "demo" / "preview.html").read_bytes().decode("utf-8")
-    assert preview == html
+    assert "100%" in preview and "Claude Haiku Open Weights" in preview
     assert len(preview.encode()) < 95_000
+
+
+def test_the_demos_preview_carries_only_the_placeholder_readers_links(tmp_path: Path) -> None:
+    """The preview files are made to be shown around: their unsubscribe,
+    preferences and vote links name subscriber 0, who is nobody."""
+    demo = tmp_path / "demo"
+    env = {**os.environ, "SECRET_KEY": "demo-preview-secret"}
+    done = digest(env, "demo", "--dir", str(demo))
+    assert done.returncode == 0, done.stderr
+    settings = load_settings(env, database_url=f"sqlite:///{demo / 'digest.sqlite3'}")
+    for name in ("preview.html", "preview.txt"):
+        shown = (demo / name).read_text(encoding="utf-8")
+        assert "Claude Haiku Open Weights" in shown, name  # the message, all the same
+        named = signed_links(settings, shown)
+        assert {purpose for purpose, _ in named} >= {Purpose.UNSUBSCRIBE, Purpose.VOTE}, name
+        assert {subscriber for _, subscriber in named} == {0}, name
+
+
+def signed_links(settings: Settings, text: str) -> set[tuple[Purpose, int]]:
+    """Each genuine subscriber token in ``text``: its purpose and whom it names."""
+    found = set()
+    for candidate in set(re.findall(r"[\w-]+\.[\w-]+\.[\w-]+", text)):
+        for purpose in Purpose:
+            try:
+                subscriber, _, _ = read_subscriber_token(settings, purpose, candidate)
+            except BadToken:
+                continue
+            found.add((purpose, subscriber))
+    return found
+
+
+def test_version_is_the_projects() -> None:
+    done = digest(dict(os.environ), "--version")
+    assert done.returncode == 0, done.stderr
+    with (PROJECT_ROOT / "pyproject.toml").open("rb") as pyproject:
+        version = tomllib.load(pyproject)["project"]["version"]
+    assert done.stdout == f"digest {version}\n"
+    assert done.stderr == ""
 
 
 def test_ingest_command_reports_each_feed(database_url: str, tmp_path: Path) -> None:

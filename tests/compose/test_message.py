@@ -11,11 +11,14 @@ from email.message import EmailMessage
 import pytest
 
 from tests.support.messages import ADA, EDITION, NOW
+from tests.support.smtpserver import Handler
 from worker.compose.ids import message_id_for
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.domain import placeholders
 from worker.domain.tokens import BadToken, Purpose, read_token
+from worker.mail import backend_from_url
+from worker.mail.base import Outcome, OutgoingMessage
 
 PARTS = SegmentParts(
     subject="Claude Files API vs Claude Haiku Open Weights",
@@ -148,3 +151,59 @@ def test_fields_for_email_apis_say_what_the_mime_says(settings: Settings) -> Non
         "X-Digest-Test",
     }
     assert compose_message(PARTS, ADA, EDITION, settings).fields is None
+
+
+# Subjects and names of every length around where a header no longer fits
+# after its name, in ASCII and not.
+TITLE = "Claude Files API vs Claude Haiku Open Weights + 3 more comparisons of tools"
+
+
+def words_of_length(length: int, start: str = "") -> str:
+    """``start`` and the title's words, filled up to ``length`` characters."""
+    text = start
+    for word in TITLE.split() * 3:
+        if len(text) + len(word) + 1 > length:
+            break
+        text = f"{text} {word}" if text else word
+    return text + "x" * (length - len(text))
+
+
+@pytest.mark.parametrize("start", ["", "Zürich ✓"], ids=["ascii", "non-ascii"])
+def test_every_header_reads_back_as_written_from_what_an_smtp_server_received(
+    settings: Settings, handler: Handler, smtp_port: int, start: str
+) -> None:
+    settings = dataclasses.replace(
+        settings,
+        mail_from=f"{words_of_length(80, start)} <digest@verdicts.example>",
+        list_name=words_of_length(70, start),
+    )
+    sent: dict[str, tuple[Recipient, str, OutgoingMessage]] = {}
+    for length in range(40, 110):
+        for test in (False, True):
+            subject = words_of_length(length, start)
+            reader = Recipient(len(sent), f"r{len(sent)}@example.com", subject)
+            parts = dataclasses.replace(PARTS, subject=subject)
+            out = compose_message(parts, reader, EDITION, settings, now=NOW, test=test)
+            sent[reader.email] = (reader, f"[TEST] {subject}" if test else subject, out)
+    with backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off") as backend:
+        results = backend.send_batch([out for _, _, out in sent.values()])
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+
+    received = {
+        e.rcpt_tos[0]: email.message_from_bytes(e.original_content, policy=email.policy.default)
+        for e in handler.envelopes
+    }
+    assert {to: str(m["Subject"]) for to, m in received.items()} == {
+        to: subject for to, (_, subject, _) in sent.items()
+    }
+    for envelope in handler.envelopes:
+        head = envelope.original_content.split(b"\r\n\r\n", 1)[0]
+        # No value begins on the line after its name.
+        assert re.search(rb"^[\w-]+:\r\n", head, re.M) is None, head
+    for to, message in received.items():
+        reader, _, out = sent[to]
+        assert message["From"] == settings.mail_from
+        assert message["To"].addresses[0].display_name == reader.name
+        assert message["List-Id"] == f"{settings.list_name} <weekly.verdicts.example>"
+        assert message["Message-ID"] == out.message_id
+        assert message["List-Unsubscribe"].startswith("<https://verdicts.example/u/")

@@ -88,7 +88,7 @@ def smtp_sample(
 
 def sent_at(message: EmailMessage) -> dt.datetime:
     """When a test message was composed: its Message-ID names the moment."""
-    found = re.fullmatch(r"<test\.(\d+)\.(\d{6})\..+>", str(message["Message-ID"]).strip())
+    found = re.fullmatch(r"<test\.(\d+)\.(\d{6})\..+>", str(message["Message-ID"]))
     assert found, message["Message-ID"]
     return dt.datetime.fromtimestamp(int(found[1]), dt.UTC).replace(microsecond=int(found[2]))
 
@@ -190,10 +190,10 @@ def test_send_test_goes_only_to_the_given_addresses(
     assert [e.rcpt_tos for e in handler.envelopes] == [["a@example.com"], ["b@example.com"]] * 2
     messages = [parse_message(e.original_content) for e in handler.envelopes]
     for message in messages:
-        assert str(message["Subject"]).strip().startswith("[TEST] Claude Files API vs")
+        assert str(message["Subject"]).startswith("[TEST] Claude Files API vs")
         assert message["X-Digest-Test"] == "yes"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    ids = [str(m["Message-ID"]).strip() for m in messages]
+    ids = [str(m["Message-ID"]) for m in messages]
     assert len(set(ids)) == 4, ids
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0

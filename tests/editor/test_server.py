@@ -10,8 +10,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +21,7 @@ import pytest
 from tests.support.commands import digest
 from tests.support.mailparts import parse_message, part_bytes
 from tests.support.preview import WEEK, cli_env, get, payload_of
+from tests.support.signals import LANDINGS, running
 from worker.config import Settings
 from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
@@ -143,31 +142,21 @@ def test_preview_on_a_busy_port_fails_and_leaves_no_scratch_store(tmp_path: Path
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.parametrize("lands", LANDINGS)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_preview_stops_on_a_signal_and_leaves_no_scratch_store(
-    tmp_path: Path, signum: signal.Signals
+    tmp_path: Path, signum: signal.Signals, lands: str
 ) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = cli_env(TMPDIR=str(scratch), LOG_LEVEL="WARNING")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "worker", "preview", "--sample", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # the first line says where it serves
-        url = re.search(r"preview at (http://127\.0\.0\.1:\d+/)", line)
-        assert url is not None, line
+    with running(env, tmp_path, "preview", "--sample", "--port", "0") as preview:
+        preview.wait_for("(Ctrl-C stops)")
+        url = re.search(r"preview at (http://127\.0\.0\.1:\d+/)", preview.stdout())
+        assert url is not None, preview.stdout()
         assert json.loads(get(f"{url[1]}api/preview"))["error"] is None
         assert list(scratch.iterdir())  # the sample's scratch store, while serving
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=25)
-    finally:
-        process.kill()
-    assert process.returncode == 0, err
-    assert "preview stopped" in out and "Traceback" not in err
+        preview.signal(signum, lands)
+        assert preview.stopped() == 0, preview.tail()
+    assert "preview stopped" in preview.stdout() and "Traceback" not in preview.stderr()
     assert list(scratch.iterdir()) == []

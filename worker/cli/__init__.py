@@ -69,6 +69,10 @@ class _CommandsByName(click.Group):
 
 @click.group(cls=_CommandsByName)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress (INFO) as well as problems.")
+# The installed distribution's version: pyproject.toml's, read by importlib.metadata.
+@click.version_option(
+    package_name="verdict-digest", prog_name="digest", message="%(prog)s %(version)s"
+)
 def main(verbose: bool) -> None:
     """verdict-digest: the weekly AI tool verdicts newsletter worker."""
     # Readable lines on a terminal, JSON lines elsewhere (docs/observability.md).

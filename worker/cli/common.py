@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from datetime import datetime
@@ -29,7 +28,7 @@ from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
 from worker.ops.health import store_health
 from worker.schedule.due import coming_week
-from worker.signals import on_stop_signals
+from worker.signals import Stop, stopping_on_signals
 from worker.store import make_engine, parse_database_url, session_factory
 
 console = Console(soft_wrap=True)
@@ -182,18 +181,19 @@ def user_name() -> str:
 
 
 @contextlib.contextmanager
-def finishing_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM (a platform's restart) or Ctrl-C: finish the batch in hand,
-    record it, and return. A second Ctrl-C stops at once."""
+def finishing_on_signals() -> Iterator[Stop]:
+    """A stop that SIGTERM (a platform's restart) or Ctrl-C set: the command
+    finishes the batch in hand, records it, and returns. A second Ctrl-C
+    stops at once."""
 
-    def first(signum: int, _frame: object) -> None:
-        stop.set()
+    def told(signum: signal.Signals, again: bool) -> None:
+        if again and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         logging.getLogger("worker.deliver").warning(
             "%s: finishing the batch in hand, then stopping",
-            signal.Signals(signum).name,
-            extra={"signal": signal.Signals(signum).name},
+            signum.name,
+            extra={"signal": signum.name},
         )
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    with on_stop_signals(first):
-        yield
+    with stopping_on_signals(told) as stop:
+        yield stop

@@ -7,7 +7,7 @@ from worker.cli.common import (
     load,
 )
 from worker.config import redact_url
-from worker.store import make_engine, upgrade
+from worker.store import current_revision, make_engine, upgrade
 
 
 @click.group()
@@ -19,5 +19,10 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create the schema or migrate it to the latest revision."""
     settings = load()
-    upgrade(make_engine(settings.database_url))
-    console.print(f"database at {redact_url(settings.database_url)} is up to date")
+    engine = make_engine(settings.database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    # What Alembic's own lines said, which the log leaves out unless -v.
+    done = f"migrated from {before or 'empty'} to {after}" if before != after else after
+    console.print(f"database at {redact_url(settings.database_url)} is up to date ({done})")

@@ -46,15 +46,13 @@ def worker(worker_id: str | None, once: bool) -> None:
                 },
             )
 
-    running = Worker(
-        ready_sessions(settings),
-        settings,
-        sending_backend(settings),
-        name,
-        on_batch=progress,
-    )
-    log.info("worker started", extra={"worker": name})
-    with finishing_on_signals(running.stop):
+    backend = sending_backend(settings)
+    with finishing_on_signals() as stop:
+        running = Worker(
+            ready_sessions(settings), settings, backend, name, on_batch=progress, stop=stop
+        )
+        # Logged once the handlers are in place: what a test or an operator waits for.
+        log.info("worker started", extra={"worker": name})
         report = running.run(until_idle=once)
     console.print(
         f"worker {name}: {report.sent} sent, {report.deferred} deferred, "

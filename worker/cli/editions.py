@@ -4,7 +4,6 @@ approve and hold."""
 import contextlib
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -112,8 +111,10 @@ def send(
     if built.status == "skipped":
         console.print(f"{built.week}: nothing new this week; nothing to send")
         return
-    stop = threading.Event()
-    with _progress(sessions, built.edition_id, built.week) as on_batch, finishing_on_signals(stop):
+    with (
+        _progress(sessions, built.edition_id, built.week) as on_batch,
+        finishing_on_signals() as stop,
+    ):
         report, status = send_edition(
             sessions,
             the_week,

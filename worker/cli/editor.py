@@ -1,7 +1,7 @@
 """What editors run: the live preview, the lint and the demo."""
 
+import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -27,7 +27,7 @@ from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import serving
 from worker.editor.source import week_source
 from worker.render.renderer import Renderer
-from worker.signals import on_stop_signals
+from worker.signals import stopping_on_signals
 
 
 @click.command()
@@ -56,10 +56,7 @@ def preview(
     the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
     key = parse_segment(segment)
 
-    stop = threading.Event()
-
-    def interrupted(_signum: int, _frame: object) -> None:
-        stop.set()  # kept, should the exception land where it is swallowed (a GC callback)
+    def interrupted(_signum: signal.Signals, _again: bool) -> None:
         raise KeyboardInterrupt
 
     # SIGTERM as Ctrl-C, from the first moment: whatever is under way (the
@@ -67,11 +64,11 @@ def preview(
     scratch: SampleStore | None = None
     live: LivePreview | None = None
     try:
-        with on_stop_signals(interrupted):
+        with stopping_on_signals(interrupted) as stop:
             scratch = SampleStore(settings) if sample else None
             live = LivePreview(settings, the_week, sample=scratch, segment=key)
             pages = PageRenderer(settings.templates_dir)
-            if stop.is_set():
+            if stop.is_set():  # its exception swallowed where it landed (a GC callback)
                 raise KeyboardInterrupt
             if out is not None:
                 payload, shown = snapshot(live, key)
@@ -82,17 +79,15 @@ def preview(
                 return
             with serving(live, pages, port) as server:
                 console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
-                # In slices: a signal the kernel hands to another thread runs its
-                # Python handler only once the main thread runs bytecode again.
-                while not stop.wait(0.2):
-                    pass
+                stop.wait()
     except KeyboardInterrupt:
-        console.print("preview stopped")
+        pass
     finally:
         if live is not None:
             live.close()
         elif scratch is not None:
             scratch.close()
+    console.print("preview stopped")
 
 
 @click.command()

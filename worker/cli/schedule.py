@@ -3,7 +3,6 @@
 import logging
 import os
 import sys
-import threading
 
 import click
 from rich.markup import escape
@@ -19,8 +18,9 @@ from worker.cli.common import (
 )
 from worker.domain.words import plural
 from worker.now import process_now
-from worker.schedule.clock import Clock, stopping_on_signals
+from worker.schedule.clock import Clock
 from worker.schedule.jobs import tick as run_tick
+from worker.signals import stopping_on_signals
 
 
 @click.command()
@@ -31,7 +31,7 @@ def clock() -> None:
     settings = load()
     check_before_sending(settings)  # the clock starts sends that workers make
     running = Clock(ready_sessions(settings), settings)
-    with stopping_on_signals(running):
+    with stopping_on_signals(running.told, running.stop):
         status = running.run()
     if running.busy:
         # A job still under way must not keep the process past a
@@ -49,8 +49,7 @@ def tick() -> None:
     settings = load()
     backend = sending_backend(settings)
     sessions = ready_sessions(settings)
-    stop = threading.Event()
-    with finishing_on_signals(stop):
+    with finishing_on_signals() as stop:
         report = run_tick(sessions, settings, backend, process_now(), stop=stop)
     done = []
     problems = list(report.failed)

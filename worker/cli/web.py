@@ -2,6 +2,7 @@
 
 import os
 import socket
+import threading
 
 import click
 from werkzeug.serving import make_server
@@ -13,11 +14,14 @@ from worker.cli.common import (
     load,
 )
 from worker.errors import ConfigError
+from worker.signals import stopping_on_signals
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--port", default=5000, show_default=True, help="Port to listen on (0: any free one)."
+)
 def web(host: str, port: int) -> None:
     """Serve the subscriber web app on this machine (for trying it out; in
     production gunicorn serves it, see the Procfile)."""
@@ -41,5 +45,13 @@ def web(host: str, port: int) -> None:
         request_handler=MaskingRequestHandler,
         fd=listening.fileno(),
     )
-    console.print(f"subscriber pages at http://{host}:{port}/ (Ctrl-C stops)")
-    server.serve_forever()
+    # Served from a thread: the main thread waits for a stop signal, the one
+    # wait a signal always wakes (worker.signals).
+    serving = threading.Thread(target=server.serve_forever, name="web-http", daemon=True)
+    with stopping_on_signals() as stop:
+        serving.start()
+        console.print(f"subscriber pages at http://{host}:{server.port}/ (Ctrl-C stops)")
+        stop.wait()
+    server.shutdown()
+    server.server_close()
+    console.print("web stopped")

@@ -56,14 +56,37 @@ _URI_FOLD = ",\r\n "
 
 class _Policy(EmailPolicy):
     """SMTP policy, except that URI-list headers are folded only between
-    URIs: the stock folder RFC 2047-encodes a long unbreakable URI, and
-    mailbox providers do not decode List-Unsubscribe."""
+    URIs (the stock folder RFC 2047-encodes a long unbreakable URI, and
+    mailbox providers do not decode List-Unsubscribe), and that a value
+    always begins on its name's line."""
 
     def fold_binary(self, name: str, value: str) -> bytes:
         uris = _uris(str(value)) if name.lower() in _URI_LIST_HEADERS else []
         if uris:
             return uri_list_line(name, uris)
-        return super().fold_binary(name, value)
+        return _begun_on_the_name_line(super().fold_binary(name, value))
+
+
+def _begun_on_the_name_line(folded: bytes) -> bytes:
+    """``folded`` with its value begun on the name's line.
+
+    The stock folder moves a value that fits on a line of its own, but not
+    after the name, whole to the next line (``Subject:`` alone, then the
+    subject), and Python's parser reads an unstructured value folded there
+    with a leading space. Folding at one of the value's own spaces instead
+    changes nothing once unfolded; at least one word goes on the name's
+    line, however long (lines may reach 998 octets)."""
+    name, _, rest = folded.partition(b"\r\n")
+    if not name.endswith(b":") or not rest.startswith(b" "):
+        return folded
+    line, _, later = rest[1:].partition(b"\r\n")
+    words = line.split(b" ")
+    fits = 1
+    while fits < len(words) and len(name) + len(b" ".join(words[: fits + 1])) < _LONGEST_UNFOLDED:
+        fits += 1
+    first = name + b" " + b" ".join(words[:fits]) + b"\r\n"
+    left = b" ".join(words[fits:])
+    return first + (b" " + left + b"\r\n" if left else b"") + later
 
 
 _POLICY = _Policy().clone(linesep="\r\n")

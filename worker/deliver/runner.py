@@ -41,6 +41,10 @@ from worker.store.models import (
 
 log = logging.getLogger("worker.deliver")
 
+# How often an idle worker looks for work. A stop signal ends the wait at
+# once (worker.signals).
+IDLE_POLL_SECONDS = 5.0
+
 
 class Worker:
     """Claims, sends and records batches until told to stop.
@@ -66,7 +70,7 @@ class Worker:
         edition_id: int | None = None,
         on_batch: Callable[[SendReport], None] | None = None,
         stop: threading.Event | None = None,
-        poll_seconds: float = 5.0,
+        poll_seconds: float = IDLE_POLL_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.settings = settings

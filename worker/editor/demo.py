@@ -3,25 +3,27 @@
 A fresh SQLite store in the demo directory, the sample content imported, the
 sample feeds served on loopback and ingested over HTTP (the real path), the
 sample subscribers, the week's edition built and sent to a file outbox, and
-a preview of one delivered message as HTML and text.
+a preview of it as HTML and text, composed as ``digest preview`` composes it:
+for the placeholder reader (subscriber 0), so that the files, which are made
+to be shown around, carry nobody's working unsubscribe or vote links.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import shutil
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
 
-from worker.config import load_settings
+from worker.config import Settings, load_settings
 from worker.deliver.editions import build_edition
 from worker.deliver.runner import send_edition
+from worker.domain.segments import EVERYONE
 from worker.domain.weeks import Week
 from worker.domain.words import plural
+from worker.editor.preview import compose_preview, read_week
 from worker.editor.sample import load_sample
 from worker.errors import DigestError
 from worker.mail import backend_from_url
@@ -76,21 +78,21 @@ def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
     files = sorted(outbox.glob("*.eml"))
     if not files:
         raise DigestError("the demo sent no message")
-    html_path, text_path = _write_preview(files[0], directory)
+    html_path, text_path = _write_preview(sessions, week, settings, directory)
     engine.dispose()
     return DemoResult(outbox, len(files), html_path, text_path)
 
 
-def _write_preview(eml: Path, directory: Path) -> tuple[Path, Path]:
-    """The HTML and text parts of a delivered message, as its reader gets them."""
-    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    html_part = message.get_body(("html",))
-    text_part = message.get_body(("plain",))
-    if html_part is None or text_part is None:
-        raise DigestError(f"{eml}: the message lacks an HTML or a text part")
+def _write_preview(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, directory: Path
+) -> tuple[Path, Path]:
+    """The HTML and text parts of the week's edition, every category's, as
+    the placeholder reader gets them."""
+    with sessions() as session:
+        source = read_week(session, week, settings)
+    preview = compose_preview(source, EVERYONE, Renderer(settings.templates_dir), settings)
     html_path = directory / "preview.html"
     text_path = directory / "preview.txt"
-    html_path.write_text(html_part.get_content(), encoding="utf-8")
-    text_path.write_text(text_part.get_content(), encoding="utf-8")
+    html_path.write_text(preview.html, encoding="utf-8")
+    text_path.write_text(preview.text, encoding="utf-8")
     return html_path, text_path

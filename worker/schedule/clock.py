@@ -24,12 +24,11 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,7 +41,7 @@ from worker.now import process_now
 from worker.schedule.due import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
 from worker.schedule.jobs import run_due
 from worker.schedule.locks import StoreLock
-from worker.signals import on_stop_signals
+from worker.signals import Stop
 
 # The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.clock")
@@ -100,14 +99,15 @@ class Clock:
         self.sessions = sessions
         self.settings = settings
         self.lock_retry_seconds = lock_retry_seconds
-        self.stop = threading.Event()
+        self.stop = Stop()
         self.lock = StoreLock(sessions.kw["bind"], "clock")
-        self.scheduler = BlockingScheduler(
+        # The scheduler in a thread of its own: the main thread waits on the
+        # stop, the one wait a signal always wakes (worker.signals).
+        self.scheduler = BackgroundScheduler(
             timezone=settings.timezone,
             executors={"default": ThreadPoolExecutor(4)},
         )
         self.lock_lost = False
-        self._stopped = threading.Event()
         self._running = 0
         self._idle = threading.Condition()
 
@@ -126,12 +126,11 @@ class Clock:
                 "clock started",
                 extra={"next": "; ".join(f"{r.job} {r.at:%a %Y-%m-%d %H:%M %Z}" for r in runs)},
             )
-            watcher = threading.Thread(target=self._stop_when_told, daemon=True)
-            watcher.start()
+            self.scheduler.start()
             try:
-                self.scheduler.start()
+                self.stop.wait()
             finally:
-                self._stopped.set()
+                self.scheduler.shutdown(wait=False)
             self._wait_for_jobs()
         finally:
             self.lock.release()
@@ -211,16 +210,6 @@ class Clock:
         self.stop.set()
         return False
 
-    def _stop_when_told(self) -> None:
-        """Stop the scheduler once told to (from a thread of its own: a
-        signal handler must not call into the scheduler)."""
-        self.stop.wait()
-        while not self._stopped.is_set():
-            if self.scheduler.running:
-                self.scheduler.shutdown(wait=False)
-                return
-            self._stopped.wait(0.1)  # told to stop before the scheduler was up
-
     def _wait_for_jobs(self) -> None:
         with self._idle:
             if not self._idle.wait_for(lambda: self._running == 0, STOP_WAIT_SECONDS):
@@ -233,16 +222,9 @@ class Clock:
         with self._idle:
             return self._running > 0
 
-
-@contextmanager
-def stopping_on_signals(clock: Clock) -> Iterator[None]:
-    """SIGTERM or SIGINT stop the clock (a second one leaves at once)."""
-
-    def handle(signum: int, _frame: object) -> None:
-        if clock.stop.is_set():
+    def told(self, signum: signal.Signals, again: bool) -> None:
+        """What a stop signal does, its stop set: say so; a second one
+        leaves at once."""
+        if again:
             os._exit(0)
-        log.info("clock stopping", extra={"signal": signal.Signals(signum).name})
-        clock.stop.set()
-
-    with on_stop_signals(handle):
-        yield
+        log.info("clock stopping", extra={"signal": signum.name})
