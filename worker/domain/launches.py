@@ -62,14 +62,16 @@ def fair_order(launches: Sequence[Launch]) -> list[Launch]:
     return list(_round_robin(turns))
 
 
-def capped(digest: Digest, limit: int) -> Digest:
+def capped(digest: Digest, limit: int, order: Sequence[Launch] | None = None) -> Digest:
     """``digest`` showing at most ``limit`` launches, the first ones of
-    :func:`fair_order`; the rest are counted in ``more_launches``."""
+    :func:`fair_order` (``order``, where the caller has it already); the
+    rest are counted in ``more_launches``."""
     if len(digest.launches) <= limit:
         return digest
+    ordered = fair_order(digest.launches) if order is None else order
     return dataclasses.replace(
         digest,
-        launches=tuple(fair_order(digest.launches)[:limit]),
+        launches=tuple(ordered[:limit]),
         more_launches=digest.more_launches + len(digest.launches) - limit,
     )
 

@@ -87,26 +87,29 @@ class Content:
     lines: dict[str, int] = field(default_factory=dict)
 
     def problem(self, where: str, message: str) -> str:
-        """``message`` about the place ``where``, as every problem is said:
-        ``file:line: where: message`` (without the line in JSON)."""
-        line = _line_of(where, self.lines)
-        place = f"{self.source}:{line}" if line else self.source
-        return f"{place}: {where}: {message}" if where else f"{place}: {message}"
+        """``message`` about the place ``where``, as every problem is said."""
+        return _problem(self.source, self.lines, where, message)
+
+
+def _problem(source: str, lines: dict[str, int], where: str, message: str) -> str:
+    """``file:line: where: message`` (without the line in JSON)."""
+    line = _line_of(where, lines)
+    place = f"{source}:{line}" if line else source
+    return f"{place}: {where}: {message}" if where else f"{place}: {message}"
 
 
 def load_content(path: Path, timezone: dt.tzinfo = dt.UTC) -> Content:
     """Parse and validate a content file without touching the store."""
     data, lines = _parse(path)
     problems: list[str] = []
-    located = Content(source=str(path), lines=lines)
 
     def report(where: str, message: str) -> None:
-        problems.append(located.problem(where, message))
+        problems.append(_problem(str(path), lines, where, message))
 
     content = _validate(data, report, timezone)
     if problems:
         raise ImportFileError(str(path), problems)
-    content.source, content.lines = located.source, located.lines
+    content.source, content.lines = str(path), lines
     return content
 
 

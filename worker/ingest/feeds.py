@@ -85,7 +85,8 @@ def load_feeds_file(path: Path) -> list[FeedSpec]:
 
     name, entries = _feed_list(data, toml, report)
     if not isinstance(entries, list):
-        raise InputError(str(path), ["expected a list of feeds ([[feed]] in TOML, feeds: in YAML)"])
+        problems.append("expected a list of feeds ([[feed]] in TOML, feeds: in YAML)")
+        raise InputError(str(path), problems)
     specs = []
     for index, entry in enumerate(entries):
         spec = _feed_spec(entry, f"{name}[{index}]", report)

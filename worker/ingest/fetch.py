@@ -77,10 +77,7 @@ def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) 
     """The feed at ``url``, asked for only if changed since ``etag`` and
     ``modified`` (304: an empty body). Raises a :class:`FetchError` (with
     the HTTP status where there is one) otherwise."""
-    try:
-        allowed = allow_list(settings.feed_allow_private)
-    except ValueError as error:
-        raise ConfigError(f"FEED_ALLOW_PRIVATE: {error}") from None
+    allowed = _allowed(settings.feed_allow_private)
     timed_out = f"timed out after {settings.feed_timeout:g} s"
     with Deadline(settings.feed_timeout) as deadline:
         attempt = _Fetch(
@@ -94,6 +91,16 @@ def fetch(url: str, etag: str | None, modified: str | None, settings: Settings) 
             # A connection the watchdog shut down fails in whatever way
             # the read in hand fails.
             raise FetchError(url, timed_out if deadline.expired else _failure(error)) from None
+
+
+@functools.cache
+def _allowed(entries: tuple[str, ...]) -> AllowList:
+    """``FEED_ALLOW_PRIVATE`` read once per value, not once per fetch (the
+    settings check has read it already; settings made in code have not)."""
+    try:
+        return allow_list(entries)
+    except ValueError as error:
+        raise ConfigError(f"FEED_ALLOW_PRIVATE: {error}") from None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from mjml import mjml2html
 
 from worker.domain import placeholders
 from worker.domain.digest import Digest, Notice, SeatVerdict
-from worker.domain.launches import by_category, capped
+from worker.domain.launches import by_category, capped, fair_order
 from worker.domain.segments import digest_for_segment
 from worker.domain.urls import is_web_url
 from worker.errors import RenderError
@@ -96,19 +96,20 @@ class Renderer:
         most = len(digest.launches)
         if digest.max_launches is not None:
             most = min(most, digest.max_launches)
-        rendered = self._render_parts(capped(digest, most))
+        order = fair_order(digest.launches)  # once, for every cut tried below
+        rendered = self._render_parts(capped(digest, most, order))
         if _fits(rendered) or not most:
             return rendered
         # The most launches that fit, by bisection: a render takes milliseconds.
         fitting, low, high = None, 0, most - 1
         while low <= high:
             middle = (low + high) // 2
-            attempt = self._render_parts(capped(digest, middle))
+            attempt = self._render_parts(capped(digest, middle, order))
             if _fits(attempt):
                 fitting, low = attempt, middle + 1
             else:
                 high = middle - 1
-        return fitting or self._render_parts(capped(digest, 0))
+        return fitting or self._render_parts(capped(digest, 0, order))
 
     def render_segment(self, digest: Digest, key: str) -> RenderedDigest | None:
         """``digest`` narrowed to segment ``key`` and rendered; None when that
