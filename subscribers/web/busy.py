@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.errors import DigestError
+from worker.errors import DigestError, driver_words
 
 log = logging.getLogger("subscribers.web")
 T = TypeVar("T")
@@ -59,12 +59,6 @@ def is_busy(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) in _POSTGRES_BUSY
 
 
-def first_line(error: BaseException) -> str:
-    """What the driver said, on one line."""
-    cause = getattr(error, "orig", None) or error
-    return (str(cause).splitlines() or [type(cause).__name__])[0]
-
-
 def retrying(attempt: Callable[[], T], *, wait: float, what: str) -> T:
     """``attempt()``, made again while the store is busy, for up to ``wait``
     seconds in all; ``what`` names the write in the log. Raises
@@ -83,13 +77,13 @@ def retrying(attempt: Callable[[], T], *, wait: float, what: str) -> T:
             if left <= 0:
                 log.warning(
                     "store busy: write given up",
-                    extra={"what": what, "attempt": attempts, "error": first_line(error)},
+                    extra={"what": what, "attempt": attempts, "error": driver_words(error)},
                 )
                 raise StoreBusy(
-                    f"the store stayed busy for {wait:g} s: {first_line(error)}"
+                    f"the store stayed busy for {wait:g} s: {driver_words(error)}"
                 ) from error
             if attempts == 1:
-                shown = {"what": what, "error": first_line(error)}
+                shown = {"what": what, "error": driver_words(error)}
                 log.info("store busy: trying again", extra=shown)
             time.sleep(min(pause, left))
             pause = min(pause * 2, LONGEST_PAUSE)

@@ -8,8 +8,11 @@ answered 200. A file is written under a temporary name, flushed to disk and
 renamed, and the directory flushed too: once the answer is sent, the
 request survives a crash or a power cut.
 
-The web app applies the queue when it starts and after every one-click
-unsubscribe the store takes (it is writable then). Each request is applied
+The web app applies the queue when it starts, after every one-click
+unsubscribe the store takes (it is writable then), and on any request once
+:data:`CHECK_EVERY` seconds have passed since it last looked (a load
+balancer's health checks make that a steady beat): a queued unsubscribe
+does not wait for the next reader to leave. Each request is applied
 as of when it was made, unless the subscriber has confirmed since; its file
 is deleted once the transaction that applied it has committed. Applying is
 idempotent, so two processes applying one file at once do no harm: no lock
@@ -25,13 +28,15 @@ import logging
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from subscribers import consent
-from subscribers.web.busy import first_line, lock_wait
+from subscribers.web.busy import lock_wait
+from worker.errors import driver_words
 
 log = logging.getLogger("subscribers.web")
 
@@ -40,7 +45,12 @@ UNREADABLE = ".unreadable"
 # Applied in one transaction: a short one, whatever piled up.
 BATCH = 500
 
+# Seconds between two looks at the queue from ordinary requests: one
+# directory listing, usually of a directory that does not exist.
+CHECK_EVERY = 5.0
+
 _applying = threading.Lock()
+_next_look = [0.0]  # monotonic time of this process's next look
 
 
 def queue(directory: Path, subscriber_id: int, at: dt.datetime) -> Path:
@@ -88,7 +98,7 @@ def apply_queued(directory: Path, engine: Engine) -> int:
         except DBAPIError as error:
             log.warning(
                 "queued unsubscribes not applied yet",
-                extra={"queued": len(entries), "error": first_line(error)},
+                extra={"queued": len(entries), "error": driver_words(error)},
             )
             return 0
         for path, _id, _at in entries:
@@ -97,6 +107,17 @@ def apply_queued(directory: Path, engine: Engine) -> int:
         return len(entries)
     finally:
         _applying.release()
+
+
+def apply_now_and_then(directory: Path, engine: Engine) -> None:
+    """Apply the queue if :data:`CHECK_EVERY` seconds have passed since
+    this process last looked, and there is anything queued."""
+    now = time.monotonic()
+    if now < _next_look[0]:
+        return
+    _next_look[0] = now + CHECK_EVERY
+    if queued(directory):
+        apply_queued(directory, engine)
 
 
 def _read(paths: list[Path]) -> list[tuple[Path, int, dt.datetime]]:

@@ -14,12 +14,12 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError
 
 from subscribers.roster import InvalidField, clean_categories
-from subscribers.web.busy import StoreBusy, first_line, is_busy
+from subscribers.web.busy import StoreBusy, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
-from worker.errors import DigestError
+from worker.errors import DigestError, driver_words
 from worker.render.renderer import Renderer
 
 log = logging.getLogger("subscribers.web")
@@ -98,9 +98,9 @@ def _store_failed(error: DBAPIError) -> tuple[str, int]:
         # has been renewed, so the next request works.
         return message("Please try again", "The site lost its database for a moment.", status=503)
     if is_busy(error):
-        log.warning("store busy", extra={"error": first_line(error)})
+        log.warning("store busy", extra={"error": driver_words(error)})
         return _busy()
-    log.error("store error: %s", first_line(error))
+    log.error("store error: %s", driver_words(error))
     return message("Something went wrong", "Please try again later.", status=500)
 
 

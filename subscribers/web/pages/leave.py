@@ -9,10 +9,11 @@ from sqlalchemy.exc import OperationalError
 
 from subscribers import consent
 from subscribers.web import spool
-from subscribers.web.busy import StoreBusy, first_line, write_now
+from subscribers.web.busy import StoreBusy, write_now
 from subscribers.web.pages.common import blueprint, message, read_link, static_page
 from subscribers.web.state import engine, settings
 from worker.domain.tokens import Purpose
+from worker.errors import driver_words
 from worker.now import process_now
 
 log = logging.getLogger("subscribers.web")
@@ -60,8 +61,8 @@ def _queue(subscriber_id: int, now: dt.datetime, error: Exception) -> tuple[str,
     except OSError as failure:
         log.error(
             "one-click unsubscribe lost: the store refused it and the spool too",
-            extra={"error": f"{first_line(error)}; {failure}"},
+            extra={"error": f"{driver_words(error)}; {failure}"},
         )
         return message("Please try again", "The site cannot take your request now.", status=503)
-    log.warning("one-click unsubscribe queued", extra={"error": first_line(error)})
+    log.warning("one-click unsubscribe queued", extra={"error": driver_words(error)})
     return static_page("unsubscribed.html")
