@@ -59,8 +59,11 @@ def create_app(
     app.session_interface = LazyCookieSessions()
     app.extensions[KEY] = WebState(settings, sessions)
     _register_blueprints(app)
-    # One-click unsubscribes a busy store turned away before a restart.
-    spool.apply_queued(settings.unsubscribe_spool_dir, sessions.kw["bind"])
+    # One-click unsubscribes a busy store turned away before a restart, and
+    # then now and then, so that none waits for the next one to come in.
+    engine = sessions.kw["bind"]
+    spool.apply_queued(settings.unsubscribe_spool_dir, engine)
+    app.before_request(lambda: spool.apply_now_and_then(settings.unsubscribe_spool_dir, engine))
     return app
 
 

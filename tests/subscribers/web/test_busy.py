@@ -10,6 +10,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -192,3 +193,24 @@ def test_a_page_that_only_reads_answers_503_while_sqlite_is_locked_for_writing(
         other.close()
     assert answer.status_code == 503 and b"The site is busy" in answer.data
     assert log.events() == ["store busy"]
+
+
+def test_a_queued_unsubscribe_is_applied_by_a_later_request_of_any_kind(
+    settings: Settings, sessions: sessionmaker[Session], engine: Engine, tmp_path: Path
+) -> None:
+    """No reader need leave after it, nor the app restart: a health check
+    applies it within seconds of the store taking writes again."""
+    spool = tmp_path / "spool"
+    config = replace(settings, web_write_wait=0.5, unsubscribe_spool_dir=spool)
+    ada = add_confirmed(sessions, "ada@example.com")
+    client = create_app(config, sessions=sessions).test_client(use_cookies=False)
+    with write_lock(engine, ada):
+        url = f"/u/{token(config, Purpose.UNSUBSCRIBE, ada)}"
+        assert client.post(url, data=ONE_CLICK).status_code == 200
+    assert len(queued(spool)) == 1
+    deadline = time.monotonic() + 30
+    while queued(spool) and time.monotonic() < deadline:
+        assert client.get("/healthz").status_code in (200, 503)
+        time.sleep(0.2)  # pacing the checks; the state below is what is waited for
+    assert queued(spool) == []
+    assert status(sessions, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
