@@ -106,6 +106,12 @@ class Digest:
     # Launches of the week left out of ``launches`` by that cap (see
     # worker.domain.launches); render sets it, after narrowing to a segment.
     more_launches: int = 0
+    # What the week's edition file sets (worker.domain.editorial.shape):
+    # the intro in Markdown, and a subject and preheader in place of the
+    # computed ones. None: as computed, no intro.
+    intro: str | None = None
+    subject: str | None = None
+    preheader: str | None = None
 
     @property
     def is_empty(self) -> bool:

@@ -124,6 +124,8 @@ class Tool(Base):
     launched_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feed.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
+    # Set by an editor (digest content hide): the launch is in no unsent edition.
+    hidden_at: Mapped[dt.datetime | None]
 
     feed: Mapped[Feed | None] = relationship(back_populates="tools")
     reviews: Mapped[list[Review]] = relationship(
@@ -162,6 +164,11 @@ class Comparison(Base):
     title: Mapped[str] = mapped_column(String(500))
     summary: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    # Where its title links, when the content file gives it (else
+    # COMPARE_URL, else the subscriber app's /compare/<slug>).
+    url: Mapped[str | None] = mapped_column(String(2048))
+    # Set by an editor (digest content hide): in no unsent edition.
+    hidden_at: Mapped[dt.datetime | None]
 
     entries: Mapped[list[ComparisonTool]] = relationship(
         back_populates="comparison",
@@ -264,6 +271,24 @@ class Edition(Base):
         passive_deletes=True,
         order_by="EditionSegment.id",
     )
+
+
+class EditorCopy(Base):
+    """An editor's Markdown file, kept as written: the edition file of one
+    week (``name`` is the ISO week) or the welcome copy (``name`` is
+    ``welcome``); see :mod:`worker.domain.editorial`."""
+
+    __tablename__ = "editor_copy"
+    __table_args__ = (UniqueConstraint("list_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(Text)
+    # An edition file's one-off send time, read out of the file for the clock.
+    send_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=process_now)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class EditionSegment(Base):
