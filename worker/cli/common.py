@@ -10,9 +10,9 @@ import re
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -30,6 +30,8 @@ from worker.ops.health import store_health
 from worker.schedule.due import coming_week
 from worker.signals import Stop, stopping_on_signals
 from worker.store import make_engine, parse_database_url, session_factory
+
+T = TypeVar("T")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -197,3 +199,21 @@ def finishing_on_signals() -> Iterator[Stop]:
 
     with stopping_on_signals(told) as stop:
         yield stop
+
+
+def edit_until_valid(text: str, read: Callable[[str], T], *, extension: str = ".md") -> T | None:
+    """``text`` opened in ``$VISUAL`` or ``$EDITOR`` until what is saved
+    reads without error (``read`` raises a DigestError naming each bad line;
+    the errors are printed and the editor opened again on the saved text).
+    None when the editor is quit without saving, or the person gives up."""
+    while True:
+        edited = click.edit(text, extension=extension, require_save=True)
+        if edited is None:
+            return None
+        try:
+            return read(edited)
+        except DigestError as error:
+            click.echo(f"error: {error}", err=True)
+            if not click.confirm("Edit again?", default=True, err=True):
+                return None
+            text = edited

@@ -112,6 +112,9 @@ class Digest:
     intro: str | None = None
     subject: str | None = None
     preheader: str | None = None
+    # The launches the edition file's ``order`` names (tool ids, in its
+    # order): kept by the cap before any other, and shown first.
+    picks: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:

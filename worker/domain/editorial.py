@@ -346,6 +346,7 @@ def shape(digest: Digest, edition: EditionFile, source: str = "edition file") ->
         intro=edition.intro or None,
         subject=edition.subject,
         preheader=edition.preheader,
+        picks=tuple(x.tool_id for x in launches if _launch_key(x) in ordered_launches),
     )
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import jinja2
+import markupsafe
 from mjml import mjml2html
 
-from worker.domain import placeholders
+from worker.domain import markdown, placeholders
 from worker.domain.digest import Digest, Notice, SeatVerdict
 from worker.domain.launches import by_category, capped, fair_order
 from worker.domain.segments import digest_for_segment
@@ -125,6 +126,10 @@ class Renderer:
             "subject": subject,
             "preheader": preheader,
             "more_line": more_launches_line(digest),
+            # The editor's intro, checked when the edition file was stored
+            # and sanitised again here (worker.domain.markdown).
+            "intro_html": markupsafe.Markup(markdown.to_html(digest.intro)) if digest.intro else "",
+            "intro_text": markdown.to_text(digest.intro, TEXT_WIDTH) if digest.intro else "",
             "week_number": digest.week.split("-W")[1].lstrip("0"),
             "date_range": _date_range(digest),
             "vote_base": f"{digest.site_url}/vote/{placeholders.VOTE_TOKEN}",
@@ -247,7 +252,10 @@ def _fits(rendered: RenderedDigest) -> bool:
 def subject_for(digest: Digest) -> str:
     """The first comparison's title and how many more verdicts; otherwise the
     count of the week's launches (all of them, shown or left out by the cap).
-    Kept within 78 characters where the title allows, and never over 150."""
+    Kept within 78 characters where the title allows, and never over 150.
+    An edition file's subject, when it gives one, is taken as it is."""
+    if digest.subject:
+        return digest.subject
     launches = digest.launch_count
     if not digest.comparisons:
         return f"{launches:,} new AI tool{'s' if launches != 1 else ''} this week"
@@ -263,7 +271,10 @@ def subject_for(digest: Digest) -> str:
 
 
 def preheader_for(digest: Digest) -> str:
-    """One line that inboxes show after the subject."""
+    """One line that inboxes show after the subject: the edition file's,
+    else the week's counts."""
+    if digest.preheader:
+        return digest.preheader
     parts = []
     if digest.comparisons:
         n = len(digest.comparisons)
