@@ -7,6 +7,7 @@ render can use without a database.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,14 +18,43 @@ from sqlalchemy.orm import Session, selectinload
 
 from worker.config import Settings
 from worker.domain.digest import ComparisonBlock, Digest, Launch, SeatVerdict, ToolColumn
+from worker.domain.editorial import EditionFile, read_edition_file, shape, unknown_items
 from worker.domain.verdicts import figures_for, pull_quote
 from worker.domain.weeks import Week
-from worker.store.models import Comparison, ComparisonTool, Tool, Vote
+from worker.store.models import Comparison, ComparisonTool, EditorCopy, Tool, Vote
+
+log = logging.getLogger("worker.gather")
 
 
 def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
     """The week's published comparisons and every new launch, for every
-    category; render shows at most ``DIGEST_MAX_LAUNCHES`` of them."""
+    category, as the week's edition file shapes them (when it has one);
+    render shows at most ``DIGEST_MAX_LAUNCHES`` of the launches. Hidden
+    content is never gathered."""
+    digest = gather_computed(session, week, settings)
+    edition_file = gather_edition_file(session, week, settings)
+    if edition_file is None:
+        return digest
+    source = f"edition file {week}"
+    for problem in unknown_items(digest, edition_file, source):
+        # The file was checked against the week when it was stored; an item
+        # hidden or removed since then is left out of the shaping, not the send.
+        log.warning("edition file names a missing item: %s", problem, extra={"edition": str(week)})
+    return shape(digest, edition_file, source, strict=False)
+
+
+def gather_edition_file(session: Session, week: Week, settings: Settings) -> EditionFile | None:
+    """The week's edition file as stored (checked when it was), or None."""
+    stored = session.scalar(
+        select(EditorCopy.source).where(
+            EditorCopy.list_id == settings.list_id, EditorCopy.name == str(week)
+        )
+    )
+    return None if stored is None else read_edition_file(stored, f"edition file {week}")
+
+
+def gather_computed(session: Session, week: Week, settings: Settings) -> Digest:
+    """The week's digest as computed, before any edition file shapes it."""
     comparisons = _published(session, *week.bounds(settings.timezone))
     compared = {entry.tool_id for c in comparisons for entry in c.entries}
     votes = _votes(session, compared)
@@ -47,7 +77,11 @@ def _published(session: Session, start: dt.datetime, end: dt.datetime) -> list[C
     return list(
         session.scalars(
             select(Comparison)
-            .where(Comparison.published_at >= start, Comparison.published_at < end)
+            .where(
+                Comparison.published_at >= start,
+                Comparison.published_at < end,
+                Comparison.hidden_at.is_(None),
+            )
             .order_by(Comparison.published_at, Comparison.id)
             .options(
                 selectinload(Comparison.entries)
@@ -105,16 +139,22 @@ def gather_launches(
 
 def _launched_in(week: Week, settings: Settings) -> Select[Any]:
     """The launches of ``week``: its tools but for those a comparison of the
-    week covers (it shows them), only the columns a launch needs."""
+    week covers (it shows them) and hidden ones, only the columns a launch
+    needs. A hidden comparison covers nothing: its new tools are launches."""
     start, end = week.bounds(settings.timezone)
     compared = (
         select(ComparisonTool.tool_id)
         .join(Comparison, Comparison.id == ComparisonTool.comparison_id)
-        .where(Comparison.published_at >= start, Comparison.published_at < end)
+        .where(
+            Comparison.published_at >= start,
+            Comparison.published_at < end,
+            Comparison.hidden_at.is_(None),
+        )
     )
     return select(*_LAUNCH_COLUMNS).where(
         Tool.launched_on >= week.monday,
         Tool.launched_on <= week.sunday,
+        Tool.hidden_at.is_(None),
         Tool.id.not_in(compared),
     )
 

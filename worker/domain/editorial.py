@@ -312,23 +312,33 @@ class UnknownItemsError(InputError):
     """An edition file names items the week's edition does not have."""
 
 
-def shape(digest: Digest, edition: EditionFile, source: str = "edition file") -> Digest:
-    """``digest`` as the editor's file shapes it: excluded items left out,
-    the ``order``'s items first in its order (the rest after, as computed),
-    the intro, subject and preheader set. An excluded comparison's tools
-    may still be in other comparisons. Raises :class:`UnknownItemsError`
-    naming each ref that is not in the week's digest."""
-    problems: list[str] = []
-    excluded_comparisons = _resolve(edition.exclude, digest, "comparison")
-    excluded_launches = _resolve(edition.exclude, digest, "launch")
-    ordered_comparisons = _resolve(edition.order, digest, "comparison")
-    ordered_launches = _resolve(edition.order, digest, "launch")
+def unknown_items(digest: Digest, edition: EditionFile, source: str = "edition file") -> list[str]:
+    """A problem for each item ``order`` or ``exclude`` names that is not
+    in ``digest`` (``source:line: launch:1234 is not in week …``)."""
+    problems = []
     for ref in (*edition.order, *edition.exclude):
         if not _found(ref, digest):
             place = f"{source}:{ref.line}" if ref.line else source
             problems.append(f"{place}: {ref} is not in week {digest.week}'s edition")
+    return problems
+
+
+def shape(
+    digest: Digest, edition: EditionFile, source: str = "edition file", *, strict: bool = True
+) -> Digest:
+    """``digest`` as the editor's file shapes it: excluded items left out,
+    the ``order``'s items first in its order (the rest after, as computed),
+    the intro, subject and preheader set. An excluded comparison's tools
+    may still be in other comparisons. An item the file names that the
+    digest lacks raises :class:`UnknownItemsError` naming each, or with
+    ``strict`` off is passed over."""
+    problems = unknown_items(digest, edition, source) if strict else []
     if problems:
         raise UnknownItemsError(source, problems)
+    excluded_comparisons = _resolve(edition.exclude, digest, "comparison")
+    excluded_launches = _resolve(edition.exclude, digest, "launch")
+    ordered_comparisons = _resolve(edition.order, digest, "comparison")
+    ordered_launches = _resolve(edition.order, digest, "launch")
     comparisons = _ordered(
         [c for c in digest.comparisons if c.slug not in excluded_comparisons],
         ordered_comparisons,
