@@ -31,16 +31,24 @@ def gather_week(session: Session, week: Week, settings: Settings) -> Digest:
     category, as the week's edition file shapes them (when it has one);
     render shows at most ``DIGEST_MAX_LAUNCHES`` of the launches. Hidden
     content is never gathered."""
-    digest = gather_computed(session, week, settings)
-    edition_file = gather_edition_file(session, week, settings)
-    if edition_file is None:
-        return digest
-    source = f"edition file {week}"
-    for problem in unknown_items(digest, edition_file, source):
+    digest, missing = gather_shaped(session, week, settings)
+    for problem in missing:
         # The file was checked against the week when it was stored; an item
         # hidden or removed since then is left out of the shaping, not the send.
         log.warning("edition file names a missing item: %s", problem, extra={"edition": str(week)})
-    return shape(digest, edition_file, source, strict=False)
+    return digest
+
+
+def gather_shaped(session: Session, week: Week, settings: Settings) -> tuple[Digest, list[str]]:
+    """:func:`gather_week`'s digest, and a problem for each item its edition
+    file names that the week no longer has (hidden or removed since)."""
+    digest = gather_computed(session, week, settings)
+    edition_file = gather_edition_file(session, week, settings)
+    if edition_file is None:
+        return digest, []
+    source = f"edition file {week}"
+    missing = unknown_items(digest, edition_file, source)
+    return shape(digest, edition_file, source, strict=False), missing
 
 
 def gather_edition_file(session: Session, week: Week, settings: Settings) -> EditionFile | None:

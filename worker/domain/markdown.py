@@ -24,6 +24,7 @@ ALLOWED_TAGS = frozenset(
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width"}}
 URL_SCHEMES = frozenset({"https"})
 
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s[^>]*)?/?>")
 _PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 # Every link is parsed as a link, whatever its scheme, so that
@@ -211,3 +212,36 @@ class _TextWriter:
             notes = "\n".join(f"[{n}] {url}" for n, url in enumerate(self.links, 1))
             text = f"{text}\n\n{notes}"
         return text
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a lint needs of an editor's Markdown: its words, and its links
+    and images with their lines (1-based, within the Markdown)."""
+
+    words: int
+    links: tuple[tuple[int, str, str], ...]  # line, text, href
+    images: tuple[tuple[int, str, str], ...]  # line, alt, src
+
+
+def outline(text: str) -> Outline:
+    """The words, links and images of ``text``."""
+    words = 0
+    links: list[tuple[int, str, str]] = []
+    images: list[tuple[int, str, str]] = []
+    open_links: list[tuple[int, str, list[str]]] = []  # line, href, text so far
+    for token, line in _walk(_PARSER.parse(text)):
+        if token.type in ("text", "code_inline"):
+            words += len(_WORD.findall(token.content))
+            for _, _, parts in open_links:
+                parts.append(token.content)
+        elif token.type == "link_open":
+            open_links.append((line, str(token.attrGet("href") or ""), []))
+        elif token.type == "link_close" and open_links:
+            at, href, parts = open_links.pop()
+            links.append((at, "".join(parts).strip(), href))
+        elif token.type == "image":
+            images.append((line, token.content, str(token.attrGet("src") or "")))
+            for _, _, parts in open_links:
+                parts.append(token.content)
+    return Outline(words, tuple(links), tuple(images))

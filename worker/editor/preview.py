@@ -28,15 +28,17 @@ from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.deliver.editions import find_edition, rebuildable, segment_keys
 from worker.domain.digest import Digest
+from worker.domain.editorial import EditionFile
 from worker.domain.segments import EVERYONE, segment_categories, segment_label
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
+from worker.editor.lint.editorial import editorial_findings
 from worker.editor.lint.linkcheck import check_links, links_of
 from worker.editor.lint.message import Mail, read_message
 from worker.editor.lint.rules import Finding, Level, by_level, lint_mail
 from worker.editor.lint.spamcheck import spam_check_findings
 from worker.errors import DigestError
-from worker.gather import gather_week
+from worker.gather import gather_edition_file, gather_shaped
 from worker.mail.base import OutgoingMessage
 from worker.render.renderer import Renderer
 
@@ -61,6 +63,11 @@ class WeekSource:
     # True once a build may no longer replace its renders (it has deliveries,
     # or is sending, sent, cancelled): they are what goes out.
     delivered: bool = False
+    # The week's edition file, the items it names that the week no longer
+    # has, and the subject of the week before's edition (for the lint).
+    edition_file: EditionFile | None = None
+    missing: tuple[str, ...] = ()
+    previous_subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,14 +115,22 @@ class Preview:
 
 def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
     """The week's content, segments and edition, as a preview needs them."""
-    digest = gather_week(session, week, settings)
+    digest, missing = gather_shaped(session, week, settings)
     keys = (EVERYONE, *sorted(k for k in set(segment_keys(session)) if k != EVERYONE))
+    previous = find_edition(session, settings.list_id, str(week.previous()))
+    editorial = {
+        "edition_file": gather_edition_file(session, week, settings),
+        "missing": tuple(missing),
+        "previous_subject": previous.subject if previous is not None else None,
+    }
     edition = find_edition(session, settings.list_id, str(week))
     if edition is None:
-        return WeekSource(week, digest, keys, 0, None)
+        return WeekSource(week, digest, keys, 0, None, **editorial)
     rendered = {s.segment: SegmentParts(s.subject, s.html, s.text) for s in edition.segments}
     delivered = not rebuildable(session, edition)
-    return WeekSource(week, digest, keys, edition.id, str(edition.status), rendered, delivered)
+    return WeekSource(
+        week, digest, keys, edition.id, str(edition.status), rendered, delivered, **editorial
+    )
 
 
 def known_segment(source: WeekSource, segment: str) -> str:
@@ -233,6 +248,13 @@ def message_findings(
     return by_level(
         [
             *lint_mail(preview.mail, settings),
+            *editorial_findings(
+                source.edition_file,
+                preview.subject,
+                source.previous_subject,
+                source.missing,
+                f"edition file {source.week}",
+            ),
             *spam,
             *edition_findings(source, preview.segment, preview.parts, settings),
         ]

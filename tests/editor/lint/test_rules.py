@@ -378,7 +378,7 @@ def test_subject_length_and_emptiness(lint_settings: Settings) -> None:
     long = "Claude Files API vs Claude Haiku Open Weights vs Every Other Model Anyone Launched"
     findings = lint(dataclasses.replace(parts, subject=long), lint_settings)
     assert of(findings, "subject", Level.WARNING) == [
-        f"the subject is {len(long)} characters; inboxes cut it after about 78: “{long}”"
+        f"the subject is {len(long)} characters; phones cut it after about 70: “{long}”"
     ]
     findings = lint(dataclasses.replace(parts, subject=""), lint_settings)
     assert of(findings, "subject", Level.ERROR) == ["the subject is empty"]

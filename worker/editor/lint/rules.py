@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from worker.config import Settings
 from worker.domain.urls import is_web_url
 from worker.editor.lint.message import Mail, read_message
-from worker.render.renderer import HTML_BUDGET, SUBJECT_LIMIT
+from worker.render.renderer import HTML_BUDGET
 
 
 class Level(StrEnum):
@@ -53,9 +53,13 @@ CHECKS = (
     "link-check",
     "spam",
     "edition",
+    "intro",
+    "edition-file",
 )
 
 GMAIL_CLIP_BYTES = 102 * 1024
+# Past about this, phone inboxes cut a subject (desktop ones show ~78).
+SUBJECT_WARN = 70
 # Past this share of the clipping limit, a little more content clips the message.
 SIZE_WARNING_SHARE = 0.9
 # An HTML block shorter than this (a button, a figure) need not be in the text part.
@@ -294,9 +298,9 @@ def _subject(mail: Mail, settings: Settings) -> list[Finding]:
     if not subject:
         return [Finding(Level.ERROR, "subject", "the subject is empty")]
     length = len(subject)
-    if length > SUBJECT_LIMIT:
+    if length > SUBJECT_WARN:
         message = (
-            f"the subject is {length} characters; inboxes cut it after about {SUBJECT_LIMIT}: "
+            f"the subject is {length} characters; phones cut it after about {SUBJECT_WARN}: "
             f"“{subject}”"
         )
         return [Finding(Level.WARNING, "subject", message)]
