@@ -163,3 +163,29 @@ def test_the_long_poll_waits_while_nothing_changes(
             waiter.join(CHANGE_TIMEOUT + 5)
         assert seen.keys() == {"page", "here"}, seen
         assert seen["page"] > version and seen["here"] > version
+
+
+def test_an_edition_file_being_written_shows_on_save_and_a_bad_save_names_its_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "2026-W48.md"
+    path.write_text('---\nsubject: "First draft"\n---\nHello, **readers**.\n', encoding="utf-8")
+    live = LivePreview(
+        settings, SAMPLE_WEEK, sample=SampleStore(settings), spam=False, edition_path=path
+    )
+    with watching(live):
+        first = live.payload("")
+        assert first["error"] is None and first["subject"] == "First draft"
+        assert "<strong>readers</strong>" in first["html"]
+
+        path.write_text('---\nsubject: "Second draft"\n---\nHi <script>x</script>\n')
+        broken = wait_for(live, "", lambda p: p["error"] is not None)
+        assert "2026-W48.md:4: intro: HTML is not accepted" in broken["error"]
+
+        path.write_text(
+            '---\nsubject: "Second draft"\nexclude: [comparison:prismatic-canvas-vs-sketchloom]\n'
+            "---\nHi again.\n"
+        )
+        fixed = wait_for(live, "", lambda p: p.get("subject") == "Second draft")
+        assert fixed["error"] is None and "Hi again." in fixed["html"]
+        assert "Prismatic Canvas vs Sketchloom" not in fixed["html"]

@@ -283,6 +283,35 @@ def test_lint_of_the_demo_digest_has_no_errors() -> None:
     assert not [f for s in document["segments"] for f in s["findings"] if f["level"] == "error"]
 
 
+def test_lint_of_an_edition_file_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "2026-W48.md"
+    path.write_text(
+        "---\n"
+        'subject: "Files API or open weights?"\n'
+        "order: [loomwright-agents-vs-parcelbot-orchestrator, launch:no-such-launch]\n"
+        "---\n"
+        "A note. More [here](https://verdicts.example/method).\n",
+        encoding="utf-8",
+    )
+    # The week comes from the file's name; the sample is the week's content.
+    done = digest(cli_env(), "lint", "--sample", "--no-spam", "--edition", str(path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"  error   edition-file: {path}:3: launch:no-such-launch is not in week 2026-W48's "
+        "edition (`digest edition import` refuses the file until it is fixed)"
+    ) in done.stdout.splitlines()
+    assert f"  warning intro: {path}:5: the link text “here” says nothing" in done.stdout
+    assert "  info    subject: the subject is 26 characters: “Files API or open weights?”" in (
+        done.stdout.splitlines()
+    )
+
+    path.write_text("---\nsend_at: soon\n---\n<b>hi</b>\n", encoding="utf-8")
+    bad = digest(cli_env(), "lint", "--sample", "--no-spam", "--edition", str(path))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert f"{path}:2: send_at: 'soon' is not a time: write YYYY-MM-DD HH:MM" in bad.stderr
+    assert f"{path}:4: intro: HTML is not accepted (<b>hi</b>)" in bad.stderr
+
+
 # Each breakage in a templates/ copy, and the error lint must report for it.
 BREAKAGES = {
     "unsubscribe": (

@@ -8,11 +8,13 @@ import click
 
 from worker.cli.common import (
     COMING,
+    EDITION,
     SAMPLE,
     SEGMENT,
     coming,
     console,
     fail,
+    file_week,
     load,
 )
 from worker.domain.segments import parse_segment
@@ -35,6 +37,12 @@ from worker.signals import stopping_on_signals
 @click.option("--segment", help=SEGMENT)
 @click.option("--sample", is_flag=True, help=SAMPLE + " Reloaded when a sample file changes.")
 @click.option(
+    "--edition",
+    "edition_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=EDITION + " Read again when saved.",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8025,
@@ -47,13 +55,20 @@ from worker.signals import stopping_on_signals
     help="Write the page and the message's parts into this folder, and exit.",
 )
 def preview(
-    week: str | None, segment: str | None, sample: bool, port: int, out: Path | None
+    week: str | None,
+    segment: str | None,
+    sample: bool,
+    edition_path: Path | None,
+    port: int,
+    out: Path | None,
 ) -> None:
     """Show the coming edition as a subscriber gets it, on 127.0.0.1: desktop
     and phone frames, dark mode, the text part, headers and lint; it
-    reloads itself when a template, the sample data or the store changes."""
+    reloads itself when a template, the sample data, the edition file or
+    the store changes."""
     settings = load()
-    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
+    named = file_week(settings, week, edition_path)
+    the_week = coming(settings, None, named or (SAMPLE_WEEK if sample else None))
     key = parse_segment(segment)
 
     def interrupted(_signum: signal.Signals, _again: bool) -> None:
@@ -66,7 +81,9 @@ def preview(
     try:
         with stopping_on_signals(interrupted) as stop:
             scratch = SampleStore(settings) if sample else None
-            live = LivePreview(settings, the_week, sample=scratch, segment=key)
+            live = LivePreview(
+                settings, the_week, sample=scratch, segment=key, edition_path=edition_path
+            )
             pages = PageRenderer(settings.templates_dir)
             if stop.is_set():  # its exception swallowed where it landed (a GC callback)
                 raise KeyboardInterrupt
@@ -94,6 +111,12 @@ def preview(
 @click.option("--week", help=COMING)
 @click.option("--segment", help=SEGMENT + " Default: every segment.")
 @click.option("--sample", is_flag=True, help=SAMPLE)
+@click.option(
+    "--edition",
+    "edition_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=EDITION,
+)
 @click.option("--check-links", is_flag=True, help="Fetch every link (HEAD, else GET).")
 @click.option("--no-spam", is_flag=True, help="Skip SpamAssassin (about a second a segment).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
@@ -101,16 +124,18 @@ def lint(
     week: str | None,
     segment: str | None,
     sample: bool,
+    edition_path: Path | None,
     check_links: bool,
     no_spam: bool,
     as_json: bool,
 ) -> None:
     """Check the coming edition as an inbox would: size, images, links,
     unsubscribe, postal address, preview text, subject, text part, spam
-    score. Exits 1 when there are errors."""
+    score, and the edition file's intro. Exits 1 when there are errors."""
     settings = load()
-    the_week = coming(settings, week, SAMPLE_WEEK if sample else None)
-    with week_source(settings, the_week, sample=sample) as source:
+    named = file_week(settings, week, edition_path)
+    the_week = coming(settings, None, named or (SAMPLE_WEEK if sample else None))
+    with week_source(settings, the_week, sample=sample, edition_path=edition_path) as source:
         segments = [parse_segment(segment)] if segment is not None else list(source.segments)
         result = lint_edition(
             source,

@@ -72,6 +72,7 @@ class EditionFile:
     file is the edition as computed."""
 
     source: str = ""  # the file's text, as stored and exported
+    name: str = "edition file"  # what problems call it: a path, "edition file 2026-W48"
     subject: str | None = None
     preheader: str | None = None
     order: tuple[ItemRef, ...] = ()
@@ -119,6 +120,7 @@ def read_edition_file(text: str, source: str = "edition file") -> EditionFile:
     report.raise_any()
     return EditionFile(
         source=text,
+        name=source,
         subject=subject,
         preheader=preheader,
         order=order,

@@ -2,9 +2,10 @@
 change numbered, previews composed on demand.
 
 A watcher thread looks at the email templates (and, with ``--sample``, the
-sample data) every 100 ms and reads the week from the store every 500 ms;
-any change bumps a version number, which pages wait on (a long poll) to
-fetch the preview again. A preview is composed on demand, once per version
+sample data; with ``--edition``, the edition file being written) every
+100 ms and reads the week from the store every 500 ms; any change bumps a
+version number, which pages wait on (a long poll) to fetch the preview
+again. A preview is composed on demand, once per version
 and segment. SpamAssassin, which takes about a second, runs on a thread of
 its own; its verdict bumps the version when it arrives.
 """
@@ -28,7 +29,14 @@ from worker.domain.weeks import Week
 from worker.editor.lint.rules import Finding
 from worker.editor.lint.spamcheck import spam_check_findings, spam_findings, spamassassin_path
 from worker.editor.page import error_payload, preview_payload
-from worker.editor.preview import Preview, WeekSource, compose_preview, message_findings, read_week
+from worker.editor.preview import (
+    Preview,
+    WeekSource,
+    compose_preview,
+    message_findings,
+    read_edition_path,
+    read_week,
+)
 from worker.editor.sample import SampleStore, sample_files
 from worker.errors import DigestError
 from worker.now import process_now
@@ -56,8 +64,12 @@ class LivePreview:
         clock: Callable[[], dt.datetime] = process_now,
         segment: str = "",
         spam: bool = True,
+        edition_path: Path | None = None,
     ) -> None:
         self.settings = settings
+        # An edition file being written: it shapes the week in place of the
+        # stored one, and is read again when saved.
+        self.edition_path = edition_path
         self.week = week
         self.default_segment = segment
         self.clock = clock
@@ -117,6 +129,8 @@ class LivePreview:
         files = sorted(path for path in email.rglob("*") if path.is_file())
         if self._sample is not None:
             files += sample_files(self._sample.folder)
+        if self.edition_path is not None:
+            files.append(self.edition_path)
         return files
 
     def _stat_files(self) -> dict[Path, tuple[int, int]]:
@@ -154,8 +168,9 @@ class LivePreview:
 
     def _read_store(self) -> bool:
         try:
+            edition = read_edition_path(self.edition_path) if self.edition_path else None
             with self._sessions() as session:
-                source = read_week(session, self.week, self.settings)
+                source = read_week(session, self.week, self.settings, edition)
         except SQLAlchemyError as error:
             words = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             return self._set(None, f"the store cannot be read: {words}")

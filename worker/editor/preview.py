@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,13 @@ from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.deliver.editions import find_edition, rebuildable, segment_keys
 from worker.domain.digest import Digest
-from worker.domain.editorial import EditionFile
+from worker.domain.editorial import (
+    EditionFile,
+    EditorialFileError,
+    read_edition_file,
+    shape,
+    unknown_items,
+)
 from worker.domain.segments import EVERYONE, segment_categories, segment_label
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week
@@ -38,7 +45,7 @@ from worker.editor.lint.message import Mail, read_message
 from worker.editor.lint.rules import Finding, Level, by_level, lint_mail
 from worker.editor.lint.spamcheck import spam_check_findings
 from worker.errors import DigestError
-from worker.gather import gather_edition_file, gather_shaped
+from worker.gather import gather_computed, gather_edition_file, gather_shaped
 from worker.mail.base import OutgoingMessage
 from worker.render.renderer import Renderer
 
@@ -63,10 +70,10 @@ class WeekSource:
     # True once a build may no longer replace its renders (it has deliveries,
     # or is sending, sent, cancelled): they are what goes out.
     delivered: bool = False
-    # The week's edition file, the items it names that the week no longer
-    # has, and the subject of the week before's edition (for the lint).
+    # The week's edition file, what the lint says of the items it names that
+    # the week does not have, and the subject of the week before's edition.
     edition_file: EditionFile | None = None
-    missing: tuple[str, ...] = ()
+    missing: tuple[Finding, ...] = ()
     previous_subject: str | None = None
 
 
@@ -113,14 +120,27 @@ class Preview:
         return (self.mail.scan.preheader if self.mail.scan else None) or ""
 
 
-def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
-    """The week's content, segments and edition, as a preview needs them."""
-    digest, missing = gather_shaped(session, week, settings)
+def read_week(
+    session: Session, week: Week, settings: Settings, edition_file: EditionFile | None = None
+) -> WeekSource:
+    """The week's content, segments and edition, as a preview needs them;
+    shaped by ``edition_file`` (one being written, not yet stored) when
+    given, else by the week's stored edition file."""
+    if edition_file is None:
+        digest, missing = gather_shaped(session, week, settings)
+        edition_file = gather_edition_file(session, week, settings)
+        # The send goes on without them: worth a look, not a stop.
+        gone, level = "hidden or removed since the file was stored", Level.WARNING
+    else:
+        computed = gather_computed(session, week, settings)
+        missing = unknown_items(computed, edition_file, edition_file.name)
+        digest = shape(computed, edition_file, edition_file.name, strict=False)
+        gone, level = "`digest edition import` refuses the file until it is fixed", Level.ERROR
     keys = (EVERYONE, *sorted(k for k in set(segment_keys(session)) if k != EVERYONE))
     previous = find_edition(session, settings.list_id, str(week.previous()))
     editorial = {
-        "edition_file": gather_edition_file(session, week, settings),
-        "missing": tuple(missing),
+        "edition_file": edition_file,
+        "missing": tuple(Finding(level, "edition-file", f"{m} ({gone})") for m in missing),
         "previous_subject": previous.subject if previous is not None else None,
     }
     edition = find_edition(session, settings.list_id, str(week))
@@ -131,6 +151,18 @@ def read_week(session: Session, week: Week, settings: Settings) -> WeekSource:
     return WeekSource(
         week, digest, keys, edition.id, str(edition.status), rendered, delivered, **editorial
     )
+
+
+def read_edition_path(path: Path) -> EditionFile:
+    """The edition file at ``path``, checked (an editor's file being written:
+    ``digest preview --edition``, ``digest lint --edition``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise EditorialFileError(str(path), [f"cannot read: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise EditorialFileError(str(path), [f"not UTF-8 text (byte {error.start})"]) from None
+    return read_edition_file(text, str(path))
 
 
 def known_segment(source: WeekSource, segment: str) -> str:
@@ -253,7 +285,6 @@ def message_findings(
                 preview.subject,
                 source.previous_subject,
                 source.missing,
-                f"edition file {source.week}",
             ),
             *spam,
             *edition_findings(source, preview.segment, preview.parts, settings),

@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.domain.weeks import Week
-from worker.editor.preview import WeekSource, read_week
+from worker.editor.preview import WeekSource, read_edition_path, read_week
 from worker.editor.sample import SampleStore
 from worker.store import make_engine, session_factory
 
 
 @contextlib.contextmanager
-def week_source(settings: Settings, week: Week, *, sample: bool) -> Iterator[WeekSource]:
+def week_source(
+    settings: Settings, week: Week, *, sample: bool, edition_path: Path | None = None
+) -> Iterator[WeekSource]:
     """``week`` as a preview, lint or test send needs it (:func:`read_week`),
     from the store, or with ``sample`` from the sample data loaded into a
-    scratch store. On leaving, the store's connections are closed (the
-    scratch store dropped)."""
+    scratch store; shaped by the edition file at ``edition_path`` when
+    given. On leaving, the store's connections are closed (the scratch
+    store dropped)."""
+    edition = read_edition_path(edition_path) if edition_path else None
     scratch = SampleStore(settings) if sample else None
     sessions: sessionmaker[Session] | None = None
     try:
@@ -31,7 +36,7 @@ def week_source(settings: Settings, week: Week, *, sample: bool) -> Iterator[Wee
             else session_factory(make_engine(settings.database_url, create=False))
         )
         with sessions() as session:
-            source = read_week(session, week, settings)
+            source = read_week(session, week, settings, edition)
         yield source
     finally:
         if scratch:

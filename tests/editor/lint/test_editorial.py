@@ -36,7 +36,7 @@ def of(findings: list[Finding], check: str, level: Level | None = None) -> list[
 
 def test_intro_links_and_images_are_named_at_their_file_lines() -> None:
     edition = read_edition_file(FILE, "W48.md")
-    findings = editorial_findings(edition, "Files API or open weights?", None, (), "W48.md")
+    findings = editorial_findings(edition, "Files API or open weights?", None, ())
     assert of(findings, "intro", Level.WARNING) == [
         "W48.md:6: the link text “here” says nothing out of context: name where it goes "
         "(https://verdicts.example/method)",
@@ -109,7 +109,7 @@ def test_the_preview_lints_the_stored_file_last_weeks_subject_and_gone_items(
     findings = message_findings(source, preview, settings, [])
     assert of(findings, "edition-file") == [
         "edition file 2026-W48:3: prismatic-canvas-vs-sketchloom is not in week 2026-W48's "
-        "edition (hidden or removed since)"
+        "edition (hidden or removed since the file was stored)"
     ]
     assert of(findings, "subject", Level.WARNING) == [
         "the subject is last week's too: “Same as last week”; readers skip what looks read"

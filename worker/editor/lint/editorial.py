@@ -27,17 +27,13 @@ def editorial_findings(
     edition_file: EditionFile | None,
     subject: str,
     previous_subject: str | None,
-    missing: Sequence[str],
-    source: str = "edition file",
+    missing: Sequence[Finding],
 ) -> list[Finding]:
     """The findings on the week's edition file and subject: ``subject`` is
     the message's, ``previous_subject`` last week's edition's (None when
-    there was none), ``missing`` the items the file names that the week no
-    longer has (:func:`worker.domain.editorial.unknown_items`)."""
-    found = [
-        Finding(Level.WARNING, "edition-file", f"{problem} (hidden or removed since)")
-        for problem in missing
-    ]
+    there was none), ``missing`` the findings on the items the file names
+    that the week does not have (:func:`worker.domain.editorial.unknown_items`)."""
+    found = list(missing)
     if previous_subject and _same(subject, previous_subject):
         found.append(
             Finding(
@@ -47,15 +43,15 @@ def editorial_findings(
             )
         )
     if edition_file is not None and edition_file.intro:
-        found += _intro(edition_file, source)
+        found += _intro(edition_file)
     return found
 
 
-def _intro(edition_file: EditionFile, source: str) -> list[Finding]:
+def _intro(edition_file: EditionFile) -> list[Finding]:
     outline = markdown.outline(edition_file.intro)
 
     def place(line: int) -> str:
-        return f"{source}:{edition_file.intro_line + line - 1}"
+        return f"{edition_file.name}:{edition_file.intro_line + line - 1}"
 
     found = []
     if outline.words > INTRO_WORDS:
