@@ -6,8 +6,6 @@ refused, a ready one rebuilt. Both stores."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.cli import CliRunnerCall
+from tests.support.editor import Editor
 from tests.support.sample import W48, build_sample_week, load_sample
 from worker.cli import main
 from worker.config import Settings
@@ -25,39 +24,6 @@ from worker.now import process_now
 from worker.store.models import Edition, EditionSegment, EditorCopy, Tool
 
 SEED = "claude-files-api-vs-claude-haiku-open-weights"
-
-
-class Editor:
-    """An $EDITOR: a script that, on its n-th run, keeps the file it was
-    given (``seen(n)``) and writes ``texts[n]`` over it (the last one again
-    on later runs); None quits without saving."""
-
-    def __init__(self, folder: Path, *texts: str | None) -> None:
-        self.folder = folder
-        folder.mkdir()
-        (folder / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
-        self.command = folder / "editor"
-        self.command.write_text(
-            f"#!{sys.executable}\n"
-            "import json, pathlib, sys\n"
-            f"here = pathlib.Path({str(folder)!r})\n"
-            "runs = len(list(here.glob('seen-*.md')))\n"
-            "target = pathlib.Path(sys.argv[1])\n"
-            "(here / f'seen-{runs}.md').write_text(target.read_text('utf-8'), 'utf-8')\n"
-            "texts = json.loads((here / 'texts.json').read_text('utf-8'))\n"
-            "text = texts[min(runs, len(texts) - 1)]\n"
-            "if text is not None:\n"
-            "    target.write_text(text, 'utf-8')\n",
-            encoding="utf-8",
-        )
-        self.command.chmod(0o755)
-
-    def seen(self, run: int = 0) -> str:
-        return (self.folder / f"seen-{run}.md").read_text(encoding="utf-8")
-
-    @property
-    def runs(self) -> int:
-        return len(list(self.folder.glob("seen-*.md")))
 
 
 @pytest.fixture
