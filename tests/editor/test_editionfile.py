@@ -307,7 +307,7 @@ def test_the_template_marks_the_launches_the_cap_leaves_out() -> None:
     launches = [line for line in lines if line.startswith("#   launch:")]
     assert len(launches) == 100 and lines[marker - 1].startswith("#   launch:")
     assert sum(line.startswith("#   launch:") for line in lines[:marker]) == 40
-    assert lines[-3] == "#   … and 50 more launches"
+    assert lines[-3] == "#   … and 50 more: digest content list --week 2026-W48 --kind launches"
 
 
 def test_a_files_week_comes_from_its_name() -> None:

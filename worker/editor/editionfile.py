@@ -286,7 +286,10 @@ def _item_lines(digest: Digest) -> list[str]:
         lines.append(f"#   (DIGEST_MAX_LAUNCHES shows {cap}; these only if order names them:)")
         lines += launches[len(shown) :]
     if len(ordered) > LISTED_LAUNCHES:
-        lines.append(f"#   … and {len(ordered) - LISTED_LAUNCHES:,} more launches")
+        more = len(ordered) - LISTED_LAUNCHES
+        lines.append(
+            f"#   … and {more:,} more: digest content list --week {digest.week} --kind launches"
+        )
     return lines
 
 
