@@ -228,6 +228,8 @@ def test_import_takes_the_week_from_the_option_else_the_files_name(
     result = digest("edition", "import", str(named))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("2026-W48: edition file saved\n")
+    again = digest("edition", "import", str(named))
+    assert again.stdout == "2026-W48: not changed; the edition file is as it was\n"
     other = tmp_path / "draft.md"
     other.write_text("---\nsubject: By the option\n---\n", encoding="utf-8")
     result = digest("edition", "import", str(other), "--week", "2026-W47")

@@ -213,6 +213,24 @@ def test_a_ready_edition_is_rebuilt_and_its_approval_withdrawn(
     assert all("Hello, readers." in r.html and "Hello, readers." in r.text for r in renders)
 
 
+def test_saving_the_same_again_changes_nothing_and_keeps_the_approval(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    build_sample_week(sessions, settings)
+    untouched = draft(sessions, W48, settings).text
+    assert not save(sessions, settings, untouched).changed  # the template does nothing
+    assert copies(sessions) == []
+    text = "---\nsubject: Once\n---\n"
+    assert save(sessions, settings, text).changed
+    approve_edition(sessions, W48, settings, "bea", NOW)
+    again = save(sessions, settings, text + "\n")  # an editor's extra newline
+    assert (again.changed, again.rebuilt, again.approval_withdrawn) == (False, None, False)
+    with sessions() as session:
+        assert session.scalars(select(Edition.approved_by)).one() == "bea"
+    (copy,) = copies(sessions)
+    assert copy.source == text
+
+
 def test_a_week_without_an_edition_keeps_the_file_for_its_build(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:

@@ -38,6 +38,8 @@ from worker.editor.editionfile import (
 )
 from worker.render.renderer import Renderer
 
+NOT_CHANGED = "not changed; the edition file is as it was"
+
 
 @click.group()
 def edition() -> None:
@@ -56,14 +58,13 @@ def edition_edit(week: str | None) -> None:
     sessions = sessions_for(settings)
     the_week = coming(settings, week)
     refuse_if_started(sessions, the_week, settings)
-    start = draft(sessions, the_week, settings)
     source = f"{the_week}.md"
     checked = edit_until_valid(
-        start.text,
+        draft(sessions, the_week, settings).text,
         lambda text: check_edition_file(sessions, the_week, settings, text, source),
     )
-    if checked is None or checked.source.rstrip("\n") == start.text.rstrip("\n"):
-        console.print(f"{the_week}: not changed; the edition file is as it was")
+    if checked is None:
+        console.print(f"{the_week}: {NOT_CHANGED}")
         return
     _save(settings, sessions, the_week, checked.source, source)
 
@@ -141,6 +142,9 @@ def _save(
         by=user_name(),
         renderer=Renderer(settings.templates_dir),
     )
+    if not saved.changed:
+        console.print(f"{week}: {NOT_CHANGED}")
+        return
     console.print(f"{week}: edition file saved", highlight=False)
     _print_effect(settings, saved.effect)
     _print_rebuild(saved)

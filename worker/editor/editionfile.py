@@ -99,8 +99,12 @@ class Saved:
 
     week: Week
     effect: Effect
+    # False: the text is the one stored (or, for a week without a file, one
+    # that does nothing): nothing was stored or rebuilt.
+    changed: bool
     # The rebuild of the week's edition; None when none was built yet (the
-    # build uses the file). ``built`` False: it started before the rebuild.
+    # build uses the file) or nothing changed. ``built`` False: it started
+    # before the rebuild.
     rebuilt: BuildResult | None
     approval_withdrawn: bool
 
@@ -194,7 +198,9 @@ def save_edition_file(
 ) -> Saved:
     """Check ``text`` as :func:`check_edition_file` does and store it as
     the week's edition file; then rebuild the week's edition if it is built
-    and unsent (which withdraws an approval: it was of the old render)."""
+    and unsent (which withdraws an approval: it was of the old render). The
+    text stored already, or a file that does nothing where there was none,
+    changes nothing: no approval is withdrawn by a save of the same."""
     now = now or process_now()
     edition_file = read_edition_file(text, source)
     with sessions.begin() as session:
@@ -202,16 +208,30 @@ def save_edition_file(
         edition = find_edition(session, settings.list_id, str(week), lock=True)
         _refuse_started(session, edition, week)
         digest = _checked(session, week, settings, edition_file, source, now)
-        _store(session, week, settings, edition_file, by[:_BY_MAX], now)
-        was_built = edition is not None
+        changed = _changes(session.scalar(_stored(week, settings)), edition_file)
+        if changed:
+            _store(session, week, settings, edition_file, by[:_BY_MAX], now)
+        rebuild = changed and edition is not None
         approved = edition is not None and edition.approved_at is not None
-    rebuilt = build_edition(sessions, week, settings, renderer) if was_built else None
+    rebuilt = build_edition(sessions, week, settings, renderer) if rebuild else None
     return Saved(
         week=week,
         effect=effect_of(digest, edition_file, settings),
+        changed=changed,
         rebuilt=rebuilt,
         approval_withdrawn=approved and rebuilt is not None and rebuilt.built,
     )
+
+
+def _changes(stored: EditorCopy | None, edition_file: EditionFile) -> bool:
+    """Whether storing ``edition_file`` changes anything. Trailing newlines
+    do not count: editors add one on save."""
+    if stored is None:
+        file = edition_file
+        return any(
+            (file.subject, file.preheader, file.order, file.exclude, file.send_at, file.intro)
+        )
+    return stored.source.rstrip("\n") != edition_file.source.rstrip("\n")
 
 
 def week_effect(
