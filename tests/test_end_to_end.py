@@ -10,10 +10,18 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from subscribers.web import create_app
 from tests.support.commands import digest
+from tests.support.editor import Editor
+from tests.support.mailparts import parse_message, part_bytes
 from tests.support.smtpserver import Handler
-from worker.config import PROJECT_ROOT, load_settings
+from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.domain.tokens import Purpose, read_token
+from worker.editor.sample import load_sample
+from worker.store.models import Tool
 
 SAMPLE = PROJECT_ROOT / "sample"
 
@@ -99,3 +107,88 @@ def test_errors_are_one_line_naming_the_place(database_url: str, tmp_path: Path)
     assert "Traceback" not in done.stderr
     week = digest(env, "build", "--week", "2026-W54")
     assert week.returncode == 1 and "not an ISO week" in week.stderr
+
+
+def test_an_editor_shapes_the_demo_week_and_the_send_carries_it(
+    sessions: sessionmaker[Session], settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """The issue's done-when. From the demo's state (its content, feeds and
+    subscribers, loaded as `digest demo` loads them, before its send), an
+    editor writes an intro, a subject, an order and exclusions for the demo
+    week with `digest edition edit` ($EDITOR a script), sees them in `digest
+    preview`, and the send carries them in the HTML, the text part, the
+    Subject header and the archive."""
+    load_sample(sessions, settings)
+    with sessions() as session:
+        ids = dict(session.execute(select(Tool.name, Tool.id)).all())
+    subject = "Agents or notes? The panel splits"
+    edition_file = (
+        "---\n"
+        f'subject: "{subject}"\n'
+        "order:\n"
+        "  - loomwright-agents-vs-parcelbot-orchestrator\n"
+        f"  - launch:{ids['Testwhisper']}\n"
+        f"exclude: [comparison:prismatic-canvas-vs-sketchloom, launch:{ids['Slidesmith']}]\n"
+        "---\n"
+        "This week the panel **splits** on agents; read [how we judge]"
+        "(https://verdicts.example/method).\n"
+    )
+    editor = Editor(tmp_path / "editor", edition_file)
+    outbox = tmp_path / "outbox"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "VISUAL"},
+        "DATABASE_URL": database_url,
+        "MAIL_URL": f"file://{outbox}",
+        "SITE_URL": settings.site_url,
+        "SECRET_KEY": "test-secret-key",
+        "DIGEST_TIMEZONE": settings.digest_timezone,
+        "EDITOR": str(editor.command),
+    }
+
+    edited = digest(env, "edition", "edit", "--week", "2026-W48")
+    assert edited.returncode == 0, edited.stderr
+    assert "2026-W48: edition file saved" in edited.stdout
+    assert '# subject: "Claude Files API vs Claude Haiku Open Weights' in editor.seen()
+
+    preview = digest(env, "preview", "--week", "2026-W48", "--out", str(tmp_path / "preview"))
+    assert preview.returncode == 0, preview.stderr
+    previewed = parse_message((tmp_path / "preview" / "message.eml").read_bytes())
+    assert previewed["Subject"] == subject
+    assert_shaped((tmp_path / "preview" / "message.html").read_text(encoding="utf-8"), html=True)
+
+    sent = digest(env, "send", "--week", "2026-W48")
+    assert sent.returncode == 0, sent.stderr
+    assert "8 sent" in sent.stdout
+    files = sorted(outbox.glob("*.eml"))
+    assert len(files) == 8
+    for path in files:
+        message = parse_message(path.read_bytes())
+        assert message["Subject"] == subject
+    assert_shaped(part_bytes(message, "html").decode("utf-8"), html=True)
+    assert_shaped(part_bytes(message, "plain").decode("utf-8"), html=False)
+
+    client = create_app(settings, sessions=sessions).test_client()
+    index = client.get("/archive").get_data(as_text=True)
+    assert subject in index
+    assert_shaped(client.get("/archive/2026-W48").get_data(as_text=True), html=True)
+    assert_shaped(client.get("/archive/2026-W48.txt").get_data(as_text=True), html=False)
+
+
+def assert_shaped(part: str, *, html: bool) -> None:
+    """``part`` (HTML or text) carries the editor's intro, order and exclusions."""
+    if html:
+        assert "This week the panel <strong>splits</strong> on agents" in part
+        assert '<a href="https://verdicts.example/method" rel="noopener noreferrer">' in part
+        picks = part.index("EDITOR&#39;S PICKS")
+    else:
+        assert "This week the panel splits on agents; read how we judge [1]." in part
+        assert "[1] https://verdicts.example/method" in part
+        picks = part.index("EDITOR'S PICKS")
+    first, seed = (
+        part.index("Loomwright Agents vs Parcelbot Orchestrator"),
+        part.index("Claude Files API vs Claude Haiku Open Weights"),
+    )
+    assert part.index("This week the panel") < first < seed < picks < part.index("Testwhisper")
+    assert part.index("Testwhisper") < part.index("DEVELOPER TOOLS", picks)
+    for excluded in ("Prismatic Canvas vs Sketchloom", "Slidesmith"):
+        assert excluded not in part

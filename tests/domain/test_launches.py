@@ -10,7 +10,7 @@ from collections import Counter
 
 from tests.support.digests import launch, seed_digest
 from worker.domain.digest import Launch
-from worker.domain.launches import by_category, capped, fair_order
+from worker.domain.launches import PICKS, by_category, capped, fair_order, kept_order, launch_groups
 from worker.domain.urls import archive_launches_url, archive_url
 
 
@@ -83,6 +83,35 @@ def test_launches_are_listed_by_category_and_name_uncategorised_last() -> None:
         ("Productivity", ["Alpha", "beta"]),
         ("Other", ["zeta"]),
     ]
+
+
+def test_the_editors_picks_are_kept_first_under_the_cap_in_the_files_order() -> None:
+    """A flooding feed's launches would win no place by the fair order; named
+    in the edition file's ``order``, they are kept before any other."""
+    flood = [made(n, "Developer Tools", feed_id=9) for n in range(300)]
+    others = [made(300 + n, "Design", feed_id=2) for n in range(20)]
+    picks = (flood[250].tool_id, others[19].tool_id, flood[299].tool_id)
+    week = dataclasses.replace(seed_digest(), launches=(*flood, *others), picks=picks)
+    assert [x.tool_id for x in kept_order(week)[:3]] == list(picks)
+    shown = capped(week, 5)
+    assert [x.tool_id for x in shown.launches[:3]] == list(picks)
+    assert (len(shown.launches), shown.more_launches) == (5, 315)
+    # Without picks, the same cap keeps none of them.
+    plain = capped(dataclasses.replace(week, picks=()), 5)
+    assert not {x.tool_id for x in plain.launches} & set(picks)
+
+
+def test_the_picks_are_a_group_of_their_own_above_the_categories() -> None:
+    design, productivity, other = made(1, "Design"), made(2, "Productivity"), made(3, None)
+    week = dataclasses.replace(
+        seed_digest(),
+        launches=(design, productivity, other),
+        # A pick the segment does not have (narrowed out) is passed over.
+        picks=(other.tool_id, 999_999, productivity.tool_id),
+    )
+    assert launch_groups(week) == [(PICKS, [other, productivity]), ("Design", [design])]
+    unpicked = dataclasses.replace(week, picks=())
+    assert launch_groups(unpicked) == by_category(unpicked.launches)
 
 
 def test_archive_links_are_built_in_one_place() -> None:

@@ -162,6 +162,35 @@ def test_launches_are_grouped_by_category(renderer: Renderer) -> None:
     assert "NEW THIS WEEK: 3 launches" in text
 
 
+def test_the_editors_picks_come_first_and_stay_under_the_cap(renderer: Renderer) -> None:
+    """Launches the edition file orders first are listed under EDITOR'S PICKS,
+    above the categories, and kept when the cap leaves others out."""
+    week = flooded_digest(500)
+    flood = [x for x in week.launches if x.name.startswith("Flood")]
+    picks = (flood[-1], flood[-2])  # the fair order would keep neither
+    out = renderer.render(dataclasses.replace(week, picks=tuple(x.tool_id for x in picks)))
+    names = listed(out.html)
+    assert len(names) == 40
+    assert names[:2] == [picks[0].name, picks[1].name]
+    assert names.count(picks[0].name) == 1  # not listed again in its category
+    html = visible_text(out.html)
+    assert html.index("EDITOR&#39;S PICKS") < html.index("DESIGN")
+    assert out.text.index("EDITOR'S PICKS") < out.text.index(picks[0].name)
+    assert out.text.index(picks[1].name) < out.text.index("DESIGN")
+    assert len(out.html.encode()) <= HTML_BUDGET
+
+
+def test_the_picks_are_kept_first_when_the_budget_cuts(renderer: Renderer) -> None:
+    """Launches too long for all to fit: the budget's cut keeps the picks."""
+    week = long_launches_digest()
+    picks = (week.launches[-1], week.launches[-3])
+    out = renderer.render(dataclasses.replace(week, picks=tuple(x.tool_id for x in picks)))
+    shown = re.findall(r"<b>(Long \d+) n+</b>", out.html)
+    assert 2 < len(shown) < 40
+    assert shown[:2] == [picks[0].name.split(" n")[0], picks[1].name.split(" n")[0]]
+    assert len(out.html.encode()) <= HTML_BUDGET
+
+
 def test_text_part_has_what_the_html_has(renderer: Renderer) -> None:
     digest = big_digest(3, 8)
     out = renderer.render(digest)

@@ -33,6 +33,7 @@ COMMANDS = {
     "cancel": "editions:cancel",
     "approve": "editions:approve",
     "hold": "editions:hold",
+    "edition": "edition:edition",
     "worker": "delivery:worker",
     "clock": "schedule:clock",
     "tick": "schedule:tick",

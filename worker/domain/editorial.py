@@ -291,6 +291,9 @@ def _send_at(values: dict[str, Any], lines: dict[str, int], report: _Report) -> 
             report.add(line, "send_at", "give the time without a zone: it is in DIGEST_TIMEZONE")
             return None
         return value.replace(second=0, microsecond=0)
+    if isinstance(value, dt.date):
+        report.add(line, "send_at", f"{value} is a day: give the time too, YYYY-MM-DD HH:MM")
+        return None
     if isinstance(value, str) and (match := _SEND_AT.match(value.strip())):
         day, hour, minute, _ = match.groups()
         try:

@@ -13,8 +13,12 @@ a thousand made-up ones, gets a turn in each round like every other source
 and cannot push the others out; nor can one category push out the rest of
 its own feed's.
 
+The editor's picks (the launches the week's edition file names in its
+``order``, ``Digest.picks``) come before all of that: kept first, in the
+file's order, and shown first as a group of their own.
+
 Shown, the kept launches are grouped by category (A–Z, uncategorised last
-as "Other") and listed by name within one.
+as "Other") and listed by name within one, under the editor's picks.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TypeVar
 from worker.domain.digest import Digest, Launch
 
 OTHER = "Other"  # the heading of launches without a category
+PICKS = "Editor's picks"  # the heading of the launches the edition file orders first
 
 T = TypeVar("T")
 
@@ -42,6 +47,31 @@ def by_category(launches: Iterable[Launch]) -> list[tuple[str, list[Launch]]]:
     )
     grouped = groupby(ordered, key=lambda launch: launch.category or OTHER)
     return [(category, list(group)) for category, group in grouped]
+
+
+def launch_groups(digest: Digest) -> list[tuple[str, list[Launch]]]:
+    """``digest``'s launches as an email lists them: the editor's picks
+    first, as one group in the edition file's order, then the rest
+    :func:`by_category`."""
+    picked, rest = _picked(digest)
+    groups = by_category(rest)
+    return [(PICKS, picked), *groups] if picked else groups
+
+
+def kept_order(digest: Digest) -> list[Launch]:
+    """``digest``'s launches in the order a capped edition keeps them: the
+    editor's picks, then the rest in :func:`fair_order`."""
+    picked, rest = _picked(digest)
+    return [*picked, *fair_order(rest)]
+
+
+def _picked(digest: Digest) -> tuple[list[Launch], list[Launch]]:
+    """The launches ``digest.picks`` names, in its order, and the others."""
+    rank = {tool_id: index for index, tool_id in enumerate(digest.picks)}
+    picked = sorted(
+        (x for x in digest.launches if x.tool_id in rank), key=lambda x: rank[x.tool_id]
+    )
+    return picked, [x for x in digest.launches if x.tool_id not in rank]
 
 
 def fair_order(launches: Sequence[Launch]) -> list[Launch]:
@@ -64,11 +94,11 @@ def fair_order(launches: Sequence[Launch]) -> list[Launch]:
 
 def capped(digest: Digest, limit: int, order: Sequence[Launch] | None = None) -> Digest:
     """``digest`` showing at most ``limit`` launches, the first ones of
-    :func:`fair_order` (``order``, where the caller has it already); the
+    :func:`kept_order` (``order``, where the caller has it already); the
     rest are counted in ``more_launches``."""
     if len(digest.launches) <= limit:
         return digest
-    ordered = fair_order(digest.launches) if order is None else order
+    ordered = kept_order(digest) if order is None else order
     return dataclasses.replace(
         digest,
         launches=tuple(ordered[:limit]),

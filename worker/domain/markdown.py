@@ -25,7 +25,8 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "wi
 URL_SCHEMES = frozenset({"https"})
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s[^>]*)?/?>")
+# A tag, or an HTML comment (which would be shown, not hidden).
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s[^>]*)?/?>|<!--")
 _PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 # Every link is parsed as a link, whatever its scheme, so that
 # :func:`problems` can name a javascript: one; nh3 drops what is not https.
@@ -116,7 +117,8 @@ class _TextWriter:
     def __init__(self, width: int) -> None:
         self.width = width
         self.blocks: list[str] = []
-        self.listed: set[int] = set()  # the blocks that are list items
+        self.listed: dict[int, int] = {}  # the blocks that are list items: their list's number
+        self.list_count = 0
         self.links: list[str] = []
         self.lists: list[list[int]] = []  # per open list: [next number] or [] for bullets
         self.quote = 0
@@ -126,9 +128,9 @@ class _TextWriter:
         for token in tokens:
             kind = token.type
             if kind == "bullet_list_open":
-                self.lists.append([])
+                self._open_list([])
             elif kind == "ordered_list_open":
-                self.lists.append([int(token.attrGet("start") or 1)])
+                self._open_list([int(token.attrGet("start") or 1)])
             elif kind in ("bullet_list_close", "ordered_list_close"):
                 self.lists.pop()
             elif kind == "list_item_open":
@@ -152,6 +154,11 @@ class _TextWriter:
             elif kind == "heading_close":
                 last = self.blocks[-1] if self.blocks else ""
                 self.blocks[-1] = f"{last}\n{'-' * min(len(last), self.width)}"
+
+    def _open_list(self, numbers: list[int]) -> None:
+        if not self.lists:  # a list in a list is one with it: its items follow tightly
+            self.list_count += 1
+        self.lists.append(numbers)
 
     def _inline(self, children: list[Token]) -> str:
         parts: list[str] = []
@@ -197,15 +204,16 @@ class _TextWriter:
             )
         self.blocks.append("\n".join(lines))
         if depth:
-            self.listed.add(len(self.blocks) - 1)
+            self.listed[len(self.blocks) - 1] = self.list_count
 
     def result(self) -> str:
         text = ""
         for index, block in enumerate(self.blocks):
             if not block.strip():
                 continue
-            # A list's items are one line apart, other blocks a blank line.
-            tight = index in self.listed and index - 1 in self.listed
+            # A list's items are one line apart, other blocks (and the
+            # next list) a blank line.
+            tight = index in self.listed and self.listed.get(index - 1) == self.listed[index]
             gap = "\n" if tight else "\n\n"
             text = f"{text}{gap}{block}" if text else block
         if self.links:

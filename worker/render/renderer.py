@@ -22,7 +22,7 @@ from mjml import mjml2html
 
 from worker.domain import markdown, placeholders
 from worker.domain.digest import Digest, Notice, SeatVerdict
-from worker.domain.launches import by_category, capped, fair_order
+from worker.domain.launches import by_category, capped, kept_order, launch_groups
 from worker.domain.segments import digest_for_segment
 from worker.domain.urls import is_web_url
 from worker.errors import RenderError
@@ -97,7 +97,7 @@ class Renderer:
         most = len(digest.launches)
         if digest.max_launches is not None:
             most = min(most, digest.max_launches)
-        order = fair_order(digest.launches)  # once, for every cut tried below
+        order = kept_order(digest)  # once, for every cut tried below
         rendered = self._render_parts(capped(digest, most, order))
         if _fits(rendered) or not most:
             return rendered
@@ -126,6 +126,7 @@ class Renderer:
             "subject": subject,
             "preheader": preheader,
             "more_line": more_launches_line(digest),
+            "launch_groups": launch_groups(digest),
             # The editor's intro, checked when the edition file was stored
             # and sanitised again here (worker.domain.markdown).
             "intro_html": markupsafe.Markup(markdown.to_html(digest.intro)) if digest.intro else "",
@@ -311,6 +312,8 @@ def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Envir
     )
     env.filters["percent"] = _percent
     env.filters["web_url"] = lambda url: bool(url) and is_web_url(url)
+    # The digest templates list launch_groups; templates of one's own
+    # (TEMPLATES_DIR) may still group launches by category themselves.
     env.filters["groupby_category"] = by_category
     env.filters["thousands"] = "{:,}".format
     env.filters["wrap"] = _wrap
