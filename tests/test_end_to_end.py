@@ -148,7 +148,8 @@ def test_an_editor_shapes_the_demo_week_and_the_send_carries_it(
     edited = digest(env, "edition", "edit", "--week", "2026-W48")
     assert edited.returncode == 0, edited.stderr
     assert "2026-W48: edition file saved" in edited.stdout
-    assert '# subject: "Claude Files API vs Claude Haiku Open Weights' in editor.seen()
+    # The demo stored the sample's edition file: the editor opens it as stored.
+    assert 'subject: "Week 48\'s verdicts: where the panel split"' in editor.seen()
 
     preview = digest(env, "preview", "--week", "2026-W48", "--out", str(tmp_path / "preview"))
     assert preview.returncode == 0, preview.stderr

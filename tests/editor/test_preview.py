@@ -38,6 +38,7 @@ from tests.support.preview import (
     DIGEST_TEMPLATE,
     FILES_API_TAGLINE,
     FOOTER,
+    SAMPLE_SUBJECT,
     WEEK,
     cli_env,
     edit,
@@ -190,7 +191,7 @@ def test_send_test_goes_only_to_the_given_addresses(
     assert [e.rcpt_tos for e in handler.envelopes] == [["a@example.com"], ["b@example.com"]] * 2
     messages = [parse_message(e.original_content) for e in handler.envelopes]
     for message in messages:
-        assert str(message["Subject"]).startswith("[TEST] Claude Files API vs")
+        assert str(message["Subject"]) == f"[TEST] {SAMPLE_SUBJECT}"
         assert message["X-Digest-Test"] == "yes"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     ids = [str(m["Message-ID"]) for m in messages]
@@ -248,7 +249,7 @@ def test_send_test_goes_out_through_postmark(
     assert postmark.tokens == [POSTMARK_TOKEN]
     ((message,),) = postmark.batches
     assert message["To"] == "me@example.com"
-    assert message["Subject"].startswith("[TEST] Claude Files API vs Claude Haiku Open Weights")
+    assert message["Subject"] == f"[TEST] {SAMPLE_SUBJECT}"
     headers = {h["Name"]: h["Value"] for h in message["Headers"]}
     assert headers["X-Digest-Test"] == "yes"
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.commands import digest
+from tests.support.preview import SAMPLE_SUBJECT
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
@@ -123,7 +124,7 @@ def test_the_page_shows_the_message_and_its_lint(browser: Any, site: str) -> Non
         assert payload["error"] is None
         assert page.locator("#error").is_hidden()
         assert page.locator("#subject").text_content() == payload["subject"]
-        assert payload["subject"].startswith("Claude Files API vs Claude Haiku Open Weights")
+        assert payload["subject"] == SAMPLE_SUBJECT
         for frame in FRAMES:
             text = page.evaluate(
                 f"document.getElementById('{frame}').contentDocument.body.innerText"
@@ -292,6 +293,8 @@ def test_content_cannot_break_out_of_the_page(browser: Any, tmp_path: Path) -> N
     text = text.replace(TAGLINE, f"'Files {quoted} that stay'", 1)
     text = text.replace(TITLE, f"title: 'Claude Files API {quoted} vs Claude Haiku'", 1)
     content.write_text(text, encoding="utf-8")
+    # The subject is computed from the hostile title, not given by the file.
+    shutil.rmtree(sample / "editions")
     with (
         preview_site(templates, spam=False, sample=sample) as url,
         opened(browser, url) as shown,

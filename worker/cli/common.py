@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
@@ -22,7 +21,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings, load_settings, refuse_development_key
-from worker.domain.weeks import Week, last_complete_week, parse_week, week_in_name
+from worker.domain.weeks import Week, last_complete_week, parse_week
 from worker.errors import DigestError, driver_words
 from worker.logs import redact, secret_values
 from worker.mail import MailBackend, backend_from_url
@@ -173,14 +172,6 @@ def ready_sessions(settings: Settings) -> sessionmaker[Session]:
 def coming(settings: Settings, week: str | None, default: Week | None = None) -> Week:
     """The week of ``--week``, else ``default``, else the edition of the coming send."""
     return parse_week(week) if week else default or coming_week(settings, process_now())
-
-
-def file_week(settings: Settings, week: str | None, path: Path | None) -> Week | None:
-    """The week ``--week`` gives, else the one the file's name gives
-    (``2026-W48.md``), else None (the command's own default)."""
-    if week:
-        return parse_week(week)
-    return week_in_name(path.name) if path is not None else None
 
 
 def local_time(settings: Settings, moment: datetime | None) -> str:

@@ -14,13 +14,13 @@ from worker.cli.common import (
     coming,
     console,
     fail,
-    file_week,
     load,
 )
 from worker.domain.segments import parse_segment
 from worker.domain.weeks import parse_week
 from worker.editor import lint_report
 from worker.editor.demo import run_demo
+from worker.editor.editionfile import file_week
 from worker.editor.lint.rules import has_errors
 from worker.editor.live import LivePreview, snapshot
 from worker.editor.page import PageRenderer, write_static
@@ -67,8 +67,8 @@ def preview(
     reloads itself when a template, the sample data, the edition file or
     the store changes."""
     settings = load()
-    named = file_week(settings, week, edition_path)
-    the_week = coming(settings, None, named or (SAMPLE_WEEK if sample else None))
+    named = file_week(edition_path) if edition_path else None
+    the_week = coming(settings, week, named or (SAMPLE_WEEK if sample else None))
     key = parse_segment(segment)
 
     def interrupted(_signum: signal.Signals, _again: bool) -> None:
@@ -133,8 +133,8 @@ def lint(
     unsubscribe, postal address, preview text, subject, text part, spam
     score, and the edition file's intro. Exits 1 when there are errors."""
     settings = load()
-    named = file_week(settings, week, edition_path)
-    the_week = coming(settings, None, named or (SAMPLE_WEEK if sample else None))
+    named = file_week(edition_path) if edition_path else None
+    the_week = coming(settings, week, named or (SAMPLE_WEEK if sample else None))
     with week_source(settings, the_week, sample=sample, edition_path=edition_path) as source:
         segments = [parse_segment(segment)] if segment is not None else list(source.segments)
         result = lint_edition(

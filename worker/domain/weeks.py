@@ -41,9 +41,6 @@ class Week:
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-_WEEK_IN_NAME = re.compile(r"\d{4}-W\d{2}")
-
-
 def parse_week(text: str) -> Week:
     """``2026-W48`` → :class:`Week`; a clear :class:`ConfigError` otherwise."""
     match = _WEEK.match(text.strip())
@@ -55,18 +52,6 @@ def parse_week(text: str) -> Week:
         except ValueError:
             pass
     raise ConfigError(f"--week: {text!r} is not an ISO week like 2026-W48")
-
-
-def week_in_name(name: str) -> Week | None:
-    """The ISO week a file's name gives (``2026-W48.md``, ``edition-2026-W48``),
-    or None when it gives none."""
-    match = _WEEK_IN_NAME.search(name)
-    if match is None:
-        return None
-    try:
-        return parse_week(match[0])
-    except ConfigError:
-        return None
 
 
 def week_of(moment: dt.datetime, zone: ZoneInfo) -> Week:

@@ -64,6 +64,8 @@ def run_demo(directory: Path, week: Week, console: Console) -> DemoResult:
     for feed in loaded.feeds.feeds:
         console.print(f"ingest: {feed.url}: {feed.status}, {feed.new} new launches")
     console.print(f"subscribers: {loaded.subscribers} confirmed from sample/subscribers.csv")
+    for named in loaded.editions:
+        console.print(f"edition file: {named} from sample/editions/{named}.md")
 
     built = build_edition(sessions, week, settings, Renderer(settings.templates_dir))
     if built.status == "skipped":

@@ -138,6 +138,13 @@ def read_file(path: Path) -> str:
         raise EditorialFileError(str(path), [f"{path}:{line}: not UTF-8 text"]) from None
 
 
+def load_edition_file(path: Path) -> EditionFile:
+    """The edition file at ``path``, read (:func:`read_file`) and checked on
+    its own, not against a week: one an editor is writing, shown by
+    ``digest preview --edition`` and ``digest lint --edition``."""
+    return read_edition_file(read_file(path), str(path))
+
+
 def stored_edition_file(
     sessions: sessionmaker[Session], week: Week, settings: Settings
 ) -> StoredFile | None:

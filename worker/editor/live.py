@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import Settings
 from worker.domain.weeks import Week
+from worker.editor.editionfile import load_edition_file
 from worker.editor.lint.rules import Finding
 from worker.editor.lint.spamcheck import spam_check_findings, spam_findings, spamassassin_path
 from worker.editor.page import error_payload, preview_payload
@@ -34,7 +35,6 @@ from worker.editor.preview import (
     WeekSource,
     compose_preview,
     message_findings,
-    read_edition_path,
     read_week,
 )
 from worker.editor.sample import SampleStore, sample_files
@@ -168,7 +168,7 @@ class LivePreview:
 
     def _read_store(self) -> bool:
         try:
-            edition = read_edition_path(self.edition_path) if self.edition_path else None
+            edition = load_edition_file(self.edition_path) if self.edition_path else None
             with self._sessions() as session:
                 source = read_week(session, self.week, self.settings, edition)
         except SQLAlchemyError as error:

@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -31,8 +30,6 @@ from worker.deliver.editions import find_edition, rebuildable, segment_keys
 from worker.domain.digest import Digest
 from worker.domain.editorial import (
     EditionFile,
-    EditorialFileError,
-    read_edition_file,
     shape,
     unknown_items,
 )
@@ -151,18 +148,6 @@ def read_week(
     return WeekSource(
         week, digest, keys, edition.id, str(edition.status), rendered, delivered, **editorial
     )
-
-
-def read_edition_path(path: Path) -> EditionFile:
-    """The edition file at ``path``, checked (an editor's file being written:
-    ``digest preview --edition``, ``digest lint --edition``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise EditorialFileError(str(path), [f"cannot read: {error.strerror}"]) from None
-    except UnicodeDecodeError as error:
-        raise EditorialFileError(str(path), [f"not UTF-8 text (byte {error.start})"]) from None
-    return read_edition_file(text, str(path))
 
 
 def known_segment(source: WeekSource, segment: str) -> str:

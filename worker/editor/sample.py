@@ -2,9 +2,10 @@
 
 ``sample/`` holds the seed page's tools, reviews and comparisons
 (``content.yaml``), two feeds of launches (``feeds.toml`` and ``feeds/``) and
-a few subscribers (``subscribers.csv``). :func:`load_sample` puts them into a
-store the real way: the importer, the ingester over HTTP on loopback, the
-CSV importer. ``digest demo`` uses it, and :class:`SampleStore` for the
+a few subscribers (``subscribers.csv``) and the week's edition file
+(``editions/2026-W48.md``). :func:`load_sample` puts them into a store the
+real way: the importer, the ingester over HTTP on loopback, the CSV
+importer, the edition file's checks. ``digest demo`` uses it, and :class:`SampleStore` for the
 ``--sample`` of ``digest preview``, ``lint`` and ``send --test``.
 """
 
@@ -27,10 +28,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.csvio import import_csv
 from worker.config import PROJECT_ROOT, Settings
+from worker.domain.editorial import EditorialFileError
 from worker.domain.weeks import Week
+from worker.editor.editionfile import file_week, read_file, save_edition_file
 from worker.ingest.feeds import load_feeds_file
 from worker.ingest.importer import ImportSummary, import_file
 from worker.ingest.runner import IngestReport, ingest_feeds
+from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
 
 SAMPLE = PROJECT_ROOT / "sample"
@@ -45,13 +49,15 @@ class SampleLoad:
     content: ImportSummary
     feeds: IngestReport
     subscribers: int
+    editions: tuple[str, ...] = ()  # the weeks given an edition file
 
 
 def load_sample(
     sessions: sessionmaker[Session], settings: Settings, folder: Path = SAMPLE
 ) -> SampleLoad:
-    """Import ``folder``'s content, ingest its feeds (served on loopback) and
-    import its subscribers, confirmed, into the store."""
+    """Import ``folder``'s content, ingest its feeds (served on loopback),
+    import its subscribers, confirmed, and store its edition files
+    (``editions/2026-W48.md``), into the store."""
     content = import_file(sessions, folder / "content.yaml", settings.timezone)
     with serve_folder(folder / "feeds") as base_url:
         feeds = [
@@ -64,7 +70,23 @@ def load_sample(
             sessions, feeds, dataclasses.replace(settings, feed_allow_private=own)
         )
     people = import_csv(sessions, folder / "subscribers.csv")
-    return SampleLoad(content, report, people.added)
+    renderer = Renderer(settings.templates_dir)
+    weeks = []
+    for path in sorted((folder / "editions").glob("*.md")):
+        week = file_week(path)
+        if week is None:
+            raise EditorialFileError(str(path), [f"{path}: name it by its week: 2026-W48.md"])
+        save_edition_file(
+            sessions,
+            week,
+            settings,
+            read_file(path),
+            source=str(path),
+            by="sample",
+            renderer=renderer,
+        )
+        weeks.append(str(week))
+    return SampleLoad(content, report, people.added, tuple(weeks))
 
 
 def sample_files(folder: Path = SAMPLE) -> list[Path]:

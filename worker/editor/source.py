@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.domain.weeks import Week
-from worker.editor.preview import WeekSource, read_edition_path, read_week
+from worker.editor.editionfile import load_edition_file
+from worker.editor.preview import WeekSource, read_week
 from worker.editor.sample import SampleStore
 from worker.store import make_engine, session_factory
 
@@ -26,7 +27,7 @@ def week_source(
     scratch store; shaped by the edition file at ``edition_path`` when
     given. On leaving, the store's connections are closed (the scratch
     store dropped)."""
-    edition = read_edition_path(edition_path) if edition_path else None
+    edition = load_edition_file(edition_path) if edition_path else None
     scratch = SampleStore(settings) if sample else None
     sessions: sessionmaker[Session] | None = None
     try:
