@@ -93,18 +93,18 @@ def _parse(ref: str) -> tuple[str | None, str]:
 
 def _tools(session: Session, key: str, *, by_id: bool) -> list[Item]:
     rows = session.execute(
-        select(Tool.id, Tool.slug, Tool.name).where(
-            or_(Tool.slug == key, _id_is(Tool.id, key, by_id))
-        )
+        select(Tool.id, Tool.slug, Tool.name)
+        .where(or_(Tool.slug == key, _id_is(Tool.id, key, by_id)))
+        .order_by(Tool.id)
     )
     return [Item("tool", *row) for row in rows]
 
 
 def _comparisons(session: Session, key: str, *, by_id: bool) -> list[Item]:
     rows = session.execute(
-        select(Comparison.id, Comparison.slug, Comparison.title).where(
-            or_(Comparison.slug == key, _id_is(Comparison.id, key, by_id))
-        )
+        select(Comparison.id, Comparison.slug, Comparison.title)
+        .where(or_(Comparison.slug == key, _id_is(Comparison.id, key, by_id)))
+        .order_by(Comparison.id)
     )
     return [Item("comparison", *row) for row in rows]
 
