@@ -41,12 +41,18 @@ def hide_directly(
         session.execute(update(model).where(model.slug == slug).values(hidden_at=HIDDEN))
 
 
-def test_a_week_lists_its_comparisons_and_launches_hidden_ones_too(
-    sessions: sessionmaker[Session], settings: Settings
-) -> None:
+def sample_with_hidden_junk(sessions: sessionmaker[Session]) -> int:
+    """The sample content and a hidden junk launch in its week; the launch's id."""
     load_content(sessions)
     junk = add_launch(sessions, "junk-launch", "Junk Launch")
     hide_directly(sessions, Tool, "junk-launch")
+    return junk
+
+
+def test_a_week_lists_its_comparisons_and_launches_hidden_ones_too(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    junk = sample_with_hidden_junk(sessions)
     listing = listed(sessions, settings, "2026-W48")
     assert listing.week == "2026-W48" and listing.tools is None
     assert listing.comparisons is not None and listing.launches is not None
@@ -139,9 +145,7 @@ def test_without_a_week_everything_is_listed(
 def test_the_json_names_each_item_by_the_reference_hide_takes(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    load_content(sessions)
-    junk = add_launch(sessions, "junk-launch", "Junk Launch")
-    hide_directly(sessions, Tool, "junk-launch")
+    junk = sample_with_hidden_junk(sessions)
     document = json.loads(listing_json(listed(sessions, settings, "2026-W48")))
     assert set(document) == {"week", "comparisons", "launches"}
     assert document["comparisons"][0]["ref"] == (

@@ -74,9 +74,9 @@ def _find(session: Session, ref: str) -> Item | str:
         return f"{ref!r} names no item"
     candidates = []
     if kind != "comparison":
-        candidates += _tools(session, key, by_id=kind is not None)
+        candidates += _items(session, "tool", key, by_id=kind is not None)
     if kind in (None, "comparison"):
-        candidates += _comparisons(session, key, by_id=kind is not None)
+        candidates += _items(session, "comparison", key, by_id=kind is not None)
     if len(candidates) > 1:
         named = " and ".join(item.ref for item in candidates)
         return f"{ref!r} names both {named}: say which"
@@ -91,22 +91,17 @@ def _parse(ref: str) -> tuple[str | None, str]:
     return kind.strip().lower(), key.strip()
 
 
-def _tools(session: Session, key: str, *, by_id: bool) -> list[Item]:
+def _items(session: Session, kind: str, key: str, *, by_id: bool) -> list[Item]:
+    """The tools (``kind`` "tool") or comparisons whose slug is ``key``, or
+    whose id, when ``by_id``."""
+    model: type[Tool | Comparison] = Comparison if kind == "comparison" else Tool
+    name = Comparison.title if kind == "comparison" else Tool.name
     rows = session.execute(
-        select(Tool.id, Tool.slug, Tool.name)
-        .where(or_(Tool.slug == key, _id_is(Tool.id, key, by_id)))
-        .order_by(Tool.id)
+        select(model.id, model.slug, name)
+        .where(or_(model.slug == key, _id_is(model.id, key, by_id)))
+        .order_by(model.id)
     )
-    return [Item("tool", *row) for row in rows]
-
-
-def _comparisons(session: Session, key: str, *, by_id: bool) -> list[Item]:
-    rows = session.execute(
-        select(Comparison.id, Comparison.slug, Comparison.title)
-        .where(or_(Comparison.slug == key, _id_is(Comparison.id, key, by_id)))
-        .order_by(Comparison.id)
-    )
-    return [Item("comparison", *row) for row in rows]
+    return [Item(kind, *row) for row in rows]
 
 
 def _id_is(column: InstrumentedAttribute[int], key: str, by_id: bool) -> ColumnElement[bool]:
@@ -126,7 +121,7 @@ def _not_found(session: Session, kind: str | None, key: str) -> str:
     if kind in (None, "comparison"):
         known += [f"comparison:{slug}" for slug in session.scalars(select(Comparison.slug))]
     close = _closest(key, known)
-    if kind is None and _tools(session, key, by_id=True):
+    if kind is None and _items(session, "tool", key, by_id=True):
         close = f"launch:{key}"  # a bare number is no slug: the launch of that id
     return f"{said} (did you mean {close}?)" if close else said
 
