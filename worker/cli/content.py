@@ -111,8 +111,10 @@ def content() -> None:
 def content_list(
     week: str | None, every: bool, kinds: tuple[str, ...], hidden_only: bool, as_json: bool
 ) -> None:
-    """A week's comparisons, launches or tools, hidden ones included, with
-    the references hide and remove take (launch:ID, tool:SLUG, comparison:SLUG)."""
+    """List a week's comparisons, launches or tools.
+
+    Hidden ones are included, and each has the reference hide and remove
+    take (launch:ID, tool:SLUG, comparison:SLUG)."""
     if every and week:
         raise click.UsageError("--all lists every week: leave out --week")
     if every and "launches" in kinds:
@@ -131,18 +133,20 @@ def content_list(
 @content.command("hide")
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 def content_hide(refs: tuple[str, ...]) -> None:
-    """Leave launches or comparisons out of every unsent edition: REF is
-    launch:ID, launch:SLUG, tool:SLUG, comparison:SLUG, or a slug only one
-    of them has. Unsent editions that show them are rebuilt; a sending or
-    sent edition keeps its copy."""
+    """Hide launches or comparisons from every unsent edition.
+
+    REF is launch:ID, launch:SLUG, tool:SLUG, comparison:SLUG, or a slug
+    only one of them has. Unsent editions that show them are rebuilt; a
+    sending or sent edition keeps its copy."""
     _set_hidden(refs, hidden=True)
 
 
 @content.command("unhide")
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 def content_unhide(refs: tuple[str, ...]) -> None:
-    """Show hidden launches or comparisons again (REF as for hide); unsent
-    editions of their weeks are rebuilt with them."""
+    """Show hidden launches or comparisons again.
+
+    REF as for hide; unsent editions of their weeks are rebuilt with them."""
     _set_hidden(refs, hidden=False)
 
 
@@ -165,11 +169,12 @@ def _set_hidden(refs: tuple[str, ...], *, hidden: bool) -> None:
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @click.option("--yes", is_flag=True, help="Remove without asking.")
 def content_remove(refs: tuple[str, ...], yes: bool) -> None:
-    """Delete tools (with their reviews, votes and comparison columns) or
-    comparisons (with their columns, not their tools) for good, after
-    saying what goes with them. A comparison left with fewer than two tools
-    is refused unless it is named too. Unsent editions are rebuilt; sent
-    ones keep their copy."""
+    """Delete tools or comparisons for good.
+
+    A tool takes its reviews, votes and comparison columns; a comparison its
+    columns, not its tools. What goes is said before it goes, and asked. A
+    comparison left with fewer than two tools is refused unless it is named
+    too. Unsent editions are rebuilt; sent ones keep their copy."""
     settings = load()
     sessions = sessions_for(settings)
     with sessions() as session:
