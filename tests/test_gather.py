@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections import Counter
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.launches import STEADY, flood_week
@@ -176,3 +177,34 @@ def test_the_sample_week_is_the_same_under_the_cap(
     uncapped = dataclasses.replace(digest, max_launches=None)
     for key in (EVERYONE, "Design", "Developer Tools|Productivity"):
         assert renderer.render_segment(digest, key) == renderer.render_segment(uncapped, key)
+
+
+def test_hidden_launches_and_comparisons_are_never_gathered(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_content(sessions)
+    flood_week(sessions, flood=3, steady=1)
+    hidden_at = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+    with sessions.begin() as session:
+        session.execute(
+            update(Tool)
+            .where(Tool.slug.in_(["queryfox", "flood-tool-1"]))
+            .values(hidden_at=hidden_at)
+        )
+        session.execute(
+            update(Comparison)
+            .where(Comparison.slug == "prismatic-canvas-vs-sketchloom")
+            .values(hidden_at=hidden_at)
+        )
+    with sessions() as session:
+        digest = gather_week(session, W48, settings)
+        page = gather_launches(session, W48, settings, offset=0, limit=100)
+    assert "prismatic-canvas-vs-sketchloom" not in {c.slug for c in digest.comparisons}
+    launched = {launch.slug for launch in digest.launches}
+    assert not {"queryfox", "flood-tool-1"} & launched
+    # A hidden comparison covers nothing: its new tools are the week's launches.
+    assert {"prismatic-canvas", "sketchloom", "flood-tool-0", "vellum-voice"} <= launched
+    # The archive's page of the week's launches leaves the same ones out.
+    # Vellum Voice, the comparison's two, flood tools 0 and 2, a steady one per category.
+    assert page.total == len(digest.launches) == 1 + 2 + 2 + 2
+    assert {launch.slug for launch in page.launches} == launched

@@ -20,6 +20,7 @@
     ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored
     ├── worker.editor.preview.NothingToPreview       a segment gets nothing that week
     ├── worker.editor.lint.spamcheck.SpamCheckError  SpamAssassin is missing or failed
+    ├── worker.editor.refs.ContentError              content named is unknown, or cannot go
     ├── worker.deliver.editions.EditionStateError    the edition's state forbids it
     ├── subscribers.roster.InvalidField              a subscriber's field is invalid
     ├── subscribers.admin.ListError                  a list change that cannot be made

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from worker.config import Settings
@@ -146,9 +146,15 @@ def gather_launches(
 
 
 def _launched_in(week: Week, settings: Settings) -> Select[Any]:
-    """The launches of ``week``: its tools but for those a comparison of the
-    week covers (it shows them) and hidden ones, only the columns a launch
-    needs. A hidden comparison covers nothing: its new tools are launches."""
+    """The launches of ``week`` but hidden ones, only the columns a launch needs."""
+    return select(*_LAUNCH_COLUMNS).where(launch_of(week, settings), Tool.hidden_at.is_(None))
+
+
+def launch_of(week: Week, settings: Settings) -> ColumnElement[bool]:
+    """The condition on ``Tool`` of being one of ``week``'s launches, hidden
+    or not: launched in the week, and covered by no comparison of the week
+    (which shows it). A hidden comparison covers nothing: its new tools are
+    launches."""
     start, end = week.bounds(settings.timezone)
     compared = (
         select(ComparisonTool.tool_id)
@@ -159,10 +165,9 @@ def _launched_in(week: Week, settings: Settings) -> Select[Any]:
             Comparison.hidden_at.is_(None),
         )
     )
-    return select(*_LAUNCH_COLUMNS).where(
+    return and_(
         Tool.launched_on >= week.monday,
         Tool.launched_on <= week.sunday,
-        Tool.hidden_at.is_(None),
         Tool.id.not_in(compared),
     )
 

@@ -22,8 +22,11 @@ class CliRunnerCall:
             "SECRET_KEY": "cli-test-secret",
         }
 
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(main, list(args), env=self.env, catch_exceptions=False)
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        """``digest *args``, with ``input`` on its standard input (none: empty)."""
+        return CliRunner().invoke(
+            main, list(args), input=input, env=self.env, catch_exceptions=False
+        )
 
 
 def people(sessions: sessionmaker[Session]) -> dict[str, Subscriber]:

@@ -26,6 +26,7 @@ COMMANDS = {
     "db": "db:db",
     "ingest": "content:ingest",
     "import": "content:import_",
+    "content": "content:content",
     "build": "editions:build",
     "send": "editions:send",
     "pause": "editions:pause",
