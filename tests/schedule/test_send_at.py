@@ -2,9 +2,9 @@
 that week's start, and only that week's, with the time chosen by the
 tests: ticks across daylight-saving changes in Europe/Berlin, a time
 earlier and one later than DIGEST_SEND_AT, approvals and holds, the rule
-for which times a week may take, and `digest tick` as a real process. The
-clock's wake-up: tests/schedule/test_clock.py; `digest status`:
-tests/ops/test_status.py."""
+for which times a week may take, and `digest tick` and a command without
+--week as real processes. The clock's wake-up: tests/schedule/test_clock.py;
+`digest status`: tests/ops/test_status.py."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from worker.schedule.due import (
     upcoming,
 )
 from worker.schedule.jobs import run_due, tick
-from worker.store.models import Tool
+from worker.store.models import Edition, Tool
 
 W47 = Week(2026, 47)
 
@@ -300,3 +300,18 @@ def test_digest_tick_starts_a_week_at_its_send_at_and_not_before(
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{week} built (ready); {week} sending; 3 sent\n"
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+
+
+def test_a_command_without_week_means_the_week_whose_moved_send_is_due(
+    sessions: sessionmaker[Session], database_url: str, settings: Settings
+) -> None:
+    now = dt.datetime.now(UTC)
+    moved = last_complete_week(now, BERLIN).previous().previous()  # never the regular one
+    with sessions.begin() as session:
+        session.add(Edition(list_id=settings.list_id, week=str(moved), status=EditionStatus.READY))
+    passed = (now - dt.timedelta(minutes=1)).astimezone(BERLIN).replace(tzinfo=None)
+    store_send_at(sessions, settings, moved, passed)
+    env = {**os.environ, "DATABASE_URL": database_url, "DIGEST_TIMEZONE": "Europe/Berlin"}
+    done = digest(env, "approve", "--by", "editor-ines")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{moved}: approved by editor-ines at "), done.stdout

@@ -172,8 +172,12 @@ def coming(settings: Settings, week: str | None, default: Week | None = None) ->
         return parse_week(week)
     if default is not None:
         return default
-    with sessions_for(settings)() as session:
-        one_offs = one_off_sends(session, settings)
+    sessions = sessions_for(settings)
+    try:
+        with sessions() as session:
+            one_offs = one_off_sends(session, settings)
+    finally:
+        sessions.kw["bind"].dispose()  # a long-running command keeps no idle connection
     return coming_week(settings, process_now(), one_offs)
 
 

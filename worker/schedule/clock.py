@@ -73,6 +73,7 @@ LOCK_CHECK_SECONDS = 5
 # How long a stopping clock waits for a job under way before leaving anyway
 # (its transaction is rolled back; the state-driven jobs redo it).
 STOP_WAIT_SECONDS = 20.0
+# The date job at the next edition file's send_at (the module's docstring).
 ONE_OFF_JOB = "one-off-send"
 
 
