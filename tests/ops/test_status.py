@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.commands import digest
 from tests.support.opsworld import NOW, store_mid_send
+from tests.support.schedule import store_send_at
 from worker.config import Settings
 from worker.domain.states import EditionStatus
-from worker.schedule.due import next_cron
+from worker.schedule.due import coming_week, next_cron
 from worker.store.models import Edition
 
 
@@ -103,6 +104,24 @@ def test_status_as_json(status_env: dict[str, str], settings: Settings) -> None:
     failing = next(f for f in report["feeds"] if f["url"] == "https://b.example/feed")
     assert failing["last_error"] == "HTTP 500" and failing["error_count"] == 2
     assert report["mail"]["ok"] is True
+
+
+def test_status_shows_a_send_moved_by_its_edition_file(
+    status_env: dict[str, str], settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    week = coming_week(settings, now)
+    berlin = ZoneInfo("Europe/Berlin")
+    moved = (now + dt.timedelta(hours=1)).astimezone(berlin).replace(tzinfo=None, second=0)
+    at = store_send_at(sessions, settings, week, moved)
+    assert at is not None
+    done = digest(status_env, "status")
+    assert done.returncode == 0, done.stderr
+    shown = f"{at.astimezone(berlin):%a %Y-%m-%d %H:%M}"
+    assert f"  send: {shown} ({week}, send_at of its edition file)\n" in done.stdout
+    report = json.loads(digest(status_env, "status", "--json").stdout)
+    send = next(run for run in report["schedule"] if run["job"] == "send")
+    assert dt.datetime.fromisoformat(send["at"]) == at and send["edition_file"] == str(week)
 
 
 def test_status_of_one_week_as_json(status_env: dict[str, str]) -> None:

@@ -23,11 +23,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.commands import digest
-from tests.support.schedule import BERLIN, UTC, add_week_content, berlin, deliveries
-from worker.config import Settings
+from tests.support.schedule import (
+    BERLIN,
+    UTC,
+    add_week_content,
+    berlin,
+    deliveries,
+    store_send_at,
+    without_feeds,
+)
+from worker.config import Settings, load_settings
 from worker.domain.states import EditionStatus
-from worker.domain.weeks import last_complete_week
-from worker.schedule.clock import Clock, clock_jobs
+from worker.domain.weeks import Week, last_complete_week
+from worker.schedule.clock import ONE_OFF_JOB, Clock, clock_jobs
 from worker.schedule.due import upcoming
 from worker.schedule.jobs import run_due
 from worker.store import make_engine, session_factory
@@ -46,6 +54,35 @@ def test_the_clock_adds_its_jobs_with_explicit_ids_and_misfire_rules(
     for job in jobs.values():
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 12 * 3600)
     assert jobs["retries"].args == (("send", "retries"),)
+
+
+def test_the_clock_keeps_a_job_at_the_next_send_at_of_an_edition_file(
+    sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
+) -> None:
+    quiet = without_feeds(settings, tmp_path)
+    clock = Clock(sessions, quiet)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    later = (now + dt.timedelta(days=2)).astimezone(BERLIN).replace(tzinfo=None)
+    first = store_send_at(sessions, quiet, Week(2026, 47), later)
+    clock._add_jobs()
+    planned = {job.id: job for job in clock.scheduler.get_jobs()}[ONE_OFF_JOB]
+    assert planned.trigger.get_next_fire_time(None, now) == first
+    assert planned.args == (("send",),) and planned.name == f"{ONE_OFF_JOB} 2026-W47"
+    # Running, the clock plans again after each job: an edit is seen at the next sweep.
+    assert clock.lock.acquire()
+    clock.scheduler.start(paused=True)
+    try:
+        sooner = store_send_at(sessions, quiet, Week(2026, 48), later - dt.timedelta(hours=20))
+        clock._run(("retries",))
+        planned = clock.scheduler.get_job(ONE_OFF_JOB)
+        assert planned.next_run_time == sooner and planned.name == f"{ONE_OFF_JOB} 2026-W48"
+        store_send_at(sessions, quiet, Week(2026, 47), None)
+        store_send_at(sessions, quiet, Week(2026, 48), None)
+        clock._run(("retries",))
+        assert clock.scheduler.get_job(ONE_OFF_JOB) is None
+    finally:
+        clock.scheduler.shutdown(wait=False)
+        clock.lock.release()
 
 
 @pytest.mark.parametrize(
@@ -206,6 +243,39 @@ def test_one_clock_at_a_time_and_the_second_takes_over_from_a_killed_one(
         clock.send_signal(signal.SIGTERM)
         assert clock.wait(timeout=25) == 0
         assert time.monotonic() - began < 25
+
+
+def test_the_clock_wakes_at_a_send_at_that_is_on_no_cron(
+    sessions: sessionmaker[Session],
+    database_url: str,
+    tmp_path: Path,
+    processes: Callable[..., subprocess.Popen[str]],
+) -> None:
+    env = due_now(sessions, database_url, tmp_path)
+    # The regular send is hours away and the sweep (which also starts a due
+    # send) runs daily at midnight UTC: only the wake-up starts it on time.
+    away = dt.datetime.now(BERLIN) + dt.timedelta(hours=6)
+    env |= {"DIGEST_SEND_AT": f"{away.minute} {away.hour} * * *", "RETRY_SWEEP_EVERY": "1440"}
+    week = last_complete_week(dt.datetime.now(UTC) - dt.timedelta(minutes=2), BERLIN)
+    soon = (dt.datetime.now(BERLIN) + dt.timedelta(seconds=30)).replace(microsecond=0)
+    settings = load_settings(env)
+    at = store_send_at(sessions, settings, week, soon.replace(tzinfo=None))
+    assert at is not None
+    log = tmp_path / "clock.log"
+    processes(env, log, "clock")
+    wait_for(logged(log, "clock caught up"), "the clock's catch-up")
+    with sessions() as session:
+        built = session.scalars(select(Edition)).one()  # built by the catch-up
+    assert built.week == str(week)
+    wait_for(lambda: edition_started(sessions) is not None, "the send at its send_at", timeout=90)
+    started = edition_started(sessions)
+    assert started is not None and at <= started < at + dt.timedelta(seconds=20), (at, started)
+    assert deliveries(sessions) == 40
+
+
+def edition_started(sessions: sessionmaker[Session]) -> dt.datetime | None:
+    with sessions() as session:
+        return session.scalars(select(Edition.started_at)).one_or_none()
 
 
 def test_two_ticks_at_once_send_one_edition_once_to_each_subscriber(

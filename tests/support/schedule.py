@@ -8,13 +8,14 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
+from worker.domain.editorial import read_edition_file
 from worker.domain.states import SubscriberStatus
 from worker.domain.weeks import Week
-from worker.store.models import Delivery, Edition, Subscriber, Tool
+from worker.store.models import Delivery, Edition, EditorCopy, Subscriber, Tool
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = dt.UTC
@@ -70,3 +71,25 @@ def deliveries(sessions: sessionmaker[Session]) -> int:
     """How many deliveries the store holds."""
     with sessions() as session:
         return session.scalar(select(func.count()).select_from(Delivery)) or 0
+
+
+def store_send_at(
+    sessions: sessionmaker[Session], settings: Settings, week: Week, local: dt.datetime | None
+) -> dt.datetime | None:
+    """``week``'s edition file, stored as ``digest edition`` stores it, with
+    ``send_at:`` the wall-clock time ``local`` in DIGEST_TIMEZONE (None: no
+    send_at); that time in UTC, as stored. The seconds of ``local``, which
+    a file cannot give, are kept: for tests that wait in real time."""
+    source = f"---\nsend_at: {local:%Y-%m-%d %H:%M}\n---\n" if local else "---\n---\n"
+    send_at = read_edition_file(source).send_at_in(settings.timezone)
+    stored = send_at.replace(second=local.second).astimezone(UTC) if send_at and local else None
+    with sessions.begin() as session:
+        session.execute(
+            delete(EditorCopy).where(
+                EditorCopy.list_id == settings.list_id, EditorCopy.name == str(week)
+            )
+        )
+        session.add(
+            EditorCopy(list_id=settings.list_id, name=str(week), source=source, send_at=stored)
+        )
+    return stored

@@ -27,7 +27,7 @@ from worker.logs import redact, secret_values
 from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
 from worker.ops.health import store_health
-from worker.schedule.due import coming_week
+from worker.schedule.due import coming_week, one_off_sends
 from worker.signals import Stop, stopping_on_signals
 from worker.store import make_engine, parse_database_url, session_factory
 
@@ -170,8 +170,19 @@ def ready_sessions(settings: Settings) -> sessionmaker[Session]:
 
 
 def coming(settings: Settings, week: str | None, default: Week | None = None) -> Week:
-    """The week of ``--week``, else ``default``, else the edition of the coming send."""
-    return parse_week(week) if week else default or coming_week(settings, process_now())
+    """The week of ``--week``, else ``default``, else the edition of the
+    coming send (as the store's edition files move their weeks' sends)."""
+    if week:
+        return parse_week(week)
+    if default is not None:
+        return default
+    sessions = sessions_for(settings)
+    try:
+        with sessions() as session:
+            one_offs = one_off_sends(session, settings)
+    finally:
+        sessions.kw["bind"].dispose()  # a long-running command keeps no idle connection
+    return coming_week(settings, process_now(), one_offs)
 
 
 def local_time(settings: Settings, moment: datetime | None) -> str:

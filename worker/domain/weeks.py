@@ -33,6 +33,11 @@ class Week:
         year, number, _ = (self.monday - dt.timedelta(days=7)).isocalendar()
         return Week(year, number)
 
+    def next(self) -> Week:
+        """The ISO week after this one (2026-W53 → 2027-W01)."""
+        year, number, _ = (self.monday + dt.timedelta(days=7)).isocalendar()
+        return Week(year, number)
+
     def bounds(self, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
         """The week as a half-open UTC interval: Monday 00:00 to the next
         Monday 00:00, local time in ``zone``."""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import Settings
 from worker.ops.health import MailHealth, probe_mail
 from worker.ops.overview import EditionSummary, FeedSummary, feed_summaries, recent_editions
-from worker.schedule.due import ScheduledRun, upcoming
+from worker.schedule.due import ScheduledRun, one_off_sends, upcoming
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,11 @@ def status_report(
     with sessions() as session:
         editions = recent_editions(session, settings.list_id)
         feeds = feed_summaries(session)
+        one_offs = one_off_sends(session, settings)
     return StatusReport(
         timezone=settings.digest_timezone,
         now=now,
-        schedule=upcoming(settings, now),
+        schedule=upcoming(settings, now, one_offs),
         editions=editions,
         feeds=feeds,
         mail=probe_mail(settings.mail_url),
@@ -85,7 +86,10 @@ def _schedule(report: StatusReport, zone: ZoneInfo) -> Table:
         "job", "next run", title=f"Schedule (times in {report.timezone})", box=box.SIMPLE_HEAD
     )
     for run in report.schedule:
-        table.add_row(run.job, run.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"))
+        at = run.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
+        if run.edition_file is not None:
+            at += f" ({run.edition_file}, send_at of its edition file)"
+        table.add_row(run.job, at)
     return table
 
 

@@ -12,6 +12,13 @@ lock is freed (its process ended, or its database session did). On start
 it runs every job once, which catches up a build or send missed while no
 clock ran (within ``MISFIRE_GRACE_HOURS``).
 
+A week's one-off send time (an edition file's ``send_at``) is on no cron:
+the clock reads the next one from the store when it starts and after every
+job it runs, and keeps one date job (``one-off-send``) at that time. An
+edition file saved while the clock runs is seen at the next sweep
+(``RETRY_SWEEP_EVERY``); a time that passed meanwhile is started by that
+sweep.
+
 SIGTERM or SIGINT: the scheduler stops starting jobs; a job under way
 finishes (an ingest stops after the feed in hand) and the clock exits 0,
 well within the 25 seconds a platform gives.
@@ -19,6 +26,7 @@ well within the 25 seconds a platform gives.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -28,8 +36,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +48,17 @@ from worker.config import Settings
 from worker.domain.cron import cron_trigger
 from worker.errors import driver_words
 from worker.now import process_now
-from worker.schedule.due import EPOCH, JOBS, PRUNE_EVERY, ingest_period, sweep_period, upcoming
+from worker.schedule.due import (
+    EPOCH,
+    JOBS,
+    PRUNE_EVERY,
+    OneOffs,
+    ingest_period,
+    next_one_off,
+    one_off_sends,
+    sweep_period,
+    upcoming,
+)
 from worker.schedule.jobs import run_due
 from worker.schedule.locks import StoreLock
 from worker.signals import Stop
@@ -53,6 +73,8 @@ LOCK_CHECK_SECONDS = 5
 # How long a stopping clock waits for a job under way before leaving anyway
 # (its transaction is rolled back; the state-driven jobs redo it).
 STOP_WAIT_SECONDS = 20.0
+# The date job at the next edition file's send_at (the module's docstring).
+ONE_OFF_JOB = "one-off-send"
 
 
 @dataclass(frozen=True)
@@ -110,6 +132,14 @@ class Clock:
         self.lock_lost = False
         self._running = 0
         self._idle = threading.Condition()
+        # A run missed by a stalled process is made once (coalesce) if still
+        # within the grace period; either way the store decides what it does.
+        self._options = {
+            "replace_existing": True,
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(settings.misfire_grace_hours * 3600),
+        }
 
     def run(self) -> int:
         """Wait for the lock, schedule until stopped; the exit status (1
@@ -120,8 +150,8 @@ class Clock:
         if not self._wait_for_lock():
             return 0
         try:
-            self._add_jobs()
-            runs = upcoming(self.settings, process_now())
+            one_offs = self._add_jobs()
+            runs = upcoming(self.settings, process_now(), one_offs)
             log.info(
                 "clock started",
                 extra={"next": "; ".join(f"{r.job} {r.at:%a %Y-%m-%d %H:%M %Z}" for r in runs)},
@@ -157,15 +187,9 @@ class Clock:
             self.stop.wait(self.lock_retry_seconds)
         return False
 
-    def _add_jobs(self) -> None:
-        # A run missed by a stalled process is made once (coalesce) if still
-        # within the grace period; either way the store decides what it does.
-        options = {
-            "replace_existing": True,
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": int(self.settings.misfire_grace_hours * 3600),
-        }
+    def _add_jobs(self) -> OneOffs:
+        """Add the clock's jobs; the weeks' one-off send times it read."""
+        options = self._options
         for job in clock_jobs(self.settings):
             self.scheduler.add_job(
                 self._run, job.trigger, args=[job.runs], id=job.id, name=job.id, **options
@@ -179,6 +203,28 @@ class Clock:
             name="lock-check",
             **options,
         )
+        return self._plan_one_off()
+
+    def _plan_one_off(self) -> OneOffs:
+        """Keep the ``one-off-send`` job at the next one-off send time in
+        the store (none: no such job); the one-off times it read."""
+        with self.sessions() as session:
+            one_offs = one_off_sends(session, self.settings)
+        coming = next_one_off(process_now(), one_offs)
+        if coming is None:
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(ONE_OFF_JOB)
+            return one_offs
+        at, week = coming
+        self.scheduler.add_job(
+            self._run,
+            DateTrigger(at),
+            args=[("send",)],
+            id=ONE_OFF_JOB,
+            name=f"{ONE_OFF_JOB} {week}",
+            **self._options,
+        )
+        return one_offs
 
     def _run(self, runs: Collection[str]) -> None:
         with self._idle:
@@ -189,6 +235,10 @@ class Clock:
             if self.stop.is_set() or not self._check_lock():
                 return
             run_due(self.sessions, self.settings, process_now(), jobs=runs, stop=self.stop)
+            try:
+                self._plan_one_off()
+            except SQLAlchemyError as error:  # the next job plans again
+                log.error("job failed", extra={"job": "plan", "error": driver_words(error)})
         finally:
             with self._idle:
                 self._running -= 1

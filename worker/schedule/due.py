@@ -11,6 +11,11 @@ An edition built at a moment covers the last complete ISO week before it
 Monday 18:00 build gathers the Monday–Sunday just ended, and Tuesday's send
 sends it. A week is never built while its launches are still coming in.
 
+A week's send time is the ``DIGEST_SEND_AT`` time that sends it, unless
+its stored edition file gives a ``send_at``: then that one-off time, and
+the week's regular time starts nothing (:func:`send_time`; the rule for a
+``send_at``: :func:`send_at_problem`).
+
 The scheduler only says when to look. Whether a job does anything is decided
 by the store: a build when the week's edition does not exist, a start when
 it is ready (not held, approved if need be) and its send time has come
@@ -21,8 +26,11 @@ work once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,13 +39,20 @@ from worker.config import Settings
 from worker.deliver.editions import find_edition
 from worker.domain.cron import cron_trigger, occurrences
 from worker.domain.states import EditionStatus
-from worker.domain.weeks import Week, last_complete_week
-from worker.store.models import FetchLog
+from worker.domain.weeks import Week, last_complete_week, parse_week
+from worker.store.models import EditorCopy, FetchLog
 
 JOBS = ("ingest", "build", "send", "retries", "prune")
 PRUNE_EVERY = dt.timedelta(days=1)
 # Interval slots (ingest, sweeps) count from here: the same marks for every process.
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# The furthest a cron time is looked for: a crontab line naming a day of the
+# month may be years away (29 February).
+LONGEST_WAIT = dt.timedelta(days=400 * 4)
+
+#: The weeks whose stored edition file gives a ``send_at``, and that time (UTC).
+OneOffs = Mapping[Week, dt.datetime]
+NO_ONE_OFFS: OneOffs = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -60,20 +75,26 @@ class ScheduledRun:
 
     job: str
     at: dt.datetime
+    #: The week whose edition file's ``send_at`` this send time is (None:
+    #: the job's own schedule).
+    edition_file: str | None = None
 
 
-def upcoming(settings: Settings, now: dt.datetime) -> list[ScheduledRun]:
+def upcoming(
+    settings: Settings, now: dt.datetime, one_offs: OneOffs = NO_ONE_OFFS
+) -> list[ScheduledRun]:
     """Each job's next run at or after ``now``, in ``DIGEST_TIMEZONE``,
-    soonest first."""
+    soonest first; the send's counts the weeks' ``one_offs``
+    (:func:`one_off_sends`)."""
     zone = settings.timezone
     runs = [
         ScheduledRun("ingest", next_slot(now, ingest_period(settings))),
         ScheduledRun("build", next_cron(settings.digest_build_at, settings, now)),
-        ScheduledRun("send", next_cron(settings.digest_send_at, settings, now)),
+        next_send(settings, now, one_offs),
         ScheduledRun("retries", next_slot(now, sweep_period(settings))),
         ScheduledRun("prune", next_slot(now, PRUNE_EVERY)),
     ]
-    localised = [ScheduledRun(run.job, run.at.astimezone(zone)) for run in runs]
+    localised = [dataclasses.replace(run, at=run.at.astimezone(zone)) for run in runs]
     return sorted(localised, key=lambda run: (run.at, JOBS.index(run.job)))
 
 
@@ -100,9 +121,8 @@ def next_slot(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
 def next_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime:
     """The first time of ``spec`` at or after ``now``."""
     trigger = cron_trigger(spec, settings.timezone)
-    # A weekly time is at most a week (and a daylight-saving hour) away; a
-    # crontab line naming a day of the month may be a year away.
-    for horizon in (dt.timedelta(days=8), dt.timedelta(days=400 * 4)):
+    # A weekly time is at most a week (and a daylight-saving hour) away.
+    for horizon in (dt.timedelta(days=8), LONGEST_WAIT):
         found = next(occurrences(trigger, now, now + horizon), None)
         if found is not None:
             return found
@@ -139,11 +159,123 @@ def send_week(settings: Settings, send_at: dt.datetime) -> Week:
     return build_week(settings, built or send_at)
 
 
-def coming_week(settings: Settings, now: dt.datetime) -> Week:
+def one_off_sends(session: Session, settings: Settings) -> dict[Week, dt.datetime]:
+    """The weeks whose stored edition file gives a ``send_at``, and that
+    time (UTC). A list has one file a week: a few dozen rows a year."""
+    rows = session.execute(
+        select(EditorCopy.name, EditorCopy.send_at).where(
+            EditorCopy.list_id == settings.list_id, EditorCopy.send_at.is_not(None)
+        )
+    )
+    # Only an edition file, named by its week, has a send_at.
+    return {parse_week(name): at for name, at in rows if at is not None}
+
+
+def regular_send_time(settings: Settings, week: Week) -> dt.datetime | None:
+    """The ``DIGEST_SEND_AT`` time that sends ``week``'s edition: the first
+    after the week is over whose send week (:func:`send_week`) it is. None
+    when the schedule never sends it (a build time that skips the week)."""
+    trigger = cron_trigger(settings.digest_send_at, settings.timezone)
+    over = week.bounds(settings.timezone)[1]
+    for moment in occurrences(trigger, over, over + LONGEST_WAIT):
+        sends = send_week(settings, moment)
+        if sends == week:
+            return moment
+        if sends.monday > week.monday:
+            return None
+    return None
+
+
+def send_time(settings: Settings, week: Week, one_off: dt.datetime | None) -> dt.datetime | None:
+    """When the schedule starts ``week``'s edition: ``one_off``, the
+    ``send_at`` of the week's edition file, when it has one, else its
+    regular time (:func:`regular_send_time`)."""
+    return one_off if one_off is not None else regular_send_time(settings, week)
+
+
+def send_at_problem(settings: Settings, week: Week, send_at: dt.datetime) -> str | None:
+    """Why ``send_at`` (aware) cannot be ``week``'s one-off send time, or None.
+
+    An edition file's ``send_at`` is a wall-clock time in ``DIGEST_TIMEZONE``
+    (``EditionFile.send_at_in(settings.timezone)``); a time the
+    spring-forward change skips comes as far after it as it was meant to be
+    into the missing hour, and a time the fall-back change repeats at its
+    first pass, as the cron times do. It is refused
+
+    - before the week is over: an edition built then would miss the week's
+      last launches (a send_at before ``DIGEST_BUILD_AT`` is fine: the send
+      builds the edition first);
+    - at or after the next week's regular send: editions go out in order,
+      and one that late goes by hand (``digest send --week``).
+
+    Whether it is in the past is for the caller to check: it needs the time.
+    """
+    zone = settings.timezone
+
+    def shown(moment: dt.datetime) -> str:
+        return f"{moment.astimezone(zone):%a %Y-%m-%d %H:%M}"
+
+    over = week.bounds(zone)[1]
+    if send_at < over:
+        return (
+            f"{shown(send_at)} is before {week} is over ({shown(over)}): the edition"
+            " would miss the week's last launches"
+        )
+    after = week.next()
+    after_at = regular_send_time(settings, after)
+    if after_at is not None and send_at >= after_at:
+        return (
+            f"{shown(send_at)} is not before {after} is sent ({shown(after_at)}): editions"
+            f" go out in order; send it by hand with digest send --week {week}"
+        )
+    return None
+
+
+def next_send(settings: Settings, now: dt.datetime, one_offs: OneOffs) -> ScheduledRun:
+    """The send job's next run at or after ``now``: a week's one-off time,
+    or the next ``DIGEST_SEND_AT`` time of a week without one, whichever
+    comes first."""
+    at, week = _next_send(settings, now, one_offs)
+    return ScheduledRun("send", at, str(week) if one_offs.get(week) == at else None)
+
+
+def _next_send(settings: Settings, now: dt.datetime, one_offs: OneOffs) -> tuple[dt.datetime, Week]:
+    spec = settings.digest_send_at
+    regular = next_cron(spec, settings, now)
+    while (week := send_week(settings, regular)) in one_offs:
+        regular = next_cron(spec, settings, regular + dt.timedelta(microseconds=1))
+    one_off = next_one_off(now, one_offs)
+    return one_off if one_off is not None and one_off[0] < regular else (regular, week)
+
+
+def next_one_off(now: dt.datetime, one_offs: OneOffs) -> tuple[dt.datetime, Week] | None:
+    """The soonest one-off send time at or after ``now``, and its week."""
+    coming = [(at, week) for week, at in one_offs.items() if at >= now]
+    return min(coming, key=lambda send: send[0], default=None)
+
+
+def sends_due(
+    settings: Settings, now: dt.datetime, one_offs: OneOffs
+) -> list[tuple[dt.datetime, Week]]:
+    """The sends whose time passed within ``MISFIRE_GRACE_HOURS`` of
+    ``now``, soonest first, each with its week: the latest
+    ``DIGEST_SEND_AT`` time's, unless its week has a one-off time, and each
+    one-off time's."""
+    found = []
+    regular = last_cron(settings.digest_send_at, settings, now)
+    if regular is not None and (week := send_week(settings, regular)) not in one_offs:
+        found.append((regular, week))
+    grace = dt.timedelta(hours=settings.misfire_grace_hours)
+    found += [(at, week) for week, at in one_offs.items() if now - grace <= at <= now]
+    return sorted(found, key=lambda send: send[0])
+
+
+def coming_week(settings: Settings, now: dt.datetime, one_offs: OneOffs = NO_ONE_OFFS) -> Week:
     """The edition an editor means without naming a week: the one whose
-    send is due now (within the grace period), else the next send's."""
-    send_at = last_cron(settings.digest_send_at, settings, now)
-    return send_week(settings, send_at or next_cron(settings.digest_send_at, settings, now))
+    send is due now (within the grace period), else the next send's; the
+    weeks' ``one_offs`` counted."""
+    due_now = sends_due(settings, now, one_offs)
+    return due_now[-1][1] if due_now else _next_send(settings, now, one_offs)[1]
 
 
 def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
@@ -151,33 +283,35 @@ def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
 
     - ingest: when no feed was fetched since the current slot began;
     - build: the week a build time passed within ``MISFIRE_GRACE_HOURS``
-      covers (the last complete week before it), and the week a send time
-      passed within it sends, whose edition does not exist yet (a ready or
-      skipped edition is kept: ``digest build`` refreshes it by hand);
-    - send: the week of a send time passed within the grace period, whose
-      edition is ready, not held, and approved if DIGEST_REQUIRE_APPROVAL.
+      covers (the last complete week before it), and each week whose send
+      time (:func:`sends_due`) passed within it, whose edition does not
+      exist yet (a ready or skipped edition is kept: ``digest build``
+      refreshes it by hand);
+    - send: of those weeks, the first whose edition is ready, not held,
+      and approved if DIGEST_REQUIRE_APPROVAL.
     """
-    weeks: list[Week] = []
+    sends = sends_due(settings, now, one_off_sends(session, settings))
+    weeks = [week for _, week in sends]
     build_at = last_cron(settings.digest_build_at, settings, now)
     if build_at is not None:
-        weeks.append(build_week(settings, build_at))
-    send_at = last_cron(settings.digest_send_at, settings, now)
-    if send_at is not None:
-        weeks.append(send_week(settings, send_at))
+        weeks.insert(0, build_week(settings, build_at))
     build = tuple(
         w for w in dict.fromkeys(weeks) if find_edition(session, settings.list_id, str(w)) is None
     )
     send, waiting = None, None
-    if send_at is not None:
-        week = send_week(settings, send_at)
+    for _, week in sends:
         edition = find_edition(session, settings.list_id, str(week))
-        if edition is not None and edition.status == EditionStatus.READY:
-            if edition.held_at is not None:
-                waiting = f"held by {edition.held_by} since {edition.held_at:%Y-%m-%d %H:%M} UTC"
-            elif settings.digest_require_approval and edition.approved_at is None:
-                waiting = "waiting for approval (digest approve)"
-            else:
-                send = week
+        if edition is None or edition.status != EditionStatus.READY:
+            continue
+        if edition.held_at is not None:
+            waiting = waiting or (
+                f"held by {edition.held_by} since {edition.held_at:%Y-%m-%d %H:%M} UTC"
+            )
+        elif settings.digest_require_approval and edition.approved_at is None:
+            waiting = waiting or "waiting for approval (digest approve)"
+        else:
+            send = week
+            break
     return Due(ingest_due(session, settings, now), build, send, waiting)
 
 
