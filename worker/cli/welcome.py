@@ -69,7 +69,8 @@ def import_(path: Path, by: str | None) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        problem = f"{path}: not UTF-8 text (byte {error.start})"
+        line = data[: error.start].count(b"\n") + 1
+        problem = f"{path}:{line}: not UTF-8 text (byte {error.start + 1} of the file)"
         raise EditorialFileError(str(path), [problem]) from None
     with sessions_for(settings).begin() as session:
         stored = store_welcome(session, settings, text, by or user_name(), str(path))
