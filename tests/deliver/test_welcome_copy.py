@@ -63,5 +63,5 @@ def test_a_broken_default_is_named_by_its_file_and_line(
         f"{path}:4: body: HTML is not accepted (Hi <script>x</script>): write Markdown",
     ]
     path.unlink()
-    with sessions() as session, pytest.raises(ConfigError, match="welcome.md: the default"):
+    with sessions() as session, pytest.raises(ConfigError, match=r"welcome\.md: the default"):
         current_welcome(session, broken)
