@@ -150,4 +150,3 @@ def test_import_refuses_a_file_that_is_not_utf8(
     assert refused.exit_code == 1
     assert f"{latin}:3: not UTF-8 text (byte 11 of the file)" in refused.stderr
     assert stored(sessions) == []
-
