@@ -6,7 +6,9 @@
     DigestError                                      anything reported to a person
     ├── ConfigError                                  a bad environment variable or option
     ├── InputError                                   a file a person gave, a line per problem
-    │   └── ImportFileError                          a content file with bad records
+    │   ├── ImportFileError                          a content file with bad records
+    │   ├── worker.domain.editorial.EditorialFileError   an edition file or welcome copy refused
+    │   └── worker.domain.editorial.UnknownItemsError    an edition file names items not in its week
     ├── FeedError                                    a feed could not be fetched or parsed
     │   └── worker.ingest.fetch.FetchError           ... with the HTTP status it got
     ├── RenderError                                  a template or MJML failed to render
