@@ -29,7 +29,9 @@ from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import Purpose, make_token, read_subscriber_token
 from worker.editor.lint.htmlscan import scan_html
+from worker.editor.lint.rules import Finding, Level, lint_message
 from worker.editor.welcome import store_welcome
+from worker.mail.memory import MemoryBackend
 from worker.store.models import Delivery, RateHit, Subscriber, Suppression, Tool
 
 
@@ -215,6 +217,7 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
     assert preheader(welcome) == "What every edition brings, and how to vote Ship or Skip."
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "%%" not in body(welcome) and "%%" not in body(welcome, "html")
+    assert lint_errors(settings) == []
     late = subscriber(sessions, "late@example.com")
     assert late is not None
     assert_their_links_work(client, settings, welcome, late.id)
@@ -270,6 +273,7 @@ def test_before_the_first_edition_the_welcome_is_the_copy_with_the_lists_links(
     # The reader is on the list: the list's headers, and their own links.
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "%%" not in body(welcome) + body(welcome, "html")
+    assert lint_errors(settings) == []
     early = subscriber(sessions, "early@example.com")
     assert early is not None
     unsubscribe = re.search(r"<https://verdicts\.example(/u/[\w.-]+)>", welcome["List-Unsubscribe"])
@@ -294,6 +298,13 @@ def visible(part: str) -> str:
 
 def preheader(message: EmailMessage) -> str | None:
     return scan_html(body(message, "html")).preheader
+
+
+def lint_errors(settings: Settings) -> list[Finding]:
+    """The digest lint's errors of the last message the app sent."""
+    sent()
+    findings = lint_message(MemoryBackend.outbox[-1].data, settings)
+    return [finding for finding in findings if finding.level is Level.ERROR]
 
 
 def assert_their_links_work(
