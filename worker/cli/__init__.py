@@ -43,6 +43,7 @@ COMMANDS = {
     "preview": "editor:preview",
     "lint": "editor:lint",
     "demo": "editor:demo",
+    "welcome": "welcome:welcome",
     "subscribers": "subscribers:subscribers",
     "bounces": "bounces:bounces",
     "web": "web:web",

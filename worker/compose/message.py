@@ -163,18 +163,32 @@ def compose_notice(
     *,
     now: dt.datetime | None = None,
     with_fields: bool = False,
+    on_list: bool = False,
 ) -> OutgoingMessage:
     """A one-off message to one person (a confirmation, a welcome): the
     same encoding as the digest, without the list headers, since its
-    reader may not be on the list."""
+    reader may not be on the list. ``on_list`` (a welcome before the first
+    edition): the reader is, so their links fill the placeholders and the
+    list headers (List-Unsubscribe, One-Click) are added."""
     now = now or process_now()
     message_id = f"<notice.{secrets.token_hex(12)}@{settings.list_domain}>"
+    headers: list[tuple[str, str]] = []
+    if on_list:
+        links = recipient_links(settings, recipient.subscriber_id, now)
+        parts = SegmentParts(
+            parts.subject,
+            fill_placeholders(parts.html, links),
+            fill_placeholders(parts.text, links),
+        )
+        headers = _list_headers(settings, _list_unsubscribe(links), test=False)
     message = EmailMessage(policy=_POLICY)
     message["From"] = settings.mail_from
     message["To"] = _to_value(recipient)
     message["Subject"] = parts.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
+    for name, value in headers:
+        message[name] = value
     message["MIME-Version"] = "1.0"
     message.make_alternative()
     message.attach(_part("plain", quoted_printable(parts.text)))
@@ -187,7 +201,7 @@ def compose_notice(
             subject=parts.subject,
             text=normalise(parts.text),
             html=normalise(parts.html),
-            headers=(),
+            headers=tuple(headers),
         )
     data = dkim.sign(message.as_bytes(), settings)
     return OutgoingMessage(envelope_sender(settings), recipient.email, data, message_id, fields)

@@ -1,6 +1,7 @@
 """One-off messages to one person, sent at once through the configured mail
 backend: the confirmation of a subscription, a note that an address is
-already subscribed, and the welcome that carries the latest edition.
+already subscribed, and the welcome: the welcome copy above the latest
+edition.
 
 They go through the digest's own pipeline (templates/email, mjml-python,
 the composer, the mail backend), so they look and encode like the digest.
@@ -15,12 +16,14 @@ from worker.compose.message import Recipient, SegmentParts, compose_message, com
 from worker.config import Settings, refuse_development_key
 from worker.deliver.welcome import LatestSegment
 from worker.domain.digest import Notice
+from worker.domain.editorial import WelcomeCopy
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose, make_token
 from worker.errors import MailError
 from worker.mail import OutgoingMessage, SendResult, backend_from_url
 from worker.mail.base import Outcome
 from worker.now import process_now
 from worker.render.renderer import Renderer
+from worker.render.welcome import LatestEdition
 
 
 class NoticeNotSent(MailError):
@@ -84,16 +87,33 @@ def send_notice(
     _send(settings, lambda fields: compose_notice(parts, recipient, settings, with_fields=fields))
 
 
-def send_welcome(settings: Settings, recipient: Recipient, latest: LatestSegment) -> None:
-    """Send a newly confirmed subscriber the latest edition (from
-    :func:`worker.deliver.welcome.latest_segment`), with their own links; raises as
-    :func:`send_notice` does."""
-    parts = latest.parts
-    welcome = SegmentParts(f"Welcome! The latest edition: {parts.subject}", parts.html, parts.text)
+def send_welcome(
+    settings: Settings,
+    renderer: Renderer,
+    recipient: Recipient,
+    copy: WelcomeCopy,
+    latest: LatestSegment | None,
+) -> None:
+    """Send a newly confirmed subscriber the welcome: ``copy`` (from
+    :func:`worker.deliver.welcome_copy.current_welcome`) above the latest
+    edition (from :func:`worker.deliver.welcome.latest_segment`) as a
+    delivery of it, or alone when there is none; with their own links.
+    Raises as :func:`send_notice` does."""
+    shown = None if latest is None else LatestEdition(latest.parts.html, latest.parts.text)
+    rendered = renderer.render_welcome(copy, settings.list_name, settings.postal_address, shown)
+    parts = SegmentParts(rendered.subject, rendered.html, rendered.text)
+    if latest is None:
+        _send(
+            settings,
+            lambda fields: compose_notice(
+                parts, recipient, settings, with_fields=fields, on_list=True
+            ),
+        )
+        return
     _send(
         settings,
         lambda fields: compose_message(
-            welcome,
+            parts,
             recipient,
             latest.edition,
             settings,

@@ -38,6 +38,10 @@ PREHEADER_MAX = 200
 #: The longest intro accepted; the lint warns well before (a digest is read
 #: for its verdicts, and Gmail clips past 102 KB).
 BODY_MAX = 10_000
+#: The most HTML a welcome copy's body may render to: it sits above the
+#: latest edition, which is rendered to at most 90,000 bytes
+#: (worker.render.renderer.HTML_BUDGET), and Gmail clips mail over 102 KB.
+WELCOME_HTML_MAX = 5_000
 #: The kinds an ``order`` or ``exclude`` entry may name: ``launch:1234`` (a
 #: launch's id or slug), ``comparison:slug``; a bare slug is a comparison's,
 #: else a launch's.
@@ -140,6 +144,15 @@ def read_welcome_copy(text: str, source: str = "welcome copy") -> WelcomeCopy:
     subject = _line_text(values, lines, "subject", SUBJECT_MAX, report)
     preheader = _line_text(values, lines, "preheader", PREHEADER_MAX, report)
     _check_body(body, body_line, "body", report)
+    if not report.problems:
+        size = len(markdown.to_html(body).encode("utf-8"))
+        if size > WELCOME_HTML_MAX:
+            report.add(
+                body_line,
+                "body",
+                f"renders to {size:,} bytes of HTML; at most {WELCOME_HTML_MAX:,}, "
+                "since the latest edition follows it and Gmail clips mail over 102 KB",
+            )
     report.raise_any()
     return WelcomeCopy(source=text, subject=subject, preheader=preheader, body=body)
 

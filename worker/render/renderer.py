@@ -22,15 +22,21 @@ from mjml import mjml2html
 
 from worker.domain import markdown, placeholders
 from worker.domain.digest import Digest, Notice, SeatVerdict
+from worker.domain.editorial import WelcomeCopy
 from worker.domain.launches import by_category, capped, kept_order, launch_groups
 from worker.domain.segments import digest_for_segment
 from worker.domain.urls import is_web_url
 from worker.errors import RenderError
+from worker.render.welcome import LatestEdition, welcome_over
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 NOTICE_HTML_TEMPLATE = "notice.mjml.j2"
 NOTICE_TEXT_TEMPLATE = "notice.txt.j2"
+WELCOME_HTML_TEMPLATE = "welcome.mjml.j2"
+WELCOME_TEXT_TEMPLATE = "welcome.txt.j2"
+#: A welcome copy's preview text when it gives none.
+WELCOME_PREHEADER = "What every edition brings, and how to vote Ship or Skip."
 SUBJECT_LIMIT = 78
 # Past this a title is cut: inboxes show far less, and editions store 300.
 SUBJECT_MAX = 150
@@ -155,6 +161,40 @@ class Renderer:
         html = self._compile(NOTICE_HTML_TEMPLATE, context)
         text = self._render(self._text, NOTICE_TEXT_TEMPLATE, context)
         return RenderedDigest(notice.subject, notice.preheader, html, _tidy(text))
+
+    def render_welcome(
+        self,
+        copy: WelcomeCopy,
+        list_name: str,
+        postal_address: str,
+        latest: LatestEdition | None = None,
+    ) -> RenderedDigest:
+        """The welcome mail: ``copy`` above the ``latest`` edition's stored
+        render (its placeholders kept for the composer), or alone before the
+        first edition. Its subject and preheader are the copy's, else
+        "Welcome to ``list_name``" and :data:`WELCOME_PREHEADER`."""
+        copy = without_placeholders(copy)
+        subject = welcome_subject(copy, list_name)
+        preheader = copy.preheader or WELCOME_PREHEADER
+        context = {
+            "list_name": list_name,
+            "postal_address": postal_address,
+            "subject": subject,
+            "preheader": preheader,
+            # Checked when the copy was stored, sanitised again here.
+            "body_html": markupsafe.Markup(markdown.to_html(copy.body)),
+            "body_text": markdown.to_text(copy.body, TEXT_WIDTH),
+            "with_edition": latest is not None,
+            "edition_text": latest.text if latest else "",
+            "unsubscribe_url": placeholders.UNSUBSCRIBE_URL,
+            "preferences_url": placeholders.PREFERENCES_URL,
+            "c": COLOURS,
+        }
+        html = isolate_placeholders(self._compile(WELCOME_HTML_TEMPLATE, context))
+        text = _tidy(self._render(self._text, WELCOME_TEXT_TEMPLATE, context))
+        if latest is not None:
+            html = welcome_over(latest.html, html)
+        return RenderedDigest(subject, preheader, html, text)
 
     def _compile(self, name: str, context: dict[str, object]) -> str:
         mjml = self._render(self._html, name, context)
@@ -287,6 +327,11 @@ def preheader_for(digest: Digest) -> str:
     return (
         f"{summary[0].upper()}{summary[1:]}, week of {digest.starts_on:%b} {digest.starts_on.day}."
     )
+
+
+def welcome_subject(copy: WelcomeCopy, list_name: str) -> str:
+    """The welcome mail's subject: the copy's, else "Welcome to ``list_name``"."""
+    return copy.subject or f"Welcome to {list_name}"
 
 
 def more_launches_line(digest: Digest) -> str:

@@ -30,12 +30,14 @@ from worker.compose.message import Recipient
 from worker.config import Settings
 from worker.deliver.notices import already_notice, confirm_notice, send_notice, send_welcome
 from worker.deliver.welcome import LatestSegment, latest_segment, record_delivered
+from worker.deliver.welcome_copy import current_welcome
 from worker.domain.tokens import CONFIRM_WINDOW, Purpose
 from worker.now import process_now
+from worker.render.renderer import Renderer
 from worker.store.models import Subscriber
 
 Answer = tuple[str, int] | str
-Welcome = tuple[Recipient, LatestSegment]
+Welcome = tuple[Recipient, LatestSegment | None]
 
 
 @blueprint.get("/")
@@ -141,7 +143,8 @@ def _check_inbox() -> str:
 @blueprint.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> tuple[str, int] | str:
     """GET: a page with one button; POST: confirm, then mail the welcome
-    (the latest edition) if this click is the one that confirmed."""
+    (the welcome copy above the latest edition) if this click is the one
+    that confirmed."""
     subscriber_id, email, issued_at = read_link(Purpose.CONFIRM, token)
     if request.method == "GET":
         return render_template("confirm.html", email=email)
@@ -154,7 +157,7 @@ def confirm(token: str) -> tuple[str, int] | str:
             return outcome, None
         recipient = Recipient(subscriber.id, subscriber.email, subscriber.name)
         latest = latest_segment(session, config.list_id, subscriber.id, subscriber.categories)
-        return outcome, (recipient, latest) if latest is not None else None
+        return outcome, (recipient, latest)
 
     outcome, welcome = write(confirm_now, "confirm")
     if outcome == consent.ConfirmOutcome.REFUSED:
@@ -166,17 +169,30 @@ def confirm(token: str) -> tuple[str, int] | str:
         )
     if welcome is not None:
         recipient, latest = welcome
-        store = sessions()
-        send_later(lambda: _welcome(config, store, recipient, latest), "welcome email")
-    return render_template("confirmed.html", welcomed=welcome is not None)
+        store, emails = sessions(), renderer()
+        send_later(lambda: _welcome(config, store, emails, recipient, latest), "welcome email")
+    return render_template(
+        "confirmed.html",
+        welcomed=welcome is not None,
+        with_edition=welcome is not None and welcome[1] is not None,
+    )
 
 
 def _welcome(
-    config: Settings, store: sessionmaker[Session], recipient: Recipient, latest: LatestSegment
+    config: Settings,
+    store: sessionmaker[Session],
+    emails: Renderer,
+    recipient: Recipient,
+    latest: LatestSegment | None,
 ) -> None:
-    """Mail the welcome and, once it is accepted, record it as the
-    subscriber's delivery of that edition so that no send mails it again."""
-    send_welcome(config, recipient, latest)
+    """Mail the welcome (the welcome copy in use now) and, once it is
+    accepted, record the edition it carries as the subscriber's delivery of
+    it so that no send mails it again."""
+    with store() as session:
+        copy = current_welcome(session, config).copy
+    send_welcome(config, emails, recipient, copy, latest)
+    if latest is None:
+        return
     busy.write(
         store,
         lambda session: record_delivered(session, latest, recipient.subscriber_id),

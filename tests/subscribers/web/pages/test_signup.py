@@ -9,6 +9,7 @@ import html
 import logging
 import re
 from dataclasses import replace
+from email.message import EmailMessage
 
 import pytest
 from flask.testing import FlaskClient
@@ -26,7 +27,11 @@ from worker.config import Settings
 from worker.domain.segments import segment_categories
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
-from worker.domain.tokens import Purpose, make_token
+from worker.domain.tokens import Purpose, make_token, read_subscriber_token
+from worker.editor.lint.htmlscan import scan_html
+from worker.editor.lint.rules import Finding, Level, lint_message
+from worker.editor.welcome import store_welcome
+from worker.mail.memory import MemoryBackend
 from worker.store.models import Delivery, RateHit, Subscriber, Suppression, Tool
 
 
@@ -71,8 +76,11 @@ def test_subscribe_confirm_by_button_and_get_nothing_before(
     confirmed = subscriber(sessions, "new.reader@example.com")
     assert confirmed is not None and confirmed.status == SubscriberStatus.CONFIRMED
     assert confirmed.confirmed_at is not None
-    # No edition has gone out yet: no welcome email.
-    assert len(sent()) == 1
+    # No edition has gone out yet: the welcome is the welcome copy alone.
+    assert b"A welcome email is on its way" in done.data
+    welcome = sent()[1]
+    assert welcome["To"] == "new.reader@example.com"
+    assert "Thanks for confirming" in body(welcome) and "Claude" not in body(welcome)
 
 
 def test_the_answer_is_the_same_whoever_the_address_belongs_to(
@@ -190,7 +198,7 @@ def test_confirm_link_replayed_after_unsubscribing_changes_nothing(
     replay = client.post(confirm)
     assert replay.status_code == 410
     assert subscriber(sessions, "ada@example.com").status == SubscriberStatus.UNSUBSCRIBED  # type: ignore[union-attr]
-    assert len(sent()) == 1  # no welcome, no other mail
+    assert len(sent()) == 2  # the first click's welcome; no other mail
 
 
 def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
@@ -198,12 +206,21 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
 ) -> None:
     start_week(sessions, settings)
     client.post("/subscribe", data={"email": "late@example.com"})
-    client.post(link(sent()[0], "confirm"))
+    done = client.post(link(sent()[0], "confirm"))
+    assert b"A welcome email with the latest edition is on its way" in done.data
     welcome = sent()[1]
-    assert welcome["Subject"].startswith("Welcome!")
-    assert "Claude Files API" in body(welcome, "html")
+    # The default welcome copy, above the edition, in both parts.
+    assert welcome["Subject"] == "Welcome to Weekly AI Tool Verdicts"
+    for kind in ("html", "plain"):
+        shown = visible(body(welcome, kind))
+        assert shown.index("Thanks for confirming") < shown.index("Claude Files API"), kind
+    assert preheader(welcome) == "What every edition brings, and how to vote Ship or Skip."
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "%%" not in body(welcome) and "%%" not in body(welcome, "html")
+    assert lint_errors(settings) == []
+    late = subscriber(sessions, "late@example.com")
+    assert late is not None
+    assert_their_links_work(client, settings, welcome, late.id)
 
     # Clicking again (a reload, the back button) confirms nothing new and
     # mails nothing more; the welcome counts as the edition's delivery.
@@ -219,6 +236,101 @@ def test_a_new_subscriber_is_welcomed_with_the_latest_edition(
     assert statuses == ["sent"]
 
 
+def test_a_stored_welcome_copy_replaces_the_default(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        store_welcome(session, settings, STORED_COPY, "ada")
+    start_week(sessions, settings)
+    client.post("/subscribe", data={"email": "late@example.com"})
+    client.post(link(sent()[0], "confirm"))
+    welcome = sent()[1]
+    assert welcome["Subject"] == "Hello from the panel"
+    assert preheader(welcome) == "Four seats, one verdict, every week."
+    html, text = visible(body(welcome, "html")), body(welcome)
+    assert html.index("Glad you're here.") < html.index("Claude Files API")
+    assert text.index("Glad you're here.") < text.index("Claude Files API")
+    assert '<a href="https://verdicts.example/method"' in body(welcome, "html")
+    assert "[1] https://verdicts.example/method" in text
+    assert "Thanks for confirming" not in html + text
+    late = subscriber(sessions, "late@example.com")
+    assert late is not None
+    assert_their_links_work(client, settings, welcome, late.id)
+
+
+def test_before_the_first_edition_the_welcome_is_the_copy_with_the_lists_links(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        store_welcome(session, settings, STORED_COPY, "ada")
+    client.post("/subscribe", data={"email": "early@example.com", "name": "Early Bird"})
+    client.post(link(sent()[0], "confirm"))
+    welcome = sent()[1]
+    assert welcome["Subject"] == "Hello from the panel"
+    assert welcome["To"] == "Early Bird <early@example.com>"
+    assert "Glad you're here." in visible(body(welcome, "html"))
+    assert "latest edition" not in body(welcome) + body(welcome, "html")
+    # The reader is on the list: the list's headers, and their own links.
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "%%" not in body(welcome) + body(welcome, "html")
+    assert lint_errors(settings) == []
+    early = subscriber(sessions, "early@example.com")
+    assert early is not None
+    unsubscribe = re.search(r"<https://verdicts\.example(/u/[\w.-]+)>", welcome["List-Unsubscribe"])
+    assert unsubscribe and unsubscribe[1] in body(welcome, "html")
+    assert_their_links_work(client, settings, welcome, early.id, votes=False)
+    with sessions() as session:  # no edition, so no delivery to record
+        assert session.scalars(select(Delivery)).all() == []
+
+
+STORED_COPY = """---
+subject: "Hello from the panel"
+preheader: "Four seats, one verdict, every week."
+---
+**Glad you're here.** Read [how the panel works](https://verdicts.example/method).
+"""
+
+
+def visible(part: str) -> str:
+    """A part's words, tags left out."""
+    return " ".join(re.sub(r"(?s)<(style|title|head)\b.*?</\1>|<[^>]+>", " ", part).split())
+
+
+def preheader(message: EmailMessage) -> str | None:
+    return scan_html(body(message, "html")).preheader
+
+
+def lint_errors(settings: Settings) -> list[Finding]:
+    """The digest lint's errors of the last message the app sent."""
+    sent()
+    findings = lint_message(MemoryBackend.outbox[-1].data, settings)
+    return [finding for finding in findings if finding.level is Level.ERROR]
+
+
+def assert_their_links_work(
+    client: FlaskClient,
+    settings: Settings,
+    message: EmailMessage,
+    subscriber_id: int,
+    *,
+    votes: bool = True,
+) -> None:
+    """Every per-recipient link of ``message``'s HTML names
+    ``subscriber_id`` and opens its page."""
+    html = body(message, "html")
+    paths = re.findall(r'href="https://verdicts\.example/(u|preferences|vote)/([^"/]+)[^"]*"', html)
+    assert {kind for kind, _ in paths} == (
+        {"u", "preferences", "vote"} if votes else {"u", "preferences"}
+    )
+    purposes = {"u": Purpose.UNSUBSCRIBE, "preferences": Purpose.PREFERENCES, "vote": Purpose.VOTE}
+    for kind, token_ in paths:
+        assert read_subscriber_token(settings, purposes[kind], token_)[0] == subscriber_id
+    for match in re.finditer(
+        r'href="https://verdicts\.example(/(?:u|preferences|vote)/[^"]+)"', html
+    ):
+        assert client.get(match[1]).status_code == 200, match[1]
+
+
 def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
     client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
@@ -227,7 +339,7 @@ def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
         session.add(Suppression(email="quiet@example.com", reason=SuppressionReason.MANUAL))
     start_week(sessions, settings)
     assert client.post(confirm).status_code == 410
-    assert len(sent()) == 1
+    assert len(sent()) == 2  # the confirmation and the first click's welcome
 
 
 @pytest.mark.parametrize(
@@ -330,8 +442,7 @@ def test_a_mail_server_that_is_down_changes_neither_the_answer_nor_the_store(
     pending = subscriber(sessions, "patient@example.com")
     assert pending is not None
 
-    # A confirmation stands even when the welcome email cannot go out: an
-    # edition went out, so confirming tries to mail it.
+    # A confirmation stands even when the welcome email cannot go out.
     start_week(sessions, settings)
     assert "welcome email not sent" not in caplog.text
     confirm = make_token(down, Purpose.CONFIRM, [pending.id, pending.email])
