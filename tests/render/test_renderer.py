@@ -90,7 +90,7 @@ def test_seed_comparison_is_one_table_read_across(renderer: Renderer) -> None:
     out = renderer.render(seed_digest())
     [table] = verdict_tables(out.html)
     assert table == [
-        ["", "Claude Files API Anthropic", "Claude Haiku Open Weights Anthropic"],
+        ["", *(f"{tool.name} {tool.tagline}" for tool in seed_comparison().tools)],
         ["Panel ship", "100% 4 of 4", "50% 2 of 4"],
         ["Community", "—", "—"],
         ["Entry", "Paid", "Free"],
@@ -120,7 +120,8 @@ Futurist    ✓ ship                         ✓ ship
     assert f"claude-haiku-open-weights\n\n{table}\n" in text
     for quote in SEED_QUOTES:
         assert quote in " ".join(text.split())
-    assert "Claude Haiku Open Weights · Anthropic\n" in text
+    haiku = seed_comparison().tools[1]
+    assert f"Claude Haiku Open Weights · Anthropic {haiku.tagline}" in " ".join(text.split())
 
 
 def test_three_tools_are_a_table_with_the_tools_stacked_for_phones(renderer: Renderer) -> None:
@@ -130,7 +131,7 @@ def test_three_tools_are_a_table_with_the_tools_stacked_for_phones(renderer: Ren
     out = renderer.render(dataclasses.replace(seed_digest(), comparisons=(three,), launches=()))
     [table] = verdict_tables(out.html)
     assert [len(row) for row in table] == [4] * len(table)
-    assert table[0][1:] == [f"{t.name} Comparison Labs" for t in three.tools]
+    assert table[0][1:] == [f"{t.name} {t.tagline}" for t in three.tools]
     stack = re.search(
         r'<!--\[if !mso\]><!--><div class="vt-stack" style="display:none;max-height:0;'
         r'overflow:hidden">(.*?)</div><!--<!\[endif\]-->',
@@ -140,7 +141,7 @@ def test_three_tools_are_a_table_with_the_tools_stacked_for_phones(renderer: Ren
     assert stack and stack[1].count('class="vt-tool"') == 3
     shown = visible_text(stack[1])
     for tool in three.tools:
-        assert f"{tool.name} Comparison Labs Panel ship 75% · 3 of 4 Community" in shown
+        assert f"{tool.name} {tool.tagline} Panel ship 75% · 3 of 4 Community" in shown
     assert "Builder ✓ ship Skeptic ✗ skip Buyer ✓ ship Futurist ✓ ship" in shown
     assert '<table class="vt vt-wide"' in out.html and ".vt-wide { display: none" in out.html
     # The text part: three columns within 72 characters.

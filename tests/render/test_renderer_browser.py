@@ -70,7 +70,7 @@ COLOURS_SHOWN = """() => {
   return Array.from(document.querySelectorAll('.vt-box *'))
     .filter(el => el.getClientRects().length && Array.from(el.childNodes).some(
       n => n.nodeType === 3 && n.textContent.trim()))
-    .map(el => ({text: el.textContent.trim().slice(0, 40), fg: getComputedStyle(el).color,
+    .map(el => ({text: el.textContent.trim().slice(0, 100), fg: getComputedStyle(el).color,
                  bg: behind(el), mark: /mark-/.test(el.className)}));
 }"""
 
@@ -204,7 +204,8 @@ def test_every_text_of_a_comparison_is_readable(
     page = open_page(browser, page_file, width, scheme)
     shown = page.evaluate(COLOURS_SHOWN)
     texts = {item["text"] for item in shown}
-    assert {"✓ ship", "✗ skip", "4 of 4", "Panel ship", "✓ Ship it", "Anthropic"} <= texts
+    tagline = seed_digest().comparisons[0].tools[0].tagline
+    assert {"✓ ship", "✗ skip", "4 of 4", "Panel ship", "✓ Ship it", tagline} <= texts
     assert any(item["mark"] for item in shown)
     for item in shown:
         least = 3.0 if item["mark"] else 4.5
