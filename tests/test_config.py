@@ -182,6 +182,9 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         ({"INGEST_EVERY": "-5"}, "INGEST_EVERY: must be more than 0"),
         ({"RETRY_SWEEP_EVERY": "0"}, "RETRY_SWEEP_EVERY: must be more than 0"),
         ({"FETCH_LOG_DAYS": "0"}, "FETCH_LOG_DAYS: must be more than 0"),
+        ({"METHOD_URL": "http://verdicts.example/method"}, "METHOD_URL: not an https URL: "),
+        ({"METHOD_URL": "verdicts.example/method"}, "METHOD_URL: not an https URL: "),
+        ({"METHOD_URL": "https://[oops/method"}, "METHOD_URL: not an https URL: "),
     ],
 )
 def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(

@@ -63,6 +63,15 @@ def test_the_seed_comparison_has_its_figures(
     ]
 
 
+def test_the_method_page_is_carried_to_the_digest(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    assert gathered_sample_week(sessions, settings).method_url is None
+    method = dataclasses.replace(settings, method_url="https://verdicts.example/method")
+    with sessions() as session:
+        assert gather_week(session, W48, method).method_url == "https://verdicts.example/method"
+
+
 def test_launches_leave_out_tools_a_comparison_covers(
     sessions: sessionmaker[Session], settings: Settings
 ) -> None:

@@ -124,6 +124,18 @@ def _allow_list(value: tuple[str, ...], _settings: Settings) -> str:
     return ""
 
 
+def _https_url(value: str, _settings: Settings) -> str:
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname:
+        return f"not an https URL: {value!r}"
+    return ""
+
+
 def _regular_expression(value: str, _settings: Settings) -> str:
     try:
         re.compile(value)
@@ -207,6 +219,13 @@ class Settings:
     )
     mail_url: str = setting("MAIL_URL", "file://outbox", "The mail backend, by scheme", secret=True)
     site_url: str = setting("SITE_URL", "http://localhost:5000", "Base of every link in an email")
+    method_url: str = setting(
+        "METHOD_URL",
+        "",
+        "The site's page on how the panel judges, linked under the verdict tables",
+        shown="none (no link)",
+        check=_https_url,
+    )
     secret_key: str = setting(
         "SECRET_KEY", DEV_SECRET_KEY, "Signs link tokens", secret=True, shown="a development key"
     )

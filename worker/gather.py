@@ -74,6 +74,7 @@ def gather_computed(session: Session, week: Week, settings: Settings) -> Digest:
         ends_on=week.sunday,
         site_url=site,
         postal_address=settings.postal_address,
+        method_url=settings.method_url or None,
         comparisons=tuple(_block(c, votes, site) for c in comparisons),
         launches=_launches(session, week, settings),
         max_launches=settings.digest_max_launches,

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from tests.support.digests import column
 from worker.domain.digest import SeatVerdict
-from worker.domain.verdicts import figures_for, pull_quote, shorten_quote, whole_percent
+from worker.domain.verdicts import (
+    figures_for,
+    pull_quote,
+    seat_rows,
+    shorten_quote,
+    whole_percent,
+)
 
 
 def split(*verdicts: str) -> list[SeatVerdict]:
@@ -64,3 +71,17 @@ def test_shorten_quote_cuts_at_a_sentence_end() -> None:
     cut = shorten_quote(long_word_salad)
     assert cut.endswith("…") and len(cut) <= 241
     assert shorten_quote("Short.") == "Short."
+
+
+def test_seat_rows_read_across_the_tools_with_none_for_a_missing_seat() -> None:
+    full = column(1, "Full Panel", ("ship", "skip", "ship", "skip"), None, "q")
+    short = column(2, "Two Seats", ("skip", "ship"), None, "q")  # builder, skeptic
+    assert seat_rows([full, short]) == (
+        ("builder", ("ship", "skip")),
+        ("skeptic", ("skip", "ship")),
+        ("buyer", ("ship", None)),
+        ("futurist", ("skip", None)),
+    )
+    unreviewed = column(3, "Unreviewed", (), None, "q")
+    assert seat_rows([unreviewed]) == ()
+    assert [seat for seat, _ in seat_rows([short, unreviewed])] == ["builder", "skeptic"]

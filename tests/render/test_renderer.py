@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from tests.support.digests import (
     flooded_digest,
     launch,
     long_launches_digest,
+    long_names_comparison,
     seed_comparison,
     seed_digest,
 )
@@ -33,20 +36,167 @@ def visible_text(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", body).split())
 
 
-def test_seed_comparison_shows_its_verdict_table(renderer: Renderer) -> None:
+class _VerdictTables(HTMLParser):
+    """The rows of each verdict table (``<table class="vt …">``) of an HTML
+    body, as the visible text of each cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._in_table = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and "vt" in (dict(attrs).get("class") or "").split():
+            self._in_table = True
+            self.tables.append([])
+        elif self._in_table and tag == "tr":
+            self.tables[-1].append([])
+        elif self._in_table and tag in ("td", "th"):
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_table = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def verdict_tables(html: str) -> list[list[list[str]]]:
+    parser = _VerdictTables()
+    parser.feed(html)
+    return parser.tables
+
+
+SEED_QUOTES = [
+    "“The primitive here is clean: persistent file references that decouple document upload "
+    "from inference calls, so you stop paying context tokens on every round-trip for the same "
+    "PDF.” — the builder",
+    "“The primitive here is simple: a downloadable weight file you can run locally without "
+    "hitting an API endpoint or setting environment variables.” — the builder",
+]
+
+
+def test_seed_comparison_is_one_table_read_across(renderer: Renderer) -> None:
+    """The seed page's table: a label column, a column per tool, a row per
+    figure and per reviewer seat."""
     out = renderer.render(seed_digest())
-    html = visible_text(out.html)
-    for part in (html, out.text):
-        assert "Claude Files API" in part and "Claude Haiku Open Weights" in part
-        assert "100%" in part and "50%" in part
-        assert "4 of 4 reviewers" in part and "2 of 4 reviewers" in part
-        assert "Paid" in part and "Free" in part
-        assert "Panel ship" in part and "Community" in part and "Reviewer split" in part
-    # Community has no votes: shown as a dash for both tools.
-    assert re.search(r"Community\s+—.*Community\s+—", html)
-    assert out.text.count("Community       —") == 2
-    assert "✓ Builder, ✗ Skeptic, ✗ Buyer, ✓ Futurist" in out.text
-    assert "the builder" in html
+    [table] = verdict_tables(out.html)
+    assert table == [
+        ["", *(f"{tool.name} {tool.tagline}" for tool in seed_comparison().tools)],
+        ["Panel ship", "100% 4 of 4", "50% 2 of 4"],
+        ["Community", "—", "—"],
+        ["Entry", "Paid", "Free"],
+        ["Builder", "✓ ship", "✓ ship"],
+        ["Skeptic", "✓ ship", "✗ skip"],
+        ["Buyer", "✓ ship", "✗ skip"],
+        ["Futurist", "✓ ship", "✓ ship"],
+        ["", *SEED_QUOTES],
+        ["Your vote", "✓ Ship it ✗ Skip it", "✓ Ship it ✗ Skip it"],
+    ]
+    assert 'class="vt-stack"' not in out.html  # two tools stay one table on a phone too
+
+
+def test_seed_comparison_in_the_text_part_is_an_aligned_table(renderer: Renderer) -> None:
+    text = renderer.render(seed_digest()).text
+    table = """\
+            Claude Files API               Claude Haiku Open Weights
+            -----------------------------  -----------------------------
+Panel ship  100% (4 of 4)                  50% (2 of 4)
+Community   —                              —
+Entry       Paid                           Free
+Builder     ✓ ship                         ✓ ship
+Skeptic     ✓ ship                         ✗ skip
+Buyer       ✓ ship                         ✗ skip
+Futurist    ✓ ship                         ✓ ship
+"""
+    assert f"claude-haiku-open-weights\n\n{table}\n" in text
+    for quote in SEED_QUOTES:
+        assert quote in " ".join(text.split())
+    haiku = seed_comparison().tools[1]
+    assert f"Claude Haiku Open Weights · Anthropic {haiku.tagline}" in " ".join(text.split())
+
+
+def test_three_tools_are_a_table_with_the_tools_stacked_for_phones(renderer: Renderer) -> None:
+    """The phone media query swaps the table for per-tool blocks, hidden
+    inline for clients without media queries and left out for Outlook."""
+    three = big_digest(2, 0).comparisons[1]
+    out = renderer.render(dataclasses.replace(seed_digest(), comparisons=(three,), launches=()))
+    [table] = verdict_tables(out.html)
+    assert [len(row) for row in table] == [4] * len(table)
+    assert table[0][1:] == [f"{t.name} {t.tagline}" for t in three.tools]
+    stack = re.search(
+        r'<!--\[if !mso\]><!--><div class="vt-stack" style="display:none;max-height:0;'
+        r'overflow:hidden">(.*?)</div><!--<!\[endif\]-->',
+        out.html,
+        re.S,
+    )
+    assert stack and stack[1].count('class="vt-tool"') == 3
+    shown = visible_text(stack[1])
+    for tool in three.tools:
+        assert f"{tool.name} {tool.tagline} Panel ship 75% · 3 of 4 Community" in shown
+    assert "Builder ✓ ship Skeptic ✗ skip Buyer ✓ ship Futurist ✓ ship" in shown
+    assert '<table class="vt vt-wide"' in out.html and ".vt-wide { display: none" in out.html
+    # The text part: three columns within 72 characters.
+    assert "            Comparison 1 Tool   Comparison 1 Tool   Comparison 1 Tool\n" in out.text
+    assert "Skeptic     ✗ skip              ✗ skip              ✗ skip\n" in out.text
+
+
+def test_four_tools_and_long_names_are_stacked_by_tool(renderer: Renderer) -> None:
+    four = long_names_comparison(4)
+    out = renderer.render(dataclasses.replace(seed_digest(), comparisons=(four,)))
+    assert verdict_tables(out.html) == []
+    assert out.html.count('class="vt-tool"') == 4 and 'class="vt-stack"' not in out.html
+    # The last tool lacks the buyer and the futurist: a dash in their rows.
+    assert "Builder ✓ ship Skeptic ✗ skip Buyer — Futurist —" in visible_text(out.html)
+    assert "  Panel ship  50% (1 of 2)\n  Community   97% (1,234 votes)\n" in out.text
+    assert "  Buyer       —\n  Futurist    —\n" in out.text
+    # Three tools, one name a word longer than a text column: stacked in the
+    # text part, still a table in the HTML.
+    three = dataclasses.replace(seed_digest(), comparisons=(long_names_comparison(3),))
+    out = renderer.render(three)
+    assert len(verdict_tables(out.html)) == 1
+    assert out.text.count("\n  Panel ship  ") == 3
+    assert max(len(line) for line in out.text.splitlines() if "://" not in line) <= 72
+
+
+def test_a_seat_a_tool_lacks_is_a_dash_in_the_table(renderer: Renderer) -> None:
+    two = long_names_comparison(2)  # the second tool lacks the buyer and the futurist
+    out = renderer.render(dataclasses.replace(seed_digest(), comparisons=(two,)))
+    [table] = verdict_tables(out.html)
+    assert table[3:8] == [
+        ["Entry", "Free tier, then $20 a seat a month", "Free tier, then $20 a seat a month"],
+        ["Builder", "✗ skip", "✓ ship"],
+        ["Skeptic", "✓ ship", "✗ skip"],
+        ["Buyer", "✓ ship", "—"],
+        ["Futurist", "✗ skip", "—"],
+    ]
+    assert table[2] == ["Community", "97% 1,234 votes", "97% 1,234 votes"]
+
+
+def test_the_panel_is_explained_once_with_the_method_page_when_set(renderer: Renderer) -> None:
+    line = (
+        "Four seats: builder, skeptic, buyer, futurist; each says ship or skip. "
+        "Community: readers' Ship/Skip votes."
+    )
+    week = dataclasses.replace(big_digest(3, 1))
+    out = renderer.render(week)
+    assert unescape(visible_text(out.html)).count(line) == 1
+    assert " ".join(out.text.split()).count(line) == 1
+    assert "How the panel works" not in out.html + out.text
+    method = "https://verdicts.example/method"
+    out = renderer.render(dataclasses.replace(week, method_url=method))
+    assert f'<a href="{method}" style="color:#59636e">How the panel works</a>' in out.html
+    assert f"How the panel works: {method}\n" in out.text
+    # Under the first comparison's table, before the second comparison.
+    assert out.html.index("How the panel works") < out.html.index(week.comparisons[1].title)
 
 
 def test_the_body_is_600_px_and_compiles_cleanly(renderer: Renderer) -> None:
@@ -205,10 +355,13 @@ def test_text_part_has_what_the_html_has(renderer: Renderer) -> None:
 
 
 def test_a_heavy_week_stays_under_gmail_clipping(renderer: Renderer) -> None:
+    """Five comparisons (three of them two tools, two of them three, whose
+    per-tool phone blocks come with the table) and 30 launches, all shown."""
     out = renderer.render(big_digest(5, 30))
     size = len(out.html.encode())
     print(f"\nHTML of 5 comparisons and 30 launches: {size} bytes")
-    assert size < HTML_BUDGET
+    assert "more-launches" not in out.html and len(re.findall(r"<b>Launchpad Tool", out.html)) == 30
+    assert size < 95_000 and size < HTML_BUDGET
 
 
 def listed(out_html: str) -> list[str]:

@@ -75,6 +75,39 @@ def seed_comparison() -> ComparisonBlock:
     )
 
 
+LONG_NAMES = (
+    "Claude Haiku Open Weights With Extended Context And Tool Use",
+    "Supercalifragilisticexpialidociousnessplatform",
+    "Loomwright Enterprise Edition for Regulated Industries",
+    "Parcelbot",
+)
+
+
+def long_names_comparison(tools: int) -> ComparisonBlock:
+    """A comparison of ``tools`` tools with the longest names a column must
+    take (one a single 46-letter word); the last one lacks two seats."""
+    columns = tuple(
+        column(
+            100 + j,
+            LONG_NAMES[j % len(LONG_NAMES)],
+            ("ship", "skip") if j == tools - 1 else ("skip", "ship", "ship", "skip"),
+            "Free tier, then $20 a seat a month",
+            "A pull quote long enough to wrap over several lines in a narrow column.",
+            votes=("ship",) * 1200 + ("skip",) * 34,
+            url=f"https://long-{j}.example/",
+        )
+        for j in range(tools)
+    )
+    return ComparisonBlock(
+        slug=f"long-names-{tools}",
+        title=" vs ".join(c.name for c in columns),
+        summary=None,
+        url=f"{SITE}/compare/long-names-{tools}",
+        category="Developer Tools",
+        tools=columns,
+    )
+
+
 def launch(n: int, category: str = "Productivity") -> Launch:
     return Launch(
         tool_id=1000 + n,

@@ -98,6 +98,8 @@ class Digest:
     ends_on: dt.date  # the Sunday
     site_url: str
     postal_address: str
+    # The site's page on how the panel judges (METHOD_URL); None: not linked.
+    method_url: str | None = None
     comparisons: tuple[ComparisonBlock, ...] = ()
     launches: tuple[Launch, ...] = ()
     categories: tuple[str, ...] = field(default=())  # the segment's choice; () = all

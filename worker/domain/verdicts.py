@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 
-from worker.domain.digest import Figures, PullQuote, SeatVerdict
+from worker.domain.digest import Figures, PullQuote, SeatVerdict, ToolColumn
 
 
 class Seat(enum.StrEnum):
@@ -78,6 +78,15 @@ def pull_quote(quotes: Sequence[tuple[str, str, str]]) -> PullQuote | None:
         (q for q in ordered if majority is None or q[1] == majority), ordered[0]
     )
     return PullQuote(seat=seat, verdict=verdict, text=shorten_quote(text))
+
+
+def seat_rows(tools: Sequence[ToolColumn]) -> tuple[tuple[str, tuple[str | None, ...]], ...]:
+    """The reviewer-seat rows of a comparison's verdict table: every seat
+    that reviewed any of ``tools``, in panel order, with each tool's verdict
+    from that seat (None where the seat did not review that tool)."""
+    verdicts = [{s.seat: s.verdict for s in tool.figures.split} for tool in tools]
+    seats = sorted({seat for tool in verdicts for seat in tool}, key=lambda s: (_seat_rank(s), s))
+    return tuple((seat, tuple(tool.get(seat) for tool in verdicts)) for seat in seats)
 
 
 def shorten_quote(text: str, limit: int = PULL_QUOTE_CHARS) -> str:

@@ -11,7 +11,6 @@ import re
 import textwrap
 import traceback
 import xml.parsers.expat
-from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
@@ -21,12 +20,14 @@ import markupsafe
 from mjml import mjml2html
 
 from worker.domain import markdown, placeholders
-from worker.domain.digest import Digest, Notice, SeatVerdict
+from worker.domain.digest import Digest, Notice
 from worker.domain.editorial import WelcomeCopy
 from worker.domain.launches import by_category, capped, kept_order, launch_groups
 from worker.domain.segments import digest_for_segment
 from worker.domain.urls import is_web_url
+from worker.domain.verdicts import seat_rows
 from worker.errors import RenderError
+from worker.render.verdict_text import tool_figures, verdict_table
 from worker.render.welcome import LatestEdition, welcome_over
 
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -46,6 +47,12 @@ TEXT_WIDTH = 72
 # 94,003 bytes), leaving room for the per-recipient links filled in later.
 HTML_BUDGET = 90_000
 
+# What the verdict table's rows mean, said once in each digest.
+PANEL_EXPLAINED = (
+    "Four seats: builder, skeptic, buyer, futurist; each says ship or skip. "
+    "Community: readers' Ship/Skip votes."
+)
+
 # One palette for light mode, one for dark; templates use them by name.
 COLOURS = {
     "page": "#f3f4f6",
@@ -62,6 +69,7 @@ COLOURS = {
     "dark_card": "#161b22",
     "dark_ink": "#e6edf3",
     "dark_link": "#79c0ff",
+    "dark_muted": "#9198a1",
     "dark_rule": "#30363d",
     "dark_ship": "#56d364",
     "dark_ship_bg": "#12261e",
@@ -140,6 +148,7 @@ class Renderer:
             "week_number": digest.week.split("-W")[1].lstrip("0"),
             "date_range": _date_range(digest),
             "vote_base": f"{digest.site_url}/vote/{placeholders.VOTE_TOKEN}",
+            "panel_explained": PANEL_EXPLAINED,
             "unsubscribe_url": placeholders.UNSUBSCRIBE_URL,
             "preferences_url": placeholders.PREFERENCES_URL,
             "c": COLOURS,
@@ -362,17 +371,16 @@ def _environment(loader: jinja2.BaseLoader, *, autoescape: bool) -> jinja2.Envir
     env.filters["groupby_category"] = by_category
     env.filters["thousands"] = "{:,}".format
     env.filters["wrap"] = _wrap
-    env.filters["split_marks"] = _split_marks
+    env.filters["seat_rows"] = seat_rows
+    env.filters["verdict_table"] = lambda block: verdict_table(block, TEXT_WIDTH)
+    env.filters["tool_figures"] = lambda tool, seats, index: tool_figures(
+        tool, seats, index, TEXT_WIDTH
+    )
     return env
 
 
 def _percent(value: int | None) -> str:
     return "—" if value is None else f"{value}%"
-
-
-def _split_marks(split: Iterable[SeatVerdict]) -> str:
-    marks = [f"{'✓' if s.verdict == 'ship' else '✗'} {s.seat.capitalize()}" for s in split]
-    return ", ".join(marks) or "—"
 
 
 def _wrap(text: str, indent: str = "") -> str:
