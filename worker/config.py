@@ -226,6 +226,11 @@ class Settings:
         shown="none (no link)",
         check=_https_url,
     )
+    # Content links through SITE_URL/r/… counted per edition and item, never
+    # per reader (worker.domain.clicks).
+    click_counts: bool = setting(
+        "CLICK_COUNTS", True, "Count clicks on an edition's content links, per item"
+    )
     secret_key: str = setting(
         "SECRET_KEY", DEV_SECRET_KEY, "Signs link tokens", secret=True, shown="a development key"
     )

@@ -13,6 +13,11 @@ app's own log lines never hold one; what a server logs about a request
   may quote it);
 - gunicorn's access log, as the ``Procfile`` configures it, has no path at
   all.
+
+A counted link (``/r/<token>?to=<destination>``) names no subscriber, but
+its token and destination say which link was clicked, and a request line
+holds the reader's address: both are masked (``/r/***``), so no log ties a
+reader to what they read.
 """
 
 from __future__ import annotations
@@ -30,18 +35,21 @@ from worker.logs import MASK
 
 # The routes that carry a token as their first segment (a test compares
 # this with the app's routes).
-TOKEN_PREFIXES = ("/confirm/", "/preferences/", "/u/", "/vote/")
+TOKEN_PREFIXES = ("/confirm/", "/preferences/", "/r/", "/u/", "/vote/")
 _TOKEN = re.compile(
     "(?P<prefix>" + "|".join(re.escape(p) for p in TOKEN_PREFIXES) + r")[^/?#\s\"'\\]+"
 )
+
+# A counted link, its destination included (everything up to a space or quote).
+_COUNTED = re.compile(r"/r/[^\s\"'\\]+")
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 
 
 def masked(text: str) -> str:
     """``text`` with the token of every token route's path in it replaced
-    by ``***``."""
-    return _TOKEN.sub(rf"\g<prefix>{MASK}", text)
+    by ``***`` (a counted link's destination too)."""
+    return _TOKEN.sub(rf"\g<prefix>{MASK}", _COUNTED.sub(f"/r/{MASK}", text))
 
 
 class MaskingRequestHandler(WSGIRequestHandler):

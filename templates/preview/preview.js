@@ -20,6 +20,8 @@ function show(payload) {
   }
   $("edition").textContent = "edition: " + payload.edition +
     (payload.stored ? " (its render as sent; edits no longer apply)" : "");
+  const report = $("report");
+  if (report) report.hidden = !payload.went_out;
   $("subject").textContent = payload.subject;
   $("preheader").textContent = payload.preheader;
   $("text").textContent = payload.text;

@@ -39,6 +39,7 @@ COMMANDS = {
     "clock": "schedule:clock",
     "tick": "schedule:tick",
     "status": "ops:status",
+    "report": "ops:report_command",
     "check": "ops:check",
     "preview": "editor:preview",
     "lint": "editor:lint",

@@ -2,6 +2,7 @@
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,9 +16,11 @@ from worker.cli.common import (
     console,
     fail,
     load,
+    sessions_for,
 )
+from worker.config import Settings
 from worker.domain.segments import parse_segment
-from worker.domain.weeks import parse_week
+from worker.domain.weeks import Week, parse_week
 from worker.editor import lint_report
 from worker.editor.demo import run_demo
 from worker.editor.editionfile import file_week
@@ -28,6 +31,9 @@ from worker.editor.preview import lint_edition
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import serving
 from worker.editor.source import week_source
+from worker.now import process_now
+from worker.ops.report import edition_report
+from worker.ops.report_html import ReportPage
 from worker.render.renderer import Renderer
 from worker.signals import stopping_on_signals
 
@@ -94,7 +100,8 @@ def preview(
                 written = write_static(out, shown, payload, pages)
                 console.print(f"{the_week}: preview written to {written[0]}")
                 return
-            with serving(live, pages, port) as server:
+            report = None if sample else _report_maker(settings, the_week)
+            with serving(live, pages, port, report) as server:
                 console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
                 stop.wait()
     except KeyboardInterrupt:
@@ -105,6 +112,14 @@ def preview(
         elif scratch is not None:
             scratch.close()
     console.print("preview stopped")
+
+
+def _report_maker(settings: Settings, week: Week) -> Callable[[], str]:
+    """What the preview serves as ``/report.html``: ``week``'s report, made
+    when asked (the store's figures move while the edition goes out)."""
+    sessions = sessions_for(settings)
+    page = ReportPage(settings.templates_dir)
+    return lambda: page.render(edition_report(sessions, settings, week), process_now())
 
 
 @click.command()

@@ -1,9 +1,10 @@
-"""``digest status`` and ``digest check``: what an operator reads."""
+"""``digest status``, ``digest report`` and ``digest check``: what an operator reads."""
 
 import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -20,8 +21,10 @@ from worker.config import Settings
 from worker.deliver.editions import edition_counts, find_edition
 from worker.domain.weeks import Week, parse_week
 from worker.now import process_now
+from worker.ops import report as edition_report
 from worker.ops import status as report
 from worker.ops.checks import Level, check_environment
+from worker.ops.report_html import ReportPage
 
 
 @click.command()
@@ -69,6 +72,35 @@ def _edition_status(
         f"{rate:,.0f}/s" if rate else "—",
     )
     print_fitted(console, table)
+
+
+@click.command("report")
+@click.option("--week", help="The edition of this ISO week (default: the latest that went out).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the report as one HTML page with its charts to this file.",
+)
+def report_command(week: str | None, as_json: bool, html_file: Path | None) -> None:
+    """What an edition did: its deliveries, bounces, complaints,
+    unsubscribes and votes, the clicks on its links per item, and the trend
+    of the last twelve editions. Counted per edition and item, never per
+    reader."""
+    settings = load()
+    found = edition_report.edition_report(
+        sessions_for(settings), settings, parse_week(week) if week else None
+    )
+    if html_file is not None:
+        page = ReportPage(settings.templates_dir).render(found, process_now())
+        html_file.write_text(page, encoding="utf-8")
+    if as_json:
+        print(edition_report.as_json(found))
+        return
+    print_fitted(console, *edition_report.tables(found))
+    if html_file is not None:
+        console.print(f"wrote {escape(str(html_file))}", highlight=False)
 
 
 @click.command()

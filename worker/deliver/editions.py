@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
+from worker.domain.clicks import edition_links
 from worker.domain.segments import EVERYONE
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
 from worker.domain.weeks import Week
@@ -119,8 +120,10 @@ def _build(
             edition.subject = None
             log.info("edition skipped: nothing new this week", extra={"edition": str(week)})
             return _built(edition, built=True)
+        # Content links counted for this edition, named by its week.
+        clicks = edition_links(settings, str(week))
         for key in sorted(keys):
-            rendered = renderer.render_segment(digest, key)
+            rendered = renderer.render_segment(digest, key, clicks)
             if rendered is None:
                 continue  # its subscribers have nothing to read this week
             edition.segments.append(

@@ -9,9 +9,12 @@ reaches a reader is the allow-list below whatever the parser lets through.
 
 from __future__ import annotations
 
+import itertools
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape, unescape
 
 import nh3
 from markdown_it import MarkdownIt
@@ -91,26 +94,43 @@ def _walk(tokens: list[Token], line: int = 1) -> list[tuple[Token, int]]:
     return out
 
 
-def to_html(text: str) -> str:
+#: How a link's target is written: given its number (the https links
+#: counted from 1, in order) and its URL, the URL to write.
+LinkWriter = Callable[[int, str], str]
+
+# A link as nh3 writes it: the href first, double-quoted, HTML-escaped.
+_HREF = re.compile(r'<a href="([^"]*)"')
+
+
+def to_html(text: str, link: LinkWriter | None = None) -> str:
     """``text`` as sanitised HTML for an e-mail: links and images https only,
-    links opened without a referrer."""
+    links opened without a referrer; each link's target as ``link`` writes
+    it, when given (after sanitising: the target it writes may be http, a
+    development site's redirect)."""
     rendered = _PARSER.render(text)
-    return nh3.clean(
+    clean = nh3.clean(
         rendered,
         tags=set(ALLOWED_TAGS),
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(URL_SCHEMES),
         link_rel="noopener noreferrer",
     ).strip()
+    if link is None:
+        return clean
+    numbers = itertools.count(1)
+    return _HREF.sub(
+        lambda found: f'<a href="{escape(link(next(numbers), unescape(found[1])))}"', clean
+    )
 
 
-def to_text(text: str, width: int = 72) -> str:
+def to_text(text: str, width: int = 72, link: LinkWriter | None = None) -> str:
     """``text`` as plain text for the text part: paragraphs wrapped at
     ``width``, lists with ``-`` or ``1.``, and each link's URL as a numbered
-    footnote (``[1]``) listed after the text."""
+    footnote (``[1]``) listed after the text; written by ``link`` when
+    given, with the same numbers as :func:`to_html` gives it."""
     writer = _TextWriter(width)
     writer.feed(_PARSER.parse(text))
-    return writer.result()
+    return writer.result(link)
 
 
 class _TextWriter:
@@ -206,7 +226,7 @@ class _TextWriter:
         if depth:
             self.listed[len(self.blocks) - 1] = self.list_count
 
-    def result(self) -> str:
+    def result(self, link: LinkWriter | None = None) -> str:
         text = ""
         for index, block in enumerate(self.blocks):
             if not block.strip():
@@ -217,7 +237,8 @@ class _TextWriter:
             gap = "\n" if tight else "\n\n"
             text = f"{text}{gap}{block}" if text else block
         if self.links:
-            notes = "\n".join(f"[{n}] {url}" for n, url in enumerate(self.links, 1))
+            write = link or (lambda _n, url: url)
+            notes = "\n".join(f"[{n}] {write(n, url)}" for n, url in enumerate(self.links, 1))
             text = f"{text}\n\n{notes}"
         return text
 

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from worker.domain.segments import segment_label
+from worker.domain.states import WENT_OUT
 from worker.editor.lint.rules import Finding
 from worker.editor.preview import Preview, dark_mode
 from worker.now import process_now
@@ -47,6 +48,8 @@ def preview_payload(
         "segment_label": segment_label(preview.segment),
         "segments": [{"key": key, "label": segment_label(key)} for key in segments],
         "edition": preview.edition_status or "not built yet",
+        # Gone out to readers: what it did can be reported (digest report).
+        "went_out": preview.edition_status in WENT_OUT,
         "stored": preview.stored,
         "subject": preview.subject,
         "preheader": preview.preheader,
@@ -95,11 +98,14 @@ class PageRenderer:
             undefined=jinja2.StrictUndefined,
         )
 
-    def render(self, payload: dict[str, Any], *, live: bool) -> str:
-        """The page, with ``payload`` inside; ``live`` adds the reloading."""
+    def render(self, payload: dict[str, Any], *, live: bool, report: bool = False) -> str:
+        """The page, with ``payload`` inside; ``live`` adds the reloading,
+        ``report`` a link to the edition's report (``report.html``, served
+        beside the page) once the edition has gone out."""
         return self._env.get_template(PAGE_TEMPLATE).render(
             payload=payload,
             live=live,
+            report=report,
             phone_widths=PHONE_WIDTHS,
             desktop_width=DESKTOP_WIDTH,
         )

@@ -27,6 +27,7 @@ from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
 from worker.deliver.editions import find_edition, rebuildable, segment_keys
+from worker.domain.clicks import ClickLinks, edition_links
 from worker.domain.digest import Digest
 from worker.domain.editorial import (
     EditionFile,
@@ -162,10 +163,13 @@ def known_segment(source: WeekSource, segment: str) -> str:
     return next((key for key in known if folded(key) == wanted), segment)
 
 
-def segment_parts(source: WeekSource, segment: str, renderer: Renderer) -> SegmentParts:
+def segment_parts(
+    source: WeekSource, segment: str, renderer: Renderer, clicks: ClickLinks | None = None
+) -> SegmentParts:
     """What a send would deliver to ``segment``: the edition's render once it
     has deliveries, else a fresh one (what ``digest build`` and ``digest
-    send`` make of the store now). Raises NothingToPreview."""
+    send`` make of the store now, its links through ``clicks`` as a build
+    writes them). Raises NothingToPreview."""
     if source.delivered:
         if segment not in source.rendered:
             raise NothingToPreview(
@@ -173,7 +177,7 @@ def segment_parts(source: WeekSource, segment: str, renderer: Renderer) -> Segme
                 f"{segment_label(segment)}"
             )
         return source.rendered[segment]
-    rendered = renderer.render_segment(source.digest, segment)
+    rendered = renderer.render_segment(source.digest, segment, clicks)
     if rendered is None:
         raise NothingToPreview(
             f"{source.week}: nothing for {segment_label(segment)} this week"
@@ -197,7 +201,7 @@ def compose_preview(
     told), composed as a delivery is (``with_fields`` for an email API
     backend)."""
     segment = known_segment(source, segment)
-    parts = segment_parts(source, segment, renderer)
+    parts = segment_parts(source, segment, renderer, edition_links(settings, str(source.week)))
     edition = EditionRef(source.edition_id, str(source.week))
     message = compose_message(
         parts, recipient, edition, settings, now=now, test=test, with_fields=with_fields

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask, Response, abort, jsonify, request
@@ -21,12 +21,17 @@ from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
 from worker.errors import DigestError
 
+#: Makes the report page of the previewed week's edition; raises DigestError
+#: when there is none to make (the edition has not gone out).
+ReportMaker = Callable[[], str]
 
-def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
+
+def create_app(live: LivePreview, pages: PageRenderer, report: ReportMaker | None = None) -> Flask:
     """The preview's pages: ``/`` (the page), ``/api/preview`` and
     ``/api/changes`` (its data and the long poll), and the message itself:
     ``/message.html`` (the HTML part, byte for byte), ``/message-dark.html``,
-    ``/message.txt`` and ``/message.eml``."""
+    ``/message.txt`` and ``/message.eml``; with ``report``, ``/report.html``:
+    what the edition did, once it has gone out (``digest report``)."""
     app = Flask(__name__)
 
     @app.before_request
@@ -43,7 +48,7 @@ def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
 
     @app.get("/")
     def page() -> Response:
-        html = pages.render(live.payload(segment()), live=True)
+        html = pages.render(live.payload(segment()), live=True, report=report is not None)
         return Response(html, mimetype="text/html", headers=_NO_STORE)
 
     @app.get("/api/preview")
@@ -64,6 +69,18 @@ def create_app(live: LivePreview, pages: PageRenderer) -> Flask:
         body = preview.raw if name == "raw" else payload[name].encode("utf-8")
         return Response(body, mimetype=mimetype, headers=_MESSAGE)
 
+    @app.get("/report.html")
+    def report_page() -> Response:
+        if report is None:
+            return Response(
+                "no report: the preview shows sample data\n", 404, mimetype="text/plain"
+            )
+        try:
+            html = report()
+        except DigestError as error:
+            return Response(f"{error}\n", status=404, mimetype="text/plain")
+        return Response(html, mimetype="text/html", headers=_REPORT)
+
     app.add_url_rule("/message.html", "html", lambda: part("html", "text/html"))
     app.add_url_rule("/message-dark.html", "dark", lambda: part("dark_html", "text/html"))
     app.add_url_rule("/message.txt", "text", lambda: part("text", "text/plain"))
@@ -75,6 +92,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 # The message opened on its own runs no script and reaches nothing of the
 # preview's origin, as in the page's sandboxed frames.
 _MESSAGE = {**_NO_STORE, "Content-Security-Policy": "sandbox allow-popups"}
+# The report runs no script and loads nothing: its charts are inline SVG.
+_REPORT = {**_NO_STORE, "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
 
 
 class _QuietRequests(WSGIRequestHandler):
@@ -86,7 +105,13 @@ class PreviewServer:
     """The preview app on 127.0.0.1 with its watcher, in threads: start,
     read :attr:`url`, stop."""
 
-    def __init__(self, live: LivePreview, pages: PageRenderer, port: int = 0) -> None:
+    def __init__(
+        self,
+        live: LivePreview,
+        pages: PageRenderer,
+        port: int = 0,
+        report: ReportMaker | None = None,
+    ) -> None:
         self.live = live
         try:
             listener = socket.create_server(("127.0.0.1", port))
@@ -98,7 +123,7 @@ class PreviewServer:
             self._server: BaseWSGIServer = make_server(
                 "127.0.0.1",
                 listener.getsockname()[1],
-                create_app(live, pages),
+                create_app(live, pages, report),
                 threaded=True,
                 request_handler=_QuietRequests,
                 fd=listener.fileno(),
@@ -133,9 +158,11 @@ class PreviewServer:
 
 
 @contextmanager
-def serving(live: LivePreview, pages: PageRenderer, port: int = 0) -> Iterator[PreviewServer]:
+def serving(
+    live: LivePreview, pages: PageRenderer, port: int = 0, report: ReportMaker | None = None
+) -> Iterator[PreviewServer]:
     """A started :class:`PreviewServer`, stopped on the way out."""
-    server = PreviewServer(live, pages, port)
+    server = PreviewServer(live, pages, port, report)
     server.start()
     try:
         yield server

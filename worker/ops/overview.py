@@ -92,7 +92,7 @@ def recent_editions(
             .limit(limit)
         )
     )
-    counts = _delivery_counts(session, [e.id for e in editions])
+    counts = delivery_counts(session, [e.id for e in editions])
     return [
         EditionSummary(
             week=e.week,
@@ -150,7 +150,7 @@ def read_metrics(session: Session, list_id: str) -> Metrics:
     """Every figure of ``/metrics``, each one aggregate query."""
     now = store_now(session)
     current = current_editions(session, list_id)
-    counts = _delivery_counts(session, [e.id for e in current])
+    counts = delivery_counts(session, [e.id for e in current])
     deliveries = {
         (e.week, status.value): counts.get((e.id, status), 0)
         for e in current
@@ -172,7 +172,9 @@ def read_metrics(session: Session, list_id: str) -> Metrics:
     )
 
 
-def _delivery_counts(session: Session, edition_ids: list[int]) -> dict[tuple[int, str], int]:
+def delivery_counts(session: Session, edition_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(edition id, delivery status) → deliveries, for ``edition_ids``, in
+    one GROUP BY; a status an edition has none of is missing."""
     if not edition_ids:
         return {}
     rows = session.execute(

@@ -20,6 +20,7 @@ import markupsafe
 from mjml import mjml2html
 
 from worker.domain import markdown, placeholders
+from worker.domain.clicks import ClickLinks
 from worker.domain.digest import Digest, Notice
 from worker.domain.editorial import WelcomeCopy
 from worker.domain.launches import by_category, capped, kept_order, launch_groups
@@ -98,8 +99,10 @@ class Renderer:
         self._html = _environment(loader, autoescape=True)
         self._text = _environment(loader, autoescape=False)
 
-    def render(self, digest: Digest) -> RenderedDigest:
-        """The subject, preheader, HTML and text of ``digest``.
+    def render(self, digest: Digest, clicks: ClickLinks | None = None) -> RenderedDigest:
+        """The subject, preheader, HTML and text of ``digest``; its content
+        links through ``clicks``' counted redirect when given (the edition's:
+        :func:`worker.domain.clicks.edition_links`), as they are otherwise.
 
         It lists at most ``digest.max_launches`` launches, and fewer when
         more would take the HTML past :data:`HTML_BUDGET` (long names and
@@ -107,34 +110,42 @@ class Renderer:
         archive (:mod:`worker.domain.launches` says which are kept)."""
         if digest.is_empty:
             raise RenderError(f"{digest.week}: nothing to render (no comparisons, no launches)")
+        if clicks is not None and clicks.week != digest.week:
+            raise RenderError(f"{digest.week}: links signed for the edition of {clicks.week}")
         digest = without_placeholders(digest)
         most = len(digest.launches)
         if digest.max_launches is not None:
             most = min(most, digest.max_launches)
         order = kept_order(digest)  # once, for every cut tried below
-        rendered = self._render_parts(capped(digest, most, order))
+        rendered = self._render_parts(capped(digest, most, order), clicks)
         if _fits(rendered) or not most:
             return rendered
         # The most launches that fit, by bisection: a render takes milliseconds.
         fitting, low, high = None, 0, most - 1
         while low <= high:
             middle = (low + high) // 2
-            attempt = self._render_parts(capped(digest, middle, order))
+            attempt = self._render_parts(capped(digest, middle, order), clicks)
             if _fits(attempt):
                 fitting, low = attempt, middle + 1
             else:
                 high = middle - 1
-        return fitting or self._render_parts(capped(digest, 0, order))
+        return fitting or self._render_parts(capped(digest, 0, order), clicks)
 
-    def render_segment(self, digest: Digest, key: str) -> RenderedDigest | None:
-        """``digest`` narrowed to segment ``key`` and rendered; None when that
-        segment gets nothing this week. What a build stores and a preview shows."""
+    def render_segment(
+        self, digest: Digest, key: str, clicks: ClickLinks | None = None
+    ) -> RenderedDigest | None:
+        """``digest`` narrowed to segment ``key`` and rendered (its links
+        through ``clicks`` when given); None when that segment gets nothing
+        this week. What a build stores and a preview shows."""
         segment = digest_for_segment(digest, key)
-        return None if segment.is_empty else self.render(segment)
+        return None if segment.is_empty else self.render(segment, clicks)
 
-    def _render_parts(self, digest: Digest) -> RenderedDigest:
+    def _render_parts(self, digest: Digest, clicks: ClickLinks | None) -> RenderedDigest:
         subject = subject_for(digest)
         preheader = preheader_for(digest)
+        click = clicks.url if clicks is not None else _as_it_is
+        intro_link = _intro_link(clicks)
+        intro_html = markdown.to_html(digest.intro, intro_link) if digest.intro else ""
         context = {
             "digest": digest,
             "subject": subject,
@@ -143,8 +154,13 @@ class Renderer:
             "launch_groups": launch_groups(digest),
             # The editor's intro, checked when the edition file was stored
             # and sanitised again here (worker.domain.markdown).
-            "intro_html": markupsafe.Markup(markdown.to_html(digest.intro)) if digest.intro else "",
-            "intro_text": markdown.to_text(digest.intro, TEXT_WIDTH) if digest.intro else "",
+            "intro_html": markupsafe.Markup(intro_html) if digest.intro else "",
+            "intro_text": (
+                markdown.to_text(digest.intro, TEXT_WIDTH, intro_link) if digest.intro else ""
+            ),
+            # click(item, url): a content link, counted for item when
+            # CLICK_COUNTS is on (worker.domain.clicks).
+            "click": click,
             "week_number": digest.week.split("-W")[1].lstrip("0"),
             "date_range": _date_range(digest),
             "vote_base": f"{digest.site_url}/vote/{placeholders.VOTE_TOKEN}",
@@ -293,6 +309,17 @@ def without_placeholders(value: T) -> T:
         changes = {f.name: without_placeholders(getattr(value, f.name)) for f in fields(value)}
         return dataclasses.replace(value, **changes)
     return value
+
+
+def _as_it_is(_item: str, url: str) -> str:
+    return url
+
+
+def _intro_link(clicks: ClickLinks | None) -> markdown.LinkWriter | None:
+    """How the intro's links are written: the N-th counted as ``intro:N``."""
+    if clicks is None:
+        return None
+    return lambda number, url: clicks.url(f"intro:{number}", url)
 
 
 def _fits(rendered: RenderedDigest) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import URL, Engine, create_engine, event, func, make_url, select
+from sqlalchemy import URL, Connection, Engine, create_engine, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,10 +113,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upsert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT for ``model`` in the session's dialect, which has
-    ``on_conflict_do_nothing`` (both stores support it)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+def upsert(store: Session | Connection, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for ``model`` in the dialect of ``store`` (a session, or a
+    connection), which has ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (both stores support them)."""
+    bind = store.get_bind() if isinstance(store, Session) else store
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     return dialect.insert(model)
 
 

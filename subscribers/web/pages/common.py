@@ -67,8 +67,9 @@ def _pin_redirect(response: Response) -> Response:
     # A redirect's Location is built from the request's Host header, which
     # anyone can set: "Host: evil.example" on /archive//x answered 308 to
     # http://evil.example/archive/x, for a cache that ignores Host to keep.
-    # The app's only site is SITE_URL.
-    if response.location:
+    # The app's only site is SITE_URL. A counted link's redirect is the
+    # exception: it goes to the destination its token signs.
+    if response.location and request.endpoint != "redirects.follow":
         response.location = on_site(response.location, settings().site_url)
     return response
 

@@ -4,6 +4,9 @@ Only ``digest lint --check-links`` asks for it: it is the
 one check that goes to the network. A reader's own links (unsubscribe,
 preferences, votes) are skipped: in a lint they carry a sample reader's
 signed tokens, and following them could unsubscribe or vote for that reader.
+A counted link (``SITE_URL/r/…``, :mod:`worker.domain.clicks`) is checked
+at its destination: the redirect would count the check as a reader's click,
+and the subscriber app that serves it may not be running where the lint is.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from http.client import HTTPException, HTTPMessage
 from typing import IO
 
 from worker.config import Settings
+from worker.domain.clicks import destination_of
 from worker.editor.lint.message import Mail
 from worker.editor.lint.rules import Finding, Level
 
@@ -45,9 +49,12 @@ def check_links(
     how many were checked and how many per-recipient links were skipped."""
     site = settings.site_url.rstrip("/")
     recipient = tuple(f"{site}{path}" for path in RECIPIENT_PATHS)
-    unique = [url for url in dict.fromkeys(urls) if url.lower().startswith(("http://", "https://"))]
+    web = [url for url in dict.fromkeys(urls) if url.lower().startswith(("http://", "https://"))]
+    counted = {url: destination_of(url, site) for url in web}
+    unique = list(dict.fromkeys(counted[url] or url for url in web))
     skipped = [url for url in unique if url.startswith(recipient)]
     checked = [url for url in unique if not url.startswith(recipient)]
+    redirects = sum(1 for destination in counted.values() if destination)
     # Names the project and the site it checks for, as polite crawlers do.
     agent = f"verdict-digest-linkcheck (+{site})"
     check = functools.partial(_failure, timeout=timeout, agent=agent)
@@ -63,6 +70,11 @@ def check_links(
         f"{len(skipped)} per-recipient link{'s' if len(skipped) != 1 else ''} under {site} "
         f"({', '.join(RECIPIENT_PATHS)}): they carry a sample reader's signed tokens"
     )
+    if redirects:
+        summary += (
+            f"; {redirects} counted link{'s' if redirects != 1 else ''} ({site}/r/…) "
+            "checked at their destinations"
+        )
     return [*findings, Finding(Level.INFO, "link-check", summary)]
 
 
