@@ -25,20 +25,21 @@ def count_click(
     ``now``; True if it was counted, False when that edition has not
     started sending (or does not exist). One statement: the redirect runs
     it on an autocommit connection, in one round trip."""
-    bind = store.get_bind() if isinstance(store, Session) else store
-    statement = _STATEMENTS.get(bind.dialect.name)
+    # Core execution, also in a session's transaction: the ORM would take an
+    # INSERT … SELECT … ON CONFLICT for a bulk insert of objects.
+    connection = store.connection() if isinstance(store, Session) else store
+    statement = _STATEMENTS.get(connection.dialect.name)
     if statement is None:
-        statement = _STATEMENTS[bind.dialect.name] = _upsert(store)
+        statement = _STATEMENTS[connection.dialect.name] = _upsert(connection)
     values = {"list_id": list_id, "week": week, "item": item, "now": now}
-    result = store.execute(statement, values)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(connection.execute(statement, values).rowcount)
 
 
 # Built once per dialect: the redirect runs it at every click.
 _STATEMENTS: dict[str, Insert] = {}
 
 
-def _upsert(store: Session | Connection) -> Insert:
+def _upsert(store: Connection) -> Insert:
     now = bindparam("now", type_=UTCDateTime())
     started = select(Edition.id, bindparam("item"), literal(1), now, now).where(
         Edition.list_id == bindparam("list_id"),

@@ -158,7 +158,12 @@ def test_a_whole_number_refuses_a_fraction() -> None:
 
 def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
     flags = {d.variable: d.attribute for d in SETTINGS if d.kind is KINDS[bool]}
-    assert flags.keys() == {"VERP", "SNS_CONFIRM_SUBSCRIPTIONS", "DIGEST_REQUIRE_APPROVAL"}
+    assert flags.keys() == {
+        "VERP",
+        "SNS_CONFIRM_SUBSCRIPTIONS",
+        "DIGEST_REQUIRE_APPROVAL",
+        "CLICK_COUNTS",
+    }
     for var, name in flags.items():
         for word in ("1", "true", " YES ", "On"):
             assert getattr(load_settings({var: word}), name) is True
@@ -167,6 +172,7 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         with pytest.raises(ConfigError, match=rf"^{var}: .*'ture'$"):
             load_settings({var: "ture"})
     assert load_settings({}).digest_require_approval is False
+    assert load_settings({}).click_counts is True
 
 
 @pytest.mark.parametrize(

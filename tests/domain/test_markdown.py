@@ -102,3 +102,26 @@ def test_the_text_part_keeps_quotes_headings_and_code_readable() -> None:
     assert text == (
         "Why\n---\n\n> A quote q [1]\n\n    indented code\n\n[A chart]\n\n[1] https://q.example"
     )
+
+
+def test_a_link_writer_numbers_the_links_alike_in_both_parts() -> None:
+    text = (
+        "Read [the method](https://verdicts.example/method?a=1&b=2), not "
+        '[this](http://plain.example/), and [that](https://that.example/"q).\n\n'
+        "- [one more](https://more.example/)"
+    )
+
+    def write(number: int, url: str) -> str:
+        return f"http://localhost:5000/r/{number}?to={url}"
+
+    html = to_html(text, write)
+    assert html.count("/r/") == 3  # the http link was dropped by the sanitiser, unnumbered
+    assert 'href="http://localhost:5000/r/1?to=https://verdicts.example/method?a=1&amp;b=2"' in html
+    assert 'href="http://localhost:5000/r/2?to=https://that.example/%22q"' in html
+    assert 'href="http://localhost:5000/r/3?to=https://more.example/"' in html
+    plain = to_text(text, 72, write)
+    assert "[1] http://localhost:5000/r/1?to=https://verdicts.example/method?a=1&b=2" in plain
+    assert "[2] http://localhost:5000/r/2?to=https://that.example/%22q" in plain
+    assert "[3] http://localhost:5000/r/3?to=https://more.example/" in plain
+    assert to_html(text) == to_html(text, None)  # without a writer, as before
+    assert "[1] https://verdicts.example/method?a=1&b=2" in to_text(text)

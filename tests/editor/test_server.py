@@ -5,6 +5,7 @@ on a busy port and stops on a signal without leaving a scratch store."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import re
@@ -17,17 +18,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.commands import digest
 from tests.support.mailparts import parse_message, part_bytes
 from tests.support.preview import WEEK, cli_env, get, payload_of
+from tests.support.sample import build_sample_week
 from tests.support.signals import LANDINGS, running
 from worker.config import Settings
+from worker.deliver.runner import send_edition
 from worker.editor.live import LivePreview
 from worker.editor.page import PageRenderer
 from worker.editor.preview import SAMPLE_READER, dark_mode
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import serving
+from worker.mail import backend_from_url
+from worker.ops.report_html import page_maker
 
 
 @pytest.fixture
@@ -125,6 +131,38 @@ def test_the_message_alone_is_sandboxed(sample_server: str) -> None:
         assert headers["Cache-Control"] == "no-store", path
     # The page runs its own script: it is not sandboxed.
     assert "sandbox" not in (headers_of(sample_server)["Content-Security-Policy"] or "")
+
+
+def test_the_preview_links_to_the_report_once_the_edition_went_out(
+    settings: Settings, sessions: sessionmaker[Session], database_url: str
+) -> None:
+    config = dataclasses.replace(settings, database_url=database_url)
+    build_sample_week(sessions, config)
+    live = LivePreview(config, SAMPLE_WEEK, spam=False)
+    report = page_maker(sessions, config, SAMPLE_WEEK)
+    with serving(live, PageRenderer(config.templates_dir), report=report) as server:
+        page = get(server.url).decode("utf-8")
+        assert '<a id="report" class="status" href="/report.html"' in page
+        assert payload_of(page)["went_out"] is False  # built, not sent: the link stays hidden
+        with pytest.raises(urllib.error.HTTPError) as early:
+            get(f"{server.url}report.html")
+        assert early.value.code == 404
+        assert early.value.read() == b"2026-W48: no edition of that week went out\n"
+
+        send_edition(sessions, SAMPLE_WEEK, config, backend_from_url("memory://"))
+        changed = json.loads(get(f"{server.url}api/changes?since={live.version}"))["version"]
+        assert json.loads(get(f"{server.url}api/preview"))["went_out"] is True, changed
+        html = get(f"{server.url}report.html").decode("utf-8")
+        assert "<h1>2026-W48: what the edition did</h1>" in html
+        headers = headers_of(f"{server.url}report.html")
+        assert headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+
+
+def test_a_sample_preview_has_no_report(sample_server: str) -> None:
+    assert 'id="report"' not in get(sample_server).decode("utf-8")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(f"{sample_server}report.html")
+    assert refused.value.code == 404
 
 
 def test_preview_on_a_busy_port_fails_and_leaves_no_scratch_store(tmp_path: Path) -> None:

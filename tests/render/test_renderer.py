@@ -22,6 +22,7 @@ from tests.support.digests import (
 )
 from worker.config import PROJECT_ROOT, Settings
 from worker.domain import placeholders
+from worker.domain.clicks import edition_links
 from worker.errors import RenderError
 from worker.render.renderer import HTML_BUDGET, Renderer, preheader_for, subject_for
 
@@ -362,6 +363,71 @@ def test_a_heavy_week_stays_under_gmail_clipping(renderer: Renderer) -> None:
     print(f"\nHTML of 5 comparisons and 30 launches: {size} bytes")
     assert "more-launches" not in out.html and len(re.findall(r"<b>Launchpad Tool", out.html)) == 30
     assert size < 95_000 and size < HTML_BUDGET
+
+
+def test_a_heavy_week_with_counted_links_stays_under_gmail_clipping(
+    renderer: Renderer, settings: Settings
+) -> None:
+    """Every content link a redirect (about 80 bytes more each: 53 here)."""
+    digest = big_digest(5, 30)
+    out = renderer.render(digest, edition_links(settings, digest.week))
+    size = len(out.html.encode())
+    print(f"\nHTML of 5 comparisons and 30 launches, links counted: {size} bytes")
+    assert "more-launches" not in out.html and len(re.findall(r"<b>Launchpad Tool", out.html)) == 30
+    assert out.html.count("/r/2026-W48.") == 53
+    assert size < 95_000 and size < HTML_BUDGET
+
+
+def test_content_links_go_through_the_counted_redirect_and_no_other(
+    renderer: Renderer, settings: Settings
+) -> None:
+    intro = "See [the method](https://verdicts.example/method) and [a post](https://blog.example/p?a=1&b=2)."
+    digest = dataclasses.replace(seed_digest(), intro=intro)
+    clicks = edition_links(settings, digest.week)
+    assert clicks is not None
+    out = renderer.render(digest, clicks)
+    files_api, haiku = seed_comparison().tools
+    comparison = seed_comparison()
+    expected = {
+        clicks.url(f"comparison:{comparison.slug}", comparison.url),
+        clicks.url("launch:launch-1", launch(1).url or ""),
+        clicks.url("launch:launch-2", launch(2).url or ""),
+        clicks.url("intro:1", "https://verdicts.example/method"),
+        clicks.url("intro:2", "https://blog.example/p?a=1&b=2"),
+    }
+    hrefs = {unescape(h) for h in re.findall(r'href="([^"]*)"', out.html)}
+    counted = {h for h in hrefs if "/r/" in h}
+    assert counted == expected  # the seed's tools have no url: their names are not links
+    text_links = set(re.findall(r"https://verdicts\.example/r/\S+", out.text))
+    assert text_links == expected
+    # A reader's own links and the site's own stay as they are.
+    others = hrefs - counted
+    assert placeholders.UNSUBSCRIBE_URL in others and placeholders.PREFERENCES_URL in others
+    assert (
+        f"https://verdicts.example/vote/{placeholders.VOTE_TOKEN}/{files_api.slug}/ship" in others
+    )
+    assert f"https://verdicts.example/vote/{placeholders.VOTE_TOKEN}/{haiku.slug}/skip" in others
+    assert "https://verdicts.example/archive/2026-W48" in others
+    # Tools with a url are counted as tools.
+    linked = dataclasses.replace(
+        digest,
+        comparisons=(long_names_comparison(3),),
+    )
+    tools = renderer.render(linked, clicks)
+    for tool in long_names_comparison(3).tools:
+        url = clicks.url(f"tool:{tool.slug}", tool.url or "")
+        assert f'href="{url}"' in tools.html and url in tools.text
+
+
+def test_without_counted_links_every_link_is_as_it_is(renderer: Renderer) -> None:
+    out = renderer.render(dataclasses.replace(seed_digest(), intro="[x](https://x.example/)"))
+    assert "/r/" not in out.html and "/r/" not in out.text
+    assert f'href="{launch(1).url}"' in out.html and 'href="https://x.example/"' in out.html
+
+
+def test_links_signed_for_another_week_are_refused(renderer: Renderer, settings: Settings) -> None:
+    with pytest.raises(RenderError, match="links signed for the edition of 2026-W47"):
+        renderer.render(seed_digest(), edition_links(settings, "2026-W47"))
 
 
 def listed(out_html: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -18,9 +17,8 @@ from worker.cli.common import (
     load,
     sessions_for,
 )
-from worker.config import Settings
 from worker.domain.segments import parse_segment
-from worker.domain.weeks import Week, parse_week
+from worker.domain.weeks import parse_week
 from worker.editor import lint_report
 from worker.editor.demo import run_demo
 from worker.editor.editionfile import file_week
@@ -31,9 +29,7 @@ from worker.editor.preview import lint_edition
 from worker.editor.sample import SAMPLE_WEEK, SampleStore
 from worker.editor.server import serving
 from worker.editor.source import week_source
-from worker.now import process_now
-from worker.ops.report import edition_report
-from worker.ops.report_html import ReportPage
+from worker.ops.report_html import page_maker
 from worker.render.renderer import Renderer
 from worker.signals import stopping_on_signals
 
@@ -100,7 +96,7 @@ def preview(
                 written = write_static(out, shown, payload, pages)
                 console.print(f"{the_week}: preview written to {written[0]}")
                 return
-            report = None if sample else _report_maker(settings, the_week)
+            report = None if sample else page_maker(sessions_for(settings), settings, the_week)
             with serving(live, pages, port, report) as server:
                 console.print(f"{the_week}: preview at {server.url} (Ctrl-C stops)")
                 stop.wait()
@@ -112,14 +108,6 @@ def preview(
         elif scratch is not None:
             scratch.close()
     console.print("preview stopped")
-
-
-def _report_maker(settings: Settings, week: Week) -> Callable[[], str]:
-    """What the preview serves as ``/report.html``: ``week``'s report, made
-    when asked (the store's figures move while the edition goes out)."""
-    sessions = sessions_for(settings)
-    page = ReportPage(settings.templates_dir)
-    return lambda: page.render(edition_report(sessions, settings, week), process_now())
 
 
 @click.command()

@@ -15,12 +15,17 @@ text escaped (titles and names come from feeds and editors).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from sqlalchemy.orm import Session, sessionmaker
 
-from worker.ops.report import EditionReport, Report, percent
+from worker.config import Settings
+from worker.domain.weeks import Week
+from worker.now import process_now
+from worker.ops.report import EditionReport, Report, edition_report, percent
 
 TEMPLATE = "report.html.j2"
 #: Items drawn as bars; the table lists every one.
@@ -173,3 +178,13 @@ class ReportPage:
             panel_height=PANEL_HEIGHT,
             panel_top=PANEL_TOP,
         )
+
+
+def page_maker(
+    sessions: sessionmaker[Session], settings: Settings, week: Week
+) -> Callable[[], str]:
+    """What the editor's preview serves as ``/report.html``: ``week``'s
+    report page, made when asked (the figures move while the edition goes
+    out); raises :class:`~worker.ops.report.NothingToReport` before it has."""
+    page = ReportPage(settings.templates_dir)
+    return lambda: page.render(edition_report(sessions, settings, week), process_now())

@@ -15,6 +15,7 @@ from tests.support.digests import seed_digest
 from worker.compose.ids import EditionRef
 from worker.compose.message import Recipient, SegmentParts, compose_message
 from worker.config import Settings
+from worker.domain.clicks import edition_links
 from worker.editor.lint.linkcheck import check_links, links_of
 from worker.editor.lint.message import read_message
 from worker.editor.lint.rules import Finding, Level
@@ -140,6 +141,33 @@ def test_failing_links_are_errors_and_working_ones_say_nothing(
     # The reader's own links are never followed.
     assert not [path for _, path in seen if path.startswith(("/u/", "/preferences/", "/vote/"))]
     assert all(agent.startswith("verdict-digest-linkcheck") for _, _, agent in server.seen)
+
+
+def test_a_counted_link_is_checked_at_its_destination_never_through_the_redirect(
+    server: Server, settings: Settings
+) -> None:
+    """Following the redirect would count the check as a reader's click (and
+    the subscriber app may not run where the lint does)."""
+    site = "http://127.0.0.1:9"  # nothing listens: the redirect is never asked
+    clicks = edition_links(dataclasses.replace(settings, site_url=site), "2026-W48")
+    assert clicks is not None
+    urls = [
+        clicks.url("launch:a", f"{server.base}/ok?x=1&y=2"),
+        clicks.url("launch:b", f"{server.base}/missing"),
+        clicks.url("tool:a", f"{server.base}/ok?x=1&y=2"),  # the same page: checked once
+    ]
+    findings = check_links(urls, dataclasses.replace(settings, site_url=site), timeout=5)
+    assert [f.message for f in findings] == [
+        f"link fails: {server.base}/missing (HTTP 404)",
+        f"checked 2 links; skipped 0 per-recipient links under {site} (/u/, /preferences/, "
+        "/vote/): they carry a sample reader's signed tokens; 3 counted links "
+        f"({site}/r/…) checked at their destinations",
+    ]
+    # Checked in threads: in any order, each once.
+    assert sorted((method, path) for method, path, _ in server.seen) == [
+        ("HEAD", "/missing"),
+        ("HEAD", "/ok?x=1&y=2"),
+    ]
 
 
 def test_a_link_that_never_answers_times_out(server: Server, settings: Settings) -> None:

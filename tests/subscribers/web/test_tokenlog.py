@@ -47,6 +47,13 @@ def test_the_masked_routes_are_the_routes_with_a_token(
     line = '127.0.0.1 - - "POST /vote/ab.c-d_e/claude-files-api/ship?x=1 HTTP/1.1" 200 -'
     assert masked(line) == '127.0.0.1 - - "POST /vote/***/claude-files-api/ship?x=1 HTTP/1.1" 200 -'
     assert masked("GET /archive/2026-W48 HTTP/1.1") == "GET /archive/2026-W48 HTTP/1.1"
+    # A counted link names no one, but with the reader's address beside it
+    # the line would say what they read: its destination goes too.
+    click = (
+        '10.1.2.3 - - "GET /r/2026-W48.l.parcelbot.AbC-d_e?to=https://p.example/?a=1&b=2 '
+        'HTTP/1.1" 302 -'
+    )
+    assert masked(click) == '10.1.2.3 - - "GET /r/*** HTTP/1.1" 302 -'
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
