@@ -33,7 +33,8 @@ test: $(STAMP)
 # write beside it waited; a template save to the refreshed
 # preview (in chromium). Delivery: both stores with one worker, PostgreSQL with two, and a worker's
 # peak RSS on a list of a million (stopped after 100,000 sends). Then wrk's
-# one-click unsubscribes against gunicorn (sync, and gthread with 4 threads).
+# one-click unsubscribes against gunicorn (sync, and gthread with 4 threads),
+# and readers' clicks on counted links (/r/…) through gunicorn, three runs.
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/ingest.py --stores sqlite,postgresql
@@ -43,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 500
 	$(BIN)/python bench/unsubscribe.py --subscribers 50000 --seconds 10
+	$(BIN)/python bench/redirects.py --runs 3 --seconds 10
 
 # ruff, then the import contract (pyproject.toml, docs/architecture.md).
 lint: $(STAMP)

@@ -2,6 +2,7 @@
 unsubscribes (``List-Unsubscribe=One-Click`` to ``/u/<token>``) on loopback
 for a while over several connections, a token per request, cycling through
 the tokens only if they run out, and keeps every answer's status by token.
+wrk GETs bench/redirects.py's counted links the same way.
 
 wrk (C, bench/unsubscribe.lua) is the one to measure with; the asyncio
 client is there for a machine without it, and takes up to three times
@@ -45,8 +46,12 @@ class Load:
         return (self.answered - self.other) / self.seconds
 
 
-def run_wrk(port: int, tokens: list[str], seconds: float, connections: int) -> Load:
-    """wrk with bench/unsubscribe.lua: one thread and connection per ``connections``."""
+def run_wrk(
+    port: int, tokens: list[str], seconds: float, connections: int, *, get: bool = False
+) -> Load:
+    """wrk with bench/unsubscribe.lua: one thread and connection per
+    ``connections``; ``get``: the tokens are paths to GET, answered 302 (counted
+    links), rather than unsubscribe tokens to POST."""
     with tempfile.NamedTemporaryFile("w", suffix=".tokens") as listing:
         listing.write("\n".join(tokens) + "\n")
         listing.flush()
@@ -66,6 +71,7 @@ def run_wrk(port: int, tokens: list[str], seconds: float, connections: int) -> L
             "--",
             listing.name,
             str(connections),
+            *(["get"] if get else []),
         ]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert process.stdout is not None

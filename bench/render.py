@@ -1,5 +1,7 @@
 """Render benchmark: gather + render of the demo week, per segment, and the
-HTML size of the demo digest and of a heavy week (5 comparisons, 30 launches).
+HTML size of the demo digest and of a heavy week (5 comparisons, 30 launches),
+with their content links as they are and counted (CLICK_COUNTS, about 80
+bytes a link).
 
     .venv/bin/python bench/render.py
 """
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from subscribers.csvio import import_csv
 from tests.support.digests import big_digest
 from worker.config import PROJECT_ROOT, load_settings
+from worker.domain.clicks import edition_links
 from worker.domain.segments import digest_for_segment
 from worker.domain.weeks import Week
 from worker.gather import gather_week
@@ -56,15 +59,20 @@ def main() -> None:
         render_ms = timed(50, lambda: [renderer.render(s) for s in segments]) / len(segments)
         demo_html = len(renderer.render(digest).html.encode())
         heavy_html = len(renderer.render(big_digest(5, 30)).html.encode())
+        clicks = edition_links(settings, str(week))
+        demo_counted = len(renderer.render(digest, clicks).html.encode())
+        heavy_counted = len(renderer.render(big_digest(5, 30), clicks).html.encode())
         heavy_ms = timed(50, lambda: renderer.render(big_digest(5, 30)))
         engine.dispose()
     print(f"gather of the demo week (SQLite):        {gather_ms:6.2f} ms")
     print(f"render per segment ({len(segments)} segments):        {render_ms:6.2f} ms")
     print(f"render of 5 comparisons + 30 launches:   {heavy_ms:6.2f} ms")
     print(f"HTML of the demo digest (all categories): {demo_html:6d} bytes")
+    print(f"  with its links counted:                 {demo_counted:6d} bytes")
     print(
         f"HTML of 5 comparisons + 30 launches:      {heavy_html:6d} bytes (Gmail clips at 102 KB)"
     )
+    print(f"  with its links counted:                 {heavy_counted:6d} bytes")
 
 
 if __name__ == "__main__":
