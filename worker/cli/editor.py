@@ -180,6 +180,7 @@ def demo(directory: Path, week: str | None) -> None:
     store = f"sqlite:///{(directory / 'digest.sqlite3').resolve()}"
     console.print(
         f"[bold]Pages[/]:   DATABASE_URL={store} .venv/bin/digest web  "
-        "(subscribe, the archive; the .eml links point at http://localhost:5000)",
+        "(subscribe, the archive, the counted links; the .eml links point at "
+        "http://localhost:5000)",
         highlight=False,
     )
