@@ -59,6 +59,7 @@ def test_a_link_names_the_week_and_the_item_and_leads_where_it_was_signed_for(
         "https://tool.example/a?x=1&y=2+3#frag",
         "https://tool.example/path%20with%20escapes/?q=%26",
         "https://tool.example/ünïcode/?name=café;x=1",
+        "https://tool.example/it's/(here)",
         "http://127.0.0.1:8080/launch?ref=digest",
     ],
 )
@@ -149,6 +150,8 @@ def test_a_stored_render_says_where_each_item_went(links: ClickLinks) -> None:
         + f'<a href="{links.url("intro:1", "https://later.example/")}">B again</a>'
         + '<a href="https://elsewhere.example/r/2026-W48.l.z.AAAAAAAAAAAAAAAA?to=https://z.example/">'
     )
+    quoted = links.url("launch:q", "https://q.example/it's")
+    assert counted_links(f"text part: {quoted}\n", SITE) == {"launch:q": "https://q.example/it's"}
     assert counted_links(html, SITE) == {
         "launch:a": "https://a.example/?x=1&y=2",
         "intro:1": "https://b.example/",

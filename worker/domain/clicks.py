@@ -43,8 +43,9 @@ _CODES = {kind: code for code, kind in KINDS.items()}
 MAC_BYTES = 12
 # Characters a query value may hold as they are (RFC 3986), but for those a
 # form decoder reads otherwise: "&" ends the value, "+" is a space, "#"
-# starts a fragment, "%" an escape, ";" a separator to older decoders.
-_QUERY_SAFE = "/:@!$'()*,=?~"
+# starts a fragment, "%" an escape, ";" a separator to older decoders; and
+# "'", which would end the link where a report reads it in a text part.
+_QUERY_SAFE = "/:@!$()*,=?~"
 _WEEK = re.compile(r"\d{4}-W\d{2}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
