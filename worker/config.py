@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
+from worker.domain.urls import compare_url_problem
 from worker.errors import ConfigError
 from worker.logs import redact_parameters
 
@@ -106,6 +107,10 @@ def _cron_time(value: str, settings: Settings) -> str:
     except ValueError as error:
         return f"{value!r}: {error}"
     return ""
+
+
+def _compare_url(value: str, _settings: Settings) -> str:
+    return compare_url_problem(value) if value else ""
 
 
 def _more_than_zero(value: float, _settings: Settings) -> str:
@@ -207,6 +212,14 @@ class Settings:
     )
     mail_url: str = setting("MAIL_URL", "file://outbox", "The mail backend, by scheme", secret=True)
     site_url: str = setting("SITE_URL", "http://localhost:5000", "Base of every link in an email")
+    # A comparison's own url: in the content file wins over it (docs/data.md).
+    compare_url: str = setting(
+        "COMPARE_URL",
+        "",
+        "Where a comparison's title links, {slug} standing for its slug",
+        shown="none (SITE_URL/compare/<slug>)",
+        check=_compare_url,
+    )
     secret_key: str = setting(
         "SECRET_KEY", DEV_SECRET_KEY, "Signs link tokens", secret=True, shown="a development key"
     )
