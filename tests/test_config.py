@@ -182,6 +182,15 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         ({"INGEST_EVERY": "-5"}, "INGEST_EVERY: must be more than 0"),
         ({"RETRY_SWEEP_EVERY": "0"}, "RETRY_SWEEP_EVERY: must be more than 0"),
         ({"FETCH_LOG_DAYS": "0"}, "FETCH_LOG_DAYS: must be more than 0"),
+        (
+            {"COMPARE_URL": "https://verdicts.example/compare/"},
+            "COMPARE_URL: 'https://verdicts.example/compare/' has no {slug} for the comparison's",
+        ),
+        (
+            {"COMPARE_URL": "verdicts.example/compare/{slug}"},
+            "COMPARE_URL: 'verdicts.example/compare/{slug}' is not an http(s) URL",
+        ),
+        ({"COMPARE_URL": "javascript:{slug}"}, "COMPARE_URL: 'javascript:{slug}' is not an"),
     ],
 )
 def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
@@ -189,6 +198,12 @@ def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
         load_settings(env)
+
+
+def test_compare_url_is_read_as_given_and_defaults_to_none() -> None:
+    given = "https://verdicts.example/compare/{slug}?ref=digest"
+    assert load_settings({"COMPARE_URL": given}).compare_url == given
+    assert load_settings({}).compare_url == ""
 
 
 def test_a_schedule_is_read_in_the_configured_zone() -> None:
