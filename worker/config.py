@@ -322,10 +322,10 @@ class Settings:
     retry_base_seconds: float = setting("RETRY_BASE_SECONDS", 60.0, "Backoff of a first retry")
     retry_cap_seconds: float = setting("RETRY_CAP_SECONDS", 3600.0, "Longest backoff of a retry")
     subscribe_limit_per_client: int = setting(
-        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Subscribe requests per client address an hour"
+        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Requests of the forms that mail, per client an hour"
     )
     subscribe_limit_per_address: int = setting(
-        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Confirmation emails to one address a day"
+        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Emails the forms send to one address a day"
     )
     trusted_proxies: int = setting(
         "TRUSTED_PROXIES", 0, "Reverse proxies whose X-Forwarded-For is trusted"
