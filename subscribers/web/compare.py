@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from subscribers.web.archive import CACHE
 from subscribers.web.state import sessions, settings
 from worker.domain.digest import ComparisonBlock
 from worker.domain.urls import is_web_url
@@ -18,6 +17,9 @@ from worker.domain.verdicts import SEAT_ORDER
 from worker.gather import gather_comparison
 
 blueprint = Blueprint("compare", __name__)
+
+# Its community figures are live: a reader who has just voted sees the vote.
+CACHE = "no-cache"
 
 # Longer than any slug the content file accepts: refused before a query.
 SLUG_LIMIT = 200
