@@ -39,8 +39,8 @@ def allow(
 
 
 def prune(session: Session, now: dt.datetime) -> int:
-    """Forget hits older than any window; returns how many. The subscribe
-    form calls it with each request it counts (one indexed delete), so the
-    table holds about two days of hits."""
+    """Forget hits older than any window; returns how many. The forms that
+    mail (subscribe, ask for a vote link) call it with each request they
+    count (one indexed delete), so the table holds about two days of hits."""
     result = session.execute(delete(RateHit).where(RateHit.at < now - KEEP))
     return int(result.rowcount)  # type: ignore[attr-defined]

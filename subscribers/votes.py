@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from worker.domain.states import SubscriberStatus
@@ -13,23 +13,25 @@ from worker.domain.verdicts import Verdict
 from worker.store import upsert
 from worker.store.models import Subscriber, Suppression, Tool, Vote
 
+# Who may vote: a confirmed subscriber whose address is not suppressed.
+_voter = and_(
+    Subscriber.status == SubscriberStatus.CONFIRMED,
+    ~exists().where(Suppression.email == Subscriber.email),
+)
+
 
 def may_vote(session: Session, subscriber_id: int) -> bool:
     """Whether ``subscriber_id`` may vote: a confirmed subscriber whose
     address is not suppressed. Someone who left (or whose mail bounces, or
     who complained) keeps vote links in old mail, but is no longer a
     member of the community the Community row speaks for."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Subscriber.id == subscriber_id,
-                    Subscriber.status == SubscriberStatus.CONFIRMED,
-                    ~exists().where(Suppression.email == Subscriber.email),
-                )
-            )
-        )
-    )
+    return bool(session.scalar(select(exists().where(Subscriber.id == subscriber_id, _voter))))
+
+
+def voter(session: Session, email: str) -> Subscriber | None:
+    """The subscriber of ``email`` (stored form) if they may vote (as
+    :func:`may_vote` says), else None."""
+    return session.scalar(select(Subscriber).where(Subscriber.email == email, _voter))
 
 
 def record_vote(

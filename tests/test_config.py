@@ -185,6 +185,15 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         ({"METHOD_URL": "http://verdicts.example/method"}, "METHOD_URL: not an https URL: "),
         ({"METHOD_URL": "verdicts.example/method"}, "METHOD_URL: not an https URL: "),
         ({"METHOD_URL": "https://[oops/method"}, "METHOD_URL: not an https URL: "),
+        (
+            {"COMPARE_URL": "https://verdicts.example/compare/"},
+            "COMPARE_URL: 'https://verdicts.example/compare/' has no {slug} for the comparison's",
+        ),
+        (
+            {"COMPARE_URL": "verdicts.example/compare/{slug}"},
+            "COMPARE_URL: 'verdicts.example/compare/{slug}' is not an http(s) URL",
+        ),
+        ({"COMPARE_URL": "javascript:{slug}"}, "COMPARE_URL: 'javascript:{slug}' is not an"),
     ],
 )
 def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
@@ -192,6 +201,12 @@ def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
         load_settings(env)
+
+
+def test_compare_url_is_read_as_given_and_defaults_to_none() -> None:
+    given = "https://verdicts.example/compare/{slug}?ref=digest"
+    assert load_settings({"COMPARE_URL": given}).compare_url == given
+    assert load_settings({}).compare_url == ""
 
 
 def test_a_schedule_is_read_in_the_configured_zone() -> None:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
+from worker.domain.urls import compare_url_problem
 from worker.errors import ConfigError
 from worker.logs import redact_parameters
 
@@ -106,6 +107,10 @@ def _cron_time(value: str, settings: Settings) -> str:
     except ValueError as error:
         return f"{value!r}: {error}"
     return ""
+
+
+def _compare_url(value: str, _settings: Settings) -> str:
+    return compare_url_problem(value) if value else ""
 
 
 def _more_than_zero(value: float, _settings: Settings) -> str:
@@ -226,6 +231,14 @@ class Settings:
         shown="none (no link)",
         check=_https_url,
     )
+    # A comparison's own url: in the content file wins over it (docs/data.md).
+    compare_url: str = setting(
+        "COMPARE_URL",
+        "",
+        "Where a comparison's title links, {slug} standing for its slug",
+        shown="none (SITE_URL/compare/<slug>)",
+        check=_compare_url,
+    )
     secret_key: str = setting(
         "SECRET_KEY", DEV_SECRET_KEY, "Signs link tokens", secret=True, shown="a development key"
     )
@@ -328,10 +341,10 @@ class Settings:
     retry_base_seconds: float = setting("RETRY_BASE_SECONDS", 60.0, "Backoff of a first retry")
     retry_cap_seconds: float = setting("RETRY_CAP_SECONDS", 3600.0, "Longest backoff of a retry")
     subscribe_limit_per_client: int = setting(
-        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Subscribe requests per client address an hour"
+        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Requests of the forms that mail, per client an hour"
     )
     subscribe_limit_per_address: int = setting(
-        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Confirmation emails to one address a day"
+        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Emails the forms send to one address a day"
     )
     trusted_proxies: int = setting(
         "TRUSTED_PROXIES", 0, "Reverse proxies whose X-Forwarded-For is trusted"

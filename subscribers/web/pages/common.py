@@ -6,24 +6,31 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from subscribers import ratelimit
 from subscribers.roster import InvalidField, clean_categories
 from subscribers.web.busy import StoreBusy, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
+from worker.config import Settings
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
 from worker.errors import DigestError, driver_words
 from worker.render.renderer import Renderer
 
 log = logging.getLogger("subscribers.web")
 blueprint = Blueprint("pages", __name__)
+
+# A page and its HTTP status, or a page (200).
+Answer = tuple[str, int] | str
 
 # Longer than any valid field or token: past this, a value is refused before
 # it is parsed (a 10,000-character "name" is an error, not work).
@@ -150,6 +157,32 @@ def chosen_categories(known: list[str]) -> str:
         if category not in known:
             raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
     return clean_categories(chosen)
+
+
+def over_mail_limits(
+    session: Session, config: Settings, email: str, now: dt.datetime, quiet: Callable[[], Answer]
+) -> Answer | None:
+    """The answer to a form that would mail ``email`` (subscribe, ask for a
+    vote link) when it is over a rate limit, else None, the request counted
+    and old hits pruned. Over: 429 for a client sending too many, the usual
+    answer (``quiet()``) for an address mailed enough today, so that nobody
+    learns more and nothing more is sent. Both forms count against the same
+    limits."""
+    client = f"client:{request.remote_addr or 'unknown'}"
+    hourly = config.subscribe_limit_per_client
+    if not ratelimit.allow(session, client, limit=hourly, window=dt.timedelta(hours=1), now=now):
+        return message(
+            "Too many requests",
+            "This network has sent too many requests. Please try again in an hour.",
+            status=429,
+        )
+    daily = config.subscribe_limit_per_address
+    if not ratelimit.allow(
+        session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
+    ):
+        return quiet()
+    ratelimit.prune(session, now)
+    return None
 
 
 def message(

@@ -7,7 +7,7 @@ import datetime as dt
 from flask import render_template, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers import consent, ratelimit
+from subscribers import consent
 from subscribers.roster import (
     Candidate,
     InvalidField,
@@ -18,10 +18,12 @@ from subscribers.roster import (
 from subscribers.web import busy
 from subscribers.web.outbox import send_later
 from subscribers.web.pages.common import (
+    Answer,
     blueprint,
     chosen_categories,
     form_field,
     message,
+    over_mail_limits,
     read_link,
     renderer,
 )
@@ -36,7 +38,6 @@ from worker.now import process_now
 from worker.render.renderer import Renderer
 from worker.store.models import Subscriber
 
-Answer = tuple[str, int] | str
 Welcome = tuple[Recipient, LatestSegment | None]
 
 
@@ -89,35 +90,14 @@ def _record(
 ) -> tuple[Answer | None, consent.SubscribeOutcome | None, Recipient | None]:
     """Record a subscribe request within the limits: the answer if it is
     refused, else what it led to and whom to mail."""
-    refused = _over_limit(session, config, candidate.email, now)
+    refused = over_mail_limits(session, config, candidate.email, now, _check_inbox)
     if refused is not None:
         return refused, None, None
     consent.expire_pending(session, now, CONFIRM_WINDOW)
-    ratelimit.prune(session, now)
     outcome, subscriber = consent.subscribe(session, candidate, now)
     if subscriber is None:
         return None, outcome, None
     return None, outcome, Recipient(subscriber.id, subscriber.email, subscriber.name)
-
-
-def _over_limit(session: Session, config: Settings, email: str, now: dt.datetime) -> Answer | None:
-    """The answer to a request over a rate limit (None: within them): 429
-    for a client sending too many, the usual answer for an address mailed
-    enough today (no enumeration, nothing more sent)."""
-    client = f"client:{request.remote_addr or 'unknown'}"
-    hourly = config.subscribe_limit_per_client
-    if not ratelimit.allow(session, client, limit=hourly, window=dt.timedelta(hours=1), now=now):
-        return message(
-            "Too many requests",
-            "This network has sent too many subscribe requests. Please try again in an hour.",
-            status=429,
-        )
-    daily = config.subscribe_limit_per_address
-    if not ratelimit.allow(
-        session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
-    ):
-        return _check_inbox()
-    return None
 
 
 def _mail_outcome(
