@@ -124,12 +124,13 @@ class MessageTemplate:
         message_id = sent_message_id(
             self.edition, recipient.subscriber_id, self.settings, now, self.test
         )
-        if self._date[0] != now:  # a worker composes a whole batch at one time
-            self._date = (now, header_line("Date", format_datetime(now)))
+        date = self._date  # one read: threads may compose with the same template
+        if date[0] != now:  # a worker composes a whole batch at one time
+            date = self._date = (now, header_line("Date", format_datetime(now)))
         filled = {name: body.filled(links) for name, body in self._bodies.items()}
         per_recipient: dict[str, Callable[[], bytes]] = {
             "To": lambda: to_line(recipient),
-            "Date": lambda: self._date[1],
+            "Date": lambda: date[1],
             "Message-ID": lambda: header_line("Message-ID", message_id),
             "List-Unsubscribe": lambda: uri_list_line("List-Unsubscribe", links.unsubscribe_uris),
             "text": lambda: self._bodies["text"].joined(filled["text"]),
