@@ -84,9 +84,9 @@ class MessageTemplate:
         marks = {f"{name}: {value}\r\n".encode(): name for name, value in headers.items()}
         marks |= {text_mark.encode(): "text", html_mark.encode(): "html"}
         pattern = rb"((?<=\r\n)(?:" + b"|".join(map(re.escape, marks)) + rb"))"
+        split = re.split(pattern, serialised)
         self._pieces: list[bytes | str] = [
-            marks.get(piece, piece) if i % 2 else piece
-            for i, piece in enumerate(re.split(pattern, serialised))
+            marks.get(piece, piece) if i % 2 else piece for i, piece in enumerate(split)
         ]
         if sorted(p for p in self._pieces if isinstance(p, str)) != sorted(marks.values()):
             raise ValueError("a message template must hold each per-recipient part once")
@@ -96,26 +96,32 @@ class MessageTemplate:
         # before any message, instead of failing every one.
         self._signers = dkim.signers(settings)
         self._body_order = [p for p in self._pieces if isinstance(p, str) and p in self._bodies]
-        self._body_hash = dkim.BodyHash(self._fixed_body()) if self._signers else None
+        self._body_hash = None
+        if self._signers:
+            body_at = serialised.index(b"\r\n\r\n") + 4
+            self._body_hash = dkim.BodyHash(self._fixed_body(split, body_at))
 
-    def _fixed_body(self) -> list[bytes]:
+    def _fixed_body(self, split: list[bytes], body_at: int) -> list[bytes]:
         """The message body's fixed pieces, around the lines of the text and
-        HTML parts that hold links (:class:`~worker.compose.dkim.BodyHash`)."""
+        HTML parts that hold links (:class:`~worker.compose.dkim.BodyHash`).
+        ``split`` is the serialised template cut where ``self._pieces`` is,
+        and its body begins at ``body_at``."""
         fixed: list[bytes] | None = None  # None until the body begins
-        for piece in self._pieces:
-            if fixed is None:
-                if isinstance(piece, bytes) and b"\r\n\r\n" in piece:
-                    fixed = [piece.partition(b"\r\n\r\n")[2]]
-                elif piece in self._bodies:
-                    raise ValueError("a message template's header must end in fixed text")
-            elif isinstance(piece, bytes):
+        start = 0
+        for serialised, piece in zip(split, self._pieces, strict=True):
+            end = start + len(serialised)
+            if fixed is None and end > body_at:
+                if not isinstance(piece, bytes):
+                    raise ValueError("a message template's body must begin with fixed text")
+                fixed = [piece[body_at - start :]]
+            elif fixed is not None and isinstance(piece, bytes):
                 fixed[-1] += piece
-            else:
+            elif fixed is not None and isinstance(piece, str):
                 static = self._bodies[piece].static
                 fixed[-1] += static[0]
                 fixed.extend(static[1:])
-        if fixed is None:
-            raise ValueError("a message template must have a body")
+            start = end
+        assert fixed is not None  # the sentinel bodies come after the headers
         return fixed
 
     def compose(self, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
