@@ -1,5 +1,5 @@
 """Shared fixtures: a migrated store on SQLite and on PostgreSQL, settings,
-a headless browser.
+DKIM keys, a headless browser.
 
 Every test that asks for ``engine`` (or ``sessions``) runs twice, once per
 store. PostgreSQL tests use a schema of their own in the database named by
