@@ -258,7 +258,16 @@ class Settings:
     dkim_key_file: Path | None = setting(
         "DKIM_PRIVATE_KEY_FILE", None, "PEM RSA key that signs messages", shown="none (no DKIM)"
     )
-    dkim_selector: str = setting("DKIM_SELECTOR", "digest", "The DKIM selector")
+    dkim_selector: str = setting("DKIM_SELECTOR", "digest", "The RSA key's DKIM selector")
+    dkim_ed25519_key_file: Path | None = setting(
+        "DKIM_ED25519_KEY_FILE",
+        None,
+        "PEM Ed25519 key that signs messages too",
+        shown="none (no Ed25519 signature)",
+    )
+    dkim_ed25519_selector: str = setting(
+        "DKIM_ED25519_SELECTOR", "digest-ed25519", "The Ed25519 key's DKIM selector"
+    )
     dkim_domain: str = setting(
         "DKIM_DOMAIN", "", "The DKIM signing domain (d=)", shown="MAIL_FROM's domain"
     )

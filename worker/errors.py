@@ -5,6 +5,7 @@
 
     DigestError                                      anything reported to a person
     ├── ConfigError                                  a bad environment variable or option
+    │   └── worker.compose.dkim.DKIMKeyError         a DKIM key file unreadable or of the wrong kind
     ├── InputError                                   a file a person gave, a line per problem
     │   ├── ImportFileError                          a content file with bad records
     │   ├── worker.domain.editorial.EditorialFileError  an edition file or welcome copy refused
