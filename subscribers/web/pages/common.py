@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError
 
-from subscribers.roster import InvalidField, clean_categories
+from subscribers.roster import InvalidField, offered_choice
 from subscribers.web.busy import StoreBusy, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
@@ -35,6 +35,14 @@ class InvalidLink(DigestError):
     another purpose or another list."""
 
 
+# What a page may load: its own styles and images, no script (the subscribe
+# form adds its one script by hash), and forms posted to this site only.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 @blueprint.app_context_processor
 def _page_context() -> dict[str, Any]:
     return {
@@ -52,11 +60,7 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
     if request.endpoint and request.endpoint.startswith("pages.") and request.view_args:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -92,7 +96,9 @@ def _invalid_link(error: InvalidLink) -> tuple[str, int]:
 
 
 @blueprint.app_errorhandler(DBAPIError)
-def _store_failed(error: DBAPIError) -> tuple[str, int]:
+def store_failed(error: DBAPIError) -> tuple[str, int]:
+    """The page (logged as it must be) for a store error: 503 for one that
+    passes, 500 for others."""
     if error.connection_invalidated:
         # A pooled connection the database dropped (a restart); the pool
         # has been renewed, so the next request works.
@@ -145,11 +151,7 @@ def form_field(name: str) -> str:
 def chosen_categories(known: list[str]) -> str:
     """The segment key of the categories ticked in the form, each one of
     ``known``; raises ``InvalidField``."""
-    chosen = request.form.getlist("category")
-    for category in chosen:
-        if category not in known:
-            raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
-    return clean_categories(chosen)
+    return offered_choice(request.form.getlist("category"), known)
 
 
 def message(
