@@ -172,9 +172,7 @@ def subscribers_add(
         console.print(f"{who}: already on the list ({added.status}); left as it is")
         return
     zone = f", {escape(added.timezone)}" if added.timezone else ""
-    console.print(
-        f"{who}: added, {added.status}, {escape(segment_label(added.categories))}{zone}"
-    )
+    console.print(f"{who}: added, {added.status}, {escape(segment_label(added.categories))}{zone}")
     if added.untooled:
         console.print(_untooled(list(added.untooled)), highlight=False)
     if pending:
