@@ -92,6 +92,23 @@ def page_server(html: str) -> type[BaseHTTPRequestHandler]:
     return Page
 
 
+BOX = "form.verdict-digest"
+
+
+def open_box(browser: Any, url: str, **context: Any) -> Any:
+    """A page at ``url`` in a browser context of its own (``context``: its
+    options, such as the zone it is in)."""
+    page = browser.new_context(**context).new_page()
+    page.goto(url)
+    return page
+
+
+def send_box(page: Any, address: str) -> None:
+    """Fill in ``address`` in the subscribe box of ``page`` and press its button."""
+    page.fill(f"{BOX} input[name=email]", address)
+    page.click(f"{BOX} button[type=submit]")
+
+
 @pytest.fixture
 def world(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[World]:
     load_content(sessions)
@@ -116,16 +133,12 @@ def world(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[World
 def test_the_snippet_subscribes_from_a_listed_site_without_leaving_the_page(
     browser: Any, world: World, sessions: sessionmaker[Session]
 ) -> None:
-    context = browser.new_context(timezone_id="Asia/Singapore")
-    page = context.new_page()
-    page.goto(world.listed)
-    assert page.input_value("form.verdict-digest input[name=timezone]") == "Asia/Singapore"
-    page.fill("form.verdict-digest input[name=email]", "footer@example.com")
-    page.click("form.verdict-digest button[type=submit]")
+    page = open_box(browser, world.listed, timezone_id="Asia/Singapore")
+    assert page.input_value(f"{BOX} input[name=timezone]") == "Asia/Singapore"
+    send_box(page, "footer@example.com")
     page.wait_for_selector("text=an email is on its way to it")
     assert page.url == world.listed  # the answer is inline
-    status = page.text_content("form.verdict-digest [role=status]")
-    assert status == (
+    assert page.text_content(f"{BOX} [role=status]") == (
         "If the address can receive Weekly AI Tool Verdicts, an email is on its way to it. "
         "Open it and confirm with one click."
     )
@@ -137,41 +150,33 @@ def test_the_snippet_subscribes_from_a_listed_site_without_leaving_the_page(
 
     # An address the browser takes and the server does not: the reason
     # shows, nothing is stored.
-    page.fill("form.verdict-digest input[name=email]", "reader@intranet")
-    page.click("form.verdict-digest button[type=submit]")
+    send_box(page, "reader@intranet")
     page.wait_for_selector("text=is not a valid address")
-    assert page.text_content("form.verdict-digest [role=status]").startswith(  # type: ignore[union-attr]
+    assert page.text_content(f"{BOX} [role=status]").startswith(
         "email: 'reader@intranet' is not a valid address"
     )
     assert subscriber(sessions, "reader@intranet") is None
-    context.close()
+    page.context.close()
 
 
 def test_a_zone_the_server_does_not_know_is_left_out(
     browser: Any, world: World, sessions: sessionmaker[Session]
 ) -> None:
-    context = browser.new_context(timezone_id="Asia/Singapore")
-    page = context.new_page()
-    page.goto(world.listed)
+    page = open_box(browser, world.listed)
     # What Chrome reports when it cannot tell the zone.
-    page.eval_on_selector(
-        "form.verdict-digest input[name=timezone]", "e => e.value = 'Etc/Unknown'"
-    )
-    page.fill("form.verdict-digest input[name=email]", "nowhere@example.com")
-    page.click("form.verdict-digest button[type=submit]")
+    page.eval_on_selector(f"{BOX} input[name=timezone]", "e => e.value = 'Etc/Unknown'")
+    send_box(page, "nowhere@example.com")
     page.wait_for_selector("text=an email is on its way to it")
     stored = subscriber(sessions, "nowhere@example.com")
     assert stored is not None and stored.timezone is None
     assert world.seen.to("/api/subscribe").count("POST") == 2  # refused, then without the zone
-    context.close()
+    page.context.close()
 
 
 def test_from_an_unlisted_site_the_browser_blocks_the_call(
     browser: Any, world: World, sessions: sessionmaker[Session]
 ) -> None:
-    context = browser.new_context(timezone_id="America/Los_Angeles")
-    page = context.new_page()
-    page.goto(world.unlisted)
+    page = open_box(browser, world.unlisted, timezone_id="America/Los_Angeles")
     # The call itself: the browser refuses it after the preflight.
     failed = page.evaluate(
         """api => fetch(api, {method: "POST", headers: {"Content-Type": "application/json"},
@@ -184,46 +189,41 @@ def test_from_an_unlisted_site_the_browser_blocks_the_call(
     assert subscriber(sessions, "blocked@example.com") is None
 
     # The box falls back to the plain form, and the reader lands on the app's page.
-    page.fill("form.verdict-digest input[name=email]", "fallback@example.com")
-    page.click("form.verdict-digest button[type=submit]")
+    send_box(page, "fallback@example.com")
     page.wait_for_url(f"{world.app}/subscribe")
     page.wait_for_selector("text=Check your inbox")
     assert "POST" not in world.seen.to("/api/subscribe")
     stored = subscriber(sessions, "fallback@example.com")
     assert stored is not None and stored.timezone == "America/Los_Angeles"
     assert [m["To"] for m in sent()] == ["fallback@example.com"]
-    context.close()
+    page.context.close()
 
 
 def test_without_javascript_the_snippet_is_a_plain_form(
     browser: Any, world: World, sessions: sessionmaker[Session]
 ) -> None:
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.goto(world.listed)
-    page.fill("form.verdict-digest input[name=email]", "nojs@example.com")
-    page.click("form.verdict-digest button[type=submit]")
+    page = open_box(browser, world.listed, java_script_enabled=False)
+    send_box(page, "nojs@example.com")
     page.wait_for_url(f"{world.app}/subscribe")
     page.wait_for_selector("text=Check your inbox")
     stored = subscriber(sessions, "nojs@example.com")
     assert stored is not None and stored.timezone is None  # the list's zone
     assert world.seen.to("/api/subscribe") == []
-    context.close()
+    page.context.close()
 
 
 def test_the_apps_own_form_fills_in_the_zone_under_its_policy(
     browser: Any, world: World, sessions: sessionmaker[Session]
 ) -> None:
-    context = browser.new_context(timezone_id="Pacific/Kiritimati")
-    page = context.new_page()
-    blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text))
+    page = browser.new_context(timezone_id="Pacific/Kiritimati").new_page()
+    said: list[str] = []
+    page.on("console", lambda message: said.append(message.text))
     page.goto(f"{world.app}/")
     assert page.input_value("#timezone") == "Pacific/Kiritimati"
-    assert not [text for text in blocked if "Content Security Policy" in text]
+    assert not [text for text in said if "Content Security Policy" in text]
     page.fill("#email", "own@example.com")
     page.click("button[type=submit]")
     page.wait_for_selector("text=Check your inbox")
     stored = subscriber(sessions, "own@example.com")
     assert stored is not None and stored.timezone == "Pacific/Kiritimati"
-    context.close()
+    page.context.close()
