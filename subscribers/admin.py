@@ -60,6 +60,7 @@ class Added:
     name: str | None
     status: str
     categories: str
+    timezone: str | None  # None: DIGEST_TIMEZONE
     added: bool  # False: already on the list, left as it was
     untooled: tuple[str, ...] = ()  # of their categories, those no tool has yet
 
@@ -100,14 +101,16 @@ def add_subscriber(
     confirmed: bool,
     now: dt.datetime,
     new_categories: tuple[str, ...] = (),
+    timezone: str | None = None,
 ) -> Added:
     """Add one subscriber, ``confirmed`` (the operator vouches for their
     consent) or pending (the caller sends the confirmation). Someone already
     on the list is left as they are; a suppressed address is refused, and so
     is a category no tool has, unless it is one of ``new_categories`` or no
-    tool has a category yet (:class:`subscribers.roster.CategoryCheck`)."""
+    tool has a category yet (:class:`subscribers.roster.CategoryCheck`), and
+    a ``timezone`` the IANA database does not have."""
     check = CategoryCheck.of(session, new_categories)
-    who = _valid(lambda: candidate(email, name, categories, check))
+    who = _valid(lambda: candidate(email, name, categories, check, timezone))
     reason = session.scalar(select(Suppression.reason).where(Suppression.email == who.email))
     if reason is not None:
         raise ListError(f"email: {who.email} is suppressed ({reason}); unsuppress it first")
@@ -118,6 +121,7 @@ def add_subscriber(
         email=who.email,
         name=who.name,
         categories=who.categories,
+        timezone=who.timezone,
         status=SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING,
         source="cli",
         created_at=now,
@@ -224,6 +228,7 @@ def _added(subscriber: Subscriber, *, added: bool, untooled: list[str] | None = 
         subscriber.name,
         subscriber.status,
         subscriber.categories,
+        subscriber.timezone,
         added=added,
         untooled=tuple(untooled or ()),
     )

@@ -47,8 +47,8 @@ def subscribe(
 ) -> tuple[SubscribeOutcome, Subscriber | None]:
     """Record a subscribe request; returns what to send and to whom.
 
-    A new address is stored ``pending`` with the chosen name and categories.
-    A stored one keeps its name and categories, whatever its state: anyone
+    A new address is stored ``pending`` with the chosen name, categories
+    and time zone. A stored one keeps all three, whatever its state: anyone
     can send the form for any address, so a request proves nothing about
     who sent it, and only the owner (on the preferences page) changes them.
     A pending one gets a fresh start of its confirmation window and, like
@@ -78,6 +78,7 @@ def _add_pending(
         email=candidate.email,
         name=candidate.name,
         categories=candidate.categories,
+        timezone=candidate.timezone,
         status=SubscriberStatus.PENDING,
         source=source,
         created_at=now,

@@ -6,7 +6,7 @@ The file needs a header row with an ``email`` column; ``name``,
 ``categories`` (separated by ``;``), ``status``, ``suppressed`` (a
 suppression reason) and the ``created_at``, ``confirmed_at``,
 ``unsubscribed_at`` and ``paused_until`` timestamps (ISO 8601; without an
-offset, UTC) are optional, so a file written by
+offset, UTC) and ``timezone`` (the reader's IANA zone) are optional, so a file written by
 :func:`subscribers.csvexport.export_csv` imports as it was exported. A pause
 is kept for a subscriber stored ``confirmed`` (confirming ends a pause, so
 for no one else); any other column refuses the file, as does one that
@@ -76,6 +76,7 @@ COLUMNS = (
     "confirmed_at",
     "unsubscribed_at",
     "paused_until",
+    "timezone",
 )
 # The delimiters a file may use: Excel writes ";" where "," is the decimal comma.
 DELIMITERS = (",", ";", "\t", "|")
@@ -154,6 +155,7 @@ class _Row:
                 self.who.email,
                 self.who.name or later.who.name,
                 merge_categories(self.who.categories, later.who.categories),
+                self.who.timezone or later.who.timezone,
             ),
             status=status,
             suppressed=self.suppressed or later.suppressed,
@@ -212,10 +214,11 @@ def import_csv(
                             f"{email}: suppressed ({reason}); stored as {subscriber.status}"
                         )
                 else:
-                    # Their categories are the subscriber's own choice (from
-                    # the preferences page): a file fills in a missing name
-                    # and changes nothing else.
+                    # Their categories and zone are the subscriber's own
+                    # choice (from the preferences page): a file fills in a
+                    # missing name or zone and changes nothing else.
                     existing.name = existing.name or row.who.name
+                    existing.timezone = existing.timezone or row.who.timezone
                     report.merged += 1
                 if row.suppressed is not None and email not in held:
                     suppress(session, email, row.suppressed, f"imported from {path.name}")
@@ -265,6 +268,7 @@ def _parse(cells: dict[str, str], check: CategoryCheck) -> _Row:
             cells.get("name"),
             (cells.get("categories") or "").split(";"),
             check,
+            cells.get("timezone"),
         ),
         status=_choice(cells, "status", SubscriberStatus),
         suppressed=_choice(cells, "suppressed", SuppressionReason),
@@ -296,6 +300,7 @@ def _new_subscriber(
         email=row.who.email,
         name=row.who.name,
         categories=row.who.categories,
+        timezone=row.who.timezone,
         status=status,
         source=source,
         confirmed_at=confirmed_at,

@@ -117,6 +117,11 @@ def test_every_field_of_settings_is_declared_once() -> None:
         ("DKIM_PRIVATE_KEY_FILE", "/etc/dkim/digest.pem", Path("/etc/dkim/digest.pem")),
         ("SNS_TOPIC_ARNS", "arn:a, ,arn:b ,", ("arn:a", "arn:b")),
         ("OLD_SECRET_KEYS", " older ,oldest", ("older", "oldest")),
+        (
+            "ALLOWED_ORIGINS",
+            "https://verdicts.example, http://127.0.0.1:8000",
+            ("https://verdicts.example", "http://127.0.0.1:8000"),
+        ),
         ("DATABASE_URL", "postgres://db/digest", "postgresql+psycopg://db/digest"),
     ],
 )
@@ -194,6 +199,25 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
             "COMPARE_URL: 'verdicts.example/compare/{slug}' is not an http(s) URL",
         ),
         ({"COMPARE_URL": "javascript:{slug}"}, "COMPARE_URL: 'javascript:{slug}' is not an"),
+        (
+            {"ALLOWED_ORIGINS": "https://verdicts.example/"},
+            "ALLOWED_ORIGINS: 'https://verdicts.example/': write it as a browser sends it, "
+            "'https://verdicts.example'",
+        ),
+        (
+            {"ALLOWED_ORIGINS": "https://a.example,HTTPS://Verdicts.Example:443"},
+            "ALLOWED_ORIGINS: 'HTTPS://Verdicts.Example:443': write it as a browser sends it, "
+            "'https://verdicts.example'",
+        ),
+        (
+            {"ALLOWED_ORIGINS": "verdicts.example"},
+            "ALLOWED_ORIGINS: 'verdicts.example' is not an origin like https://verdicts.example",
+        ),
+        ({"ALLOWED_ORIGINS": "*"}, "ALLOWED_ORIGINS: '*' would let any site's pages call it"),
+        (
+            {"ALLOWED_ORIGINS": "https://u:secret@v.example"},
+            "ALLOWED_ORIGINS: an origin has no user or password: 'v.example'",
+        ),
     ],
 )
 def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(

@@ -1,5 +1,6 @@
-"""The subscriber web app (Flask): subscribe, confirm, unsubscribe,
-preferences, votes, the archive, comparisons' pages and the bounce webhooks.
+"""The subscriber web app (Flask): subscribe (a form, and an API for the
+site's pages), confirm, unsubscribe, preferences, votes, the archive,
+comparisons' pages and the bounce webhooks.
 
 ``gunicorn 'subscribers.web:create_app()'`` serves it (the ``web`` process of
 the ``Procfile``). Every page is rendered from ``templates/web``.
@@ -11,7 +12,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from subscribers.web import archive, compare, ops, pages, spool, webhooks
+from subscribers.web import api, archive, compare, ops, pages, spool, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from subscribers.web.tokenlog import ExcInfo, log_unhandled
@@ -73,3 +74,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(compare.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(api.blueprint)

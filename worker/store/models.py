@@ -222,6 +222,8 @@ class Subscriber(Base):
     # Soft bounces since the last hard fact; past SOFT_BOUNCE_LIMIT the
     # address is suppressed.
     soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The IANA zone the reader gave (form, preferences, CSV); None: DIGEST_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Vote(Base):
@@ -354,6 +356,21 @@ class Delivery(Base):
     last_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
+
+
+class ClickCount(Base):
+    """The clicks on one edition's links to one item (``comparison:SLUG``,
+    ``launch:SLUG``, ``tool:SLUG``): counted per item, never per reader."""
+
+    __tablename__ = "click_count"
+    __table_args__ = (UniqueConstraint("edition_id", "item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(300))
+    clicks: Mapped[int] = mapped_column(default=0, server_default="0")
+    first_at: Mapped[dt.datetime] = mapped_column(default=process_now)
+    last_at: Mapped[dt.datetime] = mapped_column(default=process_now)
 
 
 class Suppression(Base):

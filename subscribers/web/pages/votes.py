@@ -18,11 +18,12 @@ from subscribers.web.pages.common import (
     InvalidLink,
     blueprint,
     form_field,
+    mail_limit,
     message,
-    over_mail_limits,
     read_link,
     renderer,
     stale_form,
+    too_many,
 )
 from subscribers.web.state import sessions, settings, write
 from worker.compose.message import Recipient
@@ -97,9 +98,11 @@ def _voter_within_limits(
 ) -> tuple[Answer | None, Recipient | None]:
     """The answer if the request is over a limit, else whom to mail (None:
     the address may not vote)."""
-    refused = over_mail_limits(session, settings(), email, now, _link_mailed)
-    if refused is not None:
-        return refused, None
+    limit = mail_limit(session, settings(), email, now)
+    if limit.retry_after:
+        return too_many(limit.retry_after), None
+    if limit.mailed_enough:
+        return _link_mailed(), None
     found = voter(session, email)
     return None, None if found is None else Recipient(found.id, found.email, found.name)
 

@@ -37,13 +37,15 @@ from tests.support.webapp import serving
 from worker.config import Settings
 from worker.deliver.editions import build_edition
 from worker.deliver.runner import send_edition
+from worker.domain.editorial import read_edition_file
+from worker.domain.markdown import outline
 from worker.domain.states import SubscriberStatus
 from worker.ingest.importer import import_file
 from worker.mail import backend_from_url
 from worker.mail.base import OutgoingMessage
 from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory
-from worker.store.models import Comparison, Subscriber, Tool, Vote
+from worker.store.models import Comparison, EditorCopy, Subscriber, Tool, Vote
 
 SITE = "https://verdicts.example"
 # Where the pages a digest links to live on SITE_URL; each must be linked.
@@ -125,12 +127,15 @@ def assert_every_page_linked(paths: set[str]) -> None:
 
 
 def external_urls(sessions: sessionmaker[Session], settings: Settings) -> set[str]:
-    """The URLs outside the site that content and configuration give:
-    tools' homepages, comparisons' ``url:`` and COMPARE_URL's."""
+    """The URLs outside the site that content, editors and configuration
+    give: tools' homepages, comparisons' ``url:``, COMPARE_URL's, the links
+    of the edition files' intros and METHOD_URL."""
     with sessions() as session:
         tools = set(session.scalars(select(Tool.url).where(Tool.url.is_not(None))))
         comparisons = session.execute(select(Comparison.slug, Comparison.url)).all()
-    own = {url for _, url in comparisons if url}
+        files = list(session.scalars(select(EditorCopy.source)))
+    intros = {href for text in files for _, _, href in outline(read_edition_file(text).intro).links}
+    own = {url for _, url in comparisons if url} | intros | {settings.method_url}
     configured = settings.compare_url
     elsewhere = (
         {configured.replace("{slug}", slug) for slug, _ in comparisons} if configured else set()
