@@ -125,6 +125,8 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
             found.add(value)
             if name.endswith("_KEYS"):
                 found.update(part.strip() for part in value.split(","))
+            if value.startswith("whsec_"):  # WEBHOOK_SECRET: its key, also without the prefix
+                found.add(value.removeprefix("whsec_"))
         found.update(url_secrets(value))
     found |= {unquote(value) for value in found}
     return sorted((v for v in found if len(v) >= SHORTEST_SECRET), key=len, reverse=True)

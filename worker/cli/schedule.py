@@ -68,6 +68,8 @@ def tick() -> None:
         done.append(f"send waits: {report.waiting}")
     if report.sent:
         done.append(f"{report.sent} sent")
+    if report.webhooks:
+        done.append(f"{plural(report.webhooks, 'webhook')} delivered")
     done += [f"{week} sent in full" for week in report.finished]
     if report.pruned:
         done.append(f"{plural(report.pruned, 'old fetch log row')} pruned")
