@@ -229,4 +229,4 @@ def _suppress(session: Session, rows: list[dict[str, object]]) -> None:
         .returning(Suppression.email, Suppression.reason)
     )
     # Webhooks: subscriber.suppressed for each address newly suppressed.
-    record_suppressions(session, added.tuples().all())
+    record_suppressions(session, added.all())

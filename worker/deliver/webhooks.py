@@ -131,8 +131,7 @@ def deliver_webhooks(
         return report
     with sessions.begin() as session:
         endpoints = sync_endpoints(session, settings.webhook_urls, now or store_now(session))
-    if not endpoints:
-        return report
+    # Fanned out even to no endpoint: one disabled misses what happens meanwhile.
     while fanned := _fan_out(sessions, endpoints, now):
         report.fanned_out += fanned
     with ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as senders:
@@ -214,23 +213,25 @@ def _fan_out(
         if not events:
             return 0
         moment = now or store_now(session)
-        session.execute(
-            upsert(session, WebhookDelivery).on_conflict_do_nothing(
-                index_elements=["event_id", "endpoint_id"]
-            ),
-            [
-                {
-                    "event_id": event_id,
-                    "endpoint_id": endpoint.id,
-                    "subscriber_id": subscriber_id,
-                    "status": WebhookStatus.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": moment,
-                }
-                for event_id, subscriber_id in events
-                for endpoint in endpoints
-            ],
-        )
+        deliveries = [
+            {
+                "event_id": event_id,
+                "endpoint_id": endpoint.id,
+                "subscriber_id": subscriber_id,
+                "status": WebhookStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": moment,
+            }
+            for event_id, subscriber_id in events
+            for endpoint in endpoints
+        ]
+        if deliveries:
+            session.execute(
+                upsert(session, WebhookDelivery).on_conflict_do_nothing(
+                    index_elements=["event_id", "endpoint_id"]
+                ),
+                deliveries,
+            )
         session.execute(
             update(WebhookEvent)
             .where(WebhookEvent.id.in_([event_id for event_id, _ in events]))

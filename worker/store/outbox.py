@@ -136,9 +136,9 @@ def record_suppressions(store: Store, suppressed: Iterable[tuple[str, str]]) -> 
         return []
     emails = [email for email, _ in suppressed]
     ids = dict(
-        store.execute(select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails)))
-        .tuples()
-        .all()
+        store.execute(
+            select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))
+        ).all()
     )
     found = _subscribers(store, set(ids.values()))
     events: list[tuple[EventType, Mapping[str, object], int | None]] = []
@@ -188,9 +188,7 @@ def record_edition_sent(store: Store, edition_id: int) -> str | None:
             select(Delivery.status, func.count())
             .where(Delivery.edition_id == edition_id)
             .group_by(Delivery.status)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     data = {
         "edition_id": edition.id,
