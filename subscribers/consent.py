@@ -32,7 +32,7 @@ from worker.domain.webhooks import EventType
 from worker.now import process_now
 from worker.store import upsert
 from worker.store.models import Subscriber, Suppression
-from worker.store.outbox import record_subscriber_event, record_suppressions
+from worker.store.outbox import check_transaction, record_subscriber_event, record_suppressions
 
 
 class SubscribeOutcome(enum.StrEnum):
@@ -152,6 +152,7 @@ def unsubscribe(store: Session | Connection, subscriber_id: int, now: dt.datetim
     one statement: the one-click endpoint runs it on an autocommit
     connection, in one round trip (unless ``store`` records webhook events:
     the event is written by the same transaction, which the caller opens)."""
+    check_transaction(store)
     result = store.execute(_UNSUBSCRIBE, {"subscriber_id": subscriber_id, "now": now})
     return _unsubscribed(store, subscriber_id, result.rowcount)  # type: ignore[attr-defined]
 
@@ -161,6 +162,7 @@ def unsubscribe_as_of(store: Session | Connection, subscriber_id: int, at: dt.da
     (a queued one-click unsubscribe); True if this changed anything. A
     subscriber who confirmed after ``at`` stays subscribed: their newer
     choice wins."""
+    check_transaction(store)
     result = store.execute(
         _UNSUBSCRIBE.where(
             or_(Subscriber.confirmed_at.is_(None), Subscriber.confirmed_at <= bindparam("now"))

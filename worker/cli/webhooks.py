@@ -91,7 +91,8 @@ def webhooks_test(url: str | None) -> None:
     if failures:
         fail(
             f"{failures} of {len(urls)} endpoints did not accept the test",
-            hint="the receiver must answer 2xx; digest -v webhooks test logs more",
+            hint="an endpoint must answer 2xx within WEBHOOK_TIMEOUT; the lines above say "
+            "what each did",
         )
 
 

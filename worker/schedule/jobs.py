@@ -37,7 +37,7 @@ from worker.deliver.editions import (
 )
 from worker.deliver.results import finish_if_done
 from worker.deliver.runner import Worker
-from worker.deliver.webhooks import deliver_webhooks, prune_webhooks
+from worker.deliver.webhooks import WebhookReport, deliver_webhooks, prune_webhooks
 from worker.domain.states import EditionStatus
 from worker.errors import DigestError, driver_words
 from worker.ingest.feeds import configured_feeds
@@ -63,7 +63,7 @@ class DueReport:
     finished: list[str] = field(default_factory=list)  # weeks found all sent
     pruned: int = 0
     sent: int = 0  # messages a tick sent
-    webhooks: int = 0  # webhooks a tick delivered
+    webhooks: WebhookReport | None = None  # what a tick's webhooks came to
     failed: list[str] = field(default_factory=list)  # "job: reason", one per failed job
 
 
@@ -238,7 +238,7 @@ def _webhooks(
     """Cron mode has no worker to send webhooks: a tick sends those due."""
     try:
         name = f"tick:{socket.gethostname()}:{os.getpid()}"
-        report.webhooks = deliver_webhooks(sessions, settings, name, stop=stop).delivered
+        report.webhooks = deliver_webhooks(sessions, settings, name, stop=stop)
     except Exception as error:  # the tick's other work goes on
         log.error("job failed", extra={"job": "webhooks", "error": driver_words(error)})
         report.failed.append(f"webhooks: {driver_words(error)}")

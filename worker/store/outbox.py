@@ -48,6 +48,18 @@ def recording(store: Store) -> bool:
     return bool(bind.get_execution_options().get(OPTION))
 
 
+def check_transaction(store: Store) -> None:
+    """Raise RuntimeError if ``store`` records events but autocommits each
+    statement: a change would be committed apart from its event. A caller
+    whose change is a statement of its own checks before making it."""
+    if (
+        isinstance(store, Connection)
+        and recording(store)
+        and store.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    ):
+        raise RuntimeError("an event needs the transaction of its change, not autocommit")
+
+
 def record_event(
     store: Store,
     event_type: EventType,
@@ -67,11 +79,7 @@ def record_events(
     statement; their ``webhook-id``s (none when ``store`` records no events)."""
     if not events or not recording(store):
         return []
-    if isinstance(store, Connection) and (
-        store.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-    ):
-        # The change would be committed apart from its event.
-        raise RuntimeError("an event needs the transaction of its change, not autocommit")
+    check_transaction(store)
     at = process_now()
     rows = [
         {
