@@ -28,8 +28,9 @@ counts named for their state (``queued``, ``sent``, ``deferred``,
 ``segments``, ``done``, ``total``, ``rows``), ``result`` (a feed's: ok,
 not-modified, gone, …), ``signal``, ``rate`` (messages a second),
 ``seconds``, ``attempt``, ``delivery_id``, ``by`` (who approved or held),
-``reason`` (why something waits), ``detail`` (a warning's text), and
-``error`` (one line saying what went wrong).
+``reason`` (why something waits), ``detail`` (a warning's text),
+``endpoint`` (a webhook endpoint's URL), ``webhook_id`` and ``type`` (a
+webhook's id and event type), and ``error`` (one line saying what went wrong).
 The names of ``logging.LogRecord``'s own attributes (``name``, ``module``,
 ``process``, ``message``, …) cannot be used, nor should ``time``,
 ``level``, ``logger`` or ``event``. URLs are logged through
