@@ -245,8 +245,8 @@ def claim(
     session: Session, endpoint_id: int, worker_id: str, now: dt.datetime, limit: int = BATCH
 ) -> list[Attempt]:
     """Lease up to ``limit`` due deliveries to ``endpoint_id`` to
-    ``worker_id``, oldest event first, none behind an earlier pending event
-    of its subscriber; what sending them takes."""
+    ``worker_id``, the longest due first, none behind an earlier pending
+    event of its subscriber; what sending them takes."""
     earlier = aliased(WebhookDelivery)
     due = (
         select(WebhookDelivery.id)
@@ -262,7 +262,9 @@ def claim(
                 earlier.event_id < WebhookDelivery.event_id,
             ),
         )
-        .order_by(WebhookDelivery.event_id)
+        # The due index's own order: the scan stops after the batch, however
+        # long the history or the backlog.
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -477,6 +477,7 @@ class WebhookDelivery(Base):
             "ix_webhook_delivery_due",
             "endpoint_id",
             "next_attempt_at",
+            "event_id",
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),

@@ -107,7 +107,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_webhook_delivery_due",
         "webhook_delivery",
-        ["endpoint_id", "next_attempt_at"],
+        ["endpoint_id", "next_attempt_at", "event_id"],
         postgresql_where=PENDING,
         sqlite_where=PENDING,
     )
