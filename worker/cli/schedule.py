@@ -44,7 +44,7 @@ def clock() -> None:
 @click.command()
 def tick() -> None:
     """Cron mode: do what is due now (ingest, build, start the send and
-    send it, retries, pruning) and exit. Safe to run every minute, and
+    send it, retries, pruning, webhooks) and exit. Safe to run every minute, and
     twice at once."""
     settings = load()
     backend = sending_backend(settings)
