@@ -35,6 +35,7 @@ from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import CONFIRM_WINDOW
 from worker.errors import DigestError
 from worker.store.models import IntakeEvent, RateHit, Subscriber, Suppression, receiving
+from worker.store.outbox import forget_subscriber, record_arrivals
 
 T = TypeVar("T")
 
@@ -129,6 +130,7 @@ def add_subscriber(
     )
     session.add(subscriber)
     session.flush()
+    record_arrivals(session, [(subscriber.id, subscriber.status)])
     return _added(subscriber, added=True, untooled=check.untooled(who.categories))
 
 
@@ -145,6 +147,9 @@ def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.date
     if erase:
         address, subscriber_id = subscriber.email, subscriber.id
         session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+        # Their webhook events hold the address; the suppression's event
+        # below tells the receivers.
+        forget_subscriber(session, subscriber_id)
         # A report quotes the message it is about, name and address included.
         session.execute(delete(IntakeEvent).where(IntakeEvent.email == address))
         session.execute(delete(RateHit).where(RateHit.key == address_key(address)))

@@ -61,6 +61,7 @@ from worker.domain.suppression import SuppressionReason
 from worker.errors import InputError
 from worker.now import process_now
 from worker.store.models import Subscriber, Suppression
+from worker.store.outbox import record_arrivals
 
 # Rows a transaction imports, and an export fetches at a time.
 CHUNK = 500
@@ -200,6 +201,8 @@ def import_csv(
                     )
                 ).all()
             )
+            added: list[Subscriber] = []
+            suppressing: list[tuple[str, SuppressionReason]] = []
             for email in chunk:
                 row = rows[email]
                 existing = stored.get(email)
@@ -208,6 +211,7 @@ def import_csv(
                     reason = held.get(email) or row.suppressed
                     subscriber = _new_subscriber(row, status, source, now, reason)
                     session.add(subscriber)
+                    added.append(subscriber)
                     report.added += 1
                     if subscriber.status != _row_status(row, status):
                         report.held_back.append(
@@ -221,8 +225,13 @@ def import_csv(
                     existing.timezone = existing.timezone or row.who.timezone
                     report.merged += 1
                 if row.suppressed is not None and email not in held:
-                    suppress(session, email, row.suppressed, f"imported from {path.name}")
-                    report.suppressed += 1
+                    suppressing.append((email, row.suppressed))
+            # A new subscriber's webhook events in order: created, then suppressed.
+            session.flush()
+            record_arrivals(session, [(s.id, s.status) for s in added])
+            for email, reason in suppressing:
+                suppress(session, email, reason, f"imported from {path.name}")
+                report.suppressed += 1
     return report
 
 

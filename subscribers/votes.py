@@ -12,6 +12,7 @@ from worker.domain.states import SubscriberStatus
 from worker.domain.verdicts import Verdict
 from worker.store import upsert
 from worker.store.models import Subscriber, Suppression, Tool, Vote
+from worker.store.outbox import record_vote_cast
 
 # Who may vote: a confirmed subscriber whose address is not suppressed.
 _voter = and_(
@@ -38,7 +39,8 @@ def record_vote(
     session: Session, subscriber_id: int, tool_slug: str, verdict: Verdict, now: dt.datetime
 ) -> bool:
     """Record ``verdict`` on the tool ``tool_slug``, replacing the
-    subscriber's earlier vote on it; False for an unknown tool."""
+    subscriber's earlier vote on it, and its ``vote.cast`` webhook event;
+    False for an unknown tool."""
     tool_id = session.scalar(select(Tool.id).where(Tool.slug == tool_slug))
     if tool_id is None:
         return False
@@ -55,4 +57,5 @@ def record_vote(
             },
         )
     )
+    record_vote_cast(session, subscriber_id, tool_id, tool_slug, verdict.value, now)
     return True

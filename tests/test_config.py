@@ -4,6 +4,7 @@ declarations, and URLs shown without their secrets."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from pathlib import Path
@@ -84,11 +85,15 @@ def test_no_declared_secret_is_shown_and_every_one_is_masked_in_logs() -> None:
         "BOUNCE_IMAP_URL",
         "POSTMARK_WEBHOOK_PASSWORD",
         "METRICS_TOKEN",
+        "WEBHOOK_SECRET",
     }
     for declared in secrets:
         secret = f"never-shown-{declared.variable.lower()}"
         # A URL's password is its secret; any other secret is the whole value.
         text = f"imaps://user:{secret}@host/INBOX" if declared.variable.endswith("_URL") else secret
+        if declared.variable == "WEBHOOK_SECRET":  # whsec_ and a base64 key: the key is masked too
+            secret = base64.b64encode(secret.encode()).decode()
+            text = f"whsec_{secret}"
         assert secret not in repr(load_settings({declared.variable: text})), declared.variable
         assert secret in secret_values({declared.variable: text}), declared.variable
 

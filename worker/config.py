@@ -15,7 +15,7 @@ are kept out of ``repr`` so that a logged or printed ``Settings`` never shows
 them; use :func:`redact_url` to show a URL to a person.
 """
 
-# Over 500 lines for its 55 declarations (a third of it), kept in one place.
+# Over 500 lines for its declarations (a third of it), kept in one place.
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
 from worker.domain.origins import origin
 from worker.domain.urls import compare_url_problem
+from worker.domain.webhooks import endpoint_problem, secret_key
 from worker.errors import ConfigError
 from worker.logs import redact_parameters
 
@@ -148,6 +149,25 @@ def _https_url(value: str, _settings: Settings) -> str:
         parts = None
     if parts is None or parts.scheme != "https" or not parts.hostname:
         return f"not an https URL: {value!r}"
+    return ""
+
+
+def _webhook_urls(value: tuple[str, ...], _settings: Settings) -> str:
+    for url in value:
+        problem = endpoint_problem(url)
+        if problem:
+            return f"{redact_url(url)!r} {problem}"
+    return ""
+
+
+def _webhook_secret(value: str, settings: Settings) -> str:
+    # Declared after WEBHOOK_URLS, which is checked first.
+    if not value:
+        return "needed with WEBHOOK_URLS" if settings.webhook_urls else ""
+    try:
+        secret_key(value)
+    except ValueError as error:
+        return f"the value {error}"  # never the value itself
     return ""
 
 
@@ -424,10 +444,40 @@ class Settings:
         secret=True,
         shown="none (/metrics open)",
     )
+    # Signed webhooks out (docs/operations.md, "Webhooks").
+    webhook_urls: tuple[str, ...] = setting(
+        "WEBHOOK_URLS",
+        (),
+        "Where events are POSTed as signed webhooks (https)",
+        shown="none (no webhooks, no events recorded)",
+        check=_webhook_urls,
+    )
+    webhook_secret: str = setting(
+        "WEBHOOK_SECRET",
+        "",
+        "Signs webhooks: whsec_ and a base64 key (Standard Webhooks)",
+        secret=True,
+        check=_webhook_secret,
+    )
+    webhook_allow_private: tuple[str, ...] = setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        (),
+        "Non-public hosts, addresses or networks webhooks may be POSTed to",
+        shown="none (public addresses only)",
+        check=_allow_list,
+    )
+    webhook_timeout: float = setting(
+        "WEBHOOK_TIMEOUT", 10.0, "Seconds one webhook POST may take", check=_more_than_zero
+    )
 
     @property
     def timezone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.digest_timezone)
+
+    @property
+    def webhook_key(self) -> bytes:
+        """The HMAC key of ``WEBHOOK_SECRET`` (checked when the settings load)."""
+        return secret_key(self.webhook_secret)
 
     @property
     def list_domain(self) -> str:

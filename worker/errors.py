@@ -19,6 +19,7 @@
     ├── worker.domain.documents.DocumentError        JSON or YAML refused (aliases, depth, NaN)
     ├── worker.domain.tokens.BadToken                a forged, altered or expired token
     ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored
+    ├── worker.ingest.outbound.AddressRefused        a host resolves to an address not allowed
     ├── worker.editor.preview.NothingToPreview       a segment gets nothing that week
     ├── worker.editor.lint.spamcheck.SpamCheckError  SpamAssassin is missing or failed
     ├── worker.editor.refs.ContentError              content named is unknown, or cannot go

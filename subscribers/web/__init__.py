@@ -19,6 +19,7 @@ from subscribers.web.tokenlog import ExcInfo, log_unhandled
 from worker.config import Settings, load_settings, refuse_development_key
 from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
+from worker.store.outbox import with_events
 
 
 class WebApp(Flask):
@@ -32,12 +33,14 @@ def create_app(
     settings: Settings | None = None, *, sessions: sessionmaker[Session] | None = None
 ) -> Flask:
     """The app for ``settings`` (default: from the environment), on the
-    store of ``settings.database_url`` unless ``sessions`` is given."""
+    store of ``settings.database_url`` (recording webhook events when
+    ``WEBHOOK_URLS`` is set) unless ``sessions`` is given."""
     configure_logging()  # under gunicorn; a CLI or a test harness has its own
     settings = settings or load_settings()
     refuse_development_key(settings, f"serving {settings.site_url}")
     if sessions is None:
-        sessions = session_factory(make_engine(settings.database_url))
+        engine = make_engine(settings.database_url)
+        sessions = session_factory(with_events(engine, bool(settings.webhook_urls)))
     app = WebApp(
         __name__,
         template_folder=str(settings.templates_dir / "web"),
