@@ -31,7 +31,8 @@ test: $(STAMP)
 # The demo week's build per segment; the ingest of a 5 MB feed of alike
 # titles and of one of 20,000 entries on both stores, with the longest a
 # write beside it waited; a template save to the refreshed
-# preview (in chromium). Delivery: both stores with one worker, PostgreSQL with two, and a worker's
+# preview (in chromium). DKIM: composing signed (RSA, RSA + Ed25519) against
+# unsigned. Delivery: both stores with one worker, PostgreSQL with two, and a worker's
 # peak RSS on a list of a million (stopped after 100,000 sends). Then wrk's
 # one-click unsubscribes against gunicorn (sync, and gthread with 4 threads),
 # and readers' clicks on counted links (/r/…) through gunicorn, three runs.
@@ -40,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py --stores sqlite,postgresql
 	$(BIN)/python bench/preview.py
 	bash bench/setup.sh
+	$(BIN)/python bench/signing.py --messages 5000 --runs 3
 	$(BIN)/python bench/delivery.py --subscribers 100000 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 2
 	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 500

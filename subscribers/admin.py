@@ -35,6 +35,7 @@ from worker.domain.suppression import SuppressionReason
 from worker.domain.tokens import CONFIRM_WINDOW
 from worker.errors import DigestError
 from worker.store.models import IntakeEvent, RateHit, Subscriber, Suppression, receiving
+from worker.store.outbox import forget_subscriber, record_arrivals
 
 T = TypeVar("T")
 
@@ -60,6 +61,7 @@ class Added:
     name: str | None
     status: str
     categories: str
+    timezone: str | None  # None: DIGEST_TIMEZONE
     added: bool  # False: already on the list, left as it was
     untooled: tuple[str, ...] = ()  # of their categories, those no tool has yet
 
@@ -100,14 +102,16 @@ def add_subscriber(
     confirmed: bool,
     now: dt.datetime,
     new_categories: tuple[str, ...] = (),
+    timezone: str | None = None,
 ) -> Added:
     """Add one subscriber, ``confirmed`` (the operator vouches for their
     consent) or pending (the caller sends the confirmation). Someone already
     on the list is left as they are; a suppressed address is refused, and so
     is a category no tool has, unless it is one of ``new_categories`` or no
-    tool has a category yet (:class:`subscribers.roster.CategoryCheck`)."""
+    tool has a category yet (:class:`subscribers.roster.CategoryCheck`), and
+    a ``timezone`` the IANA database does not have."""
     check = CategoryCheck.of(session, new_categories)
-    who = _valid(lambda: candidate(email, name, categories, check))
+    who = _valid(lambda: candidate(email, name, categories, check, timezone))
     reason = session.scalar(select(Suppression.reason).where(Suppression.email == who.email))
     if reason is not None:
         raise ListError(f"email: {who.email} is suppressed ({reason}); unsuppress it first")
@@ -118,6 +122,7 @@ def add_subscriber(
         email=who.email,
         name=who.name,
         categories=who.categories,
+        timezone=who.timezone,
         status=SubscriberStatus.CONFIRMED if confirmed else SubscriberStatus.PENDING,
         source="cli",
         created_at=now,
@@ -125,6 +130,7 @@ def add_subscriber(
     )
     session.add(subscriber)
     session.flush()
+    record_arrivals(session, [(subscriber.id, subscriber.status)])
     return _added(subscriber, added=True, untooled=check.untooled(who.categories))
 
 
@@ -141,6 +147,9 @@ def remove_subscriber(session: Session, email: str, *, erase: bool, now: dt.date
     if erase:
         address, subscriber_id = subscriber.email, subscriber.id
         session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
+        # Their webhook events hold the address; the suppression's event
+        # below tells the receivers.
+        forget_subscriber(session, subscriber_id)
         # A report quotes the message it is about, name and address included.
         session.execute(delete(IntakeEvent).where(IntakeEvent.email == address))
         session.execute(delete(RateHit).where(RateHit.key == address_key(address)))
@@ -224,6 +233,7 @@ def _added(subscriber: Subscriber, *, added: bool, untooled: list[str] | None = 
         subscriber.name,
         subscriber.status,
         subscriber.categories,
+        subscriber.timezone,
         added=added,
         untooled=tuple(untooled or ()),
     )

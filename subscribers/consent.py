@@ -9,6 +9,11 @@ hold whoever asks (the web app, the bounce intake, the CLI):
 - Nothing a stranger can do changes a subscriber's data: a subscribe
   request for a stored address changes neither its name nor its categories
   (a confirmed one not at all), and only mails its owner.
+
+Each change records its webhook event (:mod:`worker.store.outbox`) in the
+same transaction: a new subscriber ``subscriber.created``, a confirmation
+``subscriber.confirmed``, an unsubscribe ``subscriber.unsubscribed``, an
+address newly suppressed ``subscriber.suppressed``.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from sqlalchemy.orm import Session
 from subscribers.roster import Candidate
 from worker.domain.states import SubscriberStatus
 from worker.domain.suppression import SuppressionReason
+from worker.domain.webhooks import EventType
 from worker.now import process_now
 from worker.store import upsert
 from worker.store.models import Subscriber, Suppression
+from worker.store.outbox import check_transaction, record_subscriber_event, record_suppressions
 
 
 class SubscribeOutcome(enum.StrEnum):
@@ -47,8 +54,8 @@ def subscribe(
 ) -> tuple[SubscribeOutcome, Subscriber | None]:
     """Record a subscribe request; returns what to send and to whom.
 
-    A new address is stored ``pending`` with the chosen name and categories.
-    A stored one keeps its name and categories, whatever its state: anyone
+    A new address is stored ``pending`` with the chosen name, categories
+    and time zone. A stored one keeps all three, whatever its state: anyone
     can send the form for any address, so a request proves nothing about
     who sent it, and only the owner (on the preferences page) changes them.
     A pending one gets a fresh start of its confirmation window and, like
@@ -78,6 +85,7 @@ def _add_pending(
         email=candidate.email,
         name=candidate.name,
         categories=candidate.categories,
+        timezone=candidate.timezone,
         status=SubscriberStatus.PENDING,
         source=source,
         created_at=now,
@@ -87,6 +95,7 @@ def _add_pending(
             session.add(subscriber)
     except IntegrityError:
         return session.scalars(select(Subscriber).where(Subscriber.email == candidate.email)).one()
+    record_subscriber_event(session, EventType.SUBSCRIBER_CREATED, subscriber.id)
     return subscriber
 
 
@@ -129,6 +138,7 @@ def confirm(
         .execution_options(synchronize_session=False)
     )
     if changed.rowcount:  # type: ignore[attr-defined]
+        record_subscriber_event(session, EventType.SUBSCRIBER_CONFIRMED, subscriber_id)
         return ConfirmOutcome.CONFIRMED
     status = session.scalar(
         select(Subscriber.status).where(Subscriber.id == subscriber_id, Subscriber.email == email)
@@ -141,9 +151,11 @@ def confirm(
 def unsubscribe(store: Session | Connection, subscriber_id: int, now: dt.datetime) -> bool:
     """Unsubscribe at once; True if this changed anything. Idempotent, and
     one statement: the one-click endpoint runs it on an autocommit
-    connection, in one round trip."""
+    connection, in one round trip (unless ``store`` records webhook events:
+    the event is written by the same transaction, which the caller opens)."""
+    check_transaction(store)
     result = store.execute(_UNSUBSCRIBE, {"subscriber_id": subscriber_id, "now": now})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _unsubscribed(store, subscriber_id, result.rowcount)  # type: ignore[attr-defined]
 
 
 def unsubscribe_as_of(store: Session | Connection, subscriber_id: int, at: dt.datetime) -> bool:
@@ -151,13 +163,20 @@ def unsubscribe_as_of(store: Session | Connection, subscriber_id: int, at: dt.da
     (a queued one-click unsubscribe); True if this changed anything. A
     subscriber who confirmed after ``at`` stays subscribed: their newer
     choice wins."""
+    check_transaction(store)
     result = store.execute(
         _UNSUBSCRIBE.where(
             or_(Subscriber.confirmed_at.is_(None), Subscriber.confirmed_at <= bindparam("now"))
         ),
         {"subscriber_id": subscriber_id, "now": at},
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _unsubscribed(store, subscriber_id, result.rowcount)  # type: ignore[attr-defined]
+
+
+def _unsubscribed(store: Session | Connection, subscriber_id: int, changed: int) -> bool:
+    if changed:
+        record_subscriber_event(store, EventType.SUBSCRIBER_UNSUBSCRIBED, subscriber_id)
+    return bool(changed)
 
 
 # Built once: the one-click endpoint runs it at every request.
@@ -194,7 +213,10 @@ def suppress(
         # SQLAlchemy keeps an INSERT's row count only when asked.
         .execution_options(preserve_rowcount=True)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    record_suppressions(session, [(email, reason.value)])
+    return True
 
 
 def unsuppress(session: Session, email: str) -> bool:

@@ -35,7 +35,9 @@ EXPORT_FIELDS = (
     "confirmed_at",
     "unsubscribed_at",
     "suppressed",
-    "paused_until",  # last: added later, so older files' columns stay where they were
+    # Added later, each last, so that older files' columns stay where they were.
+    "paused_until",
+    "timezone",
 )
 
 
@@ -85,7 +87,7 @@ def export_csv(
     counts = [0, 0]
     for kind, query in enumerate(_export_queries(status)):
         rows = session.execute(query.execution_options(yield_per=CHUNK))
-        for email, name, state, categories, created, confirmed, left, reason, paused in rows:
+        for email, name, state, categories, created, confirmed, left, reason, paused, zone in rows:
             writer.writerow(
                 defused(value)
                 for value in (
@@ -99,6 +101,7 @@ def export_csv(
                     reason or "",
                     # A pause means something only while confirmed.
                     _timestamp(paused) if state == SubscriberStatus.CONFIRMED else "",
+                    zone or "",
                 )
             )
             counts[kind] += 1
@@ -120,6 +123,7 @@ def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
             Subscriber.unsubscribed_at,
             Suppression.reason,
             Subscriber.paused_until,
+            Subscriber.timezone,
         )
         .outerjoin(Suppression, Suppression.email == Subscriber.email)
         .order_by(Subscriber.id)
@@ -140,6 +144,7 @@ def _export_queries(status: SubscriberStatus | None) -> list[Select[Any]]:
             null(),
             Suppression.created_at,
             Suppression.reason,
+            null(),
             null(),
         )
         .where(~exists().where(Subscriber.email == Suppression.email))

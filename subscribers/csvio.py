@@ -6,7 +6,7 @@ The file needs a header row with an ``email`` column; ``name``,
 ``categories`` (separated by ``;``), ``status``, ``suppressed`` (a
 suppression reason) and the ``created_at``, ``confirmed_at``,
 ``unsubscribed_at`` and ``paused_until`` timestamps (ISO 8601; without an
-offset, UTC) are optional, so a file written by
+offset, UTC) and ``timezone`` (the reader's IANA zone) are optional, so a file written by
 :func:`subscribers.csvexport.export_csv` imports as it was exported. A pause
 is kept for a subscriber stored ``confirmed`` (confirming ends a pause, so
 for no one else); any other column refuses the file, as does one that
@@ -61,6 +61,7 @@ from worker.domain.suppression import SuppressionReason
 from worker.errors import InputError
 from worker.now import process_now
 from worker.store.models import Subscriber, Suppression
+from worker.store.outbox import record_arrivals
 
 # Rows a transaction imports, and an export fetches at a time.
 CHUNK = 500
@@ -76,6 +77,7 @@ COLUMNS = (
     "confirmed_at",
     "unsubscribed_at",
     "paused_until",
+    "timezone",
 )
 # The delimiters a file may use: Excel writes ";" where "," is the decimal comma.
 DELIMITERS = (",", ";", "\t", "|")
@@ -154,6 +156,7 @@ class _Row:
                 self.who.email,
                 self.who.name or later.who.name,
                 merge_categories(self.who.categories, later.who.categories),
+                self.who.timezone or later.who.timezone,
             ),
             status=status,
             suppressed=self.suppressed or later.suppressed,
@@ -198,6 +201,8 @@ def import_csv(
                     )
                 ).all()
             )
+            added: list[Subscriber] = []
+            suppressing: list[tuple[str, SuppressionReason]] = []
             for email in chunk:
                 row = rows[email]
                 existing = stored.get(email)
@@ -206,20 +211,27 @@ def import_csv(
                     reason = held.get(email) or row.suppressed
                     subscriber = _new_subscriber(row, status, source, now, reason)
                     session.add(subscriber)
+                    added.append(subscriber)
                     report.added += 1
                     if subscriber.status != _row_status(row, status):
                         report.held_back.append(
                             f"{email}: suppressed ({reason}); stored as {subscriber.status}"
                         )
                 else:
-                    # Their categories are the subscriber's own choice (from
-                    # the preferences page): a file fills in a missing name
-                    # and changes nothing else.
+                    # Their categories and zone are the subscriber's own
+                    # choice (from the preferences page): a file fills in a
+                    # missing name or zone and changes nothing else.
                     existing.name = existing.name or row.who.name
+                    existing.timezone = existing.timezone or row.who.timezone
                     report.merged += 1
                 if row.suppressed is not None and email not in held:
-                    suppress(session, email, row.suppressed, f"imported from {path.name}")
-                    report.suppressed += 1
+                    suppressing.append((email, row.suppressed))
+            # A new subscriber's webhook events in order: created, then suppressed.
+            session.flush()
+            record_arrivals(session, [(s.id, s.status) for s in added])
+            for email, reason in suppressing:
+                suppress(session, email, reason, f"imported from {path.name}")
+                report.suppressed += 1
     return report
 
 
@@ -265,6 +277,7 @@ def _parse(cells: dict[str, str], check: CategoryCheck) -> _Row:
             cells.get("name"),
             (cells.get("categories") or "").split(";"),
             check,
+            cells.get("timezone"),
         ),
         status=_choice(cells, "status", SubscriberStatus),
         suppressed=_choice(cells, "suppressed", SuppressionReason),
@@ -296,6 +309,7 @@ def _new_subscriber(
         email=row.who.email,
         name=row.who.name,
         categories=row.who.categories,
+        timezone=row.who.timezone,
         status=status,
         source=source,
         confirmed_at=confirmed_at,

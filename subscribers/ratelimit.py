@@ -38,9 +38,20 @@ def allow(
     return True
 
 
+def retry_after(
+    session: Session, key: str, *, window: dt.timedelta, now: dt.datetime
+) -> dt.timedelta:
+    """How long until ``key`` may have a hit again under a limit of
+    ``window``: until the oldest hit it counts leaves it."""
+    oldest = session.scalar(
+        select(func.min(RateHit.at)).where(RateHit.key == key, RateHit.at > now - window)
+    )
+    return max(oldest + window - now, dt.timedelta(0)) if oldest else dt.timedelta(0)
+
+
 def prune(session: Session, now: dt.datetime) -> int:
-    """Forget hits older than any window; returns how many. The subscribe
-    form calls it with each request it counts (one indexed delete), so the
-    table holds about two days of hits."""
+    """Forget hits older than any window; returns how many. The forms that
+    mail (subscribe, ask for a vote link) call it with each request they
+    count (one indexed delete), so the table holds about two days of hits."""
     result = session.execute(delete(RateHit).where(RateHit.at < now - KEEP))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.domain.segments import CATEGORY_SEPARATOR, segment_categories, segment_key
+from worker.domain.zones import reader_zone
 from worker.errors import DigestError
 from worker.store.models import Tool
 
@@ -31,6 +32,7 @@ class InvalidField(DigestError):
 
     def __init__(self, field: str, message: str, *, hint: str = "") -> None:
         self.field = field
+        self.reason = message
         super().__init__(f"{field}: {message}", hint=hint)
 
 
@@ -41,6 +43,7 @@ class Candidate:
     email: str
     name: str | None
     categories: str  # segment key
+    timezone: str | None = None  # None: DIGEST_TIMEZONE
 
 
 def normalise_email(raw: str) -> str:
@@ -91,6 +94,15 @@ def clean_name(raw: str | None) -> str | None:
     return name
 
 
+def clean_timezone(raw: str | None) -> str | None:
+    """A reader's IANA time zone as the database spells it, or None (blank:
+    the list's zone, ``DIGEST_TIMEZONE``); any other name is refused."""
+    try:
+        return reader_zone(raw or "")
+    except ValueError as error:
+        raise InvalidField("timezone", str(error)) from None
+
+
 def clean_categories(raw: Iterable[str]) -> str:
     """The segment key for a list of category names, each checked."""
     chosen = [c.strip() for c in raw if c and c.strip()]
@@ -102,6 +114,17 @@ def clean_categories(raw: Iterable[str]) -> str:
     if len(set(chosen)) > MAX_CATEGORIES:
         raise InvalidField("categories", f"more than {MAX_CATEGORIES} categories")
     return segment_key(chosen)
+
+
+def offered_choice(chosen: Iterable[str], known: list[str]) -> str:
+    """The segment key of categories a reader ``chosen`` among the ``known``
+    ones offered (:func:`known_categories`); raises :class:`InvalidField`
+    for any other."""
+    chosen = list(chosen)
+    for category in chosen:
+        if category not in known:
+            raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
+    return clean_categories(chosen)
 
 
 def choosable(category: str) -> bool:
@@ -176,11 +199,17 @@ def candidate(
     name: str | None = None,
     categories: Iterable[str] = (),
     check: CategoryCheck | None = None,
+    timezone: str | None = None,
 ) -> Candidate:
     """Validate one would-be subscriber, their categories by ``check`` when
     given; raises :class:`InvalidField`."""
     key = clean_categories(categories)
-    return Candidate(normalise_email(email), clean_name(name), check.checked(key) if check else key)
+    return Candidate(
+        normalise_email(email),
+        clean_name(name),
+        check.checked(key) if check else key,
+        clean_timezone(timezone),
+    )
 
 
 def merge_categories(first: str, second: str) -> str:

@@ -1,5 +1,5 @@
 """Shared fixtures: a migrated store on SQLite and on PostgreSQL, settings,
-a headless browser.
+DKIM keys, a headless browser.
 
 Every test that asks for ``engine`` (or ``sessions``) runs twice, once per
 store. PostgreSQL tests use a schema of their own in the database named by
@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from subscribers.web.outbox import wait_for_mail
+from tests.support.dkimkeys import DKIMKeys, make_keys
 from tests.support.smtpserver import Handler, smtp_server
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.mail.base import OutgoingMessage
@@ -148,6 +149,12 @@ def settings(tmp_path: Path) -> Settings:
         secret_key="test-secret-key",
         digest_timezone="Europe/Berlin",
     )
+
+
+@pytest.fixture(scope="session")
+def dkim_keys(tmp_path_factory: pytest.TempPathFactory) -> DKIMKeys:
+    """An RSA 2048 and an Ed25519 DKIM key, and their DNS records."""
+    return make_keys(tmp_path_factory.mktemp("dkim"))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ declarations, and URLs shown without their secrets."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from pathlib import Path
@@ -84,11 +85,15 @@ def test_no_declared_secret_is_shown_and_every_one_is_masked_in_logs() -> None:
         "BOUNCE_IMAP_URL",
         "POSTMARK_WEBHOOK_PASSWORD",
         "METRICS_TOKEN",
+        "WEBHOOK_SECRET",
     }
     for declared in secrets:
         secret = f"never-shown-{declared.variable.lower()}"
         # A URL's password is its secret; any other secret is the whole value.
         text = f"imaps://user:{secret}@host/INBOX" if declared.variable.endswith("_URL") else secret
+        if declared.variable == "WEBHOOK_SECRET":  # whsec_ and a base64 key: the key is masked too
+            secret = base64.b64encode(secret.encode()).decode()
+            text = f"whsec_{secret}"
         assert secret not in repr(load_settings({declared.variable: text})), declared.variable
         assert secret in secret_values({declared.variable: text}), declared.variable
 
@@ -117,6 +122,11 @@ def test_every_field_of_settings_is_declared_once() -> None:
         ("DKIM_PRIVATE_KEY_FILE", "/etc/dkim/digest.pem", Path("/etc/dkim/digest.pem")),
         ("SNS_TOPIC_ARNS", "arn:a, ,arn:b ,", ("arn:a", "arn:b")),
         ("OLD_SECRET_KEYS", " older ,oldest", ("older", "oldest")),
+        (
+            "ALLOWED_ORIGINS",
+            "https://verdicts.example, http://127.0.0.1:8000",
+            ("https://verdicts.example", "http://127.0.0.1:8000"),
+        ),
         ("DATABASE_URL", "postgres://db/digest", "postgresql+psycopg://db/digest"),
     ],
 )
@@ -191,6 +201,34 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         ({"METHOD_URL": "http://verdicts.example/method"}, "METHOD_URL: not an https URL: "),
         ({"METHOD_URL": "verdicts.example/method"}, "METHOD_URL: not an https URL: "),
         ({"METHOD_URL": "https://[oops/method"}, "METHOD_URL: not an https URL: "),
+        (
+            {"COMPARE_URL": "https://verdicts.example/compare/"},
+            "COMPARE_URL: 'https://verdicts.example/compare/' has no {slug} for the comparison's",
+        ),
+        (
+            {"COMPARE_URL": "verdicts.example/compare/{slug}"},
+            "COMPARE_URL: 'verdicts.example/compare/{slug}' is not an http(s) URL",
+        ),
+        ({"COMPARE_URL": "javascript:{slug}"}, "COMPARE_URL: 'javascript:{slug}' is not an"),
+        (
+            {"ALLOWED_ORIGINS": "https://verdicts.example/"},
+            "ALLOWED_ORIGINS: 'https://verdicts.example/': write it as a browser sends it, "
+            "'https://verdicts.example'",
+        ),
+        (
+            {"ALLOWED_ORIGINS": "https://a.example,HTTPS://Verdicts.Example:443"},
+            "ALLOWED_ORIGINS: 'HTTPS://Verdicts.Example:443': write it as a browser sends it, "
+            "'https://verdicts.example'",
+        ),
+        (
+            {"ALLOWED_ORIGINS": "verdicts.example"},
+            "ALLOWED_ORIGINS: 'verdicts.example' is not an origin like https://verdicts.example",
+        ),
+        ({"ALLOWED_ORIGINS": "*"}, "ALLOWED_ORIGINS: '*' would let any site's pages call it"),
+        (
+            {"ALLOWED_ORIGINS": "https://u:secret@v.example"},
+            "ALLOWED_ORIGINS: an origin has no user or password: 'v.example'",
+        ),
     ],
 )
 def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
@@ -198,6 +236,12 @@ def test_a_value_its_type_allows_but_the_worker_does_not_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
         load_settings(env)
+
+
+def test_compare_url_is_read_as_given_and_defaults_to_none() -> None:
+    given = "https://verdicts.example/compare/{slug}?ref=digest"
+    assert load_settings({"COMPARE_URL": given}).compare_url == given
+    assert load_settings({}).compare_url == ""
 
 
 def test_a_schedule_is_read_in_the_configured_zone() -> None:

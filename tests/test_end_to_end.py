@@ -17,6 +17,7 @@ from subscribers.web import create_app
 from tests.support.commands import digest
 from tests.support.editor import Editor
 from tests.support.mailparts import parse_message, part_bytes
+from tests.support.preview import SAMPLE_SUBJECT
 from tests.support.smtpserver import Handler
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.domain.tokens import Purpose, read_token
@@ -149,7 +150,7 @@ def test_an_editor_shapes_the_demo_week_and_the_send_carries_it(
     assert edited.returncode == 0, edited.stderr
     assert "2026-W48: edition file saved" in edited.stdout
     # The demo stored the sample's edition file: the editor opens it as stored.
-    assert 'subject: "Week 48\'s verdicts: where the panel split"' in editor.seen()
+    assert f'subject: "{SAMPLE_SUBJECT}"' in editor.seen()
 
     preview = digest(env, "preview", "--week", "2026-W48", "--out", str(tmp_path / "preview"))
     assert preview.returncode == 0, preview.stderr

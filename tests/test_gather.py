@@ -15,7 +15,7 @@ from worker.config import Settings
 from worker.domain.digest import Digest
 from worker.domain.segments import EVERYONE
 from worker.domain.weeks import Week, parse_week
-from worker.gather import LaunchPage, gather_launches, gather_week
+from worker.gather import LaunchPage, gather_comparison, gather_launches, gather_week
 from worker.render.renderer import HTML_BUDGET, Renderer
 from worker.store.models import Comparison, ComparisonTool, Subscriber, Tool, Vote
 
@@ -217,3 +217,59 @@ def test_hidden_launches_and_comparisons_are_never_gathered(
     # Vellum Voice, the comparison's two, flood tools 0 and 2, a steady one per category.
     assert page.total == len(digest.launches) == 1 + 2 + 2 + 2
     assert {launch.slug for launch in page.launches} == launched
+
+
+SEED = "claude-files-api-vs-claude-haiku-open-weights"
+
+
+def test_a_comparison_links_to_its_own_url_else_compare_url_else_the_site(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_content(sessions)
+    with sessions.begin() as session:
+        own = session.query(Comparison).filter_by(slug="prismatic-canvas-vs-sketchloom").one()
+        own.url = "https://prismatic.example/vs-sketchloom"
+    elsewhere = dataclasses.replace(settings, compare_url="https://main.example/c/{slug}?from=mail")
+    with sessions() as session:
+        by_default, configured = (
+            {c.slug: c.url for c in gather_week(session, W48, each).comparisons}
+            for each in (settings, elsewhere)
+        )
+    assert by_default[SEED] == f"https://verdicts.example/compare/{SEED}"
+    assert configured[SEED] == f"https://main.example/c/{SEED}?from=mail"
+    assert by_default["prismatic-canvas-vs-sketchloom"] == "https://prismatic.example/vs-sketchloom"
+    assert configured["prismatic-canvas-vs-sketchloom"] == "https://prismatic.example/vs-sketchloom"
+
+
+def test_one_comparison_is_gathered_as_the_digest_has_it_with_every_quote(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    digest = gathered_sample_week(sessions, settings)
+    with sessions() as session:
+        page = gather_comparison(session, SEED, settings)
+    assert page == digest.comparisons[0]
+    assert page is not None
+    haiku = page.tools[1]
+    assert [(q.seat, q.verdict) for q in haiku.quotes] == [
+        (s.seat, s.verdict) for s in haiku.figures.split
+    ]
+    assert haiku.quotes[0].text.startswith("The primitive here is simple")
+    # Whole, where the email's pull quote is cut.
+    assert haiku.quote is not None and len(haiku.quotes[0].text) > len(haiku.quote.text)
+
+
+def test_an_unknown_hidden_or_unpublished_comparison_is_not_gathered(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    load_content(sessions)
+    with sessions.begin() as session:
+        comparisons = {c.slug: c for c in session.query(Comparison)}
+        comparisons[SEED].hidden_at = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+        comparisons["prismatic-canvas-vs-sketchloom"].published_at = None
+    with sessions() as session:
+        for slug in (SEED, "prismatic-canvas-vs-sketchloom", "no-such-comparison"):
+            assert gather_comparison(session, slug, settings) is None, slug
+        assert (
+            gather_comparison(session, "loomwright-agents-vs-parcelbot-orchestrator", settings)
+            is not None
+        )

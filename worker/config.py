@@ -15,7 +15,7 @@ are kept out of ``repr`` so that a logged or printed ``Settings`` never shows
 them; use :func:`redact_url` to show a URL to a person.
 """
 
-# Over 400 lines for its 49 declarations (a third of it), kept in one place.
+# Over 500 lines for its declarations (a third of it), kept in one place.
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ from urllib.parse import urlsplit
 
 from worker.domain.addresses import allow_list
 from worker.domain.cron import cron_trigger
+from worker.domain.origins import origin
+from worker.domain.urls import compare_url_problem
+from worker.domain.webhooks import endpoint_problem, secret_key
 from worker.errors import ConfigError
 from worker.logs import redact_parameters
 
@@ -108,6 +111,10 @@ def _cron_time(value: str, settings: Settings) -> str:
     return ""
 
 
+def _compare_url(value: str, _settings: Settings) -> str:
+    return compare_url_problem(value) if value else ""
+
+
 def _more_than_zero(value: float, _settings: Settings) -> str:
     return "" if value > 0 else "must be more than 0"
 
@@ -124,6 +131,15 @@ def _allow_list(value: tuple[str, ...], _settings: Settings) -> str:
     return ""
 
 
+def _origins(value: tuple[str, ...], _settings: Settings) -> str:
+    for text in value:
+        try:
+            origin(text)
+        except ValueError as error:
+            return str(error)
+    return ""
+
+
 def _https_url(value: str, _settings: Settings) -> str:
     if not value:
         return ""
@@ -133,6 +149,25 @@ def _https_url(value: str, _settings: Settings) -> str:
         parts = None
     if parts is None or parts.scheme != "https" or not parts.hostname:
         return f"not an https URL: {value!r}"
+    return ""
+
+
+def _webhook_urls(value: tuple[str, ...], _settings: Settings) -> str:
+    for url in value:
+        problem = endpoint_problem(url)
+        if problem:
+            return f"{redact_url(url)!r} {problem}"
+    return ""
+
+
+def _webhook_secret(value: str, settings: Settings) -> str:
+    # Declared after WEBHOOK_URLS, which is checked first.
+    if not value:
+        return "needed with WEBHOOK_URLS" if settings.webhook_urls else ""
+    try:
+        secret_key(value)
+    except ValueError as error:
+        return f"the value {error}"  # never the value itself
     return ""
 
 
@@ -226,6 +261,14 @@ class Settings:
         shown="none (no link)",
         check=_https_url,
     )
+    # A comparison's own url: in the content file wins over it (docs/data.md).
+    compare_url: str = setting(
+        "COMPARE_URL",
+        "",
+        "Where a comparison's title links, {slug} standing for its slug",
+        shown="none (SITE_URL/compare/<slug>)",
+        check=_compare_url,
+    )
     # Content links through SITE_URL/r/… counted per edition and item, never
     # per reader (worker.domain.clicks).
     click_counts: bool = setting(
@@ -250,7 +293,16 @@ class Settings:
     dkim_key_file: Path | None = setting(
         "DKIM_PRIVATE_KEY_FILE", None, "PEM RSA key that signs messages", shown="none (no DKIM)"
     )
-    dkim_selector: str = setting("DKIM_SELECTOR", "digest", "The DKIM selector")
+    dkim_selector: str = setting("DKIM_SELECTOR", "digest", "The RSA key's DKIM selector")
+    dkim_ed25519_key_file: Path | None = setting(
+        "DKIM_ED25519_KEY_FILE",
+        None,
+        "PEM Ed25519 key that signs messages too",
+        shown="none (no Ed25519 signature)",
+    )
+    dkim_ed25519_selector: str = setting(
+        "DKIM_ED25519_SELECTOR", "digest-ed25519", "The Ed25519 key's DKIM selector"
+    )
     dkim_domain: str = setting(
         "DKIM_DOMAIN", "", "The DKIM signing domain (d=)", shown="MAIL_FROM's domain"
     )
@@ -333,10 +385,18 @@ class Settings:
     retry_base_seconds: float = setting("RETRY_BASE_SECONDS", 60.0, "Backoff of a first retry")
     retry_cap_seconds: float = setting("RETRY_CAP_SECONDS", 3600.0, "Longest backoff of a retry")
     subscribe_limit_per_client: int = setting(
-        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Subscribe requests per client address an hour"
+        "SUBSCRIBE_LIMIT_PER_CLIENT", 20, "Requests of the forms that mail, per client an hour"
     )
     subscribe_limit_per_address: int = setting(
-        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Confirmation emails to one address a day"
+        "SUBSCRIBE_LIMIT_PER_ADDRESS", 3, "Emails the forms send to one address a day"
+    )
+    # The subscribe API's CORS (docs/subscribers.md, "The subscribe API").
+    allowed_origins: tuple[str, ...] = setting(
+        "ALLOWED_ORIGINS",
+        (),
+        "Origins of the sites whose pages may call /api/subscribe",
+        shown="none (no other site)",
+        check=_origins,
     )
     trusted_proxies: int = setting(
         "TRUSTED_PROXIES", 0, "Reverse proxies whose X-Forwarded-For is trusted"
@@ -389,10 +449,40 @@ class Settings:
         secret=True,
         shown="none (/metrics open)",
     )
+    # Signed webhooks out (docs/operations.md, "Webhooks").
+    webhook_urls: tuple[str, ...] = setting(
+        "WEBHOOK_URLS",
+        (),
+        "Where events are POSTed as signed webhooks (https)",
+        shown="none (no webhooks, no events recorded)",
+        check=_webhook_urls,
+    )
+    webhook_secret: str = setting(
+        "WEBHOOK_SECRET",
+        "",
+        "Signs webhooks: whsec_ and a base64 key (Standard Webhooks)",
+        secret=True,
+        check=_webhook_secret,
+    )
+    webhook_allow_private: tuple[str, ...] = setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        (),
+        "Non-public hosts, addresses or networks webhooks may be POSTed to",
+        shown="none (public addresses only)",
+        check=_allow_list,
+    )
+    webhook_timeout: float = setting(
+        "WEBHOOK_TIMEOUT", 10.0, "Seconds one webhook POST may take", check=_more_than_zero
+    )
 
     @property
     def timezone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.digest_timezone)
+
+    @property
+    def webhook_key(self) -> bytes:
+        """The HMAC key of ``WEBHOOK_SECRET`` (checked when the settings load)."""
+        return secret_key(self.webhook_secret)
 
     @property
     def list_domain(self) -> str:

@@ -5,6 +5,7 @@
 
     DigestError                                      anything reported to a person
     ├── ConfigError                                  a bad environment variable or option
+    │   └── worker.compose.dkim.DKIMKeyError         a DKIM key file unreadable or of the wrong kind
     ├── InputError                                   a file a person gave, a line per problem
     │   ├── ImportFileError                          a content file with bad records
     │   ├── worker.domain.editorial.EditorialFileError  an edition file or welcome copy refused
@@ -18,6 +19,7 @@
     ├── worker.domain.documents.DocumentError        JSON or YAML refused (aliases, depth, NaN)
     ├── worker.domain.tokens.BadToken                a forged, altered or expired token
     ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored
+    ├── worker.ingest.outbound.AddressRefused        a host resolves to an address not allowed
     ├── worker.editor.preview.NothingToPreview       a segment gets nothing that week
     ├── worker.editor.lint.spamcheck.SpamCheckError  SpamAssassin is missing or failed
     ├── worker.editor.refs.ContentError              content named is unknown, or cannot go

@@ -17,8 +17,16 @@ from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from worker.config import Settings
-from worker.domain.digest import ComparisonBlock, Digest, Launch, SeatVerdict, ToolColumn
+from worker.domain.digest import (
+    ComparisonBlock,
+    Digest,
+    Launch,
+    PullQuote,
+    SeatVerdict,
+    ToolColumn,
+)
 from worker.domain.editorial import EditionFile, read_edition_file, shape, unknown_items
+from worker.domain.urls import comparison_url
 from worker.domain.verdicts import figures_for, pull_quote
 from worker.domain.weeks import Week
 from worker.store.models import Comparison, ComparisonTool, EditorCopy, Tool, Vote
@@ -66,16 +74,15 @@ def gather_computed(session: Session, week: Week, settings: Settings) -> Digest:
     comparisons = _published(session, *week.bounds(settings.timezone))
     compared = {entry.tool_id for c in comparisons for entry in c.entries}
     votes = _votes(session, compared)
-    site = settings.site_url.rstrip("/")
     return Digest(
         list_name=settings.list_name,
         week=str(week),
         starts_on=week.monday,
         ends_on=week.sunday,
-        site_url=site,
+        site_url=settings.site_url.rstrip("/"),
         postal_address=settings.postal_address,
         method_url=settings.method_url or None,
-        comparisons=tuple(_block(c, votes, site) for c in comparisons),
+        comparisons=tuple(_block(c, votes, settings) for c in comparisons),
         launches=_launches(session, week, settings),
         max_launches=settings.digest_max_launches,
     )
@@ -85,29 +92,54 @@ def _published(session: Session, start: dt.datetime, end: dt.datetime) -> list[C
     """The comparisons published in ``[start, end)``, with their tools and reviews."""
     return list(
         session.scalars(
-            select(Comparison)
-            .where(
-                Comparison.published_at >= start,
-                Comparison.published_at < end,
-                Comparison.hidden_at.is_(None),
-            )
+            _shown_comparisons()
+            .where(Comparison.published_at >= start, Comparison.published_at < end)
             .order_by(Comparison.published_at, Comparison.id)
-            .options(
-                selectinload(Comparison.entries)
-                .selectinload(ComparisonTool.tool)
-                .selectinload(Tool.reviews)
-            )
         )
     )
 
 
-def _block(comparison: Comparison, votes: dict[int, list[str]], site: str) -> ComparisonBlock:
+def _shown_comparisons() -> Select[tuple[Comparison]]:
+    """Comparisons an edition or the site may show (not hidden), with their
+    tools and reviews."""
+    return (
+        select(Comparison)
+        .where(Comparison.hidden_at.is_(None))
+        .options(
+            selectinload(Comparison.entries)
+            .selectinload(ComparisonTool.tool)
+            .selectinload(Tool.reviews)
+        )
+    )
+
+
+def gather_comparison(session: Session, slug: str, settings: Settings) -> ComparisonBlock | None:
+    """One comparison as the digest shows it (its verdict table, with every
+    review's quote), for the site's page of it; None for an unknown slug, a
+    hidden comparison, or one never published (a draft no edition shows)."""
+    comparison = session.scalar(
+        _shown_comparisons().where(Comparison.slug == slug, Comparison.published_at.is_not(None))
+    )
+    if comparison is None:
+        return None
+    votes = _votes(session, [entry.tool_id for entry in comparison.entries])
+    return _block(comparison, votes, settings)
+
+
+def _block(
+    comparison: Comparison, votes: dict[int, list[str]], settings: Settings
+) -> ComparisonBlock:
     """A comparison as the digest shows it: a column of figures per tool."""
     return ComparisonBlock(
         slug=comparison.slug,
         title=comparison.title,
         summary=comparison.summary,
-        url=f"{site}/compare/{comparison.slug}",
+        url=comparison_url(
+            comparison.slug,
+            own=comparison.url,
+            compare_url=settings.compare_url,
+            site_url=settings.site_url,
+        ),
         category=comparison.entries[0].tool.category if comparison.entries else None,
         tools=tuple(
             _column(entry.tool, votes.get(entry.tool_id, [])) for entry in comparison.entries
@@ -230,6 +262,7 @@ def _column(tool: Tool, votes: list[str]) -> ToolColumn:
         url=tool.url,
         figures=figures_for(split, votes, tool.entry_price),
         quote=pull_quote([(r.seat, r.verdict, r.quote) for r in tool.reviews]),
+        quotes=tuple(PullQuote(r.seat, r.verdict, r.quote) for r in tool.reviews),
     )
 
 

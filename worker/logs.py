@@ -28,8 +28,9 @@ counts named for their state (``queued``, ``sent``, ``deferred``,
 ``segments``, ``done``, ``total``, ``rows``), ``result`` (a feed's: ok,
 not-modified, gone, …), ``signal``, ``rate`` (messages a second),
 ``seconds``, ``attempt``, ``delivery_id``, ``by`` (who approved or held),
-``reason`` (why something waits), ``detail`` (a warning's text), and
-``error`` (one line saying what went wrong).
+``reason`` (why something waits), ``detail`` (a warning's text),
+``endpoint`` (a webhook endpoint's URL), ``webhook_id`` and ``type`` (a
+webhook's id and event type), and ``error`` (one line saying what went wrong).
 The names of ``logging.LogRecord``'s own attributes (``name``, ``module``,
 ``process``, ``message``, …) cannot be used, nor should ``time``,
 ``level``, ``logger`` or ``event``. URLs are logged through
@@ -125,6 +126,8 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
             found.add(value)
             if name.endswith("_KEYS"):
                 found.update(part.strip() for part in value.split(","))
+            if value.startswith("whsec_"):  # WEBHOOK_SECRET: its key, also without the prefix
+                found.add(value.removeprefix("whsec_"))
         found.update(url_secrets(value))
     found |= {unquote(value) for value in found}
     return sorted((v for v in found if len(v) >= SHORTEST_SECRET), key=len, reverse=True)

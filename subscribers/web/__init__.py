@@ -1,5 +1,6 @@
-"""The subscriber web app (Flask): subscribe, confirm, unsubscribe,
-preferences, votes, the archive, counted links and the bounce webhooks.
+"""The subscriber web app (Flask): subscribe (a form, and an API for the
+site's pages), confirm, unsubscribe, preferences, votes, the archive,
+comparisons' pages, counted links and the bounce webhooks.
 
 ``gunicorn 'subscribers.web:create_app()'`` serves it (the ``web`` process of
 the ``Procfile``). Every page is rendered from ``templates/web``.
@@ -11,13 +12,14 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from subscribers.web import archive, ops, pages, redirects, spool, webhooks
+from subscribers.web import api, archive, compare, ops, pages, redirects, spool, webhooks
 from subscribers.web.csrf import LazyCookieSessions
 from subscribers.web.state import KEY, WebState
 from subscribers.web.tokenlog import ExcInfo, log_unhandled
 from worker.config import Settings, load_settings, refuse_development_key
 from worker.logs import configure_logging
 from worker.store import make_engine, session_factory
+from worker.store.outbox import with_events
 
 
 class WebApp(Flask):
@@ -31,12 +33,14 @@ def create_app(
     settings: Settings | None = None, *, sessions: sessionmaker[Session] | None = None
 ) -> Flask:
     """The app for ``settings`` (default: from the environment), on the
-    store of ``settings.database_url`` unless ``sessions`` is given."""
+    store of ``settings.database_url`` (recording webhook events when
+    ``WEBHOOK_URLS`` is set) unless ``sessions`` is given."""
     configure_logging()  # under gunicorn; a CLI or a test harness has its own
     settings = settings or load_settings()
     refuse_development_key(settings, f"serving {settings.site_url}")
     if sessions is None:
-        sessions = session_factory(make_engine(settings.database_url))
+        engine = make_engine(settings.database_url)
+        sessions = session_factory(with_events(engine, bool(settings.webhook_urls)))
     app = WebApp(
         __name__,
         template_folder=str(settings.templates_dir / "web"),
@@ -70,6 +74,8 @@ def create_app(
 def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(archive.blueprint)
+    app.register_blueprint(compare.blueprint)
     app.register_blueprint(redirects.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(api.blueprint)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
@@ -20,6 +21,7 @@ from worker.cli import main
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition
 from worker.deliver.editions import start_edition
+from worker.domain.weeks import week_of
 from worker.now import process_now
 from worker.store.models import Edition, EditionSegment, EditorCopy, Tool
 
@@ -52,11 +54,6 @@ def tool_id(sessions: sessionmaker[Session], slug: str) -> int:
     return found
 
 
-def later(days: int = 30) -> str:
-    """A send time still to come when the test runs, in Berlin."""
-    return f"{process_now() + dt.timedelta(days=days):%Y-%m-%d} 07:30"
-
-
 def test_edit_seeds_a_new_file_stores_it_and_rebuilds_the_ready_edition(
     digest: CliRunnerCall, sessions: sessionmaker[Session], settings: Settings, tmp_path: Path
 ) -> None:
@@ -68,7 +65,6 @@ def test_edit_seeds_a_new_file_stores_it_and_rebuilds_the_ready_edition(
         'subject: "Files API or open weights? The panel splits"\n'
         f"order: [loomwright-agents-vs-parcelbot-orchestrator, launch:{queryfox}]\n"
         "exclude: [comparison:prismatic-canvas-vs-sketchloom]\n"
-        f"send_at: {later()}\n"
         "---\n"
         "The panel **splits** this week.\n"
     )
@@ -92,7 +88,7 @@ def test_edit_seeds_a_new_file_stores_it_and_rebuilds_the_ready_edition(
         "(computed)",
         f"  order      loomwright-agents-vs-parcelbot-orchestrator, launch:{queryfox}",
         "  excluded   comparison:prismatic-canvas-vs-sketchloom",
-        f"  send_at    {later()} CET, this week only",
+        "  send_at    as the schedule says (DIGEST_SEND_AT)",
         "  intro      31 characters",
     ]
     assert lines[7] == (
@@ -113,6 +109,42 @@ def test_edit_seeds_a_new_file_stores_it_and_rebuilds_the_ready_edition(
     assert result.exit_code == 0 and again.seen() == text
     assert "2026-W48: not changed; the edition file is as it was" in result.stdout
     assert "rebuilt" not in result.stdout
+
+
+def test_send_at_is_checked_against_the_schedule(
+    digest: CliRunnerCall, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Weeks counted from today: a send_at that is still to come and fits
+    the schedule (after its week, before the next week's Tuesday 09:00)."""
+    zone = ZoneInfo("Europe/Berlin")
+    this = week_of(process_now(), zone)
+    tuesday = this.monday + dt.timedelta(days=8)  # the regular send's day
+    export = digest("edition", "export", "--week", str(this))
+    assert f"# send_at: {tuesday:%Y-%m-%d} 09:00   # in Europe/Berlin, this week only; " in (
+        export.stdout
+    )
+
+    good = tmp_path / f"{this}.md"
+    good.write_text(f"---\nsend_at: {tuesday:%Y-%m-%d} 07:30\n---\n", encoding="utf-8")
+    saved = digest("edition", "import", str(good))
+    assert saved.exit_code == 0, saved.output
+    assert f"  send_at    {tuesday:%Y-%m-%d} 07:30 " in saved.stdout
+
+    following = this.next()
+    early = tmp_path / f"{following}.md"
+    wednesday = following.monday + dt.timedelta(days=2)
+    early.write_text(f"---\nsend_at: {wednesday:%Y-%m-%d} 07:30\n---\n", encoding="utf-8")
+    refused = digest("edition", "import", str(early))
+    assert refused.exit_code == 1
+    assert f"{early}:2: send_at: " in refused.stderr
+    assert f"is before {following} is over" in refused.stderr
+
+    late = tmp_path / "late.md"
+    week_after = tuesday + dt.timedelta(days=8)
+    late.write_text(f"---\nsend_at: {week_after:%Y-%m-%d} 07:30\n---\n", encoding="utf-8")
+    refused = digest("edition", "import", str(late), "--week", str(this))
+    assert refused.exit_code == 1 and f"{late}:2: send_at: " in refused.stderr
+    assert stored(sessions) == [good.read_text(encoding="utf-8")]
 
 
 def test_quitting_without_saving_changes_nothing(

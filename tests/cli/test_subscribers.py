@@ -62,6 +62,20 @@ def test_add_stores_a_confirmed_or_pending_subscriber(
     assert read_token(settings, Purpose.CONFIRM, token[1]) == [pat.id, "pat@example.com"]
 
 
+def test_add_stores_the_readers_time_zone_as_the_database_spells_it(
+    digest: CliRunnerCall, sessions: sessionmaker[Session]
+) -> None:
+    done = digest("subscribers", "add", "sg@example.com", "--timezone", "asia/singapore")
+    assert done.exit_code == 0, done.output
+    assert done.stdout == "sg@example.com: added, confirmed, every category, Asia/Singapore\n"
+    assert digest("subscribers", "add", "list@example.com", "--timezone", "").exit_code == 0
+    stored = people(sessions)
+    assert (stored["sg@example.com"].timezone, stored["list@example.com"].timezone) == (
+        "Asia/Singapore",
+        None,
+    )
+
+
 def test_add_pending_says_when_the_confirmation_is_refused(
     digest: CliRunnerCall, sessions: sessionmaker[Session]
 ) -> None:
@@ -102,6 +116,10 @@ def test_add_leaves_someone_on_the_list_as_they_are(
         (("a@example.com", "--name", "x" * 10_000), "error: name: is 10000 characters long"),
         (("a@example.com", "--category", "<script>"), "error: categories: '<script>'"),
         (("held@example.com",), "error: email: held@example.com is suppressed (complaint)"),
+        (
+            ("a@example.com", "--timezone", "Mars/Olympus"),
+            "error: timezone: 'Mars/Olympus' is not a time zone of the IANA database",
+        ),
     ],
 )
 def test_add_refuses_bad_input_naming_the_field(

@@ -23,15 +23,16 @@ HYPERLINK = '=HYPERLINK("https://evil.example","x")'
 
 # Subscribers in every state, with hostile and awkward values: email, name,
 # status, categories, then created, confirmed, unsubscribed and paused until,
-# in days from NOW.
+# in days from NOW, and the reader's time zone.
 A_LIST = [
     ("ada@example.com", "Ada Lovelace", "confirmed", "Data & Analytics|Design",
-        -30, -29, None, None),
-    ("=1+2@example.com", HYPERLINK, "confirmed", "", -20, -20, None, None),
-    ("-minus@example.com", "'quoted, with a comma'", "pending", "", -10, None, None, None),
-    ("left@example.com", '+Plus "Q"', "unsubscribed", "Design", -9, -8, -2, None),
-    ("bounced@example.com", "@mention", "bounced", "", -5, -5, None, None),
-    ("paused@example.com", None, "confirmed", "Design", -1, -1, None, 14),
+        -30, -29, None, None, "Asia/Singapore"),
+    ("=1+2@example.com", HYPERLINK, "confirmed", "", -20, -20, None, None, None),
+    ("-minus@example.com", "'quoted, with a comma'", "pending", "", -10, None, None, None,
+        "America/Los_Angeles"),
+    ("left@example.com", '+Plus "Q"', "unsubscribed", "Design", -9, -8, -2, None, None),
+    ("bounced@example.com", "@mention", "bounced", "", -5, -5, None, None, None),
+    ("paused@example.com", None, "confirmed", "Design", -1, -1, None, 14, "US/Pacific"),
 ]  # fmt: skip
 
 
@@ -51,7 +52,7 @@ def a_list(sessions: sessionmaker[Session]) -> None:
         return None if offset is None else NOW + dt.timedelta(days=offset)
 
     with sessions.begin() as session:
-        for email_, name, status, categories, created, confirmed, left, paused in A_LIST:
+        for email_, name, status, categories, created, confirmed, left, paused, zone in A_LIST:
             session.add(
                 Subscriber(
                     email=email_,
@@ -62,6 +63,7 @@ def a_list(sessions: sessionmaker[Session]) -> None:
                     confirmed_at=day(confirmed),
                     unsubscribed_at=day(left),
                     paused_until=day(paused),
+                    timezone=zone,
                 )
             )
         for email_, reason, since in A_LIST_SUPPRESSED:
@@ -109,8 +111,11 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "unsubscribed_at": "",
         "suppressed": "",
         "paused_until": "",
+        "timezone": "Asia/Singapore",
     }
     assert paused["paused_until"] == "2026-12-08T09:00:00+00:00"
+    # A zone the IANA database keeps as an old name is exported as stored.
+    assert (minus["timezone"], paused["timezone"]) == ("America/Los_Angeles", "US/Pacific")
     assert formula["name"] == f"'{HYPERLINK}"
     assert minus["name"] == "''quoted, with a comma'"
     assert left["name"] == '\'+Plus "Q"'
@@ -130,6 +135,7 @@ def test_export_writes_every_subscriber_with_formulas_defused(
         "unsubscribed_at": "2026-11-21T09:00:00+00:00",
         "suppressed": "manual",
         "paused_until": "",
+        "timezone": "",
     }
     # Nothing in the file starts a formula.
     for row in rows:
@@ -160,6 +166,9 @@ def test_export_round_trips_through_import(
     stored = people(sessions)
     assert stored["=1+2@example.com"].name == HYPERLINK
     assert stored["-minus@example.com"].name == "'quoted, with a comma'"
+    assert {e: s.timezone for e, s in stored.items() if s.timezone} == {
+        e: zone for e, *_, zone in A_LIST if zone
+    }
     paused_until = stored["paused@example.com"].paused_until
     assert paused_until is not None
     assert paused_until.replace(tzinfo=dt.UTC) == NOW + dt.timedelta(days=14)

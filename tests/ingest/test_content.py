@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.domain.test_documents import alias_bomb
 from worker.config import PROJECT_ROOT
@@ -143,3 +144,45 @@ def test_a_number_that_is_not_finite_is_not_text(tmp_path: Path) -> None:
         f"{path}:3: tools[0].name: must be text",
         f"{path}:4: tools[0].entry: must be text",
     ]
+
+
+def test_a_comparisons_url_is_read_from_yaml_and_json(tmp_path: Path) -> None:
+    url = "https://verdicts.example/compare/a-vs-b"
+    record = {"slug": "a-vs-b", "title": "A vs B", "url": f" {url} ", "tools": ["a", "b"]}
+    written = {
+        "content.yaml": yaml.safe_dump({"comparisons": [record]}),
+        "content.json": json.dumps({"comparisons": [record]}),
+    }
+    for name, text in written.items():
+        path = tmp_path / name
+        path.write_text(text)
+        assert [c.url for c in load_content(path).comparisons] == [url], name
+    path.write_text(json.dumps({"comparisons": [{**record, "url": None}]}))
+    assert [c.url for c in load_content(path).comparisons] == [None]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("javascript:alert(1)", "'javascript:alert(1)' is not an http(s) URL"),
+        ("ftp://files.example/a", "'ftp://files.example/a' is not an http(s) URL"),
+        ("/compare/a-vs-b", "'/compare/a-vs-b' is not an http(s) URL"),
+        ("https://a.example/\n2", "must be one line"),
+        ("https://a.example/" + "x" * 2048, "characters long; the limit is 2048"),
+        (42, "'42' is not an http(s) URL"),
+    ],
+)
+def test_a_bad_comparison_url_is_refused_with_its_line(
+    tmp_path: Path, url: object, reason: str
+) -> None:
+    path = tmp_path / "content.yaml"
+    path.write_text(
+        "comparisons:\n"
+        "  - slug: a-vs-b\n"
+        "    title: A vs B\n"
+        f"    url: {json.dumps(url)}\n"
+        "    tools: [a, b]\n"
+    )
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:4: comparisons[0].url: "), problem
+    assert reason in problem

@@ -104,3 +104,36 @@ def test_comparison_may_name_tools_already_in_the_store(
     )
     import_file(sessions, first)
     assert import_file(sessions, second).comparisons_added == 1
+
+
+def test_a_comparisons_url_is_stored_and_a_later_import_without_it_clears_it(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    url = "https://verdicts.example/compare/a-vs-b"
+    tools = [{"slug": "a", "name": "A"}, {"slug": "b", "name": "B"}]
+    comparison = {"slug": "a-vs-b", "title": "A vs B", "tools": ["a", "b"]}
+    path = tmp_path / "content.json"
+    stored = []
+    for given in ({**comparison, "url": url}, comparison):
+        path.write_text(json.dumps({"tools": tools, "comparisons": [given]}))
+        import_file(sessions, path)
+        with sessions() as session:
+            stored.append(session.scalar(select(Comparison.url)))
+    assert stored == [url, None]
+
+
+def test_a_bad_comparison_url_imports_nothing(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "content.yaml"
+    path.write_text(
+        "tools:\n  - {slug: a, name: A}\n  - {slug: b, name: B}\n"
+        "comparisons:\n  - {slug: a-vs-b, title: A vs B, url: 'javascript:x', tools: [a, b]}\n"
+    )
+    with pytest.raises(ImportFileError) as caught:
+        import_file(sessions, path)
+    assert caught.value.problems == [
+        f"{path}:5: comparisons[0].url: 'javascript:x' is not an http(s) URL"
+    ]
+    with sessions() as session:
+        assert count(session, Tool) == 0 and count(session, Comparison) == 0

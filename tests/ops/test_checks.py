@@ -17,6 +17,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 
+from tests.support.dkimkeys import DKIMKeys
 from tests.support.smtpserver import Handler, self_signed, smtp_server
 from worker.config import DEV_SECRET_KEY
 from worker.ops.checks import Finding, Level, check_environment
@@ -334,4 +335,32 @@ def test_a_bad_feeds_file_and_a_bad_key_are_named(good_env: dict[str, str], tmp_
     assert "feeds[0].url: 'ftp://old.example/feed'" in listed.message
     assert "feeds[1]: needs a url" in listed.message
     [signing] = findings["DKIM_PRIVATE_KEY_FILE"]
-    assert signing.level == Level.ERROR and "is not a PEM RSA key" in signing.message
+    assert signing.level == Level.ERROR and "is not a PEM private key" in signing.message
+
+
+def test_dkim_keys_are_checked_for_their_kind(
+    good_env: dict[str, str], dkim_keys: DKIMKeys
+) -> None:
+    both = by_subject(check_environment({**good_env, **dkim_keys.environment()}, NOW))
+    [rsa_key] = both["DKIM_PRIVATE_KEY_FILE"]
+    [ed_key] = both["DKIM_ED25519_KEY_FILE"]
+    assert (rsa_key.level, ed_key.level) == (Level.OK, Level.OK)
+    assert "holds a 2048-bit RSA key" in rsa_key.message
+    assert "holds an Ed25519 key" in ed_key.message
+
+    swapped = {
+        **good_env,
+        "DKIM_PRIVATE_KEY_FILE": str(dkim_keys.ed25519),
+        "DKIM_ED25519_KEY_FILE": str(dkim_keys.rsa),
+    }
+    findings = by_subject(check_environment(swapped, NOW))
+    [rsa_key] = findings["DKIM_PRIVATE_KEY_FILE"]
+    [ed_key] = findings["DKIM_ED25519_KEY_FILE"]
+    assert rsa_key.level == ed_key.level == Level.ERROR
+    assert "holds an Ed25519 key, not an RSA key" in rsa_key.message
+    assert "holds an RSA key, not an Ed25519 key" in ed_key.message
+
+    alone = {k: v for k, v in good_env.items() if k != "DKIM_PRIVATE_KEY_FILE"}
+    alone["DKIM_ED25519_KEY_FILE"] = str(dkim_keys.ed25519)
+    [ed_key] = by_subject(check_environment(alone, NOW))["DKIM_ED25519_KEY_FILE"]
+    assert ed_key.level == Level.WARNING and "set DKIM_PRIVATE_KEY_FILE too" in ed_key.message

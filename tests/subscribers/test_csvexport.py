@@ -20,7 +20,7 @@ from worker.store.models import Subscriber, Suppression
 
 HEADER = (
     "email,name,status,categories,created_at,confirmed_at,unsubscribed_at,suppressed,"
-    "paused_until\r\n"
+    "paused_until,timezone\r\n"
 )
 
 

@@ -111,6 +111,45 @@ def test_duplicates_merge_within_the_file_and_the_store_keeps_its_choices(
     assert stored(sessions)["new@example.com"].categories == ""  # blank: every category
 
 
+def test_a_readers_time_zone_is_read_checked_and_fills_a_gap(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                Subscriber(email="zoned@example.com", status="confirmed", timezone="Europe/Paris"),
+                Subscriber(email="unzoned@example.com", status="confirmed"),
+            ]
+        )
+    path = write(
+        tmp_path,
+        "email,timezone\n"
+        "sg@example.com,asia/singapore\n"  # line 2: spelt as the database spells it
+        "mars@example.com,Mars/Olympus\n"  # line 3
+        "server@example.com,localtime\n"  # line 4: the server's zone, no reader's
+        "blank@example.com, \n"  # line 5: the list's zone
+        "zoned@example.com,Asia/Tokyo\n"  # the reader's choice stands
+        "unzoned@example.com,America/Los_Angeles\n"  # a missing zone is filled in
+        "twice@example.com,\n"
+        "twice@example.com,Pacific/Kiritimati\n",  # merged: the first zone given
+    )
+    report = import_csv(sessions, path)
+    assert report.rejected == [
+        f"{path}:3: timezone: 'Mars/Olympus' is not a time zone of the IANA database "
+        "(like Europe/Berlin)",
+        f"{path}:4: timezone: 'localtime' is not a time zone of the IANA database "
+        "(like Europe/Berlin)",
+    ]
+    zones = {email: s.timezone for email, s in stored(sessions).items()}
+    assert zones == {
+        "sg@example.com": "Asia/Singapore",
+        "blank@example.com": None,
+        "zoned@example.com": "Europe/Paris",
+        "unzoned@example.com": "America/Los_Angeles",
+        "twice@example.com": "Pacific/Kiritimati",
+    }
+
+
 def test_import_never_resubscribes_someone_who_left(
     sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
@@ -152,18 +191,22 @@ def test_a_header_without_email_or_with_unknown_columns_is_refused_naming_them(
     assert refused(sessions, path).problems == [
         f"{path}:1: no 'email' column (the header reads 'name')"
     ]
-    path = write(tmp_path, "Emial,Name,catgories,Timezone\na@example.com,A,Design,UTC\n")
+    path = write(tmp_path, "Emial,Name,catgories,Zone\na@example.com,A,Design,UTC\n")
     error = refused(sessions, path)
     assert error.problems == [
-        f"{path}:1: no 'email' column (the header reads 'Emial,Name,catgories,Timezone')",
+        f"{path}:1: no 'email' column (the header reads 'Emial,Name,catgories,Zone')",
         f"{path}:1: column 1, 'emial', is not one an import reads (did you mean 'email'?)",
         f"{path}:1: column 3, 'catgories', is not one an import reads (did you mean 'categories'?)",
-        f"{path}:1: column 4, 'timezone', is not one an import reads",
+        f"{path}:1: column 4, 'zone', is not one an import reads (did you mean 'timezone'?)",
     ]
     assert error.hint == (
         "the columns an import reads: email, name, categories, status, suppressed, "
-        "created_at, confirmed_at, unsubscribed_at, paused_until; nothing was imported"
+        "created_at, confirmed_at, unsubscribed_at, paused_until, timezone; nothing was imported"
     )
+    path = write(tmp_path, "email,favourite\na@example.com,Design\n")
+    assert refused(sessions, path).problems == [
+        f"{path}:1: column 2, 'favourite', is not one an import reads"
+    ]
     path = write(tmp_path, "email,catgories\na@example.com,Design\n")  # email alone is not enough
     assert refused(sessions, path).problems == [
         f"{path}:1: column 2, 'catgories', is not one an import reads (did you mean 'categories'?)"

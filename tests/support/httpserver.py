@@ -1,5 +1,5 @@
 """A request handler served on a loopback port, for the tests' own HTTP
-stand-ins (an email service's API)."""
+stand-ins (an email service's API, a webhook receiver)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    """``handler`` on an ephemeral loopback port, in a thread of its own;
-    yields the port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serving(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[int]:
+    """``handler`` on a loopback port (an ephemeral one unless given), in a
+    thread of its own; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -29,7 +29,7 @@ CHANGE_TIMEOUT = 10.0
 FOOTER = "You get this email because"
 DIGEST_TEMPLATE = Path("email") / "digest.mjml.j2"
 # The subject sample/editions/2026-W48.md gives the sample week.
-SAMPLE_SUBJECT = "Week 48's verdicts: where the panel split"
+SAMPLE_SUBJECT = "Week 48's verdicts: where the panel split, and what the readers say"
 FILES_API_TAGLINE = "Persistent file storage for Claude API — upload once, reference forever"
 
 

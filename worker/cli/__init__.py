@@ -48,6 +48,7 @@ COMMANDS = {
     "subscribers": "subscribers:subscribers",
     "bounces": "bounces:bounces",
     "web": "web:web",
+    "webhooks": "webhooks:webhooks",
 }
 
 

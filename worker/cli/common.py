@@ -30,6 +30,7 @@ from worker.ops.health import store_health
 from worker.schedule.due import coming_week, one_off_sends
 from worker.signals import Stop, stopping_on_signals
 from worker.store import make_engine, parse_database_url, session_factory
+from worker.store.outbox import with_events
 
 T = TypeVar("T")
 
@@ -152,8 +153,10 @@ def last_week(settings: Settings, week: str | None) -> Week:
 
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
     """Sessions on ``DATABASE_URL``'s store, which must exist (only ``digest
-    db upgrade`` creates one)."""
-    return session_factory(make_engine(settings.database_url, create=False))
+    db upgrade`` creates one); they record webhook events when
+    ``WEBHOOK_URLS`` is set."""
+    engine = make_engine(settings.database_url, create=False)
+    return session_factory(with_events(engine, bool(settings.webhook_urls)))
 
 
 def ready_sessions(settings: Settings) -> sessionmaker[Session]:

@@ -17,6 +17,7 @@ from worker.cli.common import (
 from worker.deliver.progress import SendProgress
 from worker.deliver.results import SendReport
 from worker.deliver.runner import Worker
+from worker.deliver.webhooks import WebhookSender
 
 
 @click.command()
@@ -47,10 +48,10 @@ def worker(worker_id: str | None, once: bool) -> None:
             )
 
     backend = sending_backend(settings)
-    with finishing_on_signals() as stop:
-        running = Worker(
-            ready_sessions(settings), settings, backend, name, on_batch=progress, stop=stop
-        )
+    sessions = ready_sessions(settings)
+    # Webhooks (WEBHOOK_URLS) go out from a thread of their own, beside the mail.
+    with finishing_on_signals() as stop, WebhookSender(sessions, settings, name):
+        running = Worker(sessions, settings, backend, name, on_batch=progress, stop=stop)
         # Logged once the handlers are in place: what a test or an operator waits for.
         log.info("worker started", extra={"worker": name})
         report = running.run(until_idle=once)

@@ -2,6 +2,7 @@
 order, exclusions, a one-off send time), edited, shown, imported and
 exported. See docs/editing.md."""
 
+import functools
 from pathlib import Path
 
 import click
@@ -27,6 +28,7 @@ from worker.domain.words import plural
 from worker.editor.editionfile import (
     Effect,
     Saved,
+    SendRule,
     check_edition_file,
     draft,
     file_week,
@@ -37,6 +39,7 @@ from worker.editor.editionfile import (
     week_effect,
 )
 from worker.render.renderer import Renderer
+from worker.schedule.due import regular_send_time, send_at_problem
 
 NOT_CHANGED = "not changed; the edition file is as it was"
 
@@ -59,9 +62,10 @@ def edition_edit(week: str | None) -> None:
     the_week = coming(settings, week)
     refuse_if_started(sessions, the_week, settings)
     source = f"{the_week}.md"
+    rule = send_rule(settings)
     checked = edit_until_valid(
-        draft(sessions, the_week, settings).text,
-        lambda text: check_edition_file(sessions, the_week, settings, text, source),
+        draft(sessions, the_week, settings, rule).text,
+        lambda text: check_edition_file(sessions, the_week, settings, text, source, rule=rule),
     )
     if checked is None:
         console.print(f"{the_week}: {NOT_CHANGED}")
@@ -117,7 +121,7 @@ def edition_export(week: str | None, output: Path | None) -> None:
     `edit` starts from), for `import` after editing it elsewhere."""
     settings = load()
     the_week = coming(settings, week)
-    start = draft(sessions_for(settings), the_week, settings)
+    start = draft(sessions_for(settings), the_week, settings, send_rule(settings))
     if not start.stored:
         errors.print(f"{the_week}: no edition file yet; this is the template to start from")
     if output is None:
@@ -141,6 +145,7 @@ def _save(
         source=source,
         by=user_name(),
         renderer=Renderer(settings.templates_dir),
+        rule=send_rule(settings),
     )
     if not saved.changed:
         console.print(f"{week}: {NOT_CHANGED}")
@@ -148,6 +153,14 @@ def _save(
     console.print(f"{week}: edition file saved", highlight=False)
     _print_effect(settings, saved.effect)
     _print_rebuild(saved)
+
+
+def send_rule(settings: Settings) -> SendRule:
+    """The schedule's word on a week's send time, for the editor's checks."""
+    return SendRule(
+        regular=functools.partial(regular_send_time, settings),
+        problem=functools.partial(send_at_problem, settings),
+    )
 
 
 def _print_effect(settings: Settings, effect: Effect) -> None:

@@ -44,7 +44,7 @@ def clock() -> None:
 @click.command()
 def tick() -> None:
     """Cron mode: do what is due now (ingest, build, start the send and
-    send it, retries, pruning) and exit. Safe to run every minute, and
+    send it, retries, pruning, webhooks) and exit. Safe to run every minute, and
     twice at once."""
     settings = load()
     backend = sending_backend(settings)
@@ -68,6 +68,13 @@ def tick() -> None:
         done.append(f"send waits: {report.waiting}")
     if report.sent:
         done.append(f"{report.sent} sent")
+    if report.webhooks is not None and report.webhooks.attempts:
+        hooks = report.webhooks
+        done.append(
+            f"{plural(hooks.delivered, 'webhook')} delivered"
+            + (f", {hooks.retrying} to retry" if hooks.retrying else "")
+            + (f", {hooks.given_up} given up" if hooks.given_up else "")
+        )
     done += [f"{week} sent in full" for week in report.finished]
     if report.pruned:
         done.append(f"{plural(report.pruned, 'old fetch log row')} pruned")

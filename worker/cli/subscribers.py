@@ -128,6 +128,11 @@ def _untooled(categories: list[str]) -> str:
     help="A category to receive that no tool has yet (repeat for more).",
 )
 @click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="The reader's IANA time zone (Asia/Singapore); none: DIGEST_TIMEZONE.",
+)
+@click.option(
     "--pending",
     is_flag=True,
     help="Store unconfirmed and send the confirmation email (double opt-in).",
@@ -137,6 +142,7 @@ def subscribers_add(
     name: str | None,
     categories: tuple[str, ...],
     new_categories: tuple[str, ...],
+    timezone: str | None,
     pending: bool,
 ) -> None:
     """Add a subscriber: confirmed (you vouch for their consent), or with
@@ -159,12 +165,14 @@ def subscribers_add(
             confirmed=not pending,
             now=process_now(),
             new_categories=new_categories,
+            timezone=timezone,
         )
     who = escape(added.email)
     if not added.added:
         console.print(f"{who}: already on the list ({added.status}); left as it is")
         return
-    console.print(f"{who}: added, {added.status}, {escape(segment_label(added.categories))}")
+    zone = f", {escape(added.timezone)}" if added.timezone else ""
+    console.print(f"{who}: added, {added.status}, {escape(segment_label(added.categories))}{zone}")
     if added.untooled:
         console.print(_untooled(list(added.untooled)), highlight=False)
     if pending:

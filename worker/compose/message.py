@@ -2,7 +2,7 @@
 
 Every email the project sends is built in this package, so every message
 has the headers inbox providers ask of bulk senders (DESIGN.md, "Messages
-that inbox providers accept"). No I/O but reading the DKIM key
+that inbox providers accept"). No I/O but reading the DKIM keys, once
 (:mod:`worker.compose.dkim`).
 
 Two paths give the same bytes:
@@ -152,7 +152,7 @@ def compose_message(
     )
     sender = envelope_sender(settings, edition, recipient.subscriber_id)
     fields = message_fields(parts, recipient, links, settings, test) if with_fields else None
-    signed = dkim.sign(data, settings)
+    signed = dkim.sign(data, dkim.signers(settings), now)
     return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
 
 
@@ -203,7 +203,7 @@ def compose_notice(
             html=normalise(parts.html),
             headers=tuple(headers),
         )
-    data = dkim.sign(message.as_bytes(), settings)
+    data = dkim.sign(message.as_bytes(), dkim.signers(settings), now)
     return OutgoingMessage(envelope_sender(settings), recipient.email, data, message_id, fields)
 
 

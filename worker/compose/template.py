@@ -4,6 +4,10 @@ header lines and the quoted-printable encoding of the short lines that hold
 their links (render puts each link on a line of its own, and
 quoted-printable is encoded line by line). Gives the same bytes as
 :func:`worker.compose.message.compose_message`.
+
+With DKIM on, the body's canonical form is known but for those lines, so
+the body hash starts from a state kept per segment
+(:class:`worker.compose.dkim.BodyHash`).
 """
 
 from __future__ import annotations
@@ -80,15 +84,45 @@ class MessageTemplate:
         marks = {f"{name}: {value}\r\n".encode(): name for name, value in headers.items()}
         marks |= {text_mark.encode(): "text", html_mark.encode(): "html"}
         pattern = rb"((?<=\r\n)(?:" + b"|".join(map(re.escape, marks)) + rb"))"
+        split = re.split(pattern, serialised)
         self._pieces: list[bytes | str] = [
-            marks.get(piece, piece) if i % 2 else piece
-            for i, piece in enumerate(re.split(pattern, serialised))
+            marks.get(piece, piece) if i % 2 else piece for i, piece in enumerate(split)
         ]
         if sorted(p for p in self._pieces if isinstance(p, str)) != sorted(marks.values()):
             raise ValueError("a message template must hold each per-recipient part once")
-        self._text = _LineChunks(parts.text)
-        self._html = _LineChunks(parts.html)
+        self._bodies = {"text": _LineChunks(parts.text), "html": _LineChunks(parts.html)}
         self._date: tuple[dt.datetime | None, bytes] = (None, b"")
+        # Keys are read here, once per segment: a bad one stops the sender
+        # before any message, instead of failing every one.
+        self._signers = dkim.signers(settings)
+        self._body_order = [p for p in self._pieces if isinstance(p, str) and p in self._bodies]
+        self._body_hash = None
+        if self._signers:
+            body_at = serialised.index(b"\r\n\r\n") + 4
+            self._body_hash = dkim.BodyHash(self._fixed_body(split, body_at))
+
+    def _fixed_body(self, split: list[bytes], body_at: int) -> list[bytes]:
+        """The message body's fixed pieces, around the lines of the text and
+        HTML parts that hold links (:class:`~worker.compose.dkim.BodyHash`).
+        ``split`` is the serialised template cut where ``self._pieces`` is,
+        and its body begins at ``body_at``."""
+        fixed: list[bytes] | None = None  # None until the body begins
+        start = 0
+        for serialised, piece in zip(split, self._pieces, strict=True):
+            end = start + len(serialised)
+            if fixed is None and end > body_at:
+                if not isinstance(piece, bytes):
+                    raise ValueError("a message template's body must begin with fixed text")
+                fixed = [piece[body_at - start :]]
+            elif fixed is not None and isinstance(piece, bytes):
+                fixed[-1] += piece
+            elif fixed is not None and isinstance(piece, str):
+                static = self._bodies[piece].static
+                fixed[-1] += static[0]
+                fixed.extend(static[1:])
+            start = end
+        assert fixed is not None  # the sentinel bodies come after the headers
+        return fixed
 
     def compose(self, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
         """The same bytes :func:`compose_message` gives for ``recipient``."""
@@ -96,15 +130,17 @@ class MessageTemplate:
         message_id = sent_message_id(
             self.edition, recipient.subscriber_id, self.settings, now, self.test
         )
-        if self._date[0] != now:  # a worker composes a whole batch at one time
-            self._date = (now, header_line("Date", format_datetime(now)))
+        date = self._date  # one read: threads may compose with the same template
+        if date[0] != now:  # a worker composes a whole batch at one time
+            date = self._date = (now, header_line("Date", format_datetime(now)))
+        filled = {name: body.filled(links) for name, body in self._bodies.items()}
         per_recipient: dict[str, Callable[[], bytes]] = {
             "To": lambda: to_line(recipient),
-            "Date": lambda: self._date[1],
+            "Date": lambda: date[1],
             "Message-ID": lambda: header_line("Message-ID", message_id),
             "List-Unsubscribe": lambda: uri_list_line("List-Unsubscribe", links.unsubscribe_uris),
-            "text": lambda: self._text.encode(links),
-            "html": lambda: self._html.encode(links),
+            "text": lambda: self._bodies["text"].joined(filled["text"]),
+            "html": lambda: self._bodies["html"].joined(filled["html"]),
         }
         data = b"".join(
             piece if isinstance(piece, bytes) else per_recipient[piece]() for piece in self._pieces
@@ -114,13 +150,15 @@ class MessageTemplate:
             if self.settings.verp
             else self.envelope_from
         )
-        signed = dkim.sign(data, self.settings)
+        if self._body_hash is not None:
+            fills = [line for name in self._body_order for line in filled[name]]
+            data = dkim.signed(data, self._signers, self._body_hash.digest(fills), now)
         fields = (
             message_fields(self.parts, recipient, links, self.settings, self.test)
             if self.with_fields
             else None
         )
-        return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
+        return OutgoingMessage(sender, recipient.email, data, message_id, fields)
 
 
 class _LineChunks:
@@ -145,15 +183,20 @@ class _LineChunks:
             else:
                 run.append(line)
         static.append(quoted_printable("".join(run)))
-        self._static = static
+        self.static = static
         self._dynamic = _CUT.join(dynamic)
 
-    def encode(self, links: RecipientLinks) -> bytes:
+    def filled(self, links: RecipientLinks) -> list[bytes]:
+        """The lines that hold placeholders, filled and encoded: one piece
+        between each two static pieces."""
         if not self._dynamic:
-            return self._static[0]
-        filled = quoted_printable_lines(fill_placeholders(self._dynamic, links)).split(_ENCODED_CUT)
-        pieces = self._static + filled
-        pieces[0::2], pieces[1::2] = self._static, filled
+            return []
+        return quoted_printable_lines(fill_placeholders(self._dynamic, links)).split(_ENCODED_CUT)
+
+    def joined(self, filled: list[bytes]) -> bytes:
+        """The encoded body: the static pieces with ``filled`` between them."""
+        pieces = self.static + filled
+        pieces[0::2], pieces[1::2] = self.static, filled
         return b"".join(pieces)
 
 

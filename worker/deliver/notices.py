@@ -1,7 +1,7 @@
 """One-off messages to one person, sent at once through the configured mail
 backend: the confirmation of a subscription, a note that an address is
-already subscribed, and the welcome: the welcome copy above the latest
-edition.
+already subscribed, a subscriber's vote link asked for on the site, and the
+welcome: the welcome copy above the latest edition.
 
 They go through the digest's own pipeline (templates/email, mjml-python,
 the composer, the mail backend), so they look and encode like the digest.
@@ -17,7 +17,15 @@ from worker.config import Settings, refuse_development_key
 from worker.deliver.welcome import LatestSegment
 from worker.domain.digest import Notice
 from worker.domain.editorial import WelcomeCopy
-from worker.domain.tokens import CONFIRM_WINDOW, Purpose, make_token
+from worker.domain.tokens import (
+    CONFIRM_WINDOW,
+    DAY,
+    MAX_AGE,
+    Purpose,
+    make_token,
+    subscriber_payload,
+)
+from worker.domain.verdicts import Verdict
 from worker.errors import MailError
 from worker.mail import OutgoingMessage, SendResult, backend_from_url
 from worker.mail.base import Outcome
@@ -73,6 +81,32 @@ def already_notice(settings: Settings, subscriber_id: int, email: str) -> Notice
         ),
         action_label="Open my preferences",
         action_url=links.preferences_url,
+    )
+
+
+def vote_notice(
+    settings: Settings, subscriber_id: int, tool_name: str, tool_slug: str, verdict: Verdict
+) -> Notice:
+    """A subscriber's own vote link, asked for on the site (where no link
+    names the voter): the vote page it opens records the vote."""
+    token = make_token(settings, Purpose.VOTE, subscriber_payload(subscriber_id, settings.list_id))
+    label = "Ship it" if verdict == Verdict.SHIP else "Skip it"
+    name = " ".join(tool_name.split())  # one line, as a Subject must be
+    return Notice(
+        subject=f"Your vote on {name}: {label}",
+        preheader="One more click records it.",
+        heading=f"{label}: record your vote",
+        paragraphs=(
+            f"Someone, hopefully you, asked on our site to vote “{label}” on {name}.",
+            "Open the link and press the button to record it; a later vote replaces it. "
+            "Votes make the Community row of the verdict tables.",
+        ),
+        action_label=f"Vote “{label}”",
+        action_url=f"{settings.site_url.rstrip('/')}/vote/{token}/{tool_slug}/{verdict.value}",
+        footnote=(
+            "If you did not ask for this, ignore this email: no vote counts unless you "
+            f"press the button. The link works for {MAX_AGE[Purpose.VOTE] // DAY} days."
+        ),
     )
 
 

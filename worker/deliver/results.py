@@ -32,6 +32,7 @@ from worker.store.models import (
     Edition,
     Suppression,
 )
+from worker.store.outbox import record_edition_sent, record_suppressions
 
 __all__ = ["Decision", "SendReport", "decide", "finish_if_done", "record_results", "retry_delay"]
 
@@ -137,7 +138,11 @@ def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
             .values(status=EditionStatus.SENT, sent_at=store_now(session))
             .execution_options(synchronize_session=False)
         )
-        return bool(done.rowcount)
+        if not done.rowcount:
+            return False
+        # Webhooks: edition.sent, in the transaction that marks it sent.
+        record_edition_sent(session, edition_id)
+        return True
 
 
 def _write_decisions(
@@ -217,6 +222,11 @@ def _mark_failures(session: Session, worker_id: str, failures: Sequence[Decision
 
 def _suppress(session: Session, rows: list[dict[str, object]]) -> None:
     """Add addresses to the suppression list; ones already there stay as they are."""
-    session.execute(
-        upsert(session, Suppression).values(rows).on_conflict_do_nothing(index_elements=["email"])
+    added = session.execute(
+        upsert(session, Suppression)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Suppression.email, Suppression.reason)
     )
+    # Webhooks: subscriber.suppressed for each address newly suppressed.
+    record_suppressions(session, added.all())

@@ -58,6 +58,9 @@ class ToolColumn:
     url: str | None
     figures: Figures
     quote: PullQuote | None
+    # Every review's quote, whole, in seat order: the site's page of a
+    # comparison shows them all; an email shows ``quote``.
+    quotes: tuple[PullQuote, ...] = ()
 
 
 @dataclass(frozen=True)

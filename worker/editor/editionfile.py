@@ -156,15 +156,31 @@ def stored_edition_file(
     return StoredFile(read_edition_file(row.source, _source(week)), row.updated_at, row.updated_by)
 
 
-def draft(sessions: sessionmaker[Session], week: Week, settings: Settings) -> Draft:
+@dataclass(frozen=True)
+class SendRule:
+    """What the schedule says of a week's send (worker.schedule.due, handed
+    in by the command: the editor does not import the schedule): the
+    regular ``DIGEST_SEND_AT`` time of a week, and why a ``send_at`` (aware)
+    cannot be its one-off time (None when it can)."""
+
+    regular: Callable[[Week], dt.datetime | None]
+    problem: Callable[[Week, dt.datetime], str | None]
+
+
+def draft(
+    sessions: sessionmaker[Session], week: Week, settings: Settings, rule: SendRule | None = None
+) -> Draft:
     """What an editor starts from: the week's file as stored, else a
-    template of the computed values and the week's items (:func:`template`)."""
+    template of the computed values and the week's items (:func:`template`),
+    with the week's regular send time when ``rule`` gives it."""
     stored = stored_edition_file(sessions, week, settings)
     if stored is not None:
         return Draft(stored.file.source, stored=True)
     with sessions() as session:
         digest = gather_computed(session, week, settings)
-    return Draft(template(digest, settings.digest_timezone), stored=False)
+    regular = rule.regular(week) if rule else None
+    local = regular.astimezone(settings.timezone) if regular else None
+    return Draft(template(digest, settings.digest_timezone, local), stored=False)
 
 
 def refuse_if_started(sessions: sessionmaker[Session], week: Week, settings: Settings) -> None:
@@ -181,14 +197,16 @@ def check_edition_file(
     text: str,
     source: str,
     now: dt.datetime | None = None,
+    rule: SendRule | None = None,
 ) -> EditionFile:
     """``text`` read as the week's edition file and checked against the
-    week, without storing it; raises :class:`EditorialFileError` naming
-    each bad line, or :class:`EditionStateError` when the edition started."""
+    week (and its ``send_at`` against the schedule's ``rule``), without
+    storing it; raises :class:`EditorialFileError` naming each bad line, or
+    :class:`EditionStateError` when the edition started."""
     edition_file = read_edition_file(text, source)
     with sessions() as session:
         _refuse_started(session, find_edition(session, settings.list_id, str(week)), week)
-        _checked(session, week, settings, edition_file, source, now or process_now())
+        _checked(session, week, settings, edition_file, source, now or process_now(), rule)
     return edition_file
 
 
@@ -202,6 +220,7 @@ def save_edition_file(
     by: str,
     renderer: Renderer,
     now: dt.datetime | None = None,
+    rule: SendRule | None = None,
 ) -> Saved:
     """Check ``text`` as :func:`check_edition_file` does and store it as
     the week's edition file; then rebuild the week's edition if it is built
@@ -214,7 +233,7 @@ def save_edition_file(
         # The row lock keeps the edition from starting until the file is stored.
         edition = find_edition(session, settings.list_id, str(week), lock=True)
         _refuse_started(session, edition, week)
-        digest = _checked(session, week, settings, edition_file, source, now)
+        digest = _checked(session, week, settings, edition_file, source, now, rule)
         changed = _changes(session.scalar(_stored(week, settings)), edition_file)
         if changed:
             _store(session, week, settings, edition_file, by[:_BY_MAX], now)
@@ -271,10 +290,13 @@ def _computed(compute: Callable[[Digest], str], digest: Digest) -> str:
     return NOTHING_NEW if digest.is_empty else compute(digest)
 
 
-def template(digest: Digest, timezone: str) -> str:
+def template(digest: Digest, timezone: str, regular: dt.datetime | None = None) -> str:
     """A new edition file for ``digest``'s week: empty but for comments that
-    give the computed values (take the ``#`` off a line to set it) and list
-    the week's items with the refs ``order`` and ``exclude`` take."""
+    give the computed values (take the ``#`` off a line to set it), the
+    week's regular send time (local) when known, and list the week's items
+    with the refs ``order`` and ``exclude`` take."""
+    when = f"{regular:%Y-%m-%d %H:%M}" if regular else "YYYY-MM-DD HH:MM"
+    scheduled = "; the schedule's time" if regular else ""
     lines = [
         "---",
         f"# The edition file of {digest.week}. Every field is optional: take the",
@@ -283,7 +305,7 @@ def template(digest: Digest, timezone: str) -> str:
         f"# preheader: {_quoted(_computed(preheader_for, digest))}",
         "# order: []     # these first, in this order; the rest after, as computed",
         "# exclude: []   # left out of this edition",
-        f"# send_at: YYYY-MM-DD HH:MM   # in {timezone}, this week only",
+        f"# send_at: {when}   # in {timezone}, this week only{scheduled}",
         "# The intro goes under the closing '---', in Markdown (links https only).",
         *_item_lines(digest),
         "---",
@@ -367,12 +389,13 @@ def _checked(
     edition_file: EditionFile,
     source: str,
     now: dt.datetime,
+    rule: SendRule | None = None,
 ) -> Digest:
     """The week as computed, once ``edition_file`` has been found to fit it;
     raises :class:`EditorialFileError` naming each line that does not."""
     digest = gather_computed(session, week, settings)
     problems = unknown_items(digest, edition_file, source)
-    problem = _send_at_problem(edition_file, settings, source, now)
+    problem = _send_at_problem(edition_file, week, settings, source, now, rule)
     if problem:
         problems.append(problem)
     if problems:
@@ -381,7 +404,12 @@ def _checked(
 
 
 def _send_at_problem(
-    edition_file: EditionFile, settings: Settings, source: str, now: dt.datetime
+    edition_file: EditionFile,
+    week: Week,
+    settings: Settings,
+    source: str,
+    now: dt.datetime,
+    rule: SendRule | None,
 ) -> str | None:
     local = edition_file.send_at_in(settings.timezone)
     if local is None or edition_file.send_at is None:
@@ -396,7 +424,8 @@ def _send_at_problem(
     if local <= now:
         current = now.astimezone(settings.timezone)
         return f"{place}: {said} is in the past (it is {current:%Y-%m-%d %H:%M} in {zone})"
-    return None
+    why = rule.problem(week, local.astimezone(dt.UTC)) if rule else None
+    return f"{place}: {why}" if why else None
 
 
 def _store(

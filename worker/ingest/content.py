@@ -43,6 +43,7 @@ COMPARISON_FIELDS: dict[str, tuple[bool, int, bool]] = {
     "slug": (True, 200, True),
     "title": (True, 500, True),
     "summary": (False, 2_000, False),
+    "url": (False, 2048, True),
 }
 REVIEW_FIELDS = {"seat", "verdict", "quote", "reviewer"}
 
@@ -73,6 +74,7 @@ class ComparisonRecord:
     slug: str
     title: str
     summary: str | None
+    url: str | None  # where its title links; None: COMPARE_URL or the site's page
     published: dt.datetime | None
     tools: list[str]
 
@@ -229,6 +231,9 @@ def _fields(
         elif len(text) > limit:
             report(place, f"is {len(text)} characters long; the limit is {limit}")
             ok = False
+        elif name == "url" and not is_web_url(text):
+            report(place, f"{text!r} is not an http(s) URL")
+            ok = False
         values[name] = text
     slug = values.get("slug")
     if slug and not SLUG.match(slug):
@@ -254,10 +259,6 @@ def _tool(item: Any, where: str, report: Report) -> ToolRecord | None:
     values = _fields(item, where, TOOL_FIELDS, report)
     launched = _date(item.get("launched"), f"{where}.launched", report)
     reviews = _reviews(item["reviews"], f"{where}.reviews", report) if "reviews" in item else None
-    url = item.get("url")
-    if isinstance(url, str) and url and not is_web_url(url):
-        report(f"{where}.url", f"{url!r} is not an http(s) URL")
-        return None
     if values is None or launched is False or reviews is False:
         return None
     description = values["description"]
@@ -346,6 +347,7 @@ def _comparison(
         slug=str(values["slug"]),
         title=str(values["title"]),
         summary=values["summary"],
+        url=values["url"],
         published=published,
         tools=list(tools),  # type: ignore[arg-type]
     )

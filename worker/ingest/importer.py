@@ -122,6 +122,7 @@ def _write_comparisons(session: Session, records: list[ComparisonRecord]) -> tup
         added += new
         comparison.title = record.title
         comparison.summary = record.summary
+        comparison.url = record.url
         comparison.published_at = record.published
         comparison.entries.clear()
         session.flush()

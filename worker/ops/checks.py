@@ -22,8 +22,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from worker.compose.dkim import DKIMKeyError, read_key
 from worker.config import DEV_SECRET_KEY, Settings, is_local_site, load_settings, redact_url
 from worker.errors import ConfigError, InputError
 from worker.ingest.feeds import configured_feeds
@@ -300,8 +301,13 @@ def _templates(directory: Path) -> list[Finding]:
 
 def _signing(settings: Settings) -> list[Finding]:
     findings = []
-    if settings.dkim_key_file is not None:
-        findings.append(_dkim_key(settings.dkim_key_file))
+    keys = {
+        "DKIM_PRIVATE_KEY_FILE": settings.dkim_key_file,
+        "DKIM_ED25519_KEY_FILE": settings.dkim_ed25519_key_file,
+    }
+    for variable, path in keys.items():
+        if path is not None:
+            findings.append(_dkim_key(variable, path, alone=settings.dkim_key_file is None))
     if settings.verp and not settings.bounce_address:
         findings.append(
             Finding(Level.WARNING, "VERP", "on, but does nothing without BOUNCE_ADDRESS")
@@ -309,17 +315,21 @@ def _signing(settings: Settings) -> list[Finding]:
     return findings
 
 
-def _dkim_key(path: Path) -> Finding:
+def _dkim_key(variable: str, path: Path, *, alone: bool) -> Finding:
     # Every message is signed as it is composed: a key that cannot be read
-    # fails every delivery of the send, so this is an error, not a warning.
+    # stops the sender, so this is an error, not a warning.
     try:
-        parse_pem_private_key(path.read_bytes())
-    except OSError as error:
+        key = read_key(variable, path)
+    except DKIMKeyError as error:
+        return Finding(Level.ERROR, variable, error.problem)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return Finding(Level.OK, variable, f"{path} holds a {key.key_size}-bit RSA key")
+    if alone:
+        # RFC 8463 §5: many receivers cannot verify Ed25519 yet.
         return Finding(
-            Level.ERROR, "DKIM_PRIVATE_KEY_FILE", f"cannot read {path}: {error.strerror}"
+            Level.WARNING,
+            variable,
+            f"{path} holds an Ed25519 key, the only one: receivers that verify only "
+            "RSA see no signature; set DKIM_PRIVATE_KEY_FILE too",
         )
-    except UnparsableKeyError as error:
-        return Finding(
-            Level.ERROR, "DKIM_PRIVATE_KEY_FILE", f"{path} is not a PEM RSA key: {error}"
-        )
-    return Finding(Level.OK, "DKIM_PRIVATE_KEY_FILE", f"{path} holds an RSA key")
+    return Finding(Level.OK, variable, f"{path} holds an Ed25519 key")

@@ -37,6 +37,7 @@ from worker.deliver.editions import (
 )
 from worker.deliver.results import finish_if_done
 from worker.deliver.runner import Worker
+from worker.deliver.webhooks import WebhookReport, deliver_webhooks, prune_webhooks
 from worker.domain.states import EditionStatus
 from worker.errors import DigestError, driver_words
 from worker.ingest.feeds import configured_feeds
@@ -62,6 +63,7 @@ class DueReport:
     finished: list[str] = field(default_factory=list)  # weeks found all sent
     pruned: int = 0
     sent: int = 0  # messages a tick sent
+    webhooks: WebhookReport | None = None  # what a tick's webhooks came to
     failed: list[str] = field(default_factory=list)  # "job: reason", one per failed job
 
 
@@ -107,6 +109,7 @@ def tick(
     """Cron mode: do what is due, then send every delivery that is due
     (the week's new ones and retries whose time has come) and return."""
     report = run_due(sessions, settings, now, stop=stop)
+    _webhooks(sessions, settings, report, stop)
     with sessions() as session:
         sending = session.scalar(
             select(Edition.id).where(Edition.status == EditionStatus.SENDING).limit(1)
@@ -226,6 +229,21 @@ def _sweep(sessions: sessionmaker[Session], report: DueReport) -> None:
             report.finished.append(week)
 
 
+def _webhooks(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    report: DueReport,
+    stop: threading.Event | None,
+) -> None:
+    """Cron mode has no worker to send webhooks: a tick sends those due."""
+    try:
+        name = f"tick:{socket.gethostname()}:{os.getpid()}"
+        report.webhooks = deliver_webhooks(sessions, settings, name, stop=stop)
+    except Exception as error:  # the tick's other work goes on
+        log.error("job failed", extra={"job": "webhooks", "error": driver_words(error)})
+        report.failed.append(f"webhooks: {driver_words(error)}")
+
+
 def _prune(
     sessions: sessionmaker[Session], settings: Settings, now: dt.datetime, report: DueReport
 ) -> None:
@@ -239,6 +257,9 @@ def _prune(
         report.pruned = result.rowcount
     if report.pruned:
         log.info("fetch log pruned", extra={"rows": report.pruned})
+    pruned = prune_webhooks(sessions, now)
+    if pruned:
+        log.info("webhook events pruned", extra={"rows": pruned})
 
 
 def _engine(sessions: sessionmaker[Session]) -> Engine:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
 from worker.domain.suppression import IntakeKind, SuppressionReason
 from worker.domain.verdicts import Seat, Verdict
+from worker.domain.webhooks import WebhookStatus
 from worker.now import process_now
 
 
@@ -417,6 +418,95 @@ class IntakeEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
+
+
+class WebhookEvent(Base):
+    """An event for the webhook endpoints, written in the transaction of the
+    change that causes it (a transactional outbox): ``body`` is what every
+    attempt sends, as signed. Ids give the order; the worker fans an event
+    out to each endpoint (``fanned_out``) as it finds it."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        # Only what the worker has yet to fan out: it shrinks to nothing.
+        # Each predicate as the dialect writes ~fanned_out, for its planner.
+        Index(
+            "ix_webhook_event_unfanned",
+            "id",
+            postgresql_where=text("NOT fanned_out"),
+            sqlite_where=text("fanned_out = 0"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)  # webhook-id: msg_…
+    type: Mapped[str] = mapped_column(String(40))
+    # Whom it is about, for the order per subscriber; no foreign key: the
+    # event of an erased subscriber still goes out.
+    subscriber_id: Mapped[int | None]
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now, index=True)
+    fanned_out: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+
+
+class WebhookEndpoint(Base):
+    """A URL of ``WEBHOOK_URLS`` the worker has seen, kept with its state:
+    disabled (when and why) once it answered 410 Gone."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=process_now)
+    disabled_at: Mapped[dt.datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: pending until a 2xx answer (delivered) or
+    until it is given up (failed); leased to one worker while it is sent."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        _choices("status", "status", WebhookStatus),
+        # What is left to send, by when it is due, and by subscriber for
+        # the order: both shrink as deliveries settle.
+        Index(
+            "ix_webhook_delivery_due",
+            "endpoint_id",
+            "next_attempt_at",
+            "event_id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_webhook_delivery_order",
+            "endpoint_id",
+            "subscriber_id",
+            "event_id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("webhook_event.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoint.id", ondelete="CASCADE"), index=True
+    )
+    subscriber_id: Mapped[int | None]  # the event's, beside the state it orders
+    status: Mapped[str] = mapped_column(String(20), default=WebhookStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    # The 24 hours of retries count from here (digest webhooks retry starts them anew).
+    first_attempt_at: Mapped[dt.datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
+    last_status: Mapped[int | None]  # the HTTP status of the last answer
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None]
 
 
 def receiving(now: dt.datetime) -> ColumnElement[bool]:

@@ -6,24 +6,36 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField, clean_categories
+from subscribers import ratelimit
+from subscribers.roster import InvalidField, offered_choice
 from subscribers.web.busy import StoreBusy, is_busy
 from subscribers.web.csrf import FIELD as CSRF_FIELD
 from subscribers.web.csrf import csrf_token
 from subscribers.web.state import settings
+from worker.config import Settings
 from worker.domain.tokens import BadToken, Purpose, read_subscriber_token
 from worker.errors import DigestError, driver_words
 from worker.render.renderer import Renderer
 
 log = logging.getLogger("subscribers.web")
 blueprint = Blueprint("pages", __name__)
+
+# A page and its HTTP status (and headers), or a page (200).
+Answer = tuple[str, int] | tuple[str, int, dict[str, str]] | str
+
+# The windows of the limits on the forms that mail.
+CLIENT_WINDOW = dt.timedelta(hours=1)
+ADDRESS_WINDOW = dt.timedelta(days=1)
 
 # Longer than any valid field or token: past this, a value is refused before
 # it is parsed (a 10,000-character "name" is an error, not work).
@@ -33,6 +45,14 @@ FIELD_LIMIT = 400
 class InvalidLink(DigestError):
     """A link's token is not valid: forged, altered, expired, or made for
     another purpose or another list."""
+
+
+# What a page may load: its own styles and images, no script (the subscribe
+# form adds its one script by hash), and forms posted to this site only.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @blueprint.app_context_processor
@@ -52,11 +72,7 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
     if request.endpoint and request.endpoint.startswith("pages.") and request.view_args:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -93,7 +109,9 @@ def _invalid_link(error: InvalidLink) -> tuple[str, int]:
 
 
 @blueprint.app_errorhandler(DBAPIError)
-def _store_failed(error: DBAPIError) -> tuple[str, int]:
+def store_failed(error: DBAPIError) -> tuple[str, int]:
+    """The page (logged as it must be) for a store error: 503 for one that
+    passes, 500 for others."""
     if error.connection_invalidated:
         # A pooled connection the database dropped (a restart); the pool
         # has been renewed, so the next request works.
@@ -146,11 +164,45 @@ def form_field(name: str) -> str:
 def chosen_categories(known: list[str]) -> str:
     """The segment key of the categories ticked in the form, each one of
     ``known``; raises ``InvalidField``."""
-    chosen = request.form.getlist("category")
-    for category in chosen:
-        if category not in known:
-            raise InvalidField("categories", f"{category[:40]!r} is not one of our categories")
-    return clean_categories(chosen)
+    return offered_choice(request.form.getlist("category"), known)
+
+
+@dataclass(frozen=True)
+class MailLimit:
+    """Where a request of a form that mails (subscribe, ask for a vote
+    link) stands to the rate limits."""
+
+    # Over the client's hourly limit: refuse it (429), and say after how many seconds.
+    retry_after: int = 0
+    # The address was mailed enough today: answer as usual, mail nothing,
+    # so that nobody learns more and nothing more is sent.
+    mailed_enough: bool = False
+
+
+def mail_limit(session: Session, config: Settings, email: str, now: dt.datetime) -> MailLimit:
+    """The request counted against the limits of the forms that mail (both
+    count against the same ones), and old hits pruned; where it stands."""
+    client = f"client:{request.remote_addr or 'unknown'}"
+    hourly = config.subscribe_limit_per_client
+    if not ratelimit.allow(session, client, limit=hourly, window=CLIENT_WINDOW, now=now):
+        wait = ratelimit.retry_after(session, client, window=CLIENT_WINDOW, now=now)
+        return MailLimit(retry_after=max(1, math.ceil(wait.total_seconds())))
+    daily = config.subscribe_limit_per_address
+    address = ratelimit.address_key(email)
+    if not ratelimit.allow(session, address, limit=daily, window=ADDRESS_WINDOW, now=now):
+        return MailLimit(mailed_enough=True)
+    ratelimit.prune(session, now)
+    return MailLimit()
+
+
+def too_many(retry_after: int) -> tuple[str, int, dict[str, str]]:
+    """The page of a form's request refused for its client's hourly limit."""
+    page, status = message(
+        "Too many requests",
+        "This network has sent too many requests. Please try again in an hour.",
+        status=429,
+    )
+    return page, status, {"Retry-After": str(retry_after)}
 
 
 def message(

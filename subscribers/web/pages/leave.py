@@ -11,10 +11,11 @@ from subscribers import consent
 from subscribers.web import spool
 from subscribers.web.busy import StoreBusy, write_now
 from subscribers.web.pages.common import blueprint, message, read_link, static_page
-from subscribers.web.state import engine, settings
+from subscribers.web.state import engine, settings, write
 from worker.domain.tokens import Purpose
 from worker.errors import driver_words
 from worker.now import process_now
+from worker.store.outbox import recording
 
 log = logging.getLogger("subscribers.web")
 
@@ -33,19 +34,24 @@ def unsubscribe(token: str) -> tuple[str, int] | str:
     signed token is what authorises it); no cookie, login or CSRF token.
 
     One statement, autocommitted: one round trip to the store, since mailbox
-    providers send these in bursts after every edition. While the store is
+    providers send these in bursts after every edition (with webhooks on,
+    one transaction, which writes the event too). While the store is
     busy it is tried again (:mod:`subscribers.web.busy`); if it still cannot
     be written, the request is queued on disk (:mod:`subscribers.web.spool`)
     and answered 200 all the same."""
     subscriber_id, _list, _issued = read_link(Purpose.UNSUBSCRIBE, token)
     now = process_now()
+    what = "one-click unsubscribe"
     try:
-        write_now(
-            engine(),
-            lambda store: consent.unsubscribe(store, subscriber_id, now),
-            wait=settings().web_write_wait,
-            what="one-click unsubscribe",
-        )
+        if recording(engine()):
+            write(lambda session: consent.unsubscribe(session, subscriber_id, now), what)
+        else:
+            write_now(
+                engine(),
+                lambda store: consent.unsubscribe(store, subscriber_id, now),
+                wait=settings().web_write_wait,
+                what=what,
+            )
     except (StoreBusy, OperationalError) as error:
         return _queue(subscriber_id, now, error)
     directory = settings().unsubscribe_spool_dir

@@ -1,4 +1,5 @@
-"""Preferences: the name, which categories come, and a pause of a few weeks."""
+"""Preferences: the name, which categories come, the reader's time zone,
+and a pause of a few weeks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 from flask import render_template, request
 from sqlalchemy.orm import Session
 
-from subscribers.roster import InvalidField, clean_name, known_categories
+from subscribers.roster import InvalidField, clean_name, clean_timezone, known_categories
 from subscribers.web.csrf import csrf_ok
 from subscribers.web.pages.common import (
     InvalidLink,
@@ -20,6 +21,7 @@ from subscribers.web.pages.common import (
 from subscribers.web.state import settings, write
 from worker.domain.segments import segment_categories
 from worker.domain.tokens import Purpose
+from worker.domain.zones import zone_groups
 from worker.now import process_now
 from worker.store.models import Subscriber
 
@@ -58,12 +60,23 @@ def _page(session: Session, subscriber_id: int) -> tuple[str, int] | str:
         chosen=set(segment_categories(subscriber.categories)),
         categories=known,
         pause_choices=PAUSE_CHOICES,
+        zone_groups=_zone_groups(subscriber.timezone),
+        list_zone=settings().digest_timezone,
         paused=paused,
         paused_until=f"{local.day} {local:%B %Y}" if local else "",
         saved=saved,
         error=error,
     )
     return (page, 400) if error else page
+
+
+def _zone_groups(chosen: str | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The zones the select offers by region, and a chosen zone the list
+    does not offer by name (``US/Pacific``, from an import) in a group of its own."""
+    groups = zone_groups()
+    if chosen is None or any(chosen in zones for _, zones in groups):
+        return groups
+    return (*groups, ("Other", (chosen,)))
 
 
 def _save(subscriber: Subscriber, known: list[str]) -> None:
@@ -73,9 +86,14 @@ def _save(subscriber: Subscriber, known: list[str]) -> None:
     pause = request.form.get("pause", "keep")
     if pause != "keep" and pause not in {str(weeks) for weeks in PAUSE_CHOICES}:
         raise InvalidField("pause", "choose one of the offered pauses")
+    # Blank is the list's zone (DIGEST_TIMEZONE), kept as none so that it
+    # follows the setting.
+    timezone = clean_timezone(form_field("timezone")) if "timezone" in request.form else None
     if "name" in request.form:
         # The owner's own say (the subscribe form cannot change a stored name).
         subscriber.name = clean_name(form_field("name") or None)
+    if "timezone" in request.form:
+        subscriber.timezone = timezone
     subscriber.categories = categories
     if pause != "keep":
         weeks = int(pause)

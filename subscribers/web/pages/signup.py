@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+from dataclasses import dataclass
 
-from flask import render_template, request
+from flask import Response, make_response, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session, sessionmaker
 
-from subscribers import consent, ratelimit
+from subscribers import consent
 from subscribers.roster import (
     Candidate,
     InvalidField,
     clean_name,
+    clean_timezone,
     known_categories,
     normalise_email,
 )
 from subscribers.web import busy
 from subscribers.web.outbox import send_later
 from subscribers.web.pages.common import (
+    PAGE_POLICY,
     blueprint,
     chosen_categories,
     form_field,
+    mail_limit,
     message,
     read_link,
     renderer,
+    too_many,
 )
 from subscribers.web.state import sessions, settings, write
 from worker.compose.message import Recipient
@@ -36,19 +44,39 @@ from worker.now import process_now
 from worker.render.renderer import Renderer
 from worker.store.models import Subscriber
 
-Answer = tuple[str, int] | str
 Welcome = tuple[Recipient, LatestSegment | None]
 
 
+# Fills the form's hidden time zone with the browser's. The page's policy
+# lets this one script run (by its hash); without it, or without
+# JavaScript, the field stays empty and the list's zone applies.
+ZONE_SCRIPT = (
+    'try{document.getElementById("timezone").value='
+    'Intl.DateTimeFormat().resolvedOptions().timeZone||""}catch(e){}'
+)
+_ZONE_POLICY = (
+    f"{PAGE_POLICY}; script-src "
+    f"'sha256-{base64.b64encode(hashlib.sha256(ZONE_SCRIPT.encode()).digest()).decode()}'"
+)
+
+
+@dataclass(frozen=True)
+class TooMany:
+    """A subscribe request refused: its client sent too many this hour.
+    Nothing was stored or sent."""
+
+    retry_after: int  # seconds until the client's next request is taken
+
+
 @blueprint.get("/")
-def home() -> str:
+def home() -> Response:
     with sessions()() as session:
         categories = known_categories(session)
-    return render_template("subscribe.html", categories=categories, form={}, chosen=[])
+    return _subscribe_page(categories)
 
 
 @blueprint.post("/subscribe")
-def subscribe() -> tuple[str, int] | str:
+def subscribe() -> ResponseReturnValue:
     """Record a subscribe request and mail what it calls for. The answer is
     the same whoever the address belongs to; only a refused request (a bad
     field, too many requests from one client) gets another."""
@@ -62,62 +90,73 @@ def subscribe() -> tuple[str, int] | str:
         email = normalise_email(form_field("email"))
         name = clean_name(form_field("name") or None)
         categories = chosen_categories(known)
+        timezone = _browser_zone(form_field("timezone"))
     except InvalidField as error:
-        page = render_template(
-            "subscribe.html",
-            categories=known,
-            form=request.form,
-            chosen=request.form.getlist("category"),
-            error=str(error),
-        )
-        return page, 400
+        return _subscribe_page(known, error=str(error))
+    refused = take_request(Candidate(email, name, categories, timezone))
+    if refused is not None:
+        return too_many(refused.retry_after)
+    return _check_inbox()
+
+
+def _subscribe_page(known: list[str], *, error: str | None = None) -> Response:
+    """The subscribe form (a 400 showing ``error`` with what was sent, if
+    given), with the policy that lets its time zone script run."""
+    page = render_template(
+        "subscribe.html",
+        categories=known,
+        form=request.form if error else {},
+        chosen=request.form.getlist("category") if error else [],
+        error=error,
+        zone_script=ZONE_SCRIPT,
+    )
+    response = make_response(page, 400 if error else 200)
+    response.headers["Content-Security-Policy"] = _ZONE_POLICY
+    return response
+
+
+def _browser_zone(sent: str) -> str | None:
+    """The zone the form's script took from the browser, if the IANA
+    database has it. The reader never saw the field and cannot correct it,
+    so a zone this machine does not know (Chrome's ``Etc/Unknown``, one
+    newer than its tzdata) is dropped, not refused: the list's applies."""
+    try:
+        return clean_timezone(sent)
+    except InvalidField:
+        return None
+
+
+def take_request(candidate: Candidate) -> TooMany | None:
+    """Record a subscribe request within the limits, and mail what it calls
+    for after the answer; :class:`TooMany` if its client is over its limit.
+    Every other request gets None, whoever the address belongs to (new,
+    pending, confirmed, suppressed, mailed enough today), so that its caller
+    answers them alike."""
     config = settings()
     now = process_now()
-    candidate = Candidate(email, name, categories)
-    refused, outcome, recipient = write(
+    too_many, outcome, recipient = write(
         lambda session: _record(session, config, candidate, now), "subscribe"
     )
-    if refused is not None:
-        return refused
     if outcome is not None and recipient is not None:
         _mail_outcome(config, outcome, recipient)
-    return _check_inbox()
+    return too_many
 
 
 def _record(
     session: Session, config: Settings, candidate: Candidate, now: dt.datetime
-) -> tuple[Answer | None, consent.SubscribeOutcome | None, Recipient | None]:
-    """Record a subscribe request within the limits: the answer if it is
-    refused, else what it led to and whom to mail."""
-    refused = _over_limit(session, config, candidate.email, now)
-    if refused is not None:
-        return refused, None, None
+) -> tuple[TooMany | None, consent.SubscribeOutcome | None, Recipient | None]:
+    """Record a subscribe request within the limits: whether its client is
+    over its limit, else what it led to and whom to mail."""
+    limit = mail_limit(session, config, candidate.email, now)
+    if limit.retry_after:
+        return TooMany(limit.retry_after), None, None
+    if limit.mailed_enough:
+        return None, None, None  # the usual answer, no mail
     consent.expire_pending(session, now, CONFIRM_WINDOW)
-    ratelimit.prune(session, now)
     outcome, subscriber = consent.subscribe(session, candidate, now)
     if subscriber is None:
         return None, outcome, None
     return None, outcome, Recipient(subscriber.id, subscriber.email, subscriber.name)
-
-
-def _over_limit(session: Session, config: Settings, email: str, now: dt.datetime) -> Answer | None:
-    """The answer to a request over a rate limit (None: within them): 429
-    for a client sending too many, the usual answer for an address mailed
-    enough today (no enumeration, nothing more sent)."""
-    client = f"client:{request.remote_addr or 'unknown'}"
-    hourly = config.subscribe_limit_per_client
-    if not ratelimit.allow(session, client, limit=hourly, window=dt.timedelta(hours=1), now=now):
-        return message(
-            "Too many requests",
-            "This network has sent too many subscribe requests. Please try again in an hour.",
-            status=429,
-        )
-    daily = config.subscribe_limit_per_address
-    if not ratelimit.allow(
-        session, ratelimit.address_key(email), limit=daily, window=dt.timedelta(days=1), now=now
-    ):
-        return _check_inbox()
-    return None
 
 
 def _mail_outcome(

@@ -22,6 +22,7 @@ from subscribers.web.outbox import wait_for_mail
 from tests.support.mailparts import parse_message
 from tests.support.sample import load_content
 from tests.support.smtpserver import Handler, free_port, smtp_server
+from tests.support.subscribers import add_confirmed
 from tests.support.webapp import serving
 from worker.config import PROJECT_ROOT, Settings
 from worker.deliver.editions import build_edition, start_edition
@@ -31,7 +32,7 @@ from worker.render.renderer import Renderer
 from worker.store.models import Subscriber, Vote
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "web"
-WIDTHS = (375, 1280)
+WIDTHS = (320, 375, 1280)
 
 
 @pytest.fixture
@@ -174,4 +175,45 @@ def test_a_subscribers_journey(
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.CONFIRMED
     press_the_button(page, unsubscribe_url, "You are unsubscribed", "unsubscribed", store)
     assert status_of(sessions, "grace@example.com").status == SubscriberStatus.UNSUBSCRIBED
+    page.close()
+
+
+def test_a_vote_from_a_comparisons_page(
+    browser: object,
+    site: tuple[str, Handler, sessionmaker[Session]],
+    request: pytest.FixtureRequest,
+) -> None:
+    """The page a digest's comparison title opens, its buttons, and the vote
+    link they have mailed, in the browser: the vote counts once the
+    subscriber presses the button of the mailed link."""
+    base, handler, sessions = site
+    store = request.node.callspec.params["engine"]
+    add_confirmed(sessions, "ada@example.com")
+    shoot(
+        browser,
+        f"{base}/compare/inkwell-notes-ai-vs-margin-copilot-vs-tallyhand",
+        "compare-3",
+        store,
+    )
+    seed = f"{base}/compare/claude-files-api-vs-claude-haiku-open-weights"
+    shoot(browser, seed, "compare", store)
+    page = browser.new_page(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
+    page.goto(seed)
+    assert page.title() == "Claude Files API vs Claude Haiku Open Weights · Weekly AI Tool Verdicts"
+    page.click("a.vote.ship >> nth=1")  # Claude Haiku Open Weights
+    page.wait_for_selector("text=Vote “Ship it”")
+    shoot_result(page, "vote-ask", store)
+    page.fill("#email", "ada@example.com")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Check your inbox")
+    with sessions() as session:
+        assert session.scalars(select(Vote.verdict)).all() == []
+    (mailed,) = received(handler, 1)
+    assert mailed["To"] == "ada@example.com"
+    vote_url = html_link(mailed, base, r"vote/[\w.-]+/claude-haiku-open-weights/ship")
+    press_the_button(page, vote_url, "your vote", "voted-from-site", store)
+    with sessions() as session:
+        assert session.scalars(select(Vote.verdict)).all() == ["ship"]
+    page.goto(seed)
+    assert page.is_visible("text=100% (1 of 1 votes)")
     page.close()

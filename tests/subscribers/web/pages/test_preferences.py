@@ -5,6 +5,7 @@ CSRF value, and what a pause does to the next edition."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from flask import Flask
@@ -71,6 +72,63 @@ def test_the_owner_changes_their_name_on_the_preferences_page(
     assert subscriber(sessions, "ada@example.com").name == "Ada Lovelace"  # type: ignore[union-attr]
     assert client.post(url, data={**form, "name": ""}).status_code == 200
     assert subscriber(sessions, "ada@example.com").name is None  # type: ignore[union-attr]
+
+
+def zones_offered(page: bytes) -> tuple[list[str], list[str]]:
+    """The zones the page's select offers, and the one selected."""
+    select = re.search(rb'<select id="timezone" name="timezone">(.*?)</select>', page, re.S)
+    assert select is not None
+    options = re.findall(r"<option( value=\"\")?( selected)?>([^<]*)</option>", select[1].decode())
+    return [text for _, _, text in options], [text for _, chosen, text in options if chosen]
+
+
+def test_the_reader_picks_their_time_zone_from_the_list(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "zoned@example.com")
+    url = f"/preferences/{token(settings, Purpose.PREFERENCES, subscriber_id)}"
+    page = client.get(url)
+    offered, selected = zones_offered(page.data)
+    # None stored: the list's zone (DIGEST_TIMEZONE) is preselected.
+    assert selected == ["The list's: Europe/Berlin"]
+    assert {"Asia/Singapore", "America/Los_Angeles", "Pacific/Kiritimati", "UTC"} <= {*offered}
+    assert "localtime" not in offered and "US/Pacific" not in offered
+    assert b'<optgroup label="Asia">' in page.data
+
+    form = {"csrf_token": csrf_of(page.data), "all": "1", "pause": "keep"}
+    saved = client.post(url, data={**form, "timezone": "Asia/Singapore"})
+    assert saved.status_code == 200 and b"Saved" in saved.data
+    assert zones_offered(saved.data)[1] == ["Asia/Singapore"]
+    assert subscriber(sessions, "zoned@example.com").timezone == "Asia/Singapore"  # type: ignore[union-attr]
+
+    # A zone that is not one, with another change: refused, nothing changed.
+    refused = client.post(url, data={**form, "timezone": "Mars/Olympus", "name": "Zed"})
+    assert refused.status_code == 400
+    assert b"timezone: &#39;Mars/Olympus&#39; is not a time zone" in refused.data
+    unchanged = subscriber(sessions, "zoned@example.com")
+    assert unchanged is not None and (unchanged.timezone, unchanged.name) == (
+        "Asia/Singapore",
+        None,
+    )
+
+    # The list's zone again: none stored, so it follows DIGEST_TIMEZONE.
+    assert client.post(url, data={**form, "timezone": ""}).status_code == 200
+    assert subscriber(sessions, "zoned@example.com").timezone is None  # type: ignore[union-attr]
+
+
+def test_a_stored_zone_the_list_does_not_offer_by_name_stays_chosen(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    # An old name, from an import: saving the page must not change it.
+    subscriber_id = add_confirmed(sessions, "old@example.com")
+    with sessions.begin() as session:
+        session.get(Subscriber, subscriber_id).timezone = "US/Pacific"  # type: ignore[union-attr]
+    url = f"/preferences/{token(settings, Purpose.PREFERENCES, subscriber_id)}"
+    page = client.get(url)
+    assert zones_offered(page.data)[1] == ["US/Pacific"]
+    form = {"csrf_token": csrf_of(page.data), "all": "1", "pause": "keep"}
+    assert client.post(url, data={**form, "timezone": "US/Pacific"}).status_code == 200
+    assert subscriber(sessions, "old@example.com").timezone == "US/Pacific"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,14 @@ link it mails, the welcome, and the limits on requests and mail."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import html
 import logging
+import math
 import re
+import time
 from dataclasses import replace
 from email.message import EmailMessage
 
@@ -168,6 +172,45 @@ def test_only_categories_a_choice_can_hold_are_offered(
         "/subscribe", data={"email": "odd@example.com", "category": "Design|Research"}
     )
     assert forged.status_code == 400 and b"is not one of our categories" in forged.data
+
+
+def test_the_form_takes_the_browsers_time_zone_with_the_one_script_its_policy_allows(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    page = client.get("/")
+    assert b'<input type="hidden" id="timezone" name="timezone" value="">' in page.data
+    found = re.search(rb"<script>(.*?)</script>", page.data, re.S)
+    assert found is not None and b"resolvedOptions().timeZone" in found[1]
+    digest = base64.b64encode(hashlib.sha256(found[1]).digest()).decode()
+    policy = page.headers["Content-Security-Policy"]
+    assert f"script-src 'sha256-{digest}'" in policy and "default-src 'none'" in policy
+    assert page.data.count(b"<script") == 1
+
+    answer = client.post(
+        "/subscribe", data={"email": "sg@example.com", "timezone": "Asia/Singapore"}
+    )
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert subscriber(sessions, "sg@example.com").timezone == "Asia/Singapore"  # type: ignore[union-attr]
+    # Without JavaScript the field is empty: the list's zone.
+    client.post("/subscribe", data={"email": "nojs@example.com", "timezone": ""})
+    assert subscriber(sessions, "nojs@example.com").timezone is None  # type: ignore[union-attr]
+
+    # A form refused for another field keeps the script and its policy.
+    refused = client.post("/subscribe", data={"email": "nope", "timezone": "Asia/Singapore"})
+    assert refused.status_code == 400 and b"email:" in refused.data
+    assert refused.headers["Content-Security-Policy"] == policy
+    assert b'name="timezone" value="Asia/Singapore"' in refused.data
+
+
+@pytest.mark.parametrize("zone", ["Etc/Unknown", "Mars/Olympus", "localtime", "<script>"])
+def test_a_zone_the_browser_made_up_is_dropped_not_refused(
+    client: FlaskClient, sessions: sessionmaker[Session], zone: str
+) -> None:
+    # The reader never saw the field and could not correct it.
+    answer = client.post("/subscribe", data={"email": "odd@example.com", "timezone": zone})
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    stored = subscriber(sessions, "odd@example.com")
+    assert stored is not None and stored.timezone is None
 
 
 def test_honeypot_answers_as_usual_and_stores_nothing(
@@ -355,6 +398,7 @@ def test_a_suppressed_subscriber_is_not_welcomed_by_a_second_click(
         ({"email": "ok@example.com", "category": "Developer Tools\r\nX: y"}, b"categories"),
         ({"email": "ok@example.com", "category": "c" * 10_000}, b"categories"),
         ({"email": "josé@example.com"}, b"email"),
+        ({"email": "ok@example.com", "timezone": "Europe/" + "x" * 10_000}, b"timezone"),
     ],
 )
 def test_hostile_subscribe_input_gets_a_clear_error_and_stores_nothing(
@@ -378,6 +422,7 @@ def test_an_internationalised_domain_is_stored_in_ascii(
 def test_a_burst_of_a_thousand_requests_from_one_client(
     client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
+    started = time.monotonic()
     answers = [
         client.post("/subscribe", data={"email": f"burst{n}@example.com"}).status_code
         for n in range(1000)
@@ -385,6 +430,10 @@ def test_a_burst_of_a_thousand_requests_from_one_client(
     limit = settings.subscribe_limit_per_client
     assert answers[:limit] == [200] * limit
     assert answers[limit:] == [429] * (1000 - limit)
+    # When to try again: once the first of them is an hour old.
+    again = client.post("/subscribe", data={"email": "later@example.com"})
+    since = math.ceil(time.monotonic() - started)
+    assert 3600 - since <= int(again.headers["Retry-After"]) <= 3600
     assert count(sessions, Subscriber) == limit  # refused requests stored nothing
     assert len(sent()) == limit
     # Another client is not affected.

@@ -4,13 +4,15 @@ only with the form's CSRF value."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.pages import count, csrf_of, token
+from tests.support.pages import body, count, csrf_of, sent, token
 from tests.support.subscribers import add_confirmed
 from worker.config import Settings
 from worker.domain.suppression import SuppressionReason
@@ -102,3 +104,92 @@ def test_only_subscribers_vote(
         assert b"This link is not valid" in answer.data
         assert b"no longer on the list" in answer.data
     assert count(sessions, Vote) == 0
+
+
+# A vote from the site (the comparison page's buttons): no link names the
+# voter, so the address that gets the digest is mailed its own vote link.
+ASK = "/vote/claude-files-api/ship"
+
+
+def test_a_vote_from_the_site_mails_the_subscriber_a_link_that_records_it(
+    client: FlaskClient, sessions: sessionmaker[Session]
+) -> None:
+    subscriber_id = add_confirmed(sessions, "voter@example.com")
+    form = client.get(ASK)
+    assert form.status_code == 200
+    assert b'name="email"' in form.data and b"(4 of 4)" in form.data
+    answer = client.post(ASK, data={"email": " Voter@Example.com "})
+    assert answer.status_code == 200 and b"Check your inbox" in answer.data
+    assert count(sessions, Vote) == 0  # asking records nothing
+    [mail] = sent()
+    assert mail["To"] == "voter@example.com"
+    assert mail["Subject"] == "Your vote on Claude Files API: Ship it"
+    found = re.search(
+        r"https://verdicts\.example(/vote/[\w.-]+/claude-files-api/ship)\s", body(mail)
+    )
+    assert found, body(mail)
+    path = found[1]
+    page = client.get(path)
+    assert page.status_code == 200 and b"record my vote" in page.data
+    client.post(path, data={"csrf_token": csrf_of(page.data)})
+    with sessions() as session:
+        votes = session.execute(select(Vote.subscriber_id, Vote.verdict)).all()
+    assert votes == [(subscriber_id, "ship")]
+
+
+@pytest.mark.parametrize("who", ["stranger", "pending", "unsubscribed", "suppressed"])
+def test_a_vote_from_the_site_mails_only_a_subscriber_and_answers_the_same(
+    client: FlaskClient, sessions: sessionmaker[Session], who: str
+) -> None:
+    add_confirmed(sessions, "voter@example.com")
+    subscribed = client.post(ASK, data={"email": "voter@example.com"})
+    assert len(sent()) == 1
+    if who != "stranger":
+        subscriber_id = add_confirmed(sessions, "other@example.com")
+        with sessions.begin() as session:
+            row = session.get(Subscriber, subscriber_id)
+            assert row is not None
+            if who == "suppressed":
+                session.add(Suppression(email=row.email, reason=SuppressionReason.COMPLAINT))
+            else:
+                row.status = who
+    answer = client.post(ASK, data={"email": "other@example.com"})
+    # Nobody learns from the answer whether an address is on the list.
+    assert (answer.status_code, answer.data) == (subscribed.status_code, subscribed.data)
+    assert len(sent()) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "status"),
+    [
+        (ASK, {"email": "not an address"}, 400),
+        (ASK, {"email": "voter@example.com", "website": "https://spam.example"}, 200),
+        ("/vote/claude-files-api/maybe", {"email": "voter@example.com"}, 404),
+        ("/vote/no-such-tool/ship", {"email": "voter@example.com"}, 404),
+    ],
+)
+def test_a_bad_vote_request_from_the_site_mails_nothing(
+    client: FlaskClient,
+    sessions: sessionmaker[Session],
+    path: str,
+    form: dict[str, str],
+    status: int,
+) -> None:
+    add_confirmed(sessions, "voter@example.com")
+    answer = client.post(path, data=form)
+    assert answer.status_code == status
+    assert sent() == [] and count(sessions, Vote) == 0
+
+
+def test_votes_asked_from_the_site_count_against_the_subscribe_forms_limits(
+    client: FlaskClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """An address gets at most SUBSCRIBE_LIMIT_PER_ADDRESS mails a day from
+    the site's forms together: nobody floods an inbox with either."""
+    add_confirmed(sessions, "voter@example.com")
+    limit = settings.subscribe_limit_per_address
+    client.post("/subscribe", data={"email": "voter@example.com"})  # "already subscribed"
+    answers = [client.post(ASK, data={"email": "voter@example.com"}) for _ in range(limit)]
+    assert len(sent()) == limit
+    assert {a.status_code for a in answers} == {200}
+    assert answers[-1].data == answers[0].data
