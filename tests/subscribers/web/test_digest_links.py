@@ -2,8 +2,10 @@
 HTML part, its text part and its List-Unsubscribe header, as composed for a
 real subscriber) are followed against the subscriber app over HTTP: a link
 on SITE_URL answers 200 (a one-click unsubscribe's GET is the page with its
-button), any other is an https URL the configuration or the content gives (a
-tool's homepage, a comparison's ``url:`` or COMPARE_URL), never fetched.
+button), or, a counted link (``/r/…``, CLICK_COUNTS), 302 to the destination
+it names, which is then held to the same rules; any other is an https URL
+the configuration or the content gives (a tool's homepage, a comparison's
+``url:`` or COMPARE_URL), never fetched.
 
 The messages carry SITE_URL (https://verdicts.example); the app is served on
 loopback and each link is asked for there, with the same path and query."""
@@ -37,6 +39,7 @@ from tests.support.webapp import serving
 from worker.config import Settings
 from worker.deliver.editions import build_edition
 from worker.deliver.runner import send_edition
+from worker.domain.clicks import destination_of
 from worker.domain.editorial import read_edition_file
 from worker.domain.markdown import outline
 from worker.domain.states import SubscriberStatus
@@ -56,6 +59,7 @@ PAGES = (
     "/vote/",
     "/u/",
     "/preferences/",
+    "/r/",  # the content's links, counted (CLICK_COUNTS)
 )
 
 
@@ -93,13 +97,18 @@ class _Unfollowed(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_Unfollowed())
 
 
-def get(url: str) -> tuple[int, bytes]:
-    """GET ``url``: the status and body, whatever the status."""
+def get(url: str) -> tuple[int, bytes, str | None]:
+    """GET ``url``: the status, body and Location, whatever the status."""
     try:
         with _OPENER.open(url, timeout=30) as answer:
-            return int(answer.status), bytes(answer.read())
+            return int(answer.status), bytes(answer.read()), answer.headers["Location"]
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, error.read(), error.headers["Location"]
+
+
+def where(url: str) -> str:
+    """Where a link leads: a counted link's destination, any other itself."""
+    return destination_of(url, SITE) or url
 
 
 def follow(urls: Iterable[str], served: str, external: set[str], list_domain: str) -> set[str]:
@@ -107,9 +116,13 @@ def follow(urls: Iterable[str], served: str, external: set[str], list_domain: st
     app at ``served``; the paths of those on the site."""
     paths: set[str] = set()
     for url in urls:
-        if url.startswith(f"{SITE}/"):
+        if url.startswith(f"{SITE}/r/"):
+            status, _, location = get(f"{served}{url[len(SITE) :]}")
+            assert (status, location) == (302, where(url)), url
+            paths |= {"/r/", *follow([location], served, external, list_domain)}
+        elif url.startswith(f"{SITE}/"):
             path = url[len(SITE) :]
-            status, page = get(f"{served}{path}")
+            status, page, _ = get(f"{served}{path}")
             assert status == 200, f"{url}: {status}"
             if path.startswith("/u/"):  # the one-click URL: a GET shows its button
                 assert b'<form method="post"' in page, url
@@ -211,9 +224,12 @@ def test_comparisons_link_where_the_content_or_compare_url_says(
     messages = [parse_message(sent.data) for sent in outbox]
     assert len(messages) == 8
     urls = list(dict.fromkeys(url for message in messages for url in links_of(message)))
-    assert own[1] in urls
-    assert "https://main.example/c/claude-files-api-vs-claude-haiku-open-weights?via=digest" in urls
-    assert f"https://main.example/c/{own[0]}?via=digest" not in urls
+    targets = [where(url) for url in urls]
+    assert own[1] in targets
+    assert (
+        "https://main.example/c/claude-files-api-vs-claude-haiku-open-weights?via=digest" in targets
+    )
+    assert f"https://main.example/c/{own[0]}?via=digest" not in targets
     with serving(create_app(settings, sessions=sessions)) as served:
         paths = follow(urls, served, external_urls(sessions, settings), settings.list_domain)
     assert not any(path.startswith("/compare/") for path in paths)
