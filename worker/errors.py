@@ -24,6 +24,7 @@
     ├── worker.editor.lint.spamcheck.SpamCheckError  SpamAssassin is missing or failed
     ├── worker.editor.refs.ContentError              content named is unknown, or cannot go
     ├── worker.deliver.editions.EditionStateError    the edition's state forbids it
+    ├── worker.ops.report.NothingToReport            no edition went out to report on
     ├── subscribers.roster.InvalidField              a subscriber's field is invalid
     ├── subscribers.admin.ListError                  a list change that cannot be made
     ├── subscribers.intake.dsn.MessageError          a mailed report that cannot be read
