@@ -4,6 +4,7 @@ and implicit TLS; PIPELINING and not; refusals, drops, stalls and pools."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -222,6 +223,30 @@ def test_dots_at_line_starts_survive_the_pipelined_path(handler: Handler, smtp_p
     assert handler.envelopes[0].original_content.endswith(
         b".starts with a dot\r\n..two dots\r\n.\r\nend\r\n"
     )
+
+
+def test_a_rate_limit_paces_the_whole_pool(handler: Handler, smtp_port: int) -> None:
+    """``?rate=`` holds the next message back, not a transaction open: with
+    two connections and a burst of one, six messages take five intervals."""
+    url = f"smtp://127.0.0.1:{smtp_port}?starttls=off&connections=2&rate=20&burst=1"
+    backend = backend_from_url(url)
+    began = time.monotonic()
+    with backend:
+        results = backend.send_batch([message(n) for n in range(6)])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 6
+    assert time.monotonic() - began >= 5 / 20
+    assert len(handler.envelopes) == 6
+
+
+def test_a_server_without_pipelining_over_a_pool(handler: Handler, smtp_port: int) -> None:
+    handler.pipelining = False
+    handler.replies = {"reader4@example.com": "550 5.1.1 no such user"}
+    backend = backend_from_url(f"smtp://127.0.0.1:{smtp_port}?starttls=off&connections=3")
+    with backend:
+        results = backend.send_batch([message(n) for n in range(9)])
+    assert [r.outcome for r in results].count(Outcome.ACCEPTED) == 8
+    assert results[4].outcome == Outcome.PERMANENT
+    assert handler.connections == 3
 
 
 def test_starttls_and_auth(tls, handler: Handler) -> None:  # type: ignore[no-untyped-def]

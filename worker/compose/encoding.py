@@ -13,8 +13,17 @@ def quoted_printable(text: str) -> bytes:
 
 
 def quoted_printable_lines(text: str) -> bytes:
-    """Quoted-printable of ``text`` whose newlines are already plain."""
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    """Quoted-printable of ``text`` whose newlines are already plain.
+
+    A dot that begins a line is encoded (``=2E``, the same character once
+    decoded), so that no line of a body needs SMTP's dot-stuffing: the
+    sender writes a message as it is, without copying it to double dots."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    if encoded.startswith(b"."):
+        encoded = b"=2E" + encoded[1:]
+    if b"\n." in encoded:
+        encoded = encoded.replace(b"\n.", b"\n=2E")
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def normalise(text: str) -> str:

@@ -153,7 +153,8 @@ def compose_message(
     sender = envelope_sender(settings, edition, recipient.subscriber_id)
     fields = message_fields(parts, recipient, links, settings, test) if with_fields else None
     signed = dkim.sign(data, dkim.signers(settings), now)
-    return OutgoingMessage(sender, recipient.email, signed, message_id, fields)
+    # Quoted-printable lines never begin with a dot (worker.compose.encoding).
+    return OutgoingMessage(sender, recipient.email, signed, message_id, fields, dot_free=True)
 
 
 def compose_notice(

@@ -158,7 +158,9 @@ class MessageTemplate:
             if self.with_fields
             else None
         )
-        return OutgoingMessage(sender, recipient.email, data, message_id, fields)
+        # Headers fold with a space, and quoted-printable lines never begin
+        # with a dot (worker.compose.encoding): no line of data does.
+        return OutgoingMessage(sender, recipient.email, data, message_id, fields, dot_free=True)
 
 
 class _LineChunks:

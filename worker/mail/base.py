@@ -46,6 +46,9 @@ class OutgoingMessage:
     data: bytes  # the whole message, CRLF line endings
     message_id: str
     fields: MessageFields | None = None
+    # No line of ``data`` begins with a dot (the composer's template makes
+    # sure of it): SMTP sends it without looking for dots to double.
+    dot_free: bool = False
 
 
 class Outcome(enum.StrEnum):

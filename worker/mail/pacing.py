@@ -28,16 +28,21 @@ class RateLimit:
         self._tokens = float(self.burst)
         self._last = clock()
 
-    def wait(self) -> None:
-        """Block until one message may go."""
+    def take(self) -> float:
+        """Take one message's token if there is one now (0.0); otherwise
+        the seconds until there will be, taking nothing."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if self._tokens < 1:
-            self._sleep((1 - self._tokens) / self.rate)
-            self._last = self._clock()
-            self._tokens = 1.0
-        self._tokens -= 1
+        if self._tokens < 1 - 1e-9:  # a sleep of exactly the delay refills one
+            return (1 - self._tokens) / self.rate
+        self._tokens = max(0.0, self._tokens - 1)
+        return 0.0
+
+    def wait(self) -> None:
+        """Block until one message may go."""
+        while (delay := self.take()) > 0:
+            self._sleep(delay)
 
     def paced(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
