@@ -15,7 +15,8 @@
     ├── RenderError                                  a template or MJML failed to render
     ├── MailError                                    a mail backend is misconfigured or down
     │   ├── worker.deliver.notices.NoticeNotSent     a notice was not accepted
-    │   └── worker.mail.smtp._SenderRefused          the server refused our sender
+    │   └── worker.mail.smtppool._Failed             an SMTP connection cannot go on
+    ├── worker.compose.signing.SigningProcessError   a DKIM signing process failed
     ├── worker.domain.documents.DocumentError        JSON or YAML refused (aliases, depth, NaN)
     ├── worker.domain.tokens.BadToken                a forged, altered or expired token
     ├── worker.ingest.launches.Skip                  a feed entry that cannot be stored

@@ -12,10 +12,11 @@ the body hash starts from a state kept per segment
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import secrets
-from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import format_datetime
 
 from worker.compose import dkim
@@ -97,9 +98,17 @@ class MessageTemplate:
         self._signers = dkim.signers(settings)
         self._body_order = [p for p in self._pieces if isinstance(p, str) and p in self._bodies]
         self._body_hash = None
+        # The signed header fields, canonicalised once but for the reader's
+        # own (named by their piece): a message's are joined, not parsed.
+        self._to_sign: list[bytes | str] = []
         if self._signers:
             body_at = serialised.index(b"\r\n\r\n") + 4
             self._body_hash = dkim.BodyHash(self._fixed_body(split, body_at))
+            fields = dkim.fields_to_sign(serialised[: body_at - 4])
+            self._to_sign = [
+                name.decode() if name.decode() in headers else dkim.relaxed_field(field)
+                for name, field in fields.items()
+            ]
 
     def _fixed_body(self, split: list[bytes], body_at: int) -> list[bytes]:
         """The message body's fixed pieces, around the lines of the text and
@@ -124,8 +133,18 @@ class MessageTemplate:
         assert fixed is not None  # the sentinel bodies come after the headers
         return fixed
 
+    @property
+    def signs(self) -> bool:
+        """Whether its messages carry DKIM signatures (made by :meth:`Unsigned.signed`)."""
+        return self._body_hash is not None
+
     def compose(self, recipient: Recipient, now: dt.datetime) -> OutgoingMessage:
         """The same bytes :func:`compose_message` gives for ``recipient``."""
+        return self.unsigned(recipient, now).signed()
+
+    def unsigned(self, recipient: Recipient, now: dt.datetime) -> Unsigned:
+        """``recipient``'s message before its DKIM signatures: what a sender
+        composes on its own thread, leaving the signing to others."""
         links = recipient_links(self.settings, recipient.subscriber_id, now)
         message_id = sent_message_id(
             self.edition, recipient.subscriber_id, self.settings, now, self.test
@@ -134,25 +153,20 @@ class MessageTemplate:
         if date[0] != now:  # a worker composes a whole batch at one time
             date = self._date = (now, header_line("Date", format_datetime(now)))
         filled = {name: body.filled(links) for name, body in self._bodies.items()}
-        per_recipient: dict[str, Callable[[], bytes]] = {
-            "To": lambda: to_line(recipient),
-            "Date": lambda: date[1],
-            "Message-ID": lambda: header_line("Message-ID", message_id),
-            "List-Unsubscribe": lambda: uri_list_line("List-Unsubscribe", links.unsubscribe_uris),
-            "text": lambda: self._bodies["text"].joined(filled["text"]),
-            "html": lambda: self._bodies["html"].joined(filled["html"]),
+        made = {
+            "To": to_line(recipient),
+            "Date": date[1],
+            "Message-ID": header_line("Message-ID", message_id),
+            "List-Unsubscribe": uri_list_line("List-Unsubscribe", links.unsubscribe_uris),
+            "text": self._bodies["text"].joined(filled["text"]),
+            "html": self._bodies["html"].joined(filled["html"]),
         }
-        data = b"".join(
-            piece if isinstance(piece, bytes) else per_recipient[piece]() for piece in self._pieces
-        )
+        data = b"".join(p if isinstance(p, bytes) else made[p] for p in self._pieces)
         sender = (
             envelope_sender(self.settings, self.edition, recipient.subscriber_id)
             if self.settings.verp
             else self.envelope_from
         )
-        if self._body_hash is not None:
-            fills = [line for name in self._body_order for line in filled[name]]
-            data = dkim.signed(data, self._signers, self._body_hash.digest(fills), now)
         fields = (
             message_fields(self.parts, recipient, links, self.settings, self.test)
             if self.with_fields
@@ -160,7 +174,57 @@ class MessageTemplate:
         )
         # Headers fold with a space, and quoted-printable lines never begin
         # with a dot (worker.compose.encoding): no line of data does.
-        return OutgoingMessage(sender, recipient.email, data, message_id, fields, dot_free=True)
+        message = OutgoingMessage(sender, recipient.email, data, message_id, fields, dot_free=True)
+        if not self.signs:
+            return Unsigned(message, self, [], now, {})
+        fills = [line for name in self._body_order for line in filled[name]]
+        return Unsigned(message, self, fills, now, made)
+
+    @property
+    def fixed_body(self) -> list[bytes]:
+        """The body's fixed pieces, between which the reader's lines go:
+        what a signing process keeps per segment (worker.compose.signing)."""
+        return self._body_hash.fixed if self._body_hash is not None else []
+
+    def signed_fields(self, unsigned: Unsigned) -> bytes:
+        """``unsigned``'s signed header fields, canonicalised: the segment's
+        own made once, the reader's made now."""
+        lines = unsigned.lines
+        return b"".join(
+            dkim.relaxed_field(lines[piece]) if isinstance(piece, str) else piece
+            for piece in self._to_sign
+        )
+
+    def signature_lines(self, unsigned: Unsigned) -> bytes:
+        """``unsigned``'s DKIM-Signature lines, made here (the body hash
+        from the segment's kept state)."""
+        assert self._body_hash is not None
+        bh = self._body_hash.digest(unsigned.fills)
+        timestamp = int(unsigned.now.timestamp())
+        return dkim.signature_lines(self._signers, self.signed_fields(unsigned), bh, timestamp)
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """A composed message whose DKIM signatures are still to be made, with
+    what makes them: its own header lines and the reader's lines of its
+    body (for the body hash)."""
+
+    message: OutgoingMessage
+    template: MessageTemplate
+    fills: list[bytes]
+    now: dt.datetime
+    lines: dict[str, bytes]  # its own header lines (To, Date, …), by template piece
+
+    def signed(self) -> OutgoingMessage:
+        """The message as it goes out: signed here when its template signs."""
+        if not self.template.signs:
+            return self.message
+        return self.with_signatures(self.template.signature_lines(self))
+
+    def with_signatures(self, lines: bytes) -> OutgoingMessage:
+        """The message with its DKIM-Signature ``lines`` in front."""
+        return dataclasses.replace(self.message, data=lines + self.message.data)
 
 
 class _LineChunks:

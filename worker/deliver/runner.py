@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.compose import dkim
 from worker.compose.ids import EditionRef
 from worker.compose.message import SegmentParts
-from worker.compose.template import MessageTemplate
+from worker.compose.signing import SigningPool
+from worker.compose.template import MessageTemplate, Unsigned
 from worker.config import Settings
 from worker.deliver.claims import Batch, Claimed, Cursor, claim, claimed_batch, release, renew
 from worker.deliver.editions import edition_counts, start_edition
@@ -87,6 +89,7 @@ class Worker:
         self._leaser = ThreadPoolExecutor(1, thread_name_prefix="lease")
         self._ahead: Future[list[int]] | None = None
         self._cursor: Cursor = {}
+        self._signing: SigningPool | None = None
 
     def run(self, *, until_idle: bool = False) -> SendReport:
         """Work until stopped; with ``until_idle``, until nothing is due now.
@@ -105,6 +108,8 @@ class Worker:
         finally:
             self._release_ahead()
             self._leaser.shutdown()
+            if self._signing is not None:
+                self._signing.close()
             self.backend.close()
         return self.report
 
@@ -171,25 +176,32 @@ class Worker:
         templates = self._templates_for(batch)
         failed: dict[int, SendResult] = {}
 
-        def composed() -> Iterator[OutgoingMessage]:
+        def cannot(index: int, error: Exception) -> None:
+            # Whatever one recipient's data does to the composer, it must
+            # not stall the batch (or the edition) for the others.
+            log.error(
+                "delivery cannot be composed",
+                extra={"delivery_id": batch[index].delivery_id, "error": str(error)},
+            )
+            failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
+
+        def composed() -> Iterator[tuple[int, Unsigned]]:
             # Composed as the backend takes them: sending overlaps composing.
             for index, claimed in enumerate(batch):
-                # Whatever one recipient's data does to the composer, it must
-                # not stall the batch (or the edition) for the others.
                 try:
-                    message = templates[claimed.segment_id].compose(claimed.recipient, now)
+                    yield index, templates[claimed.segment_id].unsigned(claimed.recipient, now)
                 except Exception as error:
-                    log.error(
-                        "delivery cannot be composed",
-                        extra={"delivery_id": claimed.delivery_id, "error": str(error)},
-                    )
-                    failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
-                    continue
-                yield message
+                    cannot(index, error)
 
+        messages: Iterator[OutgoingMessage]
+        if any(t.signs for t in templates.values()):
+            # Signed by other threads a little ahead of this one (DKIM).
+            messages = self._signing_pool().signed(unsigned for _, unsigned in composed())
+        else:
+            messages = (unsigned.message for _, unsigned in composed())
         try:
             self.backend.open()
-            sent = iter(self.backend.send_batch(self.backend.paced(composed())))
+            sent = iter(self.backend.send_batch(self.backend.paced(messages)))
         except MailError as error:
             # Unreachable, or a refused API token: nothing went out.
             with self.sessions.begin() as session:
@@ -200,6 +212,11 @@ class Worker:
         if None in results or next(sent, None) is not None:
             raise MailError(f"{type(self.backend).__name__} did not answer once per message")
         return [r for r in results if r is not None]
+
+    def _signing_pool(self) -> SigningPool:
+        if self._signing is None:
+            self._signing = SigningPool(dkim.signing_keys(self.settings))
+        return self._signing
 
     def _cannot_send(self, error: MailError) -> None:
         """Report a backend that cannot send: raise in a run until idle,

@@ -63,7 +63,9 @@ class _Action(enum.Enum):
     GIVE_UP = "retire from the batch and hand the messages back"
 
 
-class _Failed(Exception):
+class _Failed(MailError):
+    """A connection cannot go on: what to do about its messages, and why."""
+
     def __init__(self, action: _Action, code: int | None, text: str) -> None:
         super().__init__(text)
         self.action, self.code, self.text = action, code, text

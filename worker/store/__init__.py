@@ -103,6 +103,14 @@ def make_engine(database_url: str, *, create: bool = True, **kwargs: Any) -> Eng
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            if engine.url.database not in (None, "", ":memory:"):
+                # WAL: readers (the web app, status) never wait on the
+                # worker's writes, and a commit appends to the log instead
+                # of rewriting pages. synchronous=NORMAL syncs at checkpoints
+                # only: a killed process loses nothing committed; a power cut
+                # may lose the last commits, never the store (docs/decisions.md).
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
     return engine
