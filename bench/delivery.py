@@ -1,17 +1,26 @@
-"""Delivery benchmark: the whole engine against Postfix's smtp-sink.
+"""Delivery benchmark: the whole engine against Postfix's smtp-sink, as a
+ratio to Postfix's own smtp-source in the same run.
 
-For each store (SQLite, PostgreSQL) it creates N subscribers, builds the
-demo week's edition, materialises the deliveries and runs `digest worker`
-processes until the edition is sent (store, claim, compose, send, record),
-then prints messages per second end to end and each worker's peak RSS. In
-the same run, against the same sink with the same number of connections,
-it times `smtp-source -d` with the same message size, and a naive sender
-(one EmailMessage and one smtplib.send_message per recipient, one thread per
-connection).
+For each run and store (SQLite, PostgreSQL) it creates N subscribers,
+builds the demo week's edition and materialises the deliveries (timed),
+then sends it with `digest worker` processes (or `digest send`, with
+``--via send``) into smtp-sink: store, claim, compose, send, record. With
+``--dkim KEY.pem`` the same edition is sent again, signed (RSA 2048), after
+its deliveries are reset, so that signed and unsigned share a run. Then, in
+the same run and into the same sink, `smtp-source -d` sends as many messages
+of the same size over the same number of connections, and a naive sender
+(one EmailMessage and one smtplib.send_message per recipient) a few.
 
-    .venv/bin/python bench/delivery.py --subscribers 100000
-    .venv/bin/python bench/delivery.py --subscribers 1000000 --stop-after 100000  # RSS at 1M
-    .venv/bin/python bench/delivery.py --dkim key.pem  # the cost of signing each message
+Each run prints a line per variant: messages, size, workers × connections,
+our rate, smtp-source's, the ratio, our CPU per message (the worker
+processes and their signing processes), each worker's peak RSS (and its
+signing processes'), and signed/unsigned. The runs are all printed, then
+their medians.
+
+    .venv/bin/python bench/delivery.py --subscribers 100000 --connections 2,8 --runs 3
+    .venv/bin/python bench/delivery.py --stores postgresql --workers 2
+    .venv/bin/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000
+    .venv/bin/python bench/delivery.py --dkim key.pem  # signed against unsigned
 
 smtp-sink and smtp-source come from Debian's postfix package (bench/setup.sh
 installs it without starting the Postfix daemon).
@@ -26,6 +35,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -37,7 +47,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from scratch import add_subscribers, free_port, store
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.compose.ids import EditionRef
@@ -45,12 +55,12 @@ from worker.compose.message import Recipient, SegmentParts
 from worker.compose.template import MessageTemplate
 from worker.config import PROJECT_ROOT, Settings, load_settings
 from worker.deliver.editions import build_edition, edition_counts, start_edition
-from worker.domain.states import DeliveryStatus
+from worker.domain.states import DeliveryStatus, EditionStatus
 from worker.domain.weeks import Week
 from worker.ingest.importer import import_file
 from worker.render.renderer import Renderer
 from worker.store import make_engine, session_factory, upgrade
-from worker.store.models import Delivery, EditionSegment
+from worker.store.models import Delivery, Edition, EditionSegment
 
 WEEK = Week(2026, 48)
 
@@ -106,9 +116,10 @@ def message_size(sessions: sessionmaker[Session], settings: Settings) -> int:
 
 @dataclass(frozen=True)
 class WorkerRun:
-    wall: float  # seconds until the last worker exited
+    wall: float  # seconds until the last process exited
     peaks_kb: list[int]  # each worker's peak RSS
-    cpu: list[float]  # each worker's user + system seconds
+    helper_peaks_kb: list[int]  # each signing process's peak RSS
+    cpu: float  # user + system seconds of the workers and their children
 
 
 def run_workers(
@@ -119,9 +130,11 @@ def run_workers(
     batch_size: int,
     stop_after: int | None,
     dkim_key: str | None,
+    via: str,
 ) -> WorkerRun:
-    """Run worker processes until the edition is sent (or ``stop_after``
-    messages went out: then SIGTERM, which finishes the batch in hand)."""
+    """Run worker processes (or one `digest send`) until the edition is sent,
+    or until ``stop_after`` messages went out: then SIGTERM, which finishes
+    the batch in hand."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -130,18 +143,21 @@ def run_workers(
     }
     if dkim_key:
         env["DKIM_PRIVATE_KEY_FILE"] = dkim_key
+    command = ["send", "--week", str(WEEK)] if via == "send" else ["worker", "--once"]
     began = time.perf_counter()
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "worker", "worker", "--once", "--id", f"bench{n}"],
+            [sys.executable, "-m", "worker", *command]
+            + (["--id", f"bench{n}"] if via == "worker" else []),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for n in range(workers)
+        for n in range(workers if via == "worker" else 1)
     ]
     peaks = [0] * len(processes)
-    cpu = [0.0] * len(processes)
+    helpers: dict[int, int] = {}
+    cpu = 0.0
     done: set[int] = set()
     engine = make_engine(url)
     stopping = False
@@ -151,10 +167,13 @@ def run_workers(
             if n in done:
                 continue
             peaks[n] = max(peaks[n], high_water_kb(p.pid))
+            for child in children(p.pid):
+                helpers[child] = max(helpers.get(child, 0), high_water_kb(child))
             pid, _, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 done.add(n)
-                cpu[n] = usage.ru_utime + usage.ru_stime
+                # A worker waits for its signing processes: their time is in its children's.
+                cpu += usage.ru_utime + usage.ru_stime
         # Counting scans the delivery table: twice a second at most, and only
         # when it decides something, or it would load the store it measures.
         if stop_after and not stopping and time.monotonic() - counted >= 0.5:
@@ -165,7 +184,38 @@ def run_workers(
                     p.send_signal(signal.SIGTERM)  # each finishes its batch and exits
         time.sleep(0.05)
     engine.dispose()
-    return WorkerRun(time.perf_counter() - began, peaks, cpu)
+    return WorkerRun(time.perf_counter() - began, peaks, list(helpers.values()), cpu)
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its signing processes)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def reset(url: str) -> None:
+    """The edition as it was before its send: every delivery queued again."""
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(Delivery)
+            .where(Delivery.status != DeliveryStatus.QUEUED)
+            .values(
+                status=DeliveryStatus.QUEUED,
+                attempts=0,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
+                last_code=None,
+                last_error=None,
+                sent_at=None,
+            )
+        )
+        connection.execute(update(Edition).values(status=EditionStatus.SENDING, sent_at=None))
+    engine.dispose()
 
 
 def sent_count(engine: Engine) -> int:
@@ -242,6 +292,74 @@ def naive(port: int, sessions: sessionmaker[Session], count: int, connections: i
     return count / (time.perf_counter() - began)
 
 
+@dataclass(frozen=True)
+class Row:
+    run: int
+    store: str
+    variant: str  # "unsigned" or "signed"
+    workers: int
+    connections: int  # per worker
+    sent: int
+    size: int
+    rate: float
+    source: float
+    cpu_us: float
+    peaks_mb: list[float]
+    helper_peaks_mb: list[float]
+    materialise: float
+    signed_ratio: float | None = None
+
+
+def print_row(row: Row) -> None:
+    peaks = "/".join(f"{p:.0f}" for p in row.peaks_mb)
+    helpers = "/".join(f"{p:.0f}" for p in row.helper_peaks_mb) or "-"
+    signed = f"{row.signed_ratio:.2f}x" if row.signed_ratio is not None else "-"
+    print(
+        f"{row.run:>3} {row.store:<10} {row.variant:<8} {row.workers}x{row.connections:<3} "
+        f"{row.sent:>9,} {row.size:>7,} {row.rate:>8.0f} {row.source:>8.0f} "
+        f"{row.rate / row.source:>6.2f}x {row.cpu_us:>7.0f} {peaks:>9} {helpers:>7} "
+        f"{row.materialise:>7.2f} {signed:>7}",
+        flush=True,
+    )
+
+
+HEADER = (
+    "run store      variant  w x c   messages    size  msg/s  source/s  ratio  "
+    "CPU us  RSS MB  sign MB  mat. s  signed"
+)
+
+
+def medians(rows: list[Row]) -> None:
+    """The median of each figure over the runs, per store, variant and shape."""
+    print("\nmedians of the runs:")
+    print(HEADER)
+    keys = dict.fromkeys((r.store, r.variant, r.workers, r.connections) for r in rows)
+    for key in keys:
+        same = [r for r in rows if (r.store, r.variant, r.workers, r.connections) == key]
+        ratios = [r.signed_ratio for r in same if r.signed_ratio is not None]
+        median = Row(
+            0,
+            key[0],
+            key[1],
+            key[2],
+            key[3],
+            int(statistics.median(r.sent for r in same)),
+            same[0].size,
+            statistics.median(r.rate for r in same),
+            statistics.median(r.source for r in same),
+            statistics.median(r.cpu_us for r in same),
+            [statistics.median(max(r.peaks_mb) for r in same)],
+            (
+                [statistics.median(max(r.helper_peaks_mb) for r in same if r.helper_peaks_mb)]
+                if any(r.helper_peaks_mb for r in same)
+                else []
+            ),
+            statistics.median(r.materialise for r in same),
+            statistics.median(ratios) if ratios else None,
+        )
+        print_row(median)
+
+
 def peak_rss_mb() -> float:
     import resource
 
@@ -255,56 +373,86 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (PostgreSQL)")
-    parser.add_argument("--connections", type=int, default=1, help="SMTP connections per worker")
+    parser.add_argument("--connections", default="2", help="SMTP connections per worker, e.g. 2,8")
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--via", choices=("worker", "send"), default="worker")
     parser.add_argument(
         "--stop-after",
         type=int,
         default=None,
         help="stop the workers after this many sends (for RSS at 1M)",
     )
-    parser.add_argument("--naive", type=int, default=2000, help="messages for the naive baseline")
-    parser.add_argument("--dkim", metavar="KEY.pem", help="sign every message with this RSA key")
+    parser.add_argument("--naive", type=int, default=500, help="messages for the naive baseline")
+    parser.add_argument("--dkim", metavar="KEY.pem", help="also send signed with this RSA key")
     args = parser.parse_args()
+    shapes = [int(c) for c in args.connections.split(",")]
 
     print(
-        f"{args.subscribers:,} subscribers, batches of {args.batch_size}, "
-        f"{args.connections} connection(s) per worker" + (", DKIM on" if args.dkim else "")
+        f"{args.subscribers:,} subscribers, batches of {args.batch_size}, via digest {args.via}, "
+        f"{args.runs} run(s)" + (", signed and unsigned" if args.dkim else "")
     )
-    with smtp_sink() as port:
-        for kind in args.stores.split(","):
-            # One worker on SQLite: it has one writer at a time.
-            workers = 1 if kind == "sqlite" else args.workers
-            connections = workers * args.connections
-            with store(kind) as url:
-                sessions, settings, materialise = prepare(url, args.subscribers)
-                size = message_size(sessions, settings)
-                run = run_workers(
-                    url,
-                    port,
-                    workers,
-                    args.connections,
-                    args.batch_size,
-                    args.stop_after,
-                    args.dkim,
-                )
-                sent = edition_counts(sessions, 1).sent
-                rate = sent / run.wall
-                source = smtp_source(port, size, min(sent, 50_000), connections)
-                # The naive sender at its best: more threads only slow it (GIL).
-                baseline = naive(port, sessions, args.naive, 1)
-                sessions.kw["bind"].dispose()
-            print(f"\n[{kind}] {workers} worker(s), {sent:,} messages of {size:,} bytes")
-            print(f"  materialise (INSERT ... SELECT):    {materialise:8.2f} s")
-            print(f"  engine end to end:                  {rate:8.0f} msg/s")
-            print(f"  smtp-source -d, same size, {connections} conn: {source:8.0f} msg/s")
-            print(f"  naive, EmailMessage + send_message, 1 conn: {baseline:8.0f} msg/s")
-            print(f"  engine / smtp-source:               {rate / source:8.2f}x")
-            print(f"  engine / naive:                     {rate / baseline:8.1f}x")
-            print(f"  worker CPU per message:             {sum(run.cpu) / sent * 1e6:8.0f} us")
-            peaks = ", ".join(f"{p / 1024:.0f} MB" for p in run.peaks_kb)
-            print(f"  peak RSS per worker:                {peaks}")
-    print(f"\n  peak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
+    print(HEADER)
+    rows: list[Row] = []
+    naive_rates: list[float] = []
+    for run in range(1, args.runs + 1):
+        with smtp_sink() as port:
+            for kind in args.stores.split(","):
+                # One worker on SQLite: it has one writer at a time.
+                workers = 1 if kind == "sqlite" or args.via == "send" else args.workers
+                with store(kind) as url:
+                    sessions, settings, materialise = prepare(url, args.subscribers)
+                    size = message_size(sessions, settings)
+                    for connections in shapes:
+                        unsigned_rate = None
+                        for variant in ["unsigned", "signed"] if args.dkim else ["unsigned"]:
+                            if edition_counts(sessions, 1).sent:
+                                reset(url)
+                            sent_run = run_workers(
+                                url,
+                                port,
+                                workers,
+                                connections,
+                                args.batch_size,
+                                args.stop_after,
+                                args.dkim if variant == "signed" else None,
+                                args.via,
+                            )
+                            sent = edition_counts(sessions, 1).sent
+                            rate = sent / sent_run.wall
+                            source = smtp_source(
+                                port, size, min(sent, 50_000), workers * connections
+                            )
+                            row = Row(
+                                run,
+                                kind,
+                                variant,
+                                workers,
+                                connections,
+                                sent,
+                                size,
+                                rate,
+                                source,
+                                sent_run.cpu / sent * 1e6,
+                                [p / 1024 for p in sent_run.peaks_kb],
+                                [p / 1024 for p in sent_run.helper_peaks_kb],
+                                materialise,
+                                rate / unsigned_rate if unsigned_rate else None,
+                            )
+                            unsigned_rate = unsigned_rate or rate
+                            rows.append(row)
+                            print_row(row)
+                    if args.naive:
+                        naive_rates.append(naive(port, sessions, args.naive, 1))
+                    sessions.kw["bind"].dispose()
+    medians(rows)
+    if naive_rates:
+        print(
+            "\nnaive sender (EmailMessage + smtplib.send_message, 1 connection): "
+            + ", ".join(f"{r:.0f}" for r in naive_rates)
+            + " msg/s"
+        )
+    print(f"peak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,6 @@ from worker.errors import DigestError, driver_words
 from worker.logs import redact, secret_values
 from worker.mail import MailBackend, backend_from_url
 from worker.now import process_now
-from worker.ops.health import store_health
-from worker.schedule.due import coming_week, one_off_sends
 from worker.signals import Stop, stopping_on_signals
 from worker.store import make_engine, parse_database_url, session_factory
 from worker.store.outbox import with_events
@@ -163,6 +161,8 @@ def ready_sessions(settings: Settings) -> sessionmaker[Session]:
     """Sessions on a store that answers and has this code's schema; else
     one line saying which it is not. For the commands that run jobs (tick,
     clock, worker), whose every job would otherwise fail on its own."""
+    from worker.ops.health import store_health  # Alembic's scripts: only when needed
+
     sessions = sessions_for(settings)
     health = store_health(sessions.kw["bind"])
     if not health.reachable:
@@ -179,6 +179,8 @@ def coming(settings: Settings, week: str | None, default: Week | None = None) ->
         return parse_week(week)
     if default is not None:
         return default
+    from worker.schedule.due import coming_week, one_off_sends
+
     sessions = sessions_for(settings)
     try:
         with sessions() as session:

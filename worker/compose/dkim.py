@@ -24,15 +24,11 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from typing import TYPE_CHECKING
 
 from worker.compose.signature import (
     SIGNED_HEADERS,
     BodyHash,
-    Key,
     Signer,
     body_hash,
     fields_to_sign,
@@ -42,6 +38,9 @@ from worker.compose.signature import (
 )
 from worker.config import Settings
 from worker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from worker.compose.signature import Key
 
 __all__ = [
     "SIGNED_HEADERS",
@@ -105,22 +104,25 @@ def key_files(settings: Settings) -> list[tuple[str, Path, str]]:
     return [(variable, path, selector) for variable, path, selector in files if path is not None]
 
 
-# The kind of key each variable takes.
-_KINDS: dict[str, type[Key]] = {
-    "DKIM_PRIVATE_KEY_FILE": rsa.RSAPrivateKey,
-    "DKIM_ED25519_KEY_FILE": ed25519.Ed25519PrivateKey,
-}
-_KIND_WORDS: dict[type[Key], str] = {
-    rsa.RSAPrivateKey: "an RSA key",
-    ed25519.Ed25519PrivateKey: "an Ed25519 key",
-}
-
-
 @functools.cache
 def read_key(variable: str, path: Path) -> Key:
     """The private key in the PEM file ``path``, of the kind ``variable``
-    takes (:data:`_KINDS`: RSA of 1024 bits or more, or Ed25519); read once
-    per process."""
+    takes (RSA of 1024 bits or more, or Ed25519); read once per process.
+
+    ``cryptography`` is imported here: a worker that does not sign never
+    loads it (about 6 MB)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    kinds: dict[str, type[Key]] = {
+        "DKIM_PRIVATE_KEY_FILE": rsa.RSAPrivateKey,
+        "DKIM_ED25519_KEY_FILE": ed25519.Ed25519PrivateKey,
+    }
+    words: dict[type[Key], str] = {
+        rsa.RSAPrivateKey: "an RSA key",
+        ed25519.Ed25519PrivateKey: "an Ed25519 key",
+    }
     try:
         pem = path.read_bytes()
     except OSError as error:
@@ -131,10 +133,10 @@ def read_key(variable: str, path: Path) -> Key:
         raise DKIMKeyError(variable, f"{path} is encrypted; DKIM needs it unencrypted") from None
     except (ValueError, UnsupportedAlgorithm):
         raise DKIMKeyError(variable, f"{path} is not a PEM private key") from None
-    wanted = _KINDS[variable]
+    wanted = kinds[variable]
     if not isinstance(key, wanted):
-        held = next((w for kind, w in _KIND_WORDS.items() if isinstance(key, kind)), "another key")
-        raise DKIMKeyError(variable, f"{path} holds {held}, not {_KIND_WORDS[wanted]}")
+        held = next((w for kind, w in words.items() if isinstance(key, kind)), "another key")
+        raise DKIMKeyError(variable, f"{path} holds {held}, not {words[wanted]}")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < SHORTEST_RSA_KEY:
         raise DKIMKeyError(
             variable, f"{path} holds a {key.key_size}-bit RSA key; DKIM needs 1024 bits or more"

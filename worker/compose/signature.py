@@ -20,21 +20,23 @@ import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-Key = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-
-_PKCS1 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
+    Key = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 def private_key_sign(key: Key, data: bytes) -> bytes:
     """``key``'s signature of ``data``: RSASSA-PKCS1-v1_5 with SHA-256, or
     Ed25519 of the data's SHA-256 (RFC 8463 §3)."""
+    # Imported when a key signs: a process that never signs never loads it.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(data, _PKCS1, _SHA256)
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
     return key.sign(hashlib.sha256(data).digest())
 
 
@@ -63,6 +65,8 @@ class Signer:
 
     def __init__(self, key: Key, domain: str, selector: str) -> None:
         self.key = key
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         self.algorithm = "rsa-sha256" if isinstance(key, rsa.RSAPrivateKey) else "ed25519-sha256"
         names = [name.decode().lower() for name in SIGNED_HEADERS]
         self._tags = [
@@ -283,6 +287,9 @@ def main(argv: list[str]) -> None:
     """``python -m worker.compose.signature REQUESTS_FD ANSWERS_FD
     [KEY_FILE DOMAIN SELECTOR]...``: the keys were checked by the process
     that starts this one (worker.compose.dkim.read_key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     signers = []
     for at in range(2, len(argv), 3):
         path, domain, selector = argv[at : at + 3]

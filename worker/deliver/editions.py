@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, exists, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +29,12 @@ from worker.domain.segments import EVERYONE
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
 from worker.domain.weeks import Week
 from worker.errors import DigestError
-from worker.gather import gather_week
 from worker.now import process_now
-from worker.render.renderer import Renderer
 from worker.store import store_now, upsert
 from worker.store.models import Delivery, Edition, EditionSegment, Subscriber, receiving
+
+if TYPE_CHECKING:
+    from worker.render.renderer import Renderer
 
 # The stage's logger name, kept as operators search for it (docs/observability.md).
 log = logging.getLogger("worker.editions")
@@ -104,6 +106,10 @@ def _build(
         edition = find_edition(session, settings.list_id, str(week), lock=True)
         if edition is not None and not rebuildable(session, edition):
             return _built(edition, built=False)
+        # Gathering and rendering are imported when an edition is built: a
+        # worker that only sends never needs Jinja, Markdown or YAML.
+        from worker.gather import gather_week
+
         digest = gather_week(session, week, settings)
         keys = {EVERYONE, *segment_keys(session)}
         if edition is None:

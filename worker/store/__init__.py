@@ -12,12 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import URL, Connection, Engine, create_engine, event, func, make_url, select
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SAWarning
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.config import redact_url
 from worker.errors import ConfigError, driver_words
 from worker.now import process_now
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -142,7 +153,12 @@ def store_now(session: Session) -> dt.datetime:
 
 
 def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration that migrates ``engine``'s database."""
+    """An Alembic configuration that migrates ``engine``'s database.
+
+    Alembic is imported here, not with the store: a worker that only sends
+    never needs it, and it costs about 20 MB of memory."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -151,10 +167,17 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or migrate the schema to ``revision``."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+    """The revision the database is at, or None for an empty database.
+
+    Read with a plain query (what Alembic's MigrationContext reads), so
+    that the processes that only probe the store never import Alembic."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
