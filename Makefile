@@ -32,19 +32,23 @@ test: $(STAMP)
 # titles and of one of 20,000 entries on both stores, with the longest a
 # write beside it waited; a template save to the refreshed
 # preview (in chromium). DKIM: composing signed (RSA, RSA + Ed25519) against
-# unsigned. Delivery: both stores with one worker, PostgreSQL with two, and a worker's
-# peak RSS on a list of a million (stopped after 100,000 sends). Then wrk's
-# one-click unsubscribes against gunicorn (sync, and gthread with 4 threads),
-# and readers' clicks on counted links (/r/…) through gunicorn, three runs.
+# unsigned. Delivery, each as a ratio to smtp-source in the same run, three
+# runs: both stores with one worker at 2 and 8 connections, signed and
+# unsigned; PostgreSQL with two workers; `digest send`; a worker's peak RSS
+# on a list of a million (stopped after 100,000 sends). Then wrk's one-click
+# unsubscribes against gunicorn (sync, and gthread with 4 threads), and
+# readers' clicks on counted links (/r/…) through gunicorn, three runs.
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/ingest.py --stores sqlite,postgresql
 	$(BIN)/python bench/preview.py
 	bash bench/setup.sh
 	$(BIN)/python bench/signing.py --messages 5000 --runs 3
-	$(BIN)/python bench/delivery.py --subscribers 100000 --connections 2
-	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 2
-	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 500
+	test -f $(VENV)/bench-dkim.pem || openssl genrsa -out $(VENV)/bench-dkim.pem 2048
+	$(BIN)/python bench/delivery.py --subscribers 100000 --connections 2,8 --dkim $(VENV)/bench-dkim.pem
+	$(BIN)/python bench/delivery.py --subscribers 100000 --stores postgresql --workers 2 --connections 1,4
+	$(BIN)/python bench/delivery.py --subscribers 20000 --via send --connections 2,8 --naive 0
+	$(BIN)/python bench/delivery.py --subscribers 1000000 --stores postgresql --stop-after 100000 --naive 0
 	$(BIN)/python bench/unsubscribe.py --subscribers 50000 --seconds 10
 	$(BIN)/python bench/redirects.py --runs 3 --seconds 10
 

@@ -67,3 +67,22 @@ def test_a_signing_process_that_dies_stops_the_batch(
             list(first)
     finally:
         pool.close()
+
+
+def test_a_batch_left_early_leaves_nothing_for_the_next(
+    settings: Settings, dkim_keys: DKIMKeys
+) -> None:
+    """Answers still on their way when a sender stops taking messages are
+    never read as the next batch's signatures."""
+    signing = dkim_keys.signing(settings, ed25519=False)
+    segment = templates(signing)[0]
+    readers = [segment.unsigned(Recipient(n, f"r{n}@example.com", None), NOW) for n in range(80)]
+    pool = SigningPool(dkim.signing_keys(signing), 1)
+    try:
+        left = pool.signed(iter(readers))
+        next(left)
+        left.close()
+        signed = list(pool.signed(iter(readers[40:45])))
+    finally:
+        pool.close()
+    assert [m.data for m in signed] == [u.signed().data for u in readers[40:45]]

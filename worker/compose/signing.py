@@ -179,33 +179,40 @@ class SigningPool:
             window.append(_Chunk(chunk, signer))
             chunk = []
 
-        while True:
-            ready = bool(window) and window[0].ready
-            if ready:
-                yield window[0].next_message()
+        try:
+            while True:
+                ready = bool(window) and window[0].ready
+                if ready:
+                    yield window[0].next_message()
+                    ahead -= 1
+                    if window[0].done:
+                        window.popleft()
+                if not exhausted and ahead < most:
+                    item = next(source, None)
+                    if item is None:
+                        exhausted = True
+                        continue
+                    chunk.append(item)
+                    ahead += 1
+                    if len(chunk) == _CHUNK:
+                        submit()
+                    continue
+                if ready:
+                    continue
+                if chunk and (exhausted or not window):
+                    submit()
+                if not window:
+                    return
+                yield window[0].next_message()  # waits: there is nothing else to do
                 ahead -= 1
                 if window[0].done:
                     window.popleft()
-            if not exhausted and ahead < most:
-                item = next(source, None)
-                if item is None:
-                    exhausted = True
-                    continue
-                chunk.append(item)
-                ahead += 1
-                if len(chunk) == _CHUNK:
-                    submit()
-                continue
-            if ready:
-                continue
-            if chunk and (exhausted or not window):
-                submit()
-            if not window:
-                return
-            yield window[0].next_message()  # waits: there is nothing else to do
-            ahead -= 1
-            if window[0].done:
-                window.popleft()
+        finally:
+            if window:
+                # Left early (an error, or a sender that stopped taking):
+                # answers still on their way would be read as the next
+                # batch's. Fresh processes start for the next one.
+                self.close()
 
     def close(self) -> None:
         for signer in self._signers:
