@@ -219,6 +219,9 @@ class Connection:
         sock = self.smtp.sock
         assert sock is not None  # connect() returns a connected session
         sock.setblocking(False)
+        # Pipelined commands are small writes that must not wait for the
+        # previous message's ACK (Nagle's algorithm).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
         self.selector.register(sock, selectors.EVENT_READ, self)
 
