@@ -1,0 +1,234 @@
+"""Each reader's morning (DIGEST_SEND_LOCAL): deliveries dated per reader
+zone when an edition starts, claims that take only what is due, an edition
+sent only after its last wave, and the claim's plan at a million
+deliveries on PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.support.sample import W48, build_sample_week
+from tests.support.sending import committed
+from worker.config import Settings
+from worker.deliver.claims import claim, dated_claim, next_due
+from worker.deliver.editions import start_edition
+from worker.deliver.results import finish_if_done
+from worker.domain.states import DeliveryStatus, EditionStatus
+from worker.render.renderer import Renderer
+from worker.store.models import Delivery, Edition, Subscriber
+
+UTC = dt.UTC
+# Sunday 1 November 2026, 09:00 in Berlin (UTC+1 since 25 October). Los
+# Angeles falls back from UTC-7 to UTC-8 that morning at 09:00 UTC, after
+# the edition starts (Saturday 19:00 UTC, Kiritimati's 09:00): its
+# readers' 09:00 is PST, 17:00 UTC, not the 16:00 the offset at the start
+# would give.
+SEND_AT = dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+ZONES = {
+    "reader-kiritimati@example.com": "Pacific/Kiritimati",
+    "reader-berlin@example.com": "Europe/Berlin",
+    "reader-la@example.com": "America/Los_Angeles",
+    "reader-nozone@example.com": None,
+    "reader-oldtz@example.com": "Mars/Olympus_Mons",
+}
+MORNINGS = {
+    "reader-kiritimati@example.com": dt.datetime(2026, 10, 31, 19, 0, tzinfo=UTC),
+    "reader-berlin@example.com": dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+    "reader-la@example.com": dt.datetime(2026, 11, 1, 17, 0, tzinfo=UTC),
+    # No zone, or one this machine does not know: the list's (Berlin).
+    "reader-nozone@example.com": dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+    "reader-oldtz@example.com": dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+}
+
+
+@pytest.fixture
+def local(small: Settings) -> Settings:
+    return dataclasses.replace(small, digest_send_local=True)
+
+
+def zoned_readers(sessions: sessionmaker[Session], settings: Settings, renderer: Renderer) -> None:
+    """The sample week built for five readers, in the zones of ZONES."""
+    build_sample_week(sessions, settings, renderer)
+    with sessions.begin() as session:
+        session.execute(update(Subscriber).values(status="unsubscribed"))
+        for email, zone in ZONES.items():
+            session.add(Subscriber(email=email, status="confirmed", timezone=zone))
+
+
+def due_times(sessions: sessionmaker[Session]) -> dict[str, dt.datetime | None]:
+    with sessions() as session:
+        rows = session.execute(
+            select(Subscriber.email, Delivery.due_at).join(
+                Delivery, Delivery.subscriber_id == Subscriber.id
+            )
+        ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def emails_of(sessions: sessionmaker[Session], ids: list[int]) -> set[str]:
+    with sessions() as session:
+        return set(
+            session.scalars(
+                select(Subscriber.email)
+                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                .where(Delivery.id.in_(ids))
+            )
+        )
+
+
+def test_each_reader_is_due_at_their_own_wall_clock_time(
+    sessions: sessionmaker[Session],
+    local: Settings,
+    renderer: Renderer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    with caplog.at_level(logging.WARNING, "worker.editions"):
+        counts = start_edition(sessions, W48, local, send_at=SEND_AT)
+    assert counts.started and counts.queued == 5
+    assert due_times(sessions) == MORNINGS
+    assert any(getattr(r, "zone", None) == "Mars/Olympus_Mons" for r in caplog.records)
+
+
+@pytest.mark.parametrize("setting", [False, True], ids=["off", "on-without-a-send-time"])
+def test_off_or_without_a_send_time_everyone_is_due_now(
+    sessions: sessionmaker[Session], small: Settings, renderer: Renderer, setting: bool
+) -> None:
+    settings = dataclasses.replace(small, digest_send_local=setting)
+    zoned_readers(sessions, settings, renderer)
+    send_at = None if setting else SEND_AT
+    start_edition(sessions, W48, settings, send_at=send_at)
+    assert set(due_times(sessions).values()) == {None}
+
+
+def test_claims_take_each_wave_when_it_is_due_and_the_edition_waits_for_the_last(
+    sessions: sessionmaker[Session], local: Settings, renderer: Renderer
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    start_edition(sessions, W48, local, send_at=SEND_AT)
+    start = MORNINGS["reader-kiritimati@example.com"]
+    waves = []
+    for moment in (
+        start - dt.timedelta(minutes=1),
+        start,
+        dt.datetime(2026, 11, 1, 7, 59, tzinfo=UTC),
+        dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+        dt.datetime(2026, 11, 1, 16, 59, tzinfo=UTC),
+        dt.datetime(2026, 11, 1, 17, 0, tzinfo=UTC),
+    ):
+        ids = committed(sessions, claim, "w", local, now=moment)
+        waves.append(emails_of(sessions, ids))
+        with sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(status=DeliveryStatus.SENT, lease_owner=None)
+            )
+        done = finish_if_done(sessions, 1)
+        assert done == (moment.hour == 17), moment  # sent after the last wave only
+    assert waves == [
+        set(),
+        {"reader-kiritimati@example.com"},
+        set(),
+        {"reader-berlin@example.com", "reader-nozone@example.com", "reader-oldtz@example.com"},
+        set(),
+        {"reader-la@example.com"},
+    ]
+    with sessions() as session:
+        assert session.get_one(Edition, 1).status == EditionStatus.SENT
+
+
+def test_an_edition_started_after_some_mornings_sends_those_at_once(
+    sessions: sessionmaker[Session], local: Settings, renderer: Renderer
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    start_edition(sessions, W48, local, send_at=SEND_AT)
+    # Claimed at 10:00 UTC: Kiritimati's and Berlin's mornings have passed.
+    at_ten = dt.datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    ids = committed(sessions, claim, "w", dataclasses.replace(local, batch_size=10), now=at_ten)
+    assert emails_of(sessions, ids) == set(ZONES) - {"reader-la@example.com"}
+
+
+def test_an_idle_worker_knows_when_the_next_wave_comes(
+    sessions: sessionmaker[Session], local: Settings, renderer: Renderer
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    with sessions() as session:
+        assert next_due(session) is None  # nothing sending
+    start_edition(sessions, W48, local, send_at=SEND_AT)
+    with sessions() as session:
+        # The store's clock is today's: these mornings of 2026-11-01 have
+        # all passed, so no wave is still to come.
+        assert next_due(session) is None
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=2)
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.subscriber_id
+                == select(Subscriber.id)
+                .where(Subscriber.email == "reader-la@example.com")
+                .scalar_subquery()
+            )
+            .values(due_at=later)
+        )
+    with sessions() as session:
+        wait = next_due(session)
+        assert wait is not None
+        assert dt.timedelta(hours=1, minutes=59) < wait <= dt.timedelta(hours=2)
+        assert next_due(session, edition_id=2) is None
+
+
+MILLION = 1_000_000
+
+
+@pytest.mark.slow
+def test_the_claim_reads_only_due_deliveries_at_a_million_on_postgresql(
+    pg_sessions: sessionmaker[Session], local: Settings, renderer: Renderer
+) -> None:
+    """A million queued deliveries in three waves: the claim's plan walks
+    ix_delivery_due from the edition's earliest due time, and never scans
+    the table."""
+    sessions = pg_sessions
+    build_sample_week(sessions, local, renderer)
+    start_edition(sessions, W48, local, send_at=SEND_AT)  # the sample's eight readers
+    waves = list(MORNINGS.values())[:3]
+    with sessions.begin() as session:
+        session.execute(
+            text(
+                "INSERT INTO subscriber (email, status, categories, created_at, soft_bounces)"
+                " SELECT 'bulk' || g || '@example.com', 'confirmed', '', now(), 0"
+                " FROM generate_series(1, :n) AS g"
+            ),
+            {"n": MILLION},
+        )
+        session.execute(
+            text(
+                "INSERT INTO delivery (edition_id, subscriber_id, segment_id, status, attempts,"
+                " due_at)"
+                " SELECT 1, s.id, (SELECT min(id) FROM edition_segment), 'queued', 0,"
+                " (ARRAY[:a, :b, :c]::timestamptz[])[1 + s.id % 3]"
+                " FROM subscriber AS s WHERE s.email LIKE 'bulk%'"
+            ),
+            {"a": waves[0], "b": waves[1], "c": waves[2]},
+        )
+        session.execute(text("ANALYZE delivery"))
+    first_wave = waves[0] + dt.timedelta(minutes=1)
+    statement = dated_claim(1, "w", local, first_wave, 100).compile(
+        dialect=sessions.kw["bind"].dialect
+    )
+    with sessions.begin() as session:
+        rows = session.connection().exec_driver_sql("EXPLAIN " + statement.string, statement.params)
+        plan = "\n".join(row[0] for row in rows)
+    print(f"\nthe claim at a million deliveries:\n{plan}")
+    assert "Index Scan using ix_delivery_due on delivery" in plan
+    assert "Seq Scan" not in plan
+    with sessions.begin() as session:
+        ids = claim(session, "w", local, now=first_wave)
+    assert len(ids) == local.batch_size
