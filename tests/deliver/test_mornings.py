@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
+import time
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import ScalarSelect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.sample import W48, build_sample_week
@@ -19,8 +21,12 @@ from worker.config import Settings
 from worker.deliver.claims import claim, dated_claim, next_due
 from worker.deliver.editions import start_edition
 from worker.deliver.results import finish_if_done
+from worker.deliver.runner import Worker
 from worker.domain.states import DeliveryStatus, EditionStatus
+from worker.mail import backend_from_url
+from worker.mail.base import OutgoingMessage
 from worker.render.renderer import Renderer
+from worker.store import store_now
 from worker.store.models import Delivery, Edition, Subscriber
 
 UTC = dt.UTC
@@ -170,12 +176,7 @@ def test_an_idle_worker_knows_when_the_next_wave_comes(
     with sessions.begin() as session:
         session.execute(
             update(Delivery)
-            .where(
-                Delivery.subscriber_id
-                == select(Subscriber.id)
-                .where(Subscriber.email == "reader-la@example.com")
-                .scalar_subquery()
-            )
+            .where(Delivery.subscriber_id == _subscriber_id("reader-la@example.com"))
             .values(due_at=later)
         )
     with sessions() as session:
@@ -183,6 +184,50 @@ def test_an_idle_worker_knows_when_the_next_wave_comes(
         assert wait is not None
         assert dt.timedelta(hours=1, minutes=59) < wait <= dt.timedelta(hours=2)
         assert next_due(session, edition_id=2) is None
+
+
+def test_an_idle_worker_wakes_for_the_next_wave_not_at_its_next_poll(
+    sessions: sessionmaker[Session],
+    local: Settings,
+    renderer: Renderer,
+    outbox: list[OutgoingMessage],
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    start_edition(sessions, W48, local, send_at=SEND_AT)  # every morning has passed
+    with sessions.begin() as session:
+        # The Los Angeles reader's morning is two seconds away by the store's clock.
+        coming = store_now(session) + dt.timedelta(seconds=2)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.subscriber_id == _subscriber_id("reader-la@example.com"))
+            .values(due_at=coming)
+        )
+    stop = threading.Event()
+    worker = Worker(sessions, local, backend_from_url("memory://"), "w", stop=stop)
+    worker.poll_seconds = 600.0  # were it to poll, the test would time out
+    running = threading.Thread(target=worker.run)
+    running.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (sent_at := _sent_at(sessions, "reader-la@example.com")) is None:
+            assert time.monotonic() < deadline, "the wave was not sent on time"
+            time.sleep(0.05)
+        assert sent_at >= coming
+    finally:
+        stop.set()
+        running.join(timeout=30)
+    assert len(outbox) == len(ZONES)  # once each
+
+
+def _sent_at(sessions: sessionmaker[Session], email: str) -> dt.datetime | None:
+    with sessions() as session:
+        return session.scalar(
+            select(Delivery.sent_at).where(Delivery.subscriber_id == _subscriber_id(email))
+        )
+
+
+def _subscriber_id(email: str) -> ScalarSelect[int]:
+    return select(Subscriber.id).where(Subscriber.email == email).scalar_subquery()
 
 
 MILLION = 1_000_000
