@@ -19,18 +19,21 @@ from sqlalchemy.orm import Session
 
 from worker.config import Settings
 from worker.domain.mornings import known_zone, morning_in, wall_clock
-from worker.now import process_now
-from worker.store.models import Subscriber, UTCDateTime, receiving
+from worker.domain.states import SubscriberStatus
+from worker.store.models import Subscriber, UTCDateTime
 
 log = logging.getLogger("worker.editions")
 
 
 def reader_zones(session: Session) -> list[str]:
-    """The zones of the readers who would get an edition now, each once."""
+    """The zones of confirmed readers, each once (a zone of a reader who
+    gets nothing this time is a branch of the CASE that nobody takes)."""
     return sorted(
         session.scalars(
             select(Subscriber.timezone)
-            .where(receiving(process_now()), Subscriber.timezone.is_not(None))
+            .where(
+                Subscriber.status == SubscriberStatus.CONFIRMED, Subscriber.timezone.is_not(None)
+            )
             .distinct()
         )
     )
