@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support.schedule import add_week_content, utc, without_feeds
+from tests.support.schedule import add_week_content, berlin, utc, without_feeds
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition
 from worker.domain.weeks import Week
 from worker.schedule.clock import clock_jobs
-from worker.schedule.due import coming_week, edition_start, upcoming
+from worker.schedule.due import coming_week, edition_start, send_at_problem, upcoming
 from worker.schedule.jobs import run_due
 from worker.store.models import Delivery, Subscriber
 
@@ -115,3 +115,14 @@ def test_the_first_morning_still_waits_for_approval(
     later = run_due(sessions, strict, utc(2026, 10, 31, 21, 0), jobs=("send",))
     assert later.started is not None and later.started.week == str(W43)
     assert dues(sessions)["America/Los_Angeles"] == utc(2026, 11, 1, 17, 0)
+
+
+def test_a_send_at_whose_first_morning_is_before_the_week_is_over_is_refused(
+    local: Settings,
+) -> None:
+    # Monday 07:30 in Berlin comes first at UTC+14 on Sunday, 18:30 in Berlin.
+    early = berlin(2026, 10, 26, 7, 30)
+    problem = send_at_problem(local, W43, early) or ""
+    assert "starts at Sun 2026-10-25 18:30 with DIGEST_SEND_LOCAL" in problem
+    assert send_at_problem(dataclasses.replace(local, digest_send_local=False), W43, early) is None
+    assert send_at_problem(local, W43, berlin(2026, 10, 26, 15, 0)) is None

@@ -224,7 +224,8 @@ def send_at_problem(settings: Settings, week: Week, send_at: dt.datetime) -> str
 
     - before the week is over: an edition built then would miss the week's
       last launches (a send_at before ``DIGEST_BUILD_AT`` is fine: the send
-      builds the edition first);
+      builds the edition first); with DIGEST_SEND_LOCAL, when its start
+      (:func:`edition_start`) is;
     - at or after the next week's regular send: editions go out in order,
       and one that late goes by hand (``digest send --week``).
 
@@ -240,6 +241,13 @@ def send_at_problem(settings: Settings, week: Week, send_at: dt.datetime) -> str
         return (
             f"{shown(send_at)} is before {week} is over ({shown(over)}): the edition"
             " would miss the week's last launches"
+        )
+    start = edition_start(settings, send_at)
+    if start < over:
+        return (
+            f"{shown(send_at)} starts at {shown(start)} with DIGEST_SEND_LOCAL (the first"
+            f" reader's morning, at UTC+14), before {week} is over ({shown(over)}): the"
+            " edition would miss the week's last launches"
         )
     after = week.next()
     after_at = regular_send_time(settings, after)
