@@ -19,7 +19,7 @@ from tests.support.sample import W48, build_sample_week
 from tests.support.sending import committed
 from worker.config import Settings
 from worker.deliver.claims import claim, dated_claim, next_due
-from worker.deliver.editions import start_edition
+from worker.deliver.editions import cancel_edition, set_paused, start_edition
 from worker.deliver.results import finish_if_done
 from worker.deliver.runner import Worker
 from worker.domain.states import DeliveryStatus, EditionStatus
@@ -148,6 +148,27 @@ def test_claims_take_each_wave_when_it_is_due_and_the_edition_waits_for_the_last
     ]
     with sessions() as session:
         assert session.get_one(Edition, 1).status == EditionStatus.SENT
+
+
+def test_pause_and_cancel_hold_back_every_wave(
+    sessions: sessionmaker[Session], local: Settings, renderer: Renderer
+) -> None:
+    zoned_readers(sessions, local, renderer)
+    start_edition(sessions, W48, local, send_at=SEND_AT)
+    berlin_morning = dt.datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    set_paused(sessions, W48, local, paused=True)
+    assert committed(sessions, claim, "w", local, now=berlin_morning) == []
+    set_paused(sessions, W48, local, paused=False)
+    # Resumed after their mornings: the waves due meanwhile go out at once.
+    resumed = committed(sessions, claim, "w", local, now=berlin_morning)
+    assert emails_of(sessions, resumed) == {
+        "reader-kiritimati@example.com",
+        "reader-berlin@example.com",
+        "reader-nozone@example.com",
+    }
+    cancel_edition(sessions, W48, local)
+    la_morning = dt.datetime(2026, 11, 1, 17, 0, tzinfo=UTC)
+    assert committed(sessions, claim, "w", local, now=la_morning) == []
 
 
 def test_an_edition_started_after_some_mornings_sends_those_at_once(
