@@ -12,13 +12,13 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import ScalarSelect, select, text, update
+from sqlalchemy import ScalarSelect, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.sample import W48, build_sample_week
 from tests.support.sending import committed
 from worker.config import Settings
-from worker.deliver.claims import claim, dated_claim, next_due
+from worker.deliver.claims import claim, next_due
 from worker.deliver.editions import cancel_edition, set_paused, start_edition
 from worker.deliver.results import finish_if_done
 from worker.deliver.runner import Worker
@@ -258,9 +258,9 @@ MILLION = 1_000_000
 def test_the_claim_reads_only_due_deliveries_at_a_million_on_postgresql(
     pg_sessions: sessionmaker[Session], local: Settings, renderer: Renderer
 ) -> None:
-    """A million queued deliveries in three waves: the claim's plan walks
-    ix_delivery_due from the edition's earliest due time, and never scans
-    the table."""
+    """A million queued deliveries in three waves, the first one due: every
+    statement of the claim walks an index (the dated ones ix_delivery_due,
+    from the edition's earliest due time), and none scans the table."""
     sessions = pg_sessions
     build_sample_week(sessions, local, renderer)
     start_edition(sessions, W48, local, send_at=SEND_AT)  # the sample's eight readers
@@ -285,16 +285,46 @@ def test_the_claim_reads_only_due_deliveries_at_a_million_on_postgresql(
             {"a": waves[0], "b": waves[1], "c": waves[2]},
         )
         session.execute(text("ANALYZE delivery"))
-    first_wave = waves[0] + dt.timedelta(minutes=1)
-    statement = dated_claim(1, "w", local, first_wave, 100).compile(
-        dialect=sessions.kw["bind"].dialect
-    )
+    settings = dataclasses.replace(local, batch_size=100)
+    # Before the first wave nothing is due: three statements (retries, the
+    # dated queue, the undated queue) and no delivery claimed.
+    early, plans = claim_explained(sessions, settings, waves[0] - dt.timedelta(minutes=1))
+    assert early == [] and len(plans) == 3
+    assert "Index Scan using ix_delivery_queued on delivery" in plans[2]
+    # In the first wave: a full batch from the dated queue.
+    ids, wave = claim_explained(sessions, settings, waves[0] + dt.timedelta(minutes=1))
+    assert len(ids) == settings.batch_size and len(wave) == 2
+    shown = "\n\n".join(wave)
+    print(f"\nthe claim's statements at a million deliveries, in the first wave:\n{shown}")
+    for plan in (*plans, *wave):
+        assert "Seq Scan" not in plan, plan
+    for plan in (plans[0], wave[0]):
+        assert "Index Scan using ix_delivery_deferred on delivery" in plan
+    for plan in (plans[1], wave[1]):
+        assert "Index Scan using ix_delivery_due on delivery" in plan
+
+
+def claim_explained(
+    sessions: sessionmaker[Session], settings: Settings, now: dt.datetime
+) -> tuple[list[int], list[str]]:
+    """A claim at ``now``, and the plan (EXPLAIN) of each UPDATE it ran."""
+    engine = sessions.kw["bind"]
+    statements: list[tuple[str, object]] = []
+
+    def keep(*args: object) -> None:
+        statement, parameters = args[2], args[3]
+        if isinstance(statement, str) and statement.startswith("UPDATE delivery"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with sessions.begin() as session:
+            ids = claim(session, "w", settings, now=now)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    plans = []
     with sessions.begin() as session:
-        rows = session.connection().exec_driver_sql("EXPLAIN " + statement.string, statement.params)
-        plan = "\n".join(row[0] for row in rows)
-    print(f"\nthe claim at a million deliveries:\n{plan}")
-    assert "Index Scan using ix_delivery_due on delivery" in plan
-    assert "Seq Scan" not in plan
-    with sessions.begin() as session:
-        ids = claim(session, "w", local, now=first_wave)
-    assert len(ids) == local.batch_size
+        for statement, parameters in statements:
+            rows = session.connection().exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            plans.append("\n".join(row[0] for row in rows))
+    return ids, plans

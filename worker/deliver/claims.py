@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import ReturningUpdate
 
 from worker.compose.message import Recipient
 from worker.config import Settings
@@ -58,7 +57,6 @@ __all__ = [
     "Cursor",
     "claim",
     "claimed_batch",
-    "dated_claim",
     "next_due",
     "release",
     "renew",
@@ -284,21 +282,6 @@ def _claim_dated(
     nothing however many they hold. No cursor: a wave's sent deliveries
     leave the index's live range as they are sent.
     """
-    locking = session.get_bind().dialect.name == "postgresql"
-    statement = dated_claim(edition_id, worker_id, settings, now, limit, locking=locking)
-    return list(session.scalars(statement))
-
-
-def dated_claim(
-    edition_id: int,
-    worker_id: str,
-    settings: Settings,
-    now: dt.datetime,
-    limit: int | None = None,
-    *,
-    locking: bool = True,
-) -> ReturningUpdate[tuple[int]]:
-    """The statement of :func:`_claim_dated` (what a test EXPLAINs)."""
     due = (
         select(Delivery.id)
         .where(
@@ -309,37 +292,26 @@ def dated_claim(
             or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
         )
         .order_by(Delivery.due_at, Delivery.id)
-        .limit(limit or settings.batch_size)
+        .limit(limit)
     )
-    return _leasing(due, worker_id, settings, now, locking=locking)
+    return _lease(session, due, worker_id, settings, now)
 
 
 def _lease(
     session: Session, due: Select[tuple[int]], worker_id: str, settings: Settings, now: dt.datetime
 ) -> list[int]:
     """Lease the deliveries ``due`` selects to ``worker_id``; their ids."""
-    locking = session.get_bind().dialect.name == "postgresql"
-    return list(session.scalars(_leasing(due, worker_id, settings, now, locking=locking)))
-
-
-def _leasing(
-    due: Select[tuple[int]],
-    worker_id: str,
-    settings: Settings,
-    now: dt.datetime,
-    *,
-    locking: bool,
-) -> ReturningUpdate[tuple[int]]:
-    """The UPDATE that leases what ``due`` selects, returning the ids."""
-    if locking:
-        # Other workers' batches are locked (PostgreSQL): take the next free rows.
+    if session.get_bind().dialect.name == "postgresql":
+        # Other workers' batches are locked: take the next free rows.
         due = due.with_for_update(skip_locked=True)
-    return (
-        update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()))
-        .values(lease_owner=worker_id, lease_expires_at=_lease_end(now, settings))
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
+    return list(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()))
+            .values(lease_owner=worker_id, lease_expires_at=_lease_end(now, settings))
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
     )
 
 
