@@ -172,6 +172,7 @@ def test_on_off_settings_take_either_spelling_and_refuse_a_typo() -> None:
         "VERP",
         "SNS_CONFIRM_SUBSCRIPTIONS",
         "DIGEST_REQUIRE_APPROVAL",
+        "DIGEST_SEND_LOCAL",
         "CLICK_COUNTS",
     }
     for var, name in flags.items():

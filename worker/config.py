@@ -325,6 +325,10 @@ class Settings:
     digest_require_approval: bool = setting(
         "DIGEST_REQUIRE_APPROVAL", False, "The clock starts only an approved edition"
     )
+    # Each reader's morning (docs/operations.md, "Each reader's morning").
+    digest_send_local: bool = setting(
+        "DIGEST_SEND_LOCAL", False, "DIGEST_SEND_AT's time read in each reader's own zone"
+    )
     # 40 typical launches are about 14 KB of HTML: with five comparisons that
     # is 80 KB, well within Gmail's clip (docs/decisions.md).
     digest_max_launches: int = setting(

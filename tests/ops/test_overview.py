@@ -141,6 +141,37 @@ def test_lag_follows_the_oldest_due_retry_and_figures_follow_the_edition(
     assert sample(samples, "digest_editions", status="sent") == 2
 
 
+def test_waves_still_to_come_are_neither_queue_nor_lag(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """Each reader's morning: a queued delivery is claimable, and waits,
+    from its due time on."""
+    store_mid_send(sessions, settings)
+    now = dt.datetime.now(dt.UTC)
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.status == DeliveryStatus.DEFERRED)
+            .values(status=DeliveryStatus.SENT)
+        )
+        queued = session.scalars(select(Delivery.id).where(Delivery.status == "queued")).one()
+        session.execute(
+            update(Delivery).where(Delivery.id == queued).values(due_at=now + dt.timedelta(hours=3))
+        )
+    samples = parse_exposition(client_for(settings, sessions).get("/metrics").get_data(True))
+    assert sample(samples, "digest_queue_depth") == 0
+    assert sample(samples, "digest_queue_lag_seconds") == 0
+    with sessions.begin() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == queued)
+            .values(due_at=now - dt.timedelta(minutes=20))
+        )
+    samples = parse_exposition(client_for(settings, sessions).get("/metrics").get_data(True))
+    assert sample(samples, "digest_queue_depth") == 1
+    assert 20 * 60 <= sample(samples, "digest_queue_lag_seconds") < 25 * 60
+
+
 def test_metrics_of_an_empty_store_are_zeros(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:

@@ -56,6 +56,7 @@ from worker.mail import backend_from_url
 from worker.mail.base import Outcome
 from worker.now import process_now
 from worker.render.renderer import Renderer
+from worker.schedule.due import week_send_time
 
 
 @click.command()
@@ -111,6 +112,9 @@ def send(
     if built.status == "skipped":
         console.print(f"{built.week}: nothing new this week; nothing to send")
         return
+    with sessions() as session:
+        # Each reader's morning of the week's scheduled send (DIGEST_SEND_LOCAL).
+        send_at = week_send_time(session, settings, the_week)
     with (
         _progress(sessions, built.edition_id, built.week) as on_batch,
         finishing_on_signals() as stop,
@@ -122,6 +126,7 @@ def send(
             backend_from_url(settings.mail_url),
             on_batch=on_batch,
             stop=stop,
+            send_at=send_at,
         )
     console.print(
         f"{built.week}: edition {status}; this run: {report.sent} sent, "

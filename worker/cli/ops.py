@@ -25,6 +25,7 @@ from worker.ops import report as edition_report
 from worker.ops import status as report
 from worker.ops.checks import Level, check_environment
 from worker.ops.report_html import ReportPage
+from worker.ops.waves import edition_waves
 
 
 @click.command()
@@ -58,9 +59,11 @@ def _edition_status(
             console.print(f"{week}: no edition yet")
         return
     counts = edition_counts(sessions, edition.id)
+    with sessions() as session:
+        waves = edition_waves(session, settings, edition)
     rate = counts.rate
     if as_json:
-        figures = dataclasses.asdict(counts)
+        figures = dataclasses.asdict(counts) | {"waves": [dataclasses.asdict(w) for w in waves]}
         print(json.dumps(figures, default=lambda moment: moment.isoformat()))
         return
     table = Table("edition", "status", "queued", "sent", "deferred", "failed", "suppressed", "rate")
@@ -72,6 +75,8 @@ def _edition_status(
         f"{rate:,.0f}/s" if rate else "—",
     )
     print_fitted(console, table)
+    if waves:
+        print_fitted(console, report.waves_table(counts.week, waves, settings.timezone))
 
 
 @click.command("report")

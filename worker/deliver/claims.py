@@ -14,9 +14,11 @@ the runner decides which steps share a transaction)::
      └─── the lease runs out ◀┘     its worker died: claimed again, the only way a
                                     recipient can get a second copy
 
-Free: queued, or deferred and due, with no lease or one that ran out. A
-claim takes from the first sending edition (by id) that has free deliveries:
-its due retries first, then its queue in id order from where the worker
+Free: queued and due (no due time, or one that has come: each reader's
+morning with DIGEST_SEND_LOCAL), or deferred and due, with no lease or one
+that ran out. A claim takes from the first sending edition (by id) that has
+free deliveries: its due retries first, then its dated deliveries that are
+due (earliest first), then its queue in id order from where the worker
 left it (its :data:`Cursor`), with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (any number of workers share one
 edition) and one atomic ``UPDATE`` on SQLite. :func:`claimed_batch` reads a
@@ -49,7 +51,16 @@ from worker.store.models import (
     receiving,
 )
 
-__all__ = ["Batch", "Claimed", "Cursor", "claim", "claimed_batch", "release", "renew"]
+__all__ = [
+    "Batch",
+    "Claimed",
+    "Cursor",
+    "claim",
+    "claimed_batch",
+    "next_due",
+    "release",
+    "renew",
+]
 
 #: Where a worker is in each sending edition's queue: the highest delivery id
 #: it has claimed there. Claims go on from it (keyset, as listmonk does)
@@ -193,10 +204,15 @@ def _claim_in_edition(
     now: dt.datetime,
     cursor: Cursor,
 ) -> list[int]:
-    # Retries that are due first, then the queue in id order from where this
+    # Retries that are due first, then the dated deliveries that are due
+    # (each reader's morning), then the queue in id order from where this
     # worker left it; at its end, once more from the start, for what was
     # released or whose lease ran out behind the cursor.
     ids = _claim_free(session, edition_id, DeliveryStatus.DEFERRED, worker_id, settings, now)
+    if len(ids) < settings.batch_size:
+        ids += _claim_dated(
+            session, edition_id, worker_id, settings, now, settings.batch_size - len(ids)
+        )
     queued: list[int] = []
     for after in dict.fromkeys((cursor.get(edition_id, 0), 0)):
         left = settings.batch_size - len(ids) - len(queued)
@@ -242,8 +258,49 @@ def _claim_free(
     )
     if status == DeliveryStatus.DEFERRED:
         due = due.where(Delivery.next_attempt_at <= now)
-    elif after:
-        due = due.where(Delivery.id > after)
+    else:
+        # Only the undated queue is in ix_delivery_queued (migration 0012).
+        due = due.where(Delivery.due_at.is_(None))
+        if after:
+            due = due.where(Delivery.id > after)
+    return _lease(session, due, worker_id, settings, now)
+
+
+def _claim_dated(
+    session: Session,
+    edition_id: int,
+    worker_id: str,
+    settings: Settings,
+    now: dt.datetime,
+    limit: int,
+) -> list[int]:
+    """Claim up to ``limit`` free queued deliveries of one edition whose due
+    time has come, the earliest first.
+
+    ``ix_delivery_due`` holds the dated queue by (due time, id): the range
+    ``due_at <= now`` is all a claim reads, so the waves still to come cost
+    nothing however many they hold. No cursor: a wave's sent deliveries
+    leave the index's live range as they are sent.
+    """
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.edition_id == edition_id,
+            Delivery.status == DeliveryStatus.QUEUED,
+            Delivery.due_at.is_not(None),
+            Delivery.due_at <= now,
+            or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+        )
+        .order_by(Delivery.due_at, Delivery.id)
+        .limit(limit)
+    )
+    return _lease(session, due, worker_id, settings, now)
+
+
+def _lease(
+    session: Session, due: Select[tuple[int]], worker_id: str, settings: Settings, now: dt.datetime
+) -> list[int]:
+    """Lease the deliveries ``due`` selects to ``worker_id``; their ids."""
     if session.get_bind().dialect.name == "postgresql":
         # Other workers' batches are locked: take the next free rows.
         due = due.with_for_update(skip_locked=True)
@@ -256,6 +313,30 @@ def _claim_free(
             .execution_options(synchronize_session=False)
         )
     )
+
+
+def next_due(session: Session, edition_id: int | None = None) -> dt.timedelta | None:
+    """How long, by the store's clock, until the earliest due time still to
+    come of a queued delivery of a sending edition (of ``edition_id``, if
+    given): when an idle worker has work again; None when no such wave is
+    left. One probe per edition on ``ix_delivery_due``."""
+    now = store_now(session)
+    times = [
+        session.scalar(
+            select(Delivery.due_at)
+            .where(
+                Delivery.edition_id == edition_id,
+                Delivery.status == DeliveryStatus.QUEUED,
+                Delivery.due_at.is_not(None),
+                Delivery.due_at > now,
+            )
+            .order_by(Delivery.due_at)
+            .limit(1)
+        )
+        for edition_id in session.scalars(_sending_editions(edition_id)).all()
+    ]
+    coming = min((t for t in times if t is not None), default=None)
+    return None if coming is None else coming - now
 
 
 def _lease_end(now: dt.datetime, settings: Settings) -> dt.datetime:

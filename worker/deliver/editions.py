@@ -19,11 +19,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, func, literal, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
+from worker.deliver.mornings import due_at_expression
 from worker.domain.clicks import edition_links
 from worker.domain.segments import EVERYONE
 from worker.domain.states import DeliveryStatus, EditionStatus, SubscriberStatus
@@ -145,11 +146,21 @@ def _build(
 
 
 def start_edition(
-    sessions: sessionmaker[Session], week: Week, settings: Settings, *, approved_only: bool = False
+    sessions: sessionmaker[Session],
+    week: Week,
+    settings: Settings,
+    *,
+    approved_only: bool = False,
+    send_at: dt.datetime | None = None,
 ) -> Counts:
     """Materialise a ready edition's deliveries (once) and mark it sending;
     the counts say ``started`` when this call made the move (of two calls
     at once, one does).
+
+    ``send_at`` is the week's send time: with DIGEST_SEND_LOCAL on, each
+    reader's delivery is due when its wall-clock date and time in
+    DIGEST_TIMEZONE comes in the reader's own zone (at once if that has
+    passed). Without it, or with the setting off, every delivery is due now.
 
     A held edition is refused (EditionStateError); with ``approved_only``
     (the clock, under DIGEST_REQUIRE_APPROVAL) one not yet approved is left
@@ -187,7 +198,10 @@ def start_edition(
         )
         if moved.rowcount:
             started = True
-            created = materialise_deliveries(session, edition.id)
+            due_at = None
+            if settings.digest_send_local and send_at is not None:
+                due_at = due_at_expression(session, settings, send_at)
+            created = materialise_deliveries(session, edition.id, due_at)
             log.info("edition started", extra={"edition": str(week), "queued": created})
         edition_id = edition.id
     if created:
@@ -204,17 +218,25 @@ def refresh_statistics(sessions: sessionmaker[Session]) -> None:
             session.execute(text("ANALYZE delivery"))
 
 
-def materialise_deliveries(session: Session, edition_id: int) -> int:
+def materialise_deliveries(
+    session: Session, edition_id: int, due_at: ColumnElement[dt.datetime] | None = None
+) -> int:
     """One queued delivery per confirmed, unsuppressed subscriber whose
-    segment was rendered, in one ``INSERT … SELECT``; returns how many."""
+    segment was rendered, in one ``INSERT … SELECT``; returns how many.
+    ``due_at`` (an expression on ``Subscriber``) dates each; none: due now."""
+    columns = ["edition_id", "subscriber_id", "segment_id", "status", "attempts"]
+    values: list[ColumnElement[object]] = [
+        literal(edition_id),
+        Subscriber.id,
+        EditionSegment.id,
+        literal(DeliveryStatus.QUEUED.value),
+        literal(0),
+    ]
+    if due_at is not None:
+        columns.append("due_at")
+        values.append(due_at)
     eligible = (
-        select(
-            literal(edition_id),
-            Subscriber.id,
-            EditionSegment.id,
-            literal(DeliveryStatus.QUEUED.value),
-            literal(0),
-        )
+        select(*values)
         .join(
             EditionSegment,
             and_(
@@ -231,7 +253,7 @@ def materialise_deliveries(session: Session, edition_id: int) -> int:
     # count: SQLAlchemy keeps it for INSERT only when told to.
     result = session.connection().execute(
         upsert(session, Delivery)
-        .from_select(["edition_id", "subscriber_id", "segment_id", "status", "attempts"], eligible)
+        .from_select(columns, eligible)
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
         .execution_options(preserve_rowcount=True)
     )

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Exists, bindparam, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
@@ -35,8 +35,6 @@ from worker.store.models import (
 from worker.store.outbox import record_edition_sent, record_suppressions
 
 __all__ = ["Decision", "SendReport", "decide", "finish_if_done", "record_results", "retry_delay"]
-
-PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 
 #: How much of a server's answer a failed delivery (and a suppression) keeps.
 ERROR_CHARS = 1000
@@ -126,10 +124,11 @@ def record_results(
 def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
     """Mark a sending edition sent once no delivery is pending; True if sent."""
     with sessions.begin() as session:
-        # One probe per state, each answered by its partial index; an IN
-        # over both states would read the whole edition.
-        for status in PENDING:
-            pending = exists().where(Delivery.edition_id == edition_id, Delivery.status == status)
+        # One probe per partial index (the queue undated and dated, the
+        # retries), each answered by it; an IN over the states would read
+        # the whole edition. A dated delivery whose morning has not come
+        # yet is pending: the edition is sent after its last wave.
+        for pending in _pending(edition_id):
             if session.scalar(select(pending)):
                 return False
         done = session.execute(
@@ -143,6 +142,18 @@ def finish_if_done(sessions: sessionmaker[Session], edition_id: int) -> bool:
         # Webhooks: edition.sent, in the transaction that marks it sent.
         record_edition_sent(session, edition_id)
         return True
+
+
+def _pending(edition_id: int) -> list[Exists]:
+    """Whether ``edition_id`` has a delivery left to send, asked of each
+    partial index of the pending deliveries (models.Delivery)."""
+    mine = Delivery.edition_id == edition_id
+    queued = Delivery.status == DeliveryStatus.QUEUED
+    return [
+        exists().where(mine, queued, Delivery.due_at.is_(None)),
+        exists().where(mine, queued, Delivery.due_at.is_not(None)),
+        exists().where(mine, Delivery.status == DeliveryStatus.DEFERRED),
+    ]
 
 
 def _write_decisions(

@@ -9,6 +9,7 @@ it, and a sent batch is recorded by :mod:`worker.deliver.results`.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
 import os
@@ -28,7 +29,16 @@ from worker.compose.message import SegmentParts
 from worker.compose.signing import SigningPool
 from worker.compose.template import MessageTemplate, Unsigned
 from worker.config import Settings
-from worker.deliver.claims import Batch, Claimed, Cursor, claim, claimed_batch, release, renew
+from worker.deliver.claims import (
+    Batch,
+    Claimed,
+    Cursor,
+    claim,
+    claimed_batch,
+    next_due,
+    release,
+    renew,
+)
 from worker.deliver.editions import edition_counts, start_edition
 from worker.deliver.results import SendReport, finish_if_done, record_results
 from worker.domain.states import EditionStatus
@@ -43,8 +53,9 @@ from worker.store.models import (
 
 log = logging.getLogger("worker.deliver")
 
-# How often an idle worker looks for work. A stop signal ends the wait at
-# once (worker.signals).
+# How often an idle worker looks for work; sooner when a wave of dated
+# deliveries is due before (Worker._idle_seconds). A stop signal ends the
+# wait at once (worker.signals).
 IDLE_POLL_SECONDS = 5.0
 
 
@@ -104,7 +115,7 @@ class Worker:
                     continue
                 if until_idle:
                     break
-                self.stop.wait(self.poll_seconds)
+                self.stop.wait(self._idle_seconds())
         finally:
             self._release_ahead()
             self._leaser.shutdown()
@@ -112,6 +123,19 @@ class Worker:
                 self._signing.close()
             self.backend.close()
         return self.report
+
+    def _idle_seconds(self) -> float:
+        """How long an idle worker waits: its poll, or less when a wave of
+        dated deliveries (each reader's morning) comes sooner, so that the
+        wave starts on time."""
+        try:
+            with self.sessions() as session:
+                coming = next_due(session, self.edition_id)
+        except SQLAlchemyError:
+            return self.poll_seconds  # the next claim says what is wrong
+        if coming is None:
+            return self.poll_seconds
+        return max(0.0, min(self.poll_seconds, coming.total_seconds()))
 
     def run_once(self) -> bool:
         """Claim and send one batch; False when there was nothing to claim."""
@@ -326,14 +350,18 @@ def send_edition(
     worker_id: str | None = None,
     on_batch: Callable[[SendReport], None] | None = None,
     stop: threading.Event | None = None,
+    send_at: dt.datetime | None = None,
 ) -> tuple[SendReport, str]:
     """Start the week's built edition if needed and send what is due now.
 
-    Returns this run's report and the edition's status afterwards. Raises
-    EditionStateError when the week has no edition (build it first). Setting
-    ``stop`` ends the send after the batch in hand, recorded.
+    ``send_at``, the week's send time, dates each reader's delivery with
+    DIGEST_SEND_LOCAL on (:func:`start_edition`); the readers whose morning
+    has not come stay queued for the workers. Returns this run's report and
+    the edition's status afterwards. Raises EditionStateError when the week
+    has no edition (build it first). Setting ``stop`` ends the send after
+    the batch in hand, recorded.
     """
-    counts = start_edition(sessions, week, settings)
+    counts = start_edition(sessions, week, settings, send_at=send_at)
     report = SendReport()
     if counts.status == EditionStatus.SENDING:
         worker = Worker(

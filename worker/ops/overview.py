@@ -70,7 +70,7 @@ class Metrics:
     #: (edition week, delivery status) → deliveries of the editions sending
     #: or paused (see :func:`current_editions`); every status is present.
     deliveries: dict[tuple[str, str], int]
-    queue_depth: int  # queued, and deferred and due, of sending editions
+    queue_depth: int  # queued and due, and deferred and due, of sending editions
     lag_seconds: float  # how long the oldest due delivery has waited
     editions: dict[str, int]  # status → editions of the list
     last_ingest: dt.datetime | None  # the latest fetch of any feed
@@ -192,10 +192,12 @@ def _queue(
     now: dt.datetime,
 ) -> tuple[int, dt.datetime | None]:
     """What workers can claim now from ``sending`` editions, and since when
-    the oldest of it has been due: a queued delivery since its edition
-    started, a deferred one since its next attempt came due. ``counts``
-    has the queued ones already; the due retries are one statement per
-    edition in the shape of the partial index ``ix_delivery_deferred``."""
+    the oldest of it has been due: an undated queued delivery since its
+    edition started, a dated one (each reader's morning) since its due
+    time, a deferred one since its next attempt came due. ``counts`` has
+    the queued ones already; the dated ones and the due retries are a
+    statement each per edition in the shape of their partial indexes
+    (``ix_delivery_due``, ``ix_delivery_deferred``)."""
     depth = 0
     due_since: list[dt.datetime] = []
     for edition in sending:
@@ -207,9 +209,23 @@ def _queue(
                 Delivery.next_attempt_at <= now,
             )
         ).one()
-        depth += queued + deferred
-        if queued and edition.started_at is not None:
+        is_due = Delivery.due_at <= now
+        dated = session.execute(
+            select(is_due, func.count(), func.min(Delivery.due_at))
+            .where(
+                Delivery.edition_id == edition.id,
+                Delivery.status == DeliveryStatus.QUEUED,
+                Delivery.due_at.is_not(None),
+            )
+            .group_by(is_due)
+        ).all()
+        # Waves still to come are not claimable: neither depth nor lag.
+        waiting = sum(count for due, count, _ in dated if not due)
+        undated = queued - sum(count for _, count, _ in dated)
+        depth += queued - waiting + deferred
+        if undated and edition.started_at is not None:
             due_since.append(edition.started_at)
+        due_since += [first for due, _, first in dated if due and first is not None]
         if first_due is not None:
             due_since.append(first_due)
     return depth, min(due_since, default=None)

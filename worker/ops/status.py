@@ -18,12 +18,16 @@ from zoneinfo import ZoneInfo
 from rich import box
 from rich.markup import escape
 from rich.table import Column, Table
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
+from worker.domain.states import EditionStatus
 from worker.ops.health import MailHealth, probe_mail
 from worker.ops.overview import EditionSummary, FeedSummary, feed_summaries, recent_editions
+from worker.ops.waves import Wave, edition_waves
 from worker.schedule.due import ScheduledRun, one_off_sends, upcoming
+from worker.store.models import Edition
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class StatusReport:
     editions: list[EditionSummary]
     feeds: list[FeedSummary]
     mail: MailHealth
+    #: The waves of each edition sending (or paused) in each reader's
+    #: morning, by week (DIGEST_SEND_LOCAL).
+    waves: dict[str, list[Wave]] = dataclasses.field(default_factory=dict)
 
 
 def status_report(
@@ -47,6 +54,7 @@ def status_report(
         editions = recent_editions(session, settings.list_id)
         feeds = feed_summaries(session)
         one_offs = one_off_sends(session, settings)
+        waves = sending_waves(session, settings)
     return StatusReport(
         timezone=settings.digest_timezone,
         now=now,
@@ -54,7 +62,23 @@ def status_report(
         editions=editions,
         feeds=feeds,
         mail=probe_mail(settings.mail_url),
+        waves=waves,
     )
+
+
+def sending_waves(session: Session, settings: Settings) -> dict[str, list[Wave]]:
+    """The waves of the list's editions sending or paused, by week; an
+    edition whose deliveries are all due at once has none."""
+    editions = session.scalars(
+        select(Edition)
+        .where(
+            Edition.list_id == settings.list_id,
+            Edition.status.in_((EditionStatus.SENDING, EditionStatus.PAUSED)),
+        )
+        .order_by(Edition.week)
+    )
+    found = {e.week: edition_waves(session, settings, e) for e in editions}
+    return {week: waves for week, waves in found.items() if waves}
 
 
 def as_json(report: StatusReport) -> str:
@@ -76,9 +100,33 @@ def tables(report: StatusReport) -> list[Table | str]:
     return [
         _schedule(report, zone),
         _editions(report.editions, zone),
+        *(waves_table(week, waves, zone) for week, waves in report.waves.items()),
         _feeds(report.feeds, zone),
         _mail(report.mail),
     ]
+
+
+def waves_table(week: str, waves: list[Wave], zone: ZoneInfo) -> Table:
+    """An edition's waves: per UTC offset, when it is due (in UTC and in
+    DIGEST_TIMEZONE), how many deliveries it holds and how many were sent."""
+    table = Table(
+        "UTC offset",
+        "due (UTC)",
+        f"due ({zone.key})",
+        Column("due", justify="right"),
+        Column("sent", justify="right"),
+        title=f"Waves of {week} (each reader's morning)",
+        box=box.SIMPLE_HEAD,
+    )
+    for wave in waves:
+        table.add_row(
+            wave.utc_offset or "?",
+            wave.due_at.astimezone(dt.UTC).strftime("%a %Y-%m-%d %H:%M"),
+            wave.due_at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M"),
+            str(wave.due),
+            str(wave.sent),
+        )
+    return table
 
 
 def _schedule(report: StatusReport, zone: ZoneInfo) -> Table:

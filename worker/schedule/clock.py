@@ -34,6 +34,7 @@ import signal
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -75,6 +76,8 @@ LOCK_CHECK_SECONDS = 5
 STOP_WAIT_SECONDS = 20.0
 # The date job at the next edition file's send_at (the module's docstring).
 ONE_OFF_JOB = "one-off-send"
+# UTC+14 (the sign of the Etc zones is POSIX's, reversed).
+FIRST_ZONE = ZoneInfo("Etc/GMT-14")
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,17 @@ def clock_jobs(settings: Settings) -> list[ClockJob]:
     return [
         ClockJob("ingest", every(ingest_period(settings)), ("ingest",)),
         ClockJob("build", cron_trigger(settings.digest_build_at, zone), ("build",)),
-        ClockJob("send", cron_trigger(settings.digest_send_at, zone), ("send",)),
+        ClockJob("send", cron_trigger(settings.digest_send_at, send_zone(settings)), ("send",)),
         ClockJob("retries", every(sweep_period(settings)), ("send", "retries")),
         ClockJob("prune", every(PRUNE_EVERY), ("prune",)),
     ]
+
+
+def send_zone(settings: Settings) -> ZoneInfo:
+    """The zone the send job's cron time is read in: DIGEST_TIMEZONE, or
+    with DIGEST_SEND_LOCAL on, UTC+14, where each wall-clock time comes
+    first (worker.schedule.due.edition_start)."""
+    return FIRST_ZONE if settings.digest_send_local else settings.timezone
 
 
 class Clock:
@@ -210,7 +220,7 @@ class Clock:
         the store (none: no such job); the one-off times it read."""
         with self.sessions() as session:
             one_offs = one_off_sends(session, self.settings)
-        coming = next_one_off(process_now(), one_offs)
+        coming = next_one_off(process_now(), one_offs, self.settings)
         if coming is None:
             with contextlib.suppress(JobLookupError):
                 self.scheduler.remove_job(ONE_OFF_JOB)

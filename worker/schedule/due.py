@@ -16,6 +16,12 @@ its stored edition file gives a ``send_at``: then that one-off time, and
 the week's regular time starts nothing (:func:`send_time`; the rule for a
 ``send_at``: :func:`send_at_problem`).
 
+With ``DIGEST_SEND_LOCAL`` on, each reader gets the send's wall-clock
+date and time in their own zone, and an edition starts when that time
+first comes anywhere, at UTC+14 (:func:`edition_start`): the send job runs
+then, and the send time itself still names the week and dates each
+reader's delivery.
+
 The scheduler only says when to look. Whether a job does anything is decided
 by the store: a build when the week's edition does not exist, a start when
 it is ready (not held, approved if need be) and its send time has come
@@ -38,6 +44,7 @@ from sqlalchemy.orm import Session
 from worker.config import Settings
 from worker.deliver.editions import find_edition
 from worker.domain.cron import cron_trigger, occurrences
+from worker.domain.mornings import EARLIEST_OFFSET, first_morning, wall_clock
 from worker.domain.states import EditionStatus
 from worker.domain.weeks import Week, last_complete_week, parse_week
 from worker.store.models import EditorCopy, FetchLog
@@ -49,6 +56,9 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # The furthest a cron time is looked for: a crontab line naming a day of the
 # month may be years away (29 February).
 LONGEST_WAIT = dt.timedelta(days=400 * 4)
+# How long after an edition's start its send time can come with
+# DIGEST_SEND_LOCAL: from UTC+14 to the westernmost zone, UTC-12.
+LATEST_MORNING = EARLIEST_OFFSET + dt.timedelta(hours=12)
 
 #: The weeks whose stored edition file gives a ``send_at``, and that time (UTC).
 OneOffs = Mapping[Week, dt.datetime]
@@ -63,6 +73,7 @@ class Due:
     build: tuple[Week, ...]  # weeks whose edition is to be built (none exists)
     send: Week | None  # the week whose ready edition is to be started
     waiting: str | None = None  # why a send that is due waits (a hold, no approval)
+    send_at: dt.datetime | None = None  # the send time of ``send`` (UTC)
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,15 @@ def next_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime:
         if found is not None:
             return found
     raise ValueError(f"{spec!r} never comes")
+
+
+def edition_start(settings: Settings, send_at: dt.datetime) -> dt.datetime:
+    """When an edition whose send time is ``send_at`` starts, in UTC: then,
+    or with DIGEST_SEND_LOCAL on, when the send's wall-clock time in
+    DIGEST_TIMEZONE first comes anywhere (UTC+14)."""
+    if not settings.digest_send_local:
+        return send_at
+    return first_morning(wall_clock(send_at, settings.timezone))
 
 
 def last_cron(spec: str, settings: Settings, now: dt.datetime) -> dt.datetime | None:
@@ -204,7 +224,8 @@ def send_at_problem(settings: Settings, week: Week, send_at: dt.datetime) -> str
 
     - before the week is over: an edition built then would miss the week's
       last launches (a send_at before ``DIGEST_BUILD_AT`` is fine: the send
-      builds the edition first);
+      builds the edition first); with DIGEST_SEND_LOCAL, when its start
+      (:func:`edition_start`) is;
     - at or after the next week's regular send: editions go out in order,
       and one that late goes by hand (``digest send --week``).
 
@@ -221,6 +242,13 @@ def send_at_problem(settings: Settings, week: Week, send_at: dt.datetime) -> str
             f"{shown(send_at)} is before {week} is over ({shown(over)}): the edition"
             " would miss the week's last launches"
         )
+    start = edition_start(settings, send_at)
+    if start < over:
+        return (
+            f"{shown(send_at)} starts at {shown(start)} with DIGEST_SEND_LOCAL (the first"
+            f" reader's morning, at UTC+14), before {week} is over ({shown(over)}): the"
+            " edition would miss the week's last launches"
+        )
     after = week.next()
     after_at = regular_send_time(settings, after)
     if after_at is not None and send_at >= after_at:
@@ -236,38 +264,69 @@ def next_send(settings: Settings, now: dt.datetime, one_offs: OneOffs) -> Schedu
     or the next ``DIGEST_SEND_AT`` time of a week without one, whichever
     comes first."""
     at, week = _next_send(settings, now, one_offs)
-    return ScheduledRun("send", at, str(week) if one_offs.get(week) == at else None)
+    one_off = one_offs.get(week)
+    moved = one_off is not None and edition_start(settings, one_off) == at
+    return ScheduledRun("send", at, str(week) if moved else None)
 
 
 def _next_send(settings: Settings, now: dt.datetime, one_offs: OneOffs) -> tuple[dt.datetime, Week]:
+    """The next start at or after ``now`` (:func:`edition_start`) and its week."""
     spec = settings.digest_send_at
     regular = next_cron(spec, settings, now)
-    while (week := send_week(settings, regular)) in one_offs:
+    week = send_week(settings, regular)
+    # A send whose edition started already (its first morning passed) is
+    # not the next one; nor is the regular time of a moved week.
+    while edition_start(settings, regular) < now or week in one_offs:
         regular = next_cron(spec, settings, regular + dt.timedelta(microseconds=1))
-    one_off = next_one_off(now, one_offs)
-    return one_off if one_off is not None and one_off[0] < regular else (regular, week)
+        week = send_week(settings, regular)
+    start = edition_start(settings, regular)
+    one_off = next_one_off(now, one_offs, settings)
+    return one_off if one_off is not None and one_off[0] < start else (start, week)
 
 
-def next_one_off(now: dt.datetime, one_offs: OneOffs) -> tuple[dt.datetime, Week] | None:
-    """The soonest one-off send time at or after ``now``, and its week."""
-    coming = [(at, week) for week, at in one_offs.items() if at >= now]
+def next_one_off(
+    now: dt.datetime, one_offs: OneOffs, settings: Settings
+) -> tuple[dt.datetime, Week] | None:
+    """The soonest start of a one-off send at or after ``now``
+    (:func:`edition_start`), and its week."""
+    starts = ((edition_start(settings, at), week) for week, at in one_offs.items())
+    coming = [(start, week) for start, week in starts if start >= now]
     return min(coming, key=lambda send: send[0], default=None)
 
 
 def sends_due(
     settings: Settings, now: dt.datetime, one_offs: OneOffs
 ) -> list[tuple[dt.datetime, Week]]:
-    """The sends whose time passed within ``MISFIRE_GRACE_HOURS`` of
-    ``now``, soonest first, each with its week: the latest
-    ``DIGEST_SEND_AT`` time's, unless its week has a one-off time, and each
-    one-off time's."""
+    """The sends whose start (:func:`edition_start`) passed within
+    ``MISFIRE_GRACE_HOURS`` of ``now``, soonest first, each as its send
+    time and week: the latest ``DIGEST_SEND_AT`` time's, unless its week
+    has a one-off time, and each one-off time's."""
     found = []
-    regular = last_cron(settings.digest_send_at, settings, now)
+    regular = _last_regular_send(settings, now)
     if regular is not None and (week := send_week(settings, regular)) not in one_offs:
         found.append((regular, week))
     grace = dt.timedelta(hours=settings.misfire_grace_hours)
-    found += [(at, week) for week, at in one_offs.items() if now - grace <= at <= now]
+    found += [
+        (at, week)
+        for week, at in one_offs.items()
+        if now - grace <= edition_start(settings, at) <= now
+    ]
     return sorted(found, key=lambda send: send[0])
+
+
+def _last_regular_send(settings: Settings, now: dt.datetime) -> dt.datetime | None:
+    """The latest ``DIGEST_SEND_AT`` time whose start passed at or before
+    ``now`` and within ``MISFIRE_GRACE_HOURS`` of it."""
+    if not settings.digest_send_local:
+        return last_cron(settings.digest_send_at, settings, now)
+    # A start comes at most LATEST_MORNING before its send time.
+    trigger = cron_trigger(settings.digest_send_at, settings.timezone)
+    grace = dt.timedelta(hours=settings.misfire_grace_hours)
+    latest = None
+    for moment in occurrences(trigger, now - grace, now + LATEST_MORNING):
+        if now - grace <= edition_start(settings, moment) <= now:
+            latest = moment
+    return latest
 
 
 def coming_week(settings: Settings, now: dt.datetime, one_offs: OneOffs = NO_ONE_OFFS) -> Week:
@@ -298,8 +357,8 @@ def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
     build = tuple(
         w for w in dict.fromkeys(weeks) if find_edition(session, settings.list_id, str(w)) is None
     )
-    send, waiting = None, None
-    for _, week in sends:
+    send, waiting, send_at = None, None, None
+    for at, week in sends:
         edition = find_edition(session, settings.list_id, str(week))
         if edition is None or edition.status != EditionStatus.READY:
             continue
@@ -310,9 +369,15 @@ def due(session: Session, settings: Settings, now: dt.datetime) -> Due:
         elif settings.digest_require_approval and edition.approved_at is None:
             waiting = waiting or "waiting for approval (digest approve)"
         else:
-            send = week
+            send, send_at = week, at
             break
-    return Due(ingest_due(session, settings, now), build, send, waiting)
+    return Due(ingest_due(session, settings, now), build, send, waiting, send_at)
+
+
+def week_send_time(session: Session, settings: Settings, week: Week) -> dt.datetime | None:
+    """``week``'s send time by the schedule (its edition file's ``send_at``,
+    else its ``DIGEST_SEND_AT`` time), for an edition started by hand."""
+    return send_time(settings, week, one_off_sends(session, settings).get(week))
 
 
 def ingest_due(session: Session, settings: Settings, now: dt.datetime) -> bool:

@@ -206,7 +206,11 @@ def _start(
         return
     try:
         counts = start_edition(
-            sessions, found.send, settings, approved_only=settings.digest_require_approval
+            sessions,
+            found.send,
+            settings,
+            approved_only=settings.digest_require_approval,
+            send_at=found.send_at,
         )
     except EditionStateError as error:
         # Held between the look and the start.

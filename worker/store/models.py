@@ -322,13 +322,23 @@ class Delivery(Base):
         UniqueConstraint("edition_id", "subscriber_id"),
         _choices("status", "status", DeliveryStatus),
         # Claims walk what is left to send, and only that: these shrink as
-        # the send goes on (migration 0004 says why).
+        # the send goes on (migration 0004 says why). The queue is split by
+        # due time (migration 0012): the undated in id order, the dated by
+        # due time, so a claim never reads a delivery that is not due.
         Index(
             "ix_delivery_queued",
             "edition_id",
             "id",
-            postgresql_where=text("status = 'queued'"),
-            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued' AND due_at IS NULL"),
+            sqlite_where=text("status = 'queued' AND due_at IS NULL"),
+        ),
+        Index(
+            "ix_delivery_due",
+            "edition_id",
+            "due_at",
+            "id",
+            postgresql_where=text("status = 'queued' AND due_at IS NOT NULL"),
+            sqlite_where=text("status = 'queued' AND due_at IS NOT NULL"),
         ),
         Index(
             "ix_delivery_deferred",
@@ -354,6 +364,9 @@ class Delivery(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]  # for deferred deliveries
+    # When it may be sent: NULL is now; a reader's own morning with
+    # DIGEST_SEND_LOCAL (worker.deliver.due_times).
+    due_at: Mapped[dt.datetime | None]
     last_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
