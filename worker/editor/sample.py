@@ -135,7 +135,9 @@ def _drop(engine: Engine) -> None:
     path = engine.url.database
     engine.dispose()
     if path:
-        Path(path).unlink(missing_ok=True)
+        # The store and what SQLite's WAL keeps beside it (worker.store).
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
