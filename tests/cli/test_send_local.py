@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.cli import CliRunnerCall
 from tests.support.schedule import add_week_content, utc
+from tests.support.subscribers import set_zones
 from worker.store.models import Delivery, Subscriber
 
 ZONES = {
@@ -24,11 +25,7 @@ def test_send_by_hand_dates_each_reader_by_the_weeks_scheduled_send(
     digest: CliRunnerCall, sessions: sessionmaker[Session]
 ) -> None:
     add_week_content(sessions, dt.date(2026, 10, 21))
-    with sessions.begin() as session:
-        for email, zone in ZONES.items():
-            session.execute(
-                update(Subscriber).where(Subscriber.email == email).values(timezone=zone)
-            )
+    set_zones(sessions, ZONES)
     digest.env |= {
         "DIGEST_SEND_LOCAL": "on",
         "DIGEST_TIMEZONE": "Europe/Berlin",

@@ -20,16 +20,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.schedule import add_week_content, utc, without_feeds
 from tests.support.simclock import SimulatedClock
 from tests.support.smtpserver import Handler
+from tests.support.subscribers import set_zones
 from worker.config import PROJECT_ROOT, Settings
 from worker.domain.states import EditionStatus
 from worker.schedule.jobs import run_due
-from worker.store.models import Delivery, Edition, Subscriber
+from worker.store.models import Delivery, Edition
 
 # reader0…2 of add_week_content, and their mornings of Sunday 1 November 2026.
 MORNINGS = {
@@ -119,11 +120,7 @@ def test_each_reader_gets_the_edition_at_nine_their_time_once_through_a_sigkill(
         without_feeds(settings, tmp_path), digest_send_local=True, digest_send_at="sun 09:00"
     )
     add_week_content(sessions, dt.date(2026, 10, 21))
-    with sessions.begin() as session:
-        for address, (zone, _) in MORNINGS.items():
-            session.execute(
-                update(Subscriber).where(Subscriber.email == address).values(timezone=zone)
-            )
+    set_zones(sessions, {address: zone for address, (zone, _) in MORNINGS.items()})
     first = MORNINGS["reader0@example.com"][1]
     clock.set(first - dt.timedelta(hours=1))
     started = run_due(sessions, local, first, jobs=("build", "send")).started

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.commands import digest
 from tests.support.schedule import add_week_content, utc, without_feeds
+from tests.support.subscribers import set_zones
 from worker.config import Settings
 from worker.domain.states import DeliveryStatus
 from worker.ops.waves import Wave
 from worker.schedule.jobs import run_due
-from worker.store.models import Delivery, Subscriber
+from worker.store.models import Delivery
 
 ZONES = ("Pacific/Kiritimati", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata")
 
@@ -35,13 +36,7 @@ def env(
         without_feeds(settings, tmp_path), digest_send_local=True, digest_send_at="sun 09:00"
     )
     add_week_content(sessions, dt.date(2026, 10, 21), subscribers=5)
-    with sessions.begin() as session:
-        for n, zone in enumerate(ZONES):
-            session.execute(
-                update(Subscriber)
-                .where(Subscriber.email == f"reader{n}@example.com")
-                .values(timezone=zone)
-            )
+    set_zones(sessions, {f"reader{n}@example.com": zone for n, zone in enumerate(ZONES)})
     assert run_due(sessions, local, utc(2026, 10, 31, 19, 0), jobs=("send",)).started
     with sessions.begin() as session:
         session.execute(

@@ -11,10 +11,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.schedule import add_week_content, berlin, utc, without_feeds
+from tests.support.subscribers import set_zones
 from worker.config import Settings
 from worker.deliver.approvals import approve_edition
 from worker.domain.weeks import Week
@@ -61,13 +62,7 @@ def test_between_the_first_morning_and_the_send_time_the_coming_week_is_the_one_
 def zoned(sessions: sessionmaker[Session]) -> None:
     """W43's content and three readers, one per zone of ZONES."""
     add_week_content(sessions, dt.date(2026, 10, 21))
-    with sessions.begin() as session:
-        for n, zone in enumerate(ZONES):
-            session.execute(
-                update(Subscriber)
-                .where(Subscriber.email == f"reader{n}@example.com")
-                .values(timezone=zone)
-            )
+    set_zones(sessions, {f"reader{n}@example.com": zone for n, zone in enumerate(ZONES)})
 
 
 def dues(sessions: sessionmaker[Session]) -> dict[str | None, dt.datetime | None]:

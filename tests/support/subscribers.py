@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.domain.states import SubscriberStatus
@@ -23,6 +25,15 @@ def add_confirmed(sessions: sessionmaker[Session], address: str, categories: str
         session.add(row)
         session.flush()
         return row.id
+
+
+def set_zones(sessions: sessionmaker[Session], zones: Mapping[str, str]) -> None:
+    """Each address of ``zones`` gets its IANA zone (``subscriber.timezone``)."""
+    with sessions.begin() as session:
+        for address, zone in zones.items():
+            session.execute(
+                update(Subscriber).where(Subscriber.email == address).values(timezone=zone)
+            )
 
 
 def a_mixed_list(sessions: sessionmaker[Session], now: dt.datetime) -> None:

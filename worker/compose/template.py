@@ -214,7 +214,7 @@ class Unsigned:
     template: MessageTemplate
     fills: list[bytes]
     now: dt.datetime
-    lines: dict[str, bytes]  # its own header lines (To, Date, …), by template piece
+    lines: dict[str, bytes]  # what the template made for this reader, by piece: To, Date, …
 
     def signed(self) -> OutgoingMessage:
         """The message as it goes out: signed here when its template signs."""

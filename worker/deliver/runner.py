@@ -200,29 +200,26 @@ class Worker:
         templates = self._templates_for(batch)
         failed: dict[int, SendResult] = {}
 
-        def cannot(index: int, error: Exception) -> None:
-            # Whatever one recipient's data does to the composer, it must
-            # not stall the batch (or the edition) for the others.
-            log.error(
-                "delivery cannot be composed",
-                extra={"delivery_id": batch[index].delivery_id, "error": str(error)},
-            )
-            failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
-
-        def composed() -> Iterator[tuple[int, Unsigned]]:
+        def composed() -> Iterator[Unsigned]:
             # Composed as the backend takes them: sending overlaps composing.
             for index, claimed in enumerate(batch):
+                # Whatever one recipient's data does to the composer, it must
+                # not stall the batch (or the edition) for the others.
                 try:
-                    yield index, templates[claimed.segment_id].unsigned(claimed.recipient, now)
+                    yield templates[claimed.segment_id].unsigned(claimed.recipient, now)
                 except Exception as error:
-                    cannot(index, error)
+                    log.error(
+                        "delivery cannot be composed",
+                        extra={"delivery_id": claimed.delivery_id, "error": str(error)},
+                    )
+                    failed[index] = SendResult(Outcome.PERMANENT, None, f"cannot compose: {error}")
 
         messages: Iterator[OutgoingMessage]
         if any(t.signs for t in templates.values()):
-            # Signed by other threads a little ahead of this one (DKIM).
-            messages = self._signing_pool().signed(unsigned for _, unsigned in composed())
+            # Signed by signing processes a little ahead of this thread (DKIM).
+            messages = self._signing_pool().signed(composed())
         else:
-            messages = (unsigned.message for _, unsigned in composed())
+            messages = (unsigned.message for unsigned in composed())
         try:
             self.backend.open()
             sent = iter(self.backend.send_batch(self.backend.paced(messages)))

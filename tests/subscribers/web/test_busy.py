@@ -175,20 +175,33 @@ def test_a_subscribe_request_the_store_cannot_take_is_a_503_and_changes_nothing(
     assert stored is not None and stored.name == "P"
 
 
-def test_a_page_that_only_reads_answers_while_sqlite_is_being_written(
-    settings: Settings, sqlite_template: Path, tmp_path: Path
-) -> None:
-    # In WAL (worker.store), readers never wait for a writer.
+def home_page_beside(
+    settings: Settings, sqlite_template: Path, tmp_path: Path, *pragmas: str
+) -> tuple[int, bytes, list[str]]:
+    """The home page's status, body and web log events, asked while another
+    connection to the store has run ``pragmas`` and holds an exclusive
+    transaction."""
     path = tmp_path / "store.sqlite3"
     shutil.copyfile(sqlite_template, path)
     client = create_app(settings, sessions=session_factory(make_engine(f"sqlite:///{path}")))
     other = sqlite3.connect(path, isolation_level=None)
     try:
+        for pragma in pragmas:
+            other.execute(pragma)
         other.execute("BEGIN EXCLUSIVE")
-        answer = client.test_client().get("/")
+        with watching("subscribers.web") as log:
+            answer = client.test_client().get("/")
     finally:
         other.close()
-    assert answer.status_code == 200
+    return answer.status_code, answer.data, log.events()
+
+
+def test_a_page_that_only_reads_answers_while_sqlite_is_being_written(
+    settings: Settings, sqlite_template: Path, tmp_path: Path
+) -> None:
+    # In WAL (worker.store), readers never wait for a writer.
+    status_code, _, _ = home_page_beside(settings, sqlite_template, tmp_path)
+    assert status_code == 200
 
 
 def test_a_page_that_only_reads_answers_503_while_sqlite_is_held_whole(
@@ -197,20 +210,15 @@ def test_a_page_that_only_reads_answers_503_while_sqlite_is_held_whole(
     # A process that holds the whole file (SQLite's exclusive locking mode,
     # as a copy or a repair tool may) makes even a read wait. A read is not
     # tried again, but the answer says "busy", not "something went wrong".
-    path = tmp_path / "store.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    client = create_app(settings, sessions=session_factory(make_engine(f"sqlite:///{path}")))
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("PRAGMA journal_mode=WAL")
-        other.execute("PRAGMA locking_mode=EXCLUSIVE")
-        other.execute("BEGIN EXCLUSIVE")
-        with watching("subscribers.web") as log:
-            answer = client.test_client().get("/")
-    finally:
-        other.close()
-    assert answer.status_code == 503 and b"The site is busy" in answer.data
-    assert log.events() == ["store busy"]
+    status_code, body, events = home_page_beside(
+        settings,
+        sqlite_template,
+        tmp_path,
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA locking_mode=EXCLUSIVE",
+    )
+    assert status_code == 503 and b"The site is busy" in body
+    assert events == ["store busy"]
 
 
 def test_a_queued_unsubscribe_is_applied_by_a_later_request_of_any_kind(
